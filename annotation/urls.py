@@ -1,0 +1,8 @@
+"""The app's URLs: pages (annotation/urls_pages.py) and the REST API (annotation/urls_api.py)."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("api/", include("annotation.urls_api")),
+    path("", include("annotation.urls_pages")),
+]

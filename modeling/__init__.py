@@ -1,0 +1,1 @@
+"""Grade-distribution models in pure PyTorch (never imports Django)."""

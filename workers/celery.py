@@ -1,0 +1,37 @@
+"""The Celery app, configured from Django settings (``CELERY_*``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from celery import Celery
+from celery.signals import worker_init
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("spermgrade")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = None
+app.conf.task_default_queue = "cpu"
+# GPU work has its own queue and takes one task at a time.
+app.conf.task_routes = {"workers.tasks.gpu_*": {"queue": "gpu"}}
+app.conf.worker_prefetch_multiplier = 1
+app.conf.task_track_started = True
+app.autodiscover_tasks(["workers"])
+
+
+def ensure_broker_folders() -> None:
+    """The filesystem transport needs its folders before anything is sent."""
+    options = app.conf.broker_transport_options or {}
+    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+        if options.get(key):
+            Path(options[key]).mkdir(parents=True, exist_ok=True)
+    backend = str(app.conf.result_backend or "")
+    if backend.startswith("file://"):
+        Path(backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+
+
+@worker_init.connect
+def _prepare_folders(**_: object) -> None:
+    ensure_broker_folders()

@@ -1,0 +1,1 @@
+"""Pure video code: decoding, detection, tracking, clips, kinematics (no Django)."""
