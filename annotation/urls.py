@@ -1,4 +1,4 @@
-"""The app's URLs: pages (annotation/urls_pages.py) and the REST API (annotation/urls_api.py)."""
+"""The app's URLs: pages (urls_pages.py) and the REST API (urls_api.py)."""
 
 from django.urls import include, path
 

@@ -55,7 +55,11 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
 
 
 def env_float(
-    name: str, default: float, *, minimum: float | None = None, maximum: float | None = None
+    name: str,
+    default: float,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
 ) -> float:
     raw = os.environ.get(name)
     if raw is None:
@@ -67,7 +71,9 @@ def env_float(
     if (minimum is not None and value < minimum) or (
         maximum is not None and value > maximum
     ):
-        raise ImproperlyConfigured(f"{name}={value} must lie in [{minimum}, {maximum}].")
+        raise ImproperlyConfigured(
+            f"{name}={value} must lie in [{minimum}, {maximum}]."
+        )
     return value
 
 
@@ -79,7 +85,7 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 def database_from_url(name: str, url: str) -> dict:
-    """Parse ``sqlite:///path`` or ``postgres://user:pass@host:port/db`` into Django's form."""
+    """Parse ``sqlite:///path`` or ``postgres://user:pass@host:port/db`` for Django."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         path = unquote(parsed.path)
@@ -123,8 +129,9 @@ _secret = os.environ.get("SECRET_KEY")
 if not _secret:
     if not DEBUG:
         raise ImproperlyConfigured(
-            "SECRET_KEY is not set. With DEBUG off SpermGrade refuses to start without "
-            "one; generate it with: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+            "SECRET_KEY is not set. With DEBUG off SpermGrade refuses to start "
+            "without one; generate it with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
         )
     # Demo mode: keep one generated key under var/ so sessions survive restarts.
     _key_file = VAR_DIR / "secret_key"

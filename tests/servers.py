@@ -66,8 +66,15 @@ class PostgresServer:
 
     def stop(self) -> None:
         subprocess.run(
-            self._cmd(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m",
-                      "immediate", "-w", "stop"),
+            self._cmd(
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ),
             capture_output=True,
             check=False,
         )
@@ -75,7 +82,7 @@ class PostgresServer:
 
 
 def start_postgres(*, max_connections: int = 200) -> PostgresServer:
-    """initdb + pg_ctl start on a free loopback port; trust auth; fsync off (tests only)."""
+    """initdb + pg_ctl start on a free loopback port; trust auth; fsync off."""
     bindir = _postgres_bindir()
     if bindir is None:
         raise ServerUnavailable(
@@ -103,8 +110,18 @@ def start_postgres(*, max_connections: int = 200) -> PostgresServer:
     port = free_port()
     server = PostgresServer(port, datadir, bindir, as_user, _tmp=tmp)
     init = subprocess.run(
-        server._cmd(str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres",
-                    "-A", "trust", "-E", "UTF8", "--no-sync"),
+        server._cmd(
+            str(bindir / "initdb"),
+            "-D",
+            str(datadir),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ),
         capture_output=True,
         text=True,
         check=False,
@@ -118,21 +135,47 @@ def start_postgres(*, max_connections: int = 200) -> PostgresServer:
         f"-c max_connections={max_connections} -c shared_buffers=256MB"
     )
     start = subprocess.run(
-        server._cmd(str(bindir / "pg_ctl"), "-D", str(datadir), "-o", options, "-l",
-                    str(tmp / "postgres.log"), "-w", "-t", "60", "start"),
+        server._cmd(
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(datadir),
+            "-o",
+            options,
+            "-l",
+            str(tmp / "postgres.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ),
         capture_output=True,
         text=True,
         check=False,
     )
     if start.returncode != 0 or not _wait_for_port(port, 30):
-        log = (tmp / "postgres.log").read_text(errors="replace")[-800:] if (
-            tmp / "postgres.log"
-        ).exists() else ""
+        log = (
+            (tmp / "postgres.log").read_text(errors="replace")[-800:]
+            if (tmp / "postgres.log").exists()
+            else ""
+        )
         server.stop()
-        raise ServerUnavailable(f"PostgreSQL did not start: {start.stderr.strip()} {log}")
+        raise ServerUnavailable(
+            f"PostgreSQL did not start: {start.stderr.strip()} {log}"
+        )
     created = subprocess.run(
-        [str(bindir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
-         "-d", "postgres", "-c", f"CREATE DATABASE {server.dbname}"],
+        [
+            str(bindir / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-c",
+            f"CREATE DATABASE {server.dbname}",
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -166,8 +209,21 @@ def start_redis() -> RedisServer:
         raise ServerUnavailable("redis-server not found; apt-get install redis-server")
     port = free_port()
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes"],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -17,8 +17,13 @@ import pytest
 
 from tests.servers import ServerUnavailable, start_postgres, start_redis
 
-_state: dict = {"postgres": None, "postgres_error": None, "redis": None,
-                "redis_error": None, "tmp": None}
+_state: dict = {
+    "postgres": None,
+    "postgres_error": None,
+    "redis": None,
+    "redis_error": None,
+    "tmp": None,
+}
 
 
 def services_required() -> bool:
