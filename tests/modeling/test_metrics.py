@@ -1,0 +1,114 @@
+import numpy as np
+import pytest
+
+from modeling import metrics
+
+# Hand-computed example with ties: t1 ties B/C (mode B), t3 ties all grades (mode A).
+TARGET = np.array(
+    [
+        [0.6, 0.4, 0.0, 0.0, 0.0],  # mode A
+        [0.0, 0.5, 0.5, 0.0, 0.0],  # mode B (tie with C, lower index wins)
+        [0.0, 0.0, 0.0, 0.2, 0.8],  # mode E
+        [0.2, 0.2, 0.2, 0.2, 0.2],  # mode A (five-way tie)
+    ]
+)
+PRED = np.array(
+    [
+        [0.4, 0.6, 0.0, 0.0, 0.0],  # mode B, HI 0.8
+        [0.0, 0.5, 0.5, 0.0, 0.0],  # mode B, HI 1.0
+        [0.0, 0.0, 0.2, 0.8, 0.0],  # mode D, HI 0.2
+        [0.2, 0.2, 0.2, 0.2, 0.2],  # mode A, HI 1.0
+    ]
+)
+
+
+def test_grade_mode_breaks_ties_towards_the_lower_grade():
+    assert metrics.grade_mode(TARGET).tolist() == [0, 1, 4, 0]
+    assert metrics.grade_mode(PRED).tolist() == [1, 1, 3, 0]
+
+
+def test_nth_grade_ranks_by_descending_votes_with_lower_index_first():
+    assert metrics.nth_grade(TARGET, 1).tolist() == [0, 1, 4, 0]
+    assert metrics.nth_grade(TARGET, 2).tolist() == [1, 2, 3, 1]
+    assert metrics.nth_grade(TARGET, 5).tolist() == [4, 4, 2, 4]
+    with pytest.raises(ValueError, match="1..5"):
+        metrics.nth_grade(TARGET, 0)
+
+
+def test_scalar_metrics_match_hand_computed_values():
+    m = metrics.metrics_all(PRED, TARGET)
+    assert m["hi"] == pytest.approx(0.75)
+    assert m["macro_hi"] == pytest.approx((0.9 + 1.0 + 0.2) / 3)
+    assert m["mode_accuracy"] == pytest.approx(0.5)
+    assert m["within_one_accuracy"] == pytest.approx(1.0)
+    assert m["macro_f1"] == pytest.approx(1 / 3)
+    assert m["balanced_accuracy_1st"] == pytest.approx(0.5)
+    assert m["balanced_accuracy_2nd"] == pytest.approx(0.5)
+    assert m["balanced_accuracy_5th"] == pytest.approx(0.5)
+    assert m["n_clips"] == 4
+    assert metrics.emd_per_clip(PRED, TARGET)[0] == pytest.approx(0.04 / 5)
+    assert metrics.mse_per_clip(PRED, TARGET)[0] == pytest.approx(0.08 / 5)
+    assert m["emd"] == pytest.approx(metrics.emd_per_clip(PRED, TARGET).mean())
+
+
+def test_first_grade_balanced_accuracy_scores_the_most_voted_grade():
+    # Prediction gets the most-voted grade right and the least-voted wrong.
+    target = np.array([[0.7, 0.2, 0.1, 0.0, 0.0], [0.0, 0.0, 0.1, 0.2, 0.7]])
+    pred = np.array([[0.5, 0.0, 0.0, 0.1, 0.4], [0.4, 0.1, 0.0, 0.0, 0.5]])
+    m = metrics.metrics_all(pred, target)
+    assert m["balanced_accuracy_1st"] == pytest.approx(1.0)
+    assert m["balanced_accuracy_5th"] == pytest.approx(0.0)
+
+
+def test_top_hi_segments_sort_within_each_true_mode_class():
+    table = metrics.top_hi_segments(PRED, TARGET)
+    assert set(table) == {"A", "B", "E"}
+    assert table["A"]["top25"] == pytest.approx(1.0)
+    assert table["A"]["top50"] == pytest.approx(1.0)
+    assert table["A"]["top75"] == pytest.approx(0.9)
+    assert table["A"]["all"] == pytest.approx(0.9)
+    assert table["A"]["n"] == 2
+    assert table["E"]["top25"] == pytest.approx(0.2)
+
+
+def test_vote_counts_are_normalised_like_probabilities():
+    counts = TARGET * 10
+    assert metrics.metrics_all(PRED, counts) == metrics.metrics_all(PRED, TARGET)
+
+
+def test_perfect_prediction_scores_best():
+    m = metrics.metrics_all(TARGET, TARGET)
+    assert m["emd"] == m["mse"] == 0.0
+    assert m["jsd"] == pytest.approx(0.0, abs=1e-12)
+    assert m["hi"] == pytest.approx(1.0)
+    assert m["macro_f1"] == m["mode_accuracy"] == 1.0
+
+
+def test_jsd_and_ce_are_finite_at_zero_probabilities():
+    one_a = np.array([[1.0, 0, 0, 0, 0]])
+    one_e = np.array([[0, 0, 0, 0, 1.0]])
+    assert metrics.jsd_per_clip(one_a, one_e)[0] == pytest.approx(np.log(2))
+    assert np.isfinite(metrics.ce_per_clip(one_a, one_e)[0])
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (np.zeros((2, 4)), "shape"),
+        (np.array([[1.0, -1, 0, 0, 1]]), ">= 0"),
+        (np.zeros((1, 5)), "positive total"),
+        (np.zeros((0, 5)), "at least one clip"),
+    ],
+)
+def test_invalid_inputs_raise_clear_errors(bad, message):
+    with pytest.raises(ValueError, match=message):
+        metrics.metrics_all(bad, bad)
+
+
+def test_balanced_accuracy_and_macro_f1_on_plain_labels():
+    t = np.array([0, 0, 0, 1])
+    p = np.array([0, 0, 0, 0])
+    assert metrics.accuracy(t, p) == pytest.approx(0.75)
+    assert metrics.balanced_accuracy(t, p) == pytest.approx(0.5)
+    # class 0: tp 3, fp 1 -> 6/7 ; class 1: 0
+    assert metrics.macro_f1(t, p) == pytest.approx(3 / 7)
