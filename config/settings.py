@@ -15,17 +15,22 @@ from urllib.parse import parse_qs, unquote, urlparse
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("SPERMGRADE_VAR_DIR", BASE_DIR / "var"))
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+_LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 
 
 def env_str(name: str, default: str | None = None) -> str:
     value = os.environ.get(name, default)
     if value is None:
         raise ImproperlyConfigured(f"Set the environment variable {name}.")
-    return value
+    if not value.strip():
+        # An empty path would silently mean the working directory.
+        raise ImproperlyConfigured(
+            f"{name} is set but empty; give it a value or unset it to use the default."
+        )
+    return value.strip()
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -68,12 +73,10 @@ def env_float(
         value = float(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
-    if (minimum is not None and value < minimum) or (
-        maximum is not None and value > maximum
-    ):
-        raise ImproperlyConfigured(
-            f"{name}={value} must lie in [{minimum}, {maximum}]."
-        )
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name}={value} must be at least {minimum}.")
+    if maximum is not None and value > maximum:
+        raise ImproperlyConfigured(f"{name}={value} must be at most {maximum}.")
     return value
 
 
@@ -107,13 +110,19 @@ def database_from_url(name: str, url: str) -> dict:
         if not dbname:
             raise ImproperlyConfigured(f"{name}={url!r} names no database.")
         options = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
+        try:
+            port = parsed.port
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: the port is not a number between 0 and 65535."
+            ) from None
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": dbname,
             "USER": unquote(parsed.username or ""),
             "PASSWORD": unquote(parsed.password or ""),
             "HOST": unquote(parsed.hostname or ""),
-            "PORT": str(parsed.port or ""),
+            "PORT": str(port or ""),
             "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
             "OPTIONS": options,
         }
@@ -122,6 +131,18 @@ def database_from_url(name: str, url: str) -> dict:
         "postgres://user:password@host:5432/dbname."
     )
 
+
+def env_origins(name: str) -> list[str]:
+    origins = env_list(name, [])
+    for origin in origins:
+        if not origin.startswith(("http://", "https://")):
+            raise ImproperlyConfigured(
+                f"{name}: {origin!r} needs its scheme, e.g. https://{origin}."
+            )
+    return origins
+
+
+VAR_DIR = Path(env_str("SPERMGRADE_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", True)
 
@@ -134,17 +155,27 @@ if not _secret:
             "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
         )
     # Demo mode: keep one generated key under var/ so sessions survive restarts.
+    # O_EXCL: when the web server and the worker start together, one key wins and
+    # both read it; 0600 because the key signs sessions.
     _key_file = VAR_DIR / "secret_key"
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
     try:
+        _fd = os.open(_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
         _secret = _key_file.read_text().strip()
-    except FileNotFoundError:
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
+    else:
         _secret = secrets.token_urlsafe(50)
-        _key_file.write_text(_secret)
+        with os.fdopen(_fd, "w") as _out:
+            _out.write(_secret)
+elif not DEBUG and "change-me" in _secret:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is still the placeholder from .env.example; replace it with: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 SECRET_KEY = _secret
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+CSRF_TRUSTED_ORIGINS = env_origins("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -278,9 +309,14 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_TIME_LIMIT_CPU = env_int("CELERY_TASK_TIME_LIMIT_CPU", 3600, minimum=10)
 CELERY_TASK_TIME_LIMIT_GPU = env_int("CELERY_TASK_TIME_LIMIT_GPU", 6 * 3600, minimum=10)
 
+_log_level = env_str("LOG_LEVEL", "INFO").upper()
+if _log_level not in _LOG_LEVELS:
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL={_log_level!r}: use one of {', '.join(sorted(_LOG_LEVELS))}."
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": _log_level},
 }

@@ -1,0 +1,76 @@
+# SpermGrade: `make demo` to try it, `make test` to run the whole suite.
+#
+# Both create .venv on first use; a stamp file per requirements file means the
+# environment is reinstalled only when a requirements file changes.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+
+RUNTIME_STAMP := $(VENV)/.stamp-requirements
+DEV_STAMP := $(VENV)/.stamp-requirements-dev
+
+.PHONY: help demo demo-reset test lint format bench-web venv venv-dev
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) \
+		| awk 'BEGIN {FS = ":.*## "}; {printf "  make %-11s %s\n", $$1, $$2}'
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(RUNTIME_STAMP): requirements.txt | $(PY)
+	$(PY) -m pip install -r requirements.txt
+	@touch $@
+
+# requirements-dev.txt includes requirements.txt, so it satisfies the runtime stamp too.
+# Playwright's Python package only: the browser tests drive Debian's /usr/bin/chromium,
+# so no browser is downloaded.
+$(DEV_STAMP): requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install -r requirements-dev.txt
+	@touch $@ $(RUNTIME_STAMP)
+
+venv: $(RUNTIME_STAMP) ## create .venv with the runtime requirements
+
+venv-dev: $(DEV_STAMP) ## create .venv with the test and lint requirements too
+
+demo: $(RUNTIME_STAMP) ## migrate SQLite, load the synthetic demo, serve it with a Celery worker
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py demo_data
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	@$(PY) -c "from workers.celery import ensure_broker_folders; ensure_broker_folders()"
+	@$(VENV)/bin/celery -A workers.celery worker -Q cpu,gpu --concurrency 1 \
+		--loglevel INFO --hostname demo@%h & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null || true; wait $$worker 2>/dev/null || true' EXIT; \
+	trap 'exit 0' INT TERM; \
+	echo; \
+	echo "  SpermGrade demo (synthetic data): http://$(HOST):$(PORT)/"; \
+	echo "  expert login: expert / grade-sperm-demo"; \
+	echo "  admin login:  admin / admin-demo-pass"; \
+	echo "  Ctrl-C stops the web server and the Celery worker."; \
+	echo; \
+	$(PY) manage.py runserver --noreload $(HOST):$(PORT)
+
+demo-reset: ## delete the demo database, media and broker folders under var/
+	rm -rf var/spermgrade.sqlite3 var/media var/celery var/staticfiles
+
+test: $(DEV_STAMP) ## run the whole test suite (PostgreSQL, Redis, Chromium when installed)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(DEV_STAMP) ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(DEV_STAMP) ## ruff fix and format
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench-web: $(DEV_STAMP) ## load benchmark: 40 experts against gunicorn + throwaway PostgreSQL
+	$(PY) benchmarks/web_load.py $(BENCH_ARGS)
