@@ -1,0 +1,244 @@
+"""Settings come from the environment; a bad value stops start-up naming the variable.
+
+Start-up is checked for real: ``django.setup()`` in a subprocess with a chosen
+environment. The parsing helpers are also called directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config import settings as config_settings
+from tests.conftest import REPO_ROOT
+
+# Variables the settings read; cleared so the subprocess sees only what a test sets.
+_SETTINGS_VARIABLES = (
+    "DATABASE_URL",
+    "DATABASE_CONN_MAX_AGE",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+    "MEDIA_ROOT",
+    "STATIC_ROOT",
+    "SECRET_KEY",
+    "DEBUG",
+    "ALLOWED_HOSTS",
+    "CSRF_TRUSTED_ORIGINS",
+    "VOTES_PER_CLIP",
+    "REPEAT_SHARE",
+    "LOG_LEVEL",
+    "SPERMGRADE_VAR_DIR",
+    "DJANGO_SETTINGS_MODULE",
+)
+
+_REPORT = (
+    "import json, django\n"
+    "django.setup()\n"
+    "from django.conf import settings as s\n"
+    "db = s.DATABASES['default']\n"
+    "print(json.dumps({'engine': db['ENGINE'], 'name': str(db['NAME']),\n"
+    "    'broker': s.CELERY_BROKER_URL, 'backend': s.CELERY_RESULT_BACKEND,\n"
+    "    'folders': s.CELERY_BROKER_TRANSPORT_OPTIONS, 'media': str(s.MEDIA_ROOT),\n"
+    "    'votes_per_clip': s.VOTES_PER_CLIP, 'debug': s.DEBUG,\n"
+    "    'secret': s.SECRET_KEY, 'hosts': s.ALLOWED_HOSTS}))\n"
+)
+
+
+def start_django(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    """Run django.setup() in a fresh interpreter with only ``env`` configured."""
+    environ = {k: v for k, v in os.environ.items() if k not in _SETTINGS_VARIABLES}
+    environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    environ["SPERMGRADE_VAR_DIR"] = str(tmp_path / "var")
+    environ.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", _REPORT],
+        cwd=REPO_ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def assert_refused(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode != 0, f"start-up should have failed: {result.stdout}"
+    assert "ImproperlyConfigured" in result.stderr, result.stderr[-2000:]
+    last_line = result.stderr.strip().splitlines()[-1]
+    for fragment in fragments:
+        assert fragment in last_line, last_line
+
+
+def started(result: subprocess.CompletedProcess) -> dict:
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# --- start-up in a subprocess ---------------------------------------------------
+
+
+def test_defaults_use_sqlite_under_var_and_the_filesystem_broker(tmp_path):
+    report = started(start_django(tmp_path))
+    var = tmp_path / "var"
+    assert report["engine"] == "django.db.backends.sqlite3"
+    assert report["name"] == str(var / "spermgrade.sqlite3")
+    assert report["broker"] == "filesystem://"
+    assert report["folders"]["data_folder_in"] == str(var / "celery" / "queue")
+    assert report["backend"] == f"file://{var / 'celery' / 'results'}"
+    assert report["media"] == str(var / "media")
+    assert report["votes_per_clip"] == 40
+    assert report["debug"] is True
+
+
+def test_demo_secret_key_is_generated_once_and_kept_private(tmp_path):
+    first = started(start_django(tmp_path))
+    second = started(start_django(tmp_path))
+    key_file = tmp_path / "var" / "secret_key"
+    assert len(first["secret"]) >= 50
+    assert first["secret"] == second["secret"] == key_file.read_text().strip()
+    assert key_file.stat().st_mode & 0o077 == 0
+
+
+def test_redis_broker_is_also_the_default_result_backend(tmp_path):
+    url = "redis://127.0.0.1:6399/0"
+    report = started(start_django(tmp_path, CELERY_BROKER_URL=url))
+    assert report["broker"] == url
+    assert report["backend"] == url
+    assert report["folders"] == {}
+
+
+def test_votes_per_clip_that_is_not_a_number_stops_start_up(tmp_path):
+    result = start_django(tmp_path, VOTES_PER_CLIP="abc")
+    assert_refused(result, "VOTES_PER_CLIP", "'abc'", "whole number")
+
+
+def test_votes_per_clip_of_zero_stops_start_up(tmp_path):
+    assert_refused(start_django(tmp_path, VOTES_PER_CLIP="0"), "VOTES_PER_CLIP")
+
+
+def test_debug_that_is_not_a_boolean_stops_start_up(tmp_path):
+    result = start_django(tmp_path, DEBUG="maybe")
+    assert_refused(result, "DEBUG", "'maybe'", "true/false")
+
+
+def test_unsupported_database_url_stops_start_up(tmp_path):
+    result = start_django(tmp_path, DATABASE_URL="mysql://u:p@db:3306/spermgrade")
+    assert_refused(result, "DATABASE_URL", "postgres://", "sqlite:///")
+
+
+def test_debug_off_without_secret_key_refuses_to_start(tmp_path):
+    result = start_django(tmp_path, DEBUG="false")
+    assert_refused(result, "SECRET_KEY", "DEBUG off")
+    assert not (tmp_path / "var" / "secret_key").exists()
+
+
+def test_debug_off_with_the_example_placeholder_key_refuses_to_start(tmp_path):
+    result = start_django(tmp_path, DEBUG="false", SECRET_KEY="change-me")
+    assert_refused(result, "SECRET_KEY", "placeholder")
+
+
+def test_debug_off_with_a_secret_key_starts(tmp_path):
+    key = "k" * 60
+    report = started(
+        start_django(tmp_path, DEBUG="0", SECRET_KEY=key, ALLOWED_HOSTS="a.org, b.org")
+    )
+    assert report["debug"] is False
+    assert report["secret"] == key
+    assert report["hosts"] == ["a.org", "b.org"]
+
+
+def test_empty_media_root_stops_start_up_instead_of_using_the_working_directory(
+    tmp_path,
+):
+    assert_refused(start_django(tmp_path, MEDIA_ROOT=""), "MEDIA_ROOT", "empty")
+
+
+def test_csrf_origin_without_scheme_stops_start_up(tmp_path):
+    result = start_django(tmp_path, CSRF_TRUSTED_ORIGINS="grading.example.org")
+    assert_refused(result, "CSRF_TRUSTED_ORIGINS", "https://grading.example.org")
+
+
+def test_unknown_log_level_stops_start_up(tmp_path):
+    assert_refused(start_django(tmp_path, LOG_LEVEL="LOUD"), "LOG_LEVEL")
+
+
+def test_repeat_share_above_half_stops_start_up(tmp_path):
+    result = start_django(tmp_path, REPEAT_SHARE="0.9")
+    assert_refused(result, "REPEAT_SHARE", "at most 0.5")
+
+
+# --- helpers called directly --------------------------------------------------------
+
+
+def test_postgres_url_is_split_into_django_fields(monkeypatch):
+    monkeypatch.delenv("DATABASE_CONN_MAX_AGE", raising=False)
+    db = config_settings.database_from_url(
+        "DATABASE_URL",
+        "postgresql://grader:p%40ss%2Fword@db.lab:6543/sperm?sslmode=require",
+    )
+    assert db["ENGINE"] == "django.db.backends.postgresql"
+    assert (db["NAME"], db["USER"], db["PASSWORD"]) == ("sperm", "grader", "p@ss/word")
+    assert (db["HOST"], db["PORT"]) == ("db.lab", "6543")
+    assert db["OPTIONS"] == {"sslmode": "require"}
+    assert db["CONN_MAX_AGE"] == 60
+
+
+def test_postgres_url_with_a_bad_port_names_the_variable():
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_URL.*port"):
+        config_settings.database_from_url("DATABASE_URL", "postgres://u@h:99999/db")
+
+
+def test_postgres_url_without_database_names_the_variable():
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_URL.*no database"):
+        config_settings.database_from_url("DATABASE_URL", "postgres://u@h:5432/")
+
+
+def test_sqlite_urls_resolve_relative_paths_against_the_repository():
+    relative = config_settings.database_from_url("DATABASE_URL", "sqlite:///var/x.db")
+    absolute = config_settings.database_from_url("DATABASE_URL", "sqlite:////tmp/x.db")
+    assert relative["NAME"] == str(config_settings.BASE_DIR / "var" / "x.db")
+    assert absolute["NAME"] == "/tmp/x.db"
+
+
+def test_sqlite_url_without_a_file_names_the_variable():
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_URL.*no SQLite file"):
+        config_settings.database_from_url("DATABASE_URL", "sqlite:///")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("1", True), ("YES", True), (" on ", True), ("0", False), ("off", False)],
+)
+def test_boolean_variables_accept_the_usual_spellings(monkeypatch, raw, expected):
+    monkeypatch.setenv("SPERMGRADE_TEST_FLAG", raw)
+    assert config_settings.env_bool("SPERMGRADE_TEST_FLAG", not expected) is expected
+
+
+def test_unset_variables_take_their_defaults(monkeypatch):
+    monkeypatch.delenv("SPERMGRADE_TEST_UNSET", raising=False)
+    assert config_settings.env_int("SPERMGRADE_TEST_UNSET", 7) == 7
+    assert config_settings.env_float("SPERMGRADE_TEST_UNSET", 0.5) == 0.5
+    assert config_settings.env_list("SPERMGRADE_TEST_UNSET", ["a"]) == ["a"]
+    assert config_settings.env_str("SPERMGRADE_TEST_UNSET", "x") == "x"
+
+
+def test_required_variable_without_default_names_itself(monkeypatch):
+    monkeypatch.delenv("SPERMGRADE_TEST_UNSET", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="SPERMGRADE_TEST_UNSET"):
+        config_settings.env_str("SPERMGRADE_TEST_UNSET")
+
+
+def test_lists_drop_blank_items(monkeypatch):
+    monkeypatch.setenv("SPERMGRADE_TEST_LIST", " a.org ,, b.org ,")
+    assert config_settings.env_list("SPERMGRADE_TEST_LIST", []) == ["a.org", "b.org"]
+
+
+def test_float_below_minimum_names_the_bound(monkeypatch):
+    monkeypatch.setenv("SPERMGRADE_TEST_FLOAT", "-1")
+    with pytest.raises(ImproperlyConfigured, match="SPERMGRADE_TEST_FLOAT.*at least 0"):
+        config_settings.env_float("SPERMGRADE_TEST_FLOAT", 1.0, minimum=0.0)
