@@ -1,0 +1,738 @@
+"""Synthetic phase-contrast sperm videos with known ground truth (pure numpy/OpenCV).
+
+One renderer draws both the demo's tracked single-sperm clips (``render_clip``) and
+full-field recordings with many cells (``render_recording``), so the clips the demo
+shows and the recordings the tracker is tested on look alike.
+
+A cell's latent quality ``q`` in [0, 1] drives two observable factors that are drawn
+around it, ``q_motion`` and ``q_shape`` (their mean is ``q`` unless clipped), so
+neither the motion nor the shape alone tells the whole quality:
+
+- motion: progressive speed, path curvature (low quality circles), head wobble, beat
+  frequency and amplitude of the travelling flagellar wave; below about 0.15 the
+  cell is immotile (Brownian jitter only);
+- shape: head size, elongation (tapered) or roundness, pyriform taper, amorphous
+  outline, bent midpiece, short or coiled tail.
+
+The picture: a grey background with a slow illumination gradient and static
+texture, a bright head with a dark halo, a brighter midpiece, a thin tapering tail,
+round or irregular debris (static or drifting; bright or dark), sensor noise and an
+optional focus drift (blur that varies over time). Beat frequencies stay below the
+Nyquist limit of 15 fps so the wave reads as motion rather than aliasing.
+
+Everything here is synthetic and says so: ``metadata["synthetic"]`` is ``True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+# Geometry at the default magnification (about 0.5 micrometre per pixel).
+UM_PER_PX = 0.5
+HEAD_LENGTH_PX = 11.0
+HEAD_ASPECT = 1.6  # length / width of a normal head
+MIDPIECE_LENGTH_PX = 13.0
+TAIL_LENGTH_PX = 80.0  # flagellum after the midpiece
+MAX_PROGRESSIVE_SPEED_PX_S = 120.0  # about 60 um/s
+IMMOTILE_BELOW = 0.15
+
+_SHIFT = 4  # OpenCV fixed-point drawing: coordinates are multiplied by 2**4
+_SCALE = float(1 << _SHIFT)
+_HEAD_POINTS = 28
+_FLAGELLUM_POINTS = 48
+
+# Phase-contrast composition (grey levels).
+_BACKGROUND_LEVEL = 150.0
+_CORE_GAIN = 95.0  # bright object core
+_HALO_GAIN = 45.0  # dark ring around bright objects
+_DARK_GAIN = 70.0  # dark debris
+
+
+# --------------------------------------------------------------------------- cells
+@dataclass(frozen=True)
+class CellShape:
+    """How one cell looks (pixels, radians)."""
+
+    head_length: float
+    head_width: float
+    head_taper: float  # 0 = ellipse, 0.6 = strongly pyriform (narrow posterior)
+    head_harmonics: tuple[tuple[float, float], ...]  # (amplitude, phase) for k=2,3,4
+    midpiece_length: float
+    midpiece_bend: float  # kink at the neck
+    tail_length: float
+    tail_coil: float  # curvature (1/px) of a coiled tail
+    brightness: float  # 0.8..1.1 multiplies the drawn intensity
+
+
+@dataclass(frozen=True)
+class CellMotion:
+    """How one cell moves."""
+
+    progressive_speed: float  # px/s along the average path
+    turn_rate: float  # rad/s; circling when large
+    heading_noise: float  # rad/sqrt(s) random walk of the heading
+    wobble: float  # half amplitude (px) of lateral head displacement
+    beat_hz: float
+    beat_amplitude: float  # rad, tangent-angle amplitude of the flagellar wave
+    brownian: float  # px per frame of isotropic jitter (immotile cells)
+
+
+@dataclass
+class CellPath:
+    """A cell's state over time, in field pixels."""
+
+    centers: np.ndarray  # (T, 2) head centre x, y
+    headings: np.ndarray  # (T,) direction of travel
+    phases: np.ndarray  # (T,) beat phase
+
+
+@dataclass
+class Cell:
+    quality: float
+    shape: CellShape
+    motion: CellMotion
+    path: CellPath
+    info: dict
+
+
+def _clip01(x: float) -> float:
+    return float(min(1.0, max(0.0, x)))
+
+
+def cell_shape_from_quality(q_shape: float, rng: np.random.Generator) -> tuple:
+    """Shape for a shape quality; returns (CellShape, defect severity, defect names).
+
+    The worse the quality, the more likely and the stronger each defect.
+    """
+    d = 1.0 - _clip01(q_shape)
+    defects: list[str] = []
+    magnitudes: list[float] = []
+
+    def present(weight: float = 1.0) -> bool:
+        # Almost no defects above q_shape ~ 0.8; many below 0.3.
+        return rng.random() < weight * _clip01((d - 0.15) * 1.5)
+
+    size = 1.0 + rng.normal(0.0, 0.04)
+    if present(0.7):
+        sign = rng.choice([-1.0, 1.0])
+        size += sign * (0.2 + 0.35 * d)
+        defects.append("macrocephalic" if sign > 0 else "microcephalic")
+        magnitudes.append(0.3 + 0.7 * d)
+    aspect = HEAD_ASPECT + rng.normal(0.0, 0.06)
+    if present(0.7):
+        if rng.random() < 0.5:
+            aspect += 0.5 + 0.9 * d
+            defects.append("tapered")
+        else:
+            aspect = 1.0 + 0.15 * rng.random()
+            defects.append("round")
+        magnitudes.append(0.3 + 0.7 * d)
+    taper = 0.0
+    if present(0.5):
+        taper = 0.25 + 0.4 * d * rng.random()
+        defects.append("pyriform")
+        magnitudes.append(taper / 0.65)
+    harmonics = tuple(
+        (float(rng.normal(0.0, 0.015)), float(rng.uniform(0, 2 * np.pi)))
+        for _ in range(3)
+    )
+    if present(0.6):
+        strength = 0.08 + 0.2 * d
+        harmonics = tuple(
+            (float(strength * rng.uniform(0.4, 1.0)), float(rng.uniform(0, 2 * np.pi)))
+            for _ in range(3)
+        )
+        defects.append("amorphous")
+        magnitudes.append(strength / 0.28)
+    bend = float(rng.normal(0.0, 0.05))
+    if present(0.5):
+        bend = float(rng.choice([-1.0, 1.0]) * (0.5 + 0.9 * d))
+        defects.append("bent_midpiece")
+        magnitudes.append(abs(bend) / 1.4)
+    tail = TAIL_LENGTH_PX * (1.0 + rng.normal(0.0, 0.05))
+    if present(0.45):
+        tail *= 0.25 + 0.45 * (1.0 - d)
+        defects.append("short_tail")
+        magnitudes.append(0.4 + 0.6 * d)
+    coil = 0.0
+    if present(0.45):
+        coil = float(rng.choice([-1.0, 1.0]) / (5.0 + 14.0 * (1.0 - d)))
+        defects.append("coiled_tail")
+        magnitudes.append(0.4 + 0.6 * d)
+    length = HEAD_LENGTH_PX * size
+    shape = CellShape(
+        head_length=float(length),
+        head_width=float(length / aspect),
+        head_taper=float(taper),
+        head_harmonics=harmonics,
+        midpiece_length=float(MIDPIECE_LENGTH_PX * (1.0 + rng.normal(0.0, 0.05))),
+        midpiece_bend=bend,
+        tail_length=float(tail),
+        tail_coil=coil,
+        brightness=float(np.clip(rng.normal(1.0, 0.06), 0.8, 1.15)),
+    )
+    severity = 1.0 - float(np.prod([1.0 - min(1.0, m) for m in magnitudes]))
+    return shape, severity, defects
+
+
+def cell_motion_from_quality(q_motion: float, rng: np.random.Generator) -> CellMotion:
+    """Motion for a motion quality: fast and straight when good, circling or still."""
+    q = _clip01(q_motion)
+    if q < IMMOTILE_BELOW:
+        return CellMotion(0.0, 0.0, 0.0, 0.0, 0.0, 0.02 * rng.random(), 0.25)
+    drive = (q - IMMOTILE_BELOW) / (1.0 - IMMOTILE_BELOW)
+    speed = MAX_PROGRESSIVE_SPEED_PX_S * drive**1.3 * float(rng.lognormal(0.0, 0.1))
+    turn = float(rng.choice([-1.0, 1.0]) * (3.0 * (1.0 - q) ** 2 + rng.normal(0, 0.1)))
+    return CellMotion(
+        progressive_speed=float(speed),
+        turn_rate=turn,
+        heading_noise=0.15 + 0.5 * (1.0 - q),
+        wobble=0.4 + 1.6 * drive,
+        beat_hz=float(2.0 + 5.0 * drive + rng.normal(0.0, 0.3)),
+        beat_amplitude=float(0.2 + 0.5 * drive),
+        brownian=0.05,
+    )
+
+
+def simulate_path(
+    motion: CellMotion,
+    *,
+    n_frames: int,
+    fps: float,
+    start: tuple[float, float],
+    heading: float,
+    rng: np.random.Generator,
+) -> CellPath:
+    """Integrate the average path, then add wobble and jitter (vectorised over T)."""
+    dt = 1.0 / fps
+    steps = rng.normal(0.0, motion.heading_noise * np.sqrt(dt), n_frames)
+    steps[0] = 0.0
+    headings = heading + np.cumsum(
+        steps + motion.turn_rate * dt * (np.arange(n_frames) > 0)
+    )
+    velocity = motion.progressive_speed * np.stack(
+        [np.cos(headings), np.sin(headings)], axis=1
+    )
+    displacement = np.vstack([np.zeros((1, 2)), np.cumsum(velocity[1:] * dt, axis=0)])
+    phase0 = rng.uniform(0, 2 * np.pi)
+    phases = phase0 + 2 * np.pi * motion.beat_hz * dt * np.arange(n_frames)
+    lateral = np.stack([-np.sin(headings), np.cos(headings)], axis=1)
+    wobble = motion.wobble * np.sin(phases)[:, None] * lateral
+    jitter = np.cumsum(rng.normal(0.0, motion.brownian, (n_frames, 2)), axis=0)
+    centers = np.asarray(start, dtype=float) + displacement + wobble + jitter
+    return CellPath(centers=centers, headings=headings, phases=phases)
+
+
+def make_cell(
+    *,
+    quality: float,
+    rng: np.random.Generator,
+    n_frames: int,
+    fps: float,
+    start: tuple[float, float],
+    heading: float | None = None,
+) -> Cell:
+    q = _clip01(quality)
+    split = float(rng.normal(0.0, 0.12))
+    q_motion, q_shape = _clip01(q + split), _clip01(q - split)
+    shape, severity, defects = cell_shape_from_quality(q_shape, rng)
+    motion = cell_motion_from_quality(q_motion, rng)
+    if heading is None:
+        heading = float(rng.uniform(0, 2 * np.pi))
+    path = simulate_path(
+        motion, n_frames=n_frames, fps=fps, start=start, heading=heading, rng=rng
+    )
+    info = {
+        "quality": q,
+        "q_motion": q_motion,
+        "q_shape": q_shape,
+        "shape_defect": severity,
+        "defects": defects,
+        "motile": motion.progressive_speed > 0,
+        "progressive_speed_px_s": motion.progressive_speed,
+        "turn_rate_rad_s": motion.turn_rate,
+        "wobble_px": motion.wobble,
+        "beat_hz": motion.beat_hz,
+        "beat_amplitude_rad": motion.beat_amplitude,
+        "head_length_px": shape.head_length,
+        "head_width_px": shape.head_width,
+        "tail_length_px": shape.tail_length,
+        "midpiece_bend_rad": shape.midpiece_bend,
+        "tail_coil_per_px": shape.tail_coil,
+    }
+    return Cell(quality=q, shape=shape, motion=motion, path=path, info=info)
+
+
+def cell_outline(cell: Cell, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Head polygon (K,2), midpiece polyline and tail polyline in field pixels."""
+    shape, motion = cell.shape, cell.motion
+    center = cell.path.centers[t]
+    phase = cell.path.phases[t]
+    yaw = 0.35 * motion.beat_amplitude * np.sin(phase - 0.6)
+    axis_angle = cell.path.headings[t] + yaw
+    ua = np.array([np.cos(axis_angle), np.sin(axis_angle)])
+    un = np.array([-ua[1], ua[0]])
+
+    beta = np.linspace(0.0, 2 * np.pi, _HEAD_POINTS, endpoint=False)
+    radius = np.ones_like(beta)
+    for k, (amp, ph) in enumerate(shape.head_harmonics, start=2):
+        radius = radius + amp * np.cos(k * beta + ph)
+    x = 0.5 * shape.head_length * np.cos(beta) * radius
+    y = 0.5 * shape.head_width * np.sin(beta) * radius
+    y = y * (1.0 - shape.head_taper * np.clip(-np.cos(beta), 0.0, 1.0))
+    head = center + x[:, None] * ua + y[:, None] * un
+
+    total = shape.midpiece_length + shape.tail_length
+    s = np.linspace(0.0, total, _FLAGELLUM_POINTS)
+    ds = s[1] - s[0]
+    envelope = 0.25 + 0.75 * s / total
+    wavenumber = 2 * np.pi / max(total, 1.0)
+    psi = (
+        shape.midpiece_bend
+        + shape.tail_coil * np.clip(s - shape.midpiece_length, 0.0, None)
+        + motion.beat_amplitude * envelope * np.cos(wavenumber * s - phase)
+    )
+    angle = axis_angle + np.pi + psi
+    steps = ds * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    neck = center - 0.45 * shape.head_length * ua
+    flagellum = neck + np.vstack([np.zeros((1, 2)), np.cumsum(steps[:-1], axis=0)])
+    split = int(np.searchsorted(s, shape.midpiece_length)) + 1
+    return head, flagellum[:split], flagellum[split - 1 :]
+
+
+def _fixed(points: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    return np.round((points - origin) * _SCALE).astype(np.int32).reshape(-1, 1, 2)
+
+
+def draw_cell(layer: np.ndarray, cell: Cell, t: int, origin: np.ndarray) -> np.ndarray:
+    """Draw ``cell`` at frame ``t`` on the uint8 ``layer``; return its head outline."""
+    head, midpiece, tail = cell_outline(cell, t)
+    b = cell.shape.brightness
+    # Tail first, tapering in three pieces, then midpiece, then head on top.
+    for piece, value in zip(np.array_split(np.arange(len(tail)), 3), (125, 100, 75)):
+        idx = np.arange(max(piece[0] - 1, 0), piece[-1] + 1)
+        cv2.polylines(
+            layer, [_fixed(tail[idx], origin)], False, int(value * b), 1,
+            cv2.LINE_AA, _SHIFT,
+        )  # fmt: skip
+    cv2.polylines(
+        layer, [_fixed(midpiece, origin)], False, int(185 * b), 2, cv2.LINE_AA, _SHIFT
+    )
+    cv2.fillPoly(
+        layer, [_fixed(head, origin)], int(min(255, 250 * b)), cv2.LINE_AA, _SHIFT
+    )
+    return head
+
+
+# -------------------------------------------------------------------------- debris
+@dataclass
+class Debris:
+    """Round or irregular particles, static or drifting (field pixels)."""
+
+    positions: np.ndarray  # (N, 2) at frame 0
+    velocities: np.ndarray  # (N, 2) px per frame
+    radii: np.ndarray  # (N,)
+    axes: np.ndarray  # (N, 2) ellipse semi-axes
+    angles: np.ndarray  # (N,) degrees
+    bright: np.ndarray  # (N,) bool
+    values: np.ndarray  # (N,) drawing intensity
+
+    def at(self, t: int) -> np.ndarray:
+        return self.positions + t * self.velocities
+
+
+def make_debris(
+    n: int, *, low: np.ndarray, high: np.ndarray, rng: np.random.Generator
+) -> Debris:
+    positions = rng.uniform(low, high, (n, 2))
+    drifting = rng.random(n) < 0.4
+    velocities = rng.normal(0.0, 0.6, (n, 2)) * drifting[:, None]
+    # Debris is round-ish and either much smaller or larger than a head.
+    small = rng.random(n) < 0.65
+    radii = np.where(small, rng.uniform(1.0, 2.6, n), rng.uniform(6.0, 11.0, n))
+    elong = rng.uniform(0.75, 1.0, n)
+    axes = np.stack([radii, radii * elong], axis=1)
+    return Debris(
+        positions=positions,
+        velocities=velocities,
+        radii=radii,
+        axes=axes,
+        angles=rng.uniform(0, 180, n),
+        bright=rng.random(n) < 0.55,
+        values=rng.uniform(90, 200, n),
+    )
+
+
+def draw_debris(
+    bright_layer: np.ndarray,
+    dark_layer: np.ndarray,
+    debris: Debris,
+    t: int,
+    origin: np.ndarray,
+) -> np.ndarray:
+    """Draw visible debris; return their boxes (N, 4) x0, y0, x1, y1 in field px."""
+    pos = debris.at(t)
+    h, w = bright_layer.shape
+    rel = pos - origin
+    reach = debris.radii + 2
+    visible = (
+        (rel[:, 0] > -reach)
+        & (rel[:, 0] < w + reach)
+        & (rel[:, 1] > -reach)
+        & (rel[:, 1] < h + reach)
+    )
+    for i in np.flatnonzero(visible):
+        layer = bright_layer if debris.bright[i] else dark_layer
+        center = tuple(int(v) for v in np.round(rel[i] * _SCALE))
+        axes = tuple(int(v) for v in np.round(debris.axes[i] * _SCALE))
+        if debris.radii[i] > 5:  # large debris: a ring, like a cell fragment
+            cv2.ellipse(
+                layer, center, axes, float(debris.angles[i]), 0, 360,
+                int(debris.values[i]), 2, cv2.LINE_AA, _SHIFT,
+            )  # fmt: skip
+        else:
+            cv2.ellipse(
+                layer, center, axes, float(debris.angles[i]), 0, 360,
+                int(debris.values[i]), -1, cv2.LINE_AA, _SHIFT,
+            )  # fmt: skip
+    r = debris.radii[:, None]
+    return np.hstack([pos - r, pos + r])
+
+
+# ---------------------------------------------------------------------- background
+def make_background(
+    height: int, width: int, *, rng: np.random.Generator, gradient: float = 18.0
+) -> np.ndarray:
+    """Static field: illumination gradient, vignetting and smooth texture (float32)."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi)
+    span = max(height, width)
+    ramp = (np.cos(angle) * xx + np.sin(angle) * yy) / span
+    cy, cx = height / 2.0, width / 2.0
+    vignette = ((xx - cx) ** 2 + (yy - cy) ** 2) / (span / 2.0) ** 2
+    base = _BACKGROUND_LEVEL + rng.normal(0, 5) + gradient * (ramp - 0.5) - 8 * vignette
+    coarse = rng.normal(0.0, 1.0, (max(2, height // 24), max(2, width // 24)))
+    smooth = cv2.resize(coarse.astype(np.float32), (width, height), cv2.INTER_CUBIC)
+    fine = cv2.GaussianBlur(
+        rng.normal(0.0, 1.0, (height, width)).astype(np.float32), (0, 0), 1.2
+    )
+    return (base + 3.5 * smooth + 3.0 * fine).astype(np.float32)
+
+
+def compose_frame(
+    background: np.ndarray,
+    bright: np.ndarray,
+    dark: np.ndarray,
+    *,
+    blur: float,
+    noise_sigma: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Phase-contrast look: bright core with dark halo, noise; returns uint8 (H, W)."""
+    obj = bright.astype(np.float32) * (1.0 / 255.0)
+    core = cv2.GaussianBlur(obj, (0, 0), 0.6 + blur)
+    halo = cv2.GaussianBlur(obj, (0, 0), 2.8 + 1.5 * blur)
+    # Defocus also lowers contrast.
+    contrast = 1.0 / (1.0 + 0.35 * blur)
+    img = background + contrast * (_CORE_GAIN * core - _HALO_GAIN * halo)
+    if dark.any():
+        dk = dark.astype(np.float32) * (1.0 / 255.0)
+        img -= contrast * _DARK_GAIN * cv2.GaussianBlur(dk, (0, 0), 0.7 + blur)
+        img += contrast * 25.0 * cv2.GaussianBlur(dk, (0, 0), 3.0 + blur)
+    noise = rng.standard_normal(img.shape, dtype=np.float32)
+    img += noise_sigma * noise
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def focus_profile(
+    n_frames: int, *, amplitude: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Extra blur sigma per frame: a slow drift in and out of focus."""
+    if amplitude <= 0:
+        return np.zeros(n_frames)
+    period = rng.uniform(1.5, 3.0) * max(n_frames, 2)
+    phase = rng.uniform(0, 2 * np.pi)
+    t = np.arange(n_frames)
+    return amplitude * np.sin(np.pi * t / period + phase) ** 2
+
+
+def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
+    return np.repeat(gray[..., None], 3, axis=-1)
+
+
+# --------------------------------------------------------------------------- clips
+@dataclass
+class SyntheticClip:
+    """One tracked single-sperm clip; the crop follows the target's head."""
+
+    frames: np.ndarray  # uint8 (T, S, S, 3)
+    track: np.ndarray  # (T, 2) head centre in clip pixels (x, y)
+    speed_px_s: float  # curvilinear speed of the head track (VCL), px/s
+    shape_defect: float  # 0 = normal shape .. 1 = severe defects
+    params: dict  # latent quality, motion and shape parameters
+    field_track: np.ndarray  # (T, 2) head centre in the (virtual) field, px
+    fps: float = 15.0
+    metadata: dict = field(default_factory=lambda: {"synthetic": True})
+
+
+def track_speed(track: np.ndarray, fps: float) -> float:
+    """Curvilinear speed (mean step length times fps) of a (T, 2) track."""
+    if len(track) < 2:
+        return 0.0
+    return float(np.linalg.norm(np.diff(track, axis=0), axis=1).mean() * fps)
+
+
+def render_clip(
+    *,
+    quality: float,
+    rng: np.random.Generator,
+    n_frames: int = 16,
+    size: int = 150,
+    fps: float = 15.0,
+    n_debris: int | None = None,
+    focus_drift: float | None = None,
+    other_cells: int | None = None,
+    noise_sigma: float | None = None,
+) -> SyntheticClip:
+    """Render one tracked clip of a cell of latent ``quality`` in [0, 1].
+
+    The S x S crop is centred on the head's rounded position in every frame, as a
+    template-matching tracker would do, so the background and debris move while
+    the cell stays near the centre.
+    """
+    if not 0.0 <= quality <= 1.0:
+        raise ValueError(f"quality must lie in [0, 1], got {quality}")
+    if n_frames < 1 or size < 16 or fps <= 0:
+        raise ValueError("need n_frames >= 1, size >= 16 and fps > 0")
+    cell = make_cell(quality=quality, rng=rng, n_frames=n_frames, fps=fps, start=(0, 0))
+    centers = cell.path.centers
+    origins = np.round(centers).astype(int) - size // 2
+    low = origins.min(axis=0) - size // 2
+    high = origins.max(axis=0) + size + size // 2
+    field_w, field_h = (high - low).tolist()
+    background = make_background(field_h, field_w, rng=rng, gradient=6.0)
+
+    if n_debris is None:
+        n_debris = int(rng.poisson(field_w * field_h / 4500.0))
+    debris = make_debris(n_debris, low=low, high=high, rng=rng)
+    cells = [cell]
+    if other_cells is None:
+        other_cells = int(rng.random() < 0.25)
+    for _ in range(other_cells):
+        start = centers[0] + rng.uniform(-0.6 * size, 0.6 * size, 2)
+        cells.insert(
+            0,
+            make_cell(
+                quality=float(rng.uniform(0, 1)),
+                rng=rng,
+                n_frames=n_frames,
+                fps=fps,
+                start=tuple(start),
+            ),
+        )
+    if focus_drift is None:
+        focus_drift = float(rng.choice([0.0, rng.uniform(0.3, 1.2)], p=[0.6, 0.4]))
+    blur = focus_profile(n_frames, amplitude=focus_drift, rng=rng)
+    if noise_sigma is None:
+        noise_sigma = float(rng.uniform(2.5, 5.0))
+
+    frames = np.empty((n_frames, size, size, 3), np.uint8)
+    bright = np.zeros((size, size), np.uint8)
+    dark = np.zeros((size, size), np.uint8)
+    for t in range(n_frames):
+        origin = origins[t]
+        bright.fill(0)
+        dark.fill(0)
+        draw_debris(bright, dark, debris, t, origin)
+        for c in cells:
+            draw_cell(bright, c, t, origin)
+        ox, oy = origin - low
+        bg = background[oy : oy + size, ox : ox + size]
+        gray = compose_frame(
+            bg, bright, dark, blur=float(blur[t]), noise_sigma=noise_sigma, rng=rng
+        )
+        frames[t] = _gray_to_rgb(gray)
+    track = centers - origins
+    params = dict(cell.info)
+    params.update(
+        {
+            "fps": fps,
+            "size": size,
+            "n_frames": n_frames,
+            "um_per_px": UM_PER_PX,
+            "focus_drift": focus_drift,
+            "noise_sigma": noise_sigma,
+            "n_debris": n_debris,
+            "other_cells": other_cells,
+            "synthetic": True,
+        }
+    )
+    return SyntheticClip(
+        frames=frames,
+        track=track,
+        speed_px_s=track_speed(centers, fps),
+        shape_defect=float(cell.info["shape_defect"]),
+        params=params,
+        field_track=centers,
+        fps=fps,
+    )
+
+
+# ---------------------------------------------------------------------- recordings
+@dataclass
+class SyntheticRecording:
+    """A full-field recording with ground truth; frames are rendered on demand.
+
+    ``iter_frames()`` renders frame after frame (memory stays bounded for long
+    recordings) and gives the same frames on every call.
+    """
+
+    width: int
+    height: int
+    fps: float
+    n_frames: int
+    tracks: dict[int, np.ndarray]  # id -> (T, 2) head centre, NaN outside the field
+    boxes: list[np.ndarray]  # per frame (k, 5): id, x0, y0, x1, y1 of visible heads
+    debris_boxes: list[np.ndarray]  # per frame (k, 4) of visible debris
+    qualities: dict[int, float]
+    cells: dict[int, Cell]
+    params: dict
+    metadata: dict = field(default_factory=lambda: {"synthetic": True})
+    _debris: Debris | None = None
+    _background: np.ndarray | None = None
+    _blur: np.ndarray | None = None
+    _noise_seed: int = 0
+
+    def iter_frames(self, *, gray: bool = False) -> Iterator[np.ndarray]:
+        """Yield uint8 frames (H, W, 3), or (H, W) with ``gray=True``."""
+        rng = np.random.default_rng(self._noise_seed)
+        origin = np.zeros(2)
+        bright = np.zeros((self.height, self.width), np.uint8)
+        dark = np.zeros_like(bright)
+        for t in range(self.n_frames):
+            bright.fill(0)
+            dark.fill(0)
+            if self._debris is not None:
+                draw_debris(bright, dark, self._debris, t, origin)
+            for cell_id, cell in self.cells.items():
+                if _cell_near_view(cell, t, self.width, self.height):
+                    draw_cell(bright, cell, t, origin)
+                del cell_id
+            frame = compose_frame(
+                self._background,
+                bright,
+                dark,
+                blur=float(self._blur[t]),
+                noise_sigma=self.params["noise_sigma"],
+                rng=rng,
+            )
+            yield frame if gray else _gray_to_rgb(frame)
+
+    def frames(self) -> np.ndarray:
+        """All frames as one uint8 array (T, H, W, 3); for short recordings."""
+        return np.stack(list(self.iter_frames()))
+
+
+def _cell_near_view(cell: Cell, t: int, width: int, height: int) -> bool:
+    x, y = cell.path.centers[t]
+    reach = cell.shape.midpiece_length + cell.shape.tail_length + cell.shape.head_length
+    return -reach < x < width + reach and -reach < y < height + reach
+
+
+def render_recording(
+    *,
+    n_sperm: int,
+    n_frames: int,
+    width: int,
+    height: int,
+    fps: float,
+    rng: np.random.Generator,
+    n_debris: int = 40,
+    qualities: np.ndarray | None = None,
+    focus_drift: float = 0.0,
+    noise_sigma: float = 3.5,
+    margin: int = 60,
+) -> SyntheticRecording:
+    """Simulate a full field of ``n_sperm`` cells; paths and truth are computed now.
+
+    Cells start anywhere in the field enlarged by ``margin`` px, so some enter and
+    leave the view; they may cross each other. Tracks are NaN while the head centre
+    is outside the frame.
+    """
+    if n_sperm < 0 or n_frames < 1 or width < 16 or height < 16 or fps <= 0:
+        raise ValueError("need n_sperm >= 0, n_frames >= 1, a frame >= 16 px, fps > 0")
+    if qualities is None:
+        qualities = rng.beta(2.0, 1.6, n_sperm)
+    qualities = np.asarray(qualities, dtype=float)
+    if qualities.shape != (n_sperm,):
+        raise ValueError(f"qualities must have shape ({n_sperm},)")
+    low = np.array([-margin, -margin], float)
+    high = np.array([width + margin, height + margin], float)
+    cells: dict[int, Cell] = {}
+    for i, q in enumerate(qualities):
+        start = rng.uniform(low, high)
+        cells[i + 1] = make_cell(
+            quality=float(q), rng=rng, n_frames=n_frames, fps=fps, start=tuple(start)
+        )
+    tracks: dict[int, np.ndarray] = {}
+    boxes: list[list] = [[] for _ in range(n_frames)]
+    for cell_id, cell in cells.items():
+        c = cell.path.centers.copy()
+        inside = (
+            (c[:, 0] >= 0) & (c[:, 0] < width) & (c[:, 1] >= 0) & (c[:, 1] < height)
+        )
+        c[~inside] = np.nan
+        tracks[cell_id] = c
+        for t in np.flatnonzero(inside):
+            head, _, _ = cell_outline(cell, int(t))
+            x0, y0 = np.maximum(head.min(axis=0), 0)
+            x1, y1 = np.minimum(head.max(axis=0), [width - 1, height - 1])
+            boxes[t].append([cell_id, x0, y0, x1, y1])
+    debris = make_debris(n_debris, low=low, high=high, rng=rng)
+    debris_boxes = []
+    for t in range(n_frames):
+        b = np.hstack(
+            [debris.at(t) - debris.radii[:, None], debris.at(t) + debris.radii[:, None]]
+        )
+        centre = debris.at(t)
+        inside = (
+            (centre[:, 0] >= 0)
+            & (centre[:, 0] < width)
+            & (centre[:, 1] >= 0)
+            & (centre[:, 1] < height)
+        )
+        b = b[inside]
+        b[:, [0, 1]] = np.maximum(b[:, [0, 1]], 0)
+        b[:, [2, 3]] = np.minimum(b[:, [2, 3]], [width - 1, height - 1])
+        debris_boxes.append(b)
+    background = make_background(height, width, rng=rng)
+    blur = focus_profile(n_frames, amplitude=focus_drift, rng=rng)
+    params = {
+        "n_sperm": n_sperm,
+        "n_debris": n_debris,
+        "focus_drift": focus_drift,
+        "noise_sigma": noise_sigma,
+        "margin": margin,
+        "um_per_px": UM_PER_PX,
+        "synthetic": True,
+    }
+    return SyntheticRecording(
+        width=width,
+        height=height,
+        fps=fps,
+        n_frames=n_frames,
+        tracks=tracks,
+        boxes=[np.array(b, float).reshape(-1, 5) for b in boxes],
+        debris_boxes=debris_boxes,
+        qualities={i: cells[i].quality for i in cells},
+        cells=cells,
+        params=params,
+        _debris=debris,
+        _background=background,
+        _blur=blur,
+        _noise_seed=int(rng.integers(2**63)),
+    )
