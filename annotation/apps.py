@@ -1,7 +1,36 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _reinstall_triggers(sender, using="default", **kwargs) -> None:
+    # SQLite drops a table's triggers when a migration rebuilds the table; putting
+    # them back after every migrate keeps the distribution counts maintained.
+    from django.db import connections
+
+    from annotation import db_triggers
+
+    db_triggers.install(connections[using])
+    _grant_admin_permissions(using)
+
+
+def _grant_admin_permissions(using: str) -> None:
+    # Permissions exist only after migrate, so the "admins" group gets them here:
+    # everything in this app, users, groups and API tokens.
+    from django.contrib.auth.models import Group, Permission
+
+    group, _ = Group.objects.using(using).get_or_create(name="admins")
+    wanted = Permission.objects.using(using).filter(
+        content_type__app_label__in=["annotation", "auth", "authtoken"]
+    )
+    group.permissions.add(*wanted)
 
 
 class AnnotationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "annotation"
     verbose_name = "SpermGrade annotation"
+
+    def ready(self) -> None:
+        post_migrate.connect(
+            _reinstall_triggers, sender=self, dispatch_uid="annotation_triggers"
+        )

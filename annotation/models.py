@@ -1,0 +1,380 @@
+"""SpermGrade data model: patients, recordings, tracked clips, experts and their votes.
+
+Invariants live in the database: one vote per expert and clip (unique constraint),
+grades limited to A..E (check constraint), and per-clip grade counts kept by database
+triggers (``annotation/db_triggers.py``) so the distribution can never drift from the
+votes.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Grade(models.TextChoices):
+    A = "A", "A (good)"
+    B = "B", "B"
+    C = "C", "C"
+    D = "D", "D"
+    E = "E", "E (bad)"
+
+
+GRADES = [grade.value for grade in Grade]
+GRADE_SCORE = {grade: index + 1 for index, grade in enumerate(GRADES)}  # A=1 .. E=5
+
+
+class Patient(models.Model):
+    code = models.CharField(
+        max_length=64, unique=True, help_text="Pseudonymous code; never a name."
+    )
+    is_synthetic = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Recording(models.Model):
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", "Uploaded"
+        QUEUED = "queued", "Queued"
+        PROCESSING = "processing", "Processing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    class Mode(models.TextChoices):
+        AUTO = "auto", "Automatic detection"
+        MANUAL = "manual", "Manual targets"
+
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="recordings"
+    )
+    source = models.FileField(upload_to="recordings/", blank=True)
+    sha256 = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    original_name = models.CharField(max_length=255, blank=True)
+    fps = models.FloatField(default=0.0)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    n_frames = models.PositiveIntegerField(null=True, blank=True)
+    um_per_px = models.FloatField(
+        null=True, blank=True, help_text="Micrometres per pixel, if calibrated."
+    )
+    microscope_notes = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.UPLOADED
+    )
+    progress_percent = models.FloatField(default=0.0)
+    frames_per_s = models.FloatField(
+        null=True, blank=True, help_text="Processing speed."
+    )
+    error_message = models.TextField(blank=True)
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.AUTO)
+    max_clips = models.PositiveIntegerField(default=10)
+    targets = models.JSONField(
+        default=list, blank=True, help_text="[[x, y], ...] clicked on the first frame."
+    )
+    is_synthetic = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status"], name="recording_status_idx")]
+
+    def __str__(self) -> str:
+        return f"Recording {self.pk} ({self.original_name or 'unnamed'})"
+
+
+class Clip(models.Model):
+    class SpeedUnit(models.TextChoices):
+        UM_PER_S = "um/s", "µm/s"
+        PX_PER_S = "px/s", "px/s"
+
+    recording = models.ForeignKey(
+        Recording,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="clips",
+    )
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="clips")
+    frame_start = models.PositiveIntegerField(default=0)
+    frame_end = models.PositiveIntegerField(default=0)
+    n_frames = models.PositiveIntegerField(default=0)
+    fps = models.FloatField(default=0.0)
+    size_px = models.PositiveIntegerField(default=150)
+    array_file = models.FileField(
+        upload_to="clips/", blank=True, help_text=".npy uint8 T×H×W×C"
+    )
+    video_file = models.FileField(upload_to="clips/", blank=True, help_text="H.264 mp4")
+    track = models.JSONField(
+        default=list, blank=True, help_text="[[x, y], ...] per frame, recording px."
+    )
+    speed = models.FloatField(default=0.0)
+    speed_unit = models.CharField(
+        max_length=8, choices=SpeedUnit.choices, default=SpeedUnit.PX_PER_S
+    )
+    kinematics = models.JSONField(default=dict, blank=True)
+    is_synthetic = models.BooleanField(default=False)
+    latent_quality = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Synthetic ground truth; never shown to experts.",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["is_active"], name="clip_active_idx")]
+
+    def __str__(self) -> str:
+        return f"Clip {self.pk}"
+
+
+class ClipDistribution(models.Model):
+    """Per-clip grade counts, maintained by database triggers on ``annotation_vote``.
+
+    Never written by application code: rows are created by a trigger on clip insert
+    and updated by triggers on vote insert/update/delete (see ``db_triggers.py``).
+    Hidden repeat votes live in another table and are never counted here.
+    """
+
+    clip = models.OneToOneField(
+        Clip,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="distribution",
+        db_column="clip_id",
+    )
+    n_a = models.IntegerField(default=0)
+    n_b = models.IntegerField(default=0)
+    n_c = models.IntegerField(default=0)
+    n_d = models.IntegerField(default=0)
+    n_e = models.IntegerField(default=0)
+    n_votes = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["n_votes"], name="distribution_n_votes_idx")]
+
+    def __str__(self) -> str:
+        return f"Distribution of clip {self.clip_id}"
+
+    @property
+    def counts(self) -> list[int]:
+        return [self.n_a, self.n_b, self.n_c, self.n_d, self.n_e]
+
+
+class ExpertProfile(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="expert_profile",
+    )
+    code = models.CharField(max_length=32, unique=True, help_text="e.g. EXP-0007")
+    years_experience = models.PositiveIntegerField(default=0)
+    is_simulated = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Vote(models.Model):
+    expert = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="votes"
+    )
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="votes")
+    grade = models.CharField(max_length=1, choices=Grade.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    seconds_spent = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["expert", "clip"], name="vote_one_per_expert_and_clip"
+            ),
+            models.CheckConstraint(
+                condition=Q(grade__in=GRADES), name="vote_grade_a_to_e"
+            ),
+            models.CheckConstraint(
+                condition=Q(seconds_spent__gte=0),
+                name="vote_seconds_spent_not_negative",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["expert", "created_at"], name="vote_expert_created_idx"
+            ),
+            models.Index(fields=["clip", "grade"], name="vote_clip_grade_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.expert_id} → clip {self.clip_id}: {self.grade}"
+
+
+class RepeatVote(models.Model):
+    """A hidden test–retest vote: the expert saw a clip again without being told.
+
+    Used for the expert's self-consistency only, never in distributions.
+    """
+
+    expert = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="repeat_votes"
+    )
+    clip = models.ForeignKey(
+        Clip, on_delete=models.CASCADE, related_name="repeat_votes"
+    )
+    grade = models.CharField(max_length=1, choices=Grade.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    seconds_spent = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["expert", "clip"], name="repeatvote_one_per_expert_and_clip"
+            ),
+            models.CheckConstraint(
+                condition=Q(grade__in=GRADES), name="repeatvote_grade_a_to_e"
+            ),
+            models.CheckConstraint(
+                condition=Q(seconds_spent__gte=0),
+                name="repeatvote_seconds_spent_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"repeat {self.expert_id} → clip {self.clip_id}: {self.grade}"
+
+
+class VoteHistory(models.Model):
+    """Every creation and change of a vote or repeat vote, append-only."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", "Created"
+        CHANGE = "change", "Changed"
+
+    vote = models.ForeignKey(
+        Vote, null=True, blank=True, on_delete=models.SET_NULL, related_name="history"
+    )
+    repeat_vote = models.ForeignKey(
+        RepeatVote,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="history",
+    )
+    expert = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="+")
+    action = models.CharField(max_length=8, choices=Action.choices)
+    grade = models.CharField(max_length=1, choices=Grade.choices)
+    previous_grade = models.CharField(max_length=1, choices=Grade.choices, blank=True)
+    is_repeat = models.BooleanField(default=False)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "vote history"
+        indexes = [
+            models.Index(fields=["clip", "expert"], name="history_clip_expert_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.previous_grade or '-'}→{self.grade}"
+
+
+class ClipLease(models.Model):
+    """A clip handed to an expert; while it lasts no other tab of theirs gets it and
+    it counts as a vote in flight, so the panel does not overshoot VOTES_PER_CLIP."""
+
+    expert = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="clip_leases"
+    )
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="leases")
+    expires_at = models.DateTimeField()
+    is_repeat = models.BooleanField(default=False)
+    holder = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The browser tab that holds the lease (the 'tab' query parameter).",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["expert", "clip"], name="lease_one_per_expert_and_clip"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["clip", "expires_at"], name="lease_clip_expires_idx"),
+            models.Index(
+                fields=["expert", "expires_at"], name="lease_expert_expires_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"lease clip {self.clip_id} → {self.expert_id} until {self.expires_at}"
+
+
+class SiteSetting(models.Model):
+    """Singleton (pk=1) of settings an admin changes at run time."""
+
+    reveal_panel_after_vote = models.BooleanField(
+        default=False,
+        help_text="After voting, show the expert the panel's distribution for the clip.",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="sitesetting_singleton")
+        ]
+
+    def __str__(self) -> str:
+        return "Site settings"
+
+    @classmethod
+    def load(cls) -> SiteSetting:
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj
+
+
+class Job(models.Model):
+    """A background task's record: the Celery base task marks it failed on error."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=64)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    celery_task_id = models.CharField(max_length=64, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} job {self.pk} ({self.status})"

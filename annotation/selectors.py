@@ -1,0 +1,380 @@
+"""Reads: roles, distributions, the expert's queue, progress.
+
+``clip_next_for_expert`` is the one selector that writes (it leases what it hands
+out); the write itself is ``services.clip_leases_grant``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from annotation.models import (
+    GRADES,
+    Clip,
+    ClipDistribution,
+    ClipLease,
+    RepeatVote,
+    SiteSetting,
+    Vote,
+)
+
+EXPERTS_GROUP = "experts"
+ADMINS_GROUP = "admins"
+
+# --- roles -------------------------------------------------------------------------
+
+
+def _group_names(user) -> set[str]:
+    cached = getattr(user, "_spermgrade_groups", None)
+    if cached is None:
+        cached = set(user.groups.values_list("name", flat=True))
+        user._spermgrade_groups = cached
+    return cached
+
+
+def user_is_admin(*, user) -> bool:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return bool(user.is_superuser) or ADMINS_GROUP in _group_names(user)
+
+
+def user_is_expert(*, user) -> bool:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return EXPERTS_GROUP in _group_names(user)
+
+
+# --- distributions -----------------------------------------------------------------
+
+
+def distribution_from_counts(counts: list[int] | tuple[int, ...]) -> dict:
+    """Counts A..E → the distribution summary (pure; numbers in, dict out).
+
+    mean_score uses A=1 .. E=5; std is the population standard deviation of the
+    scores; entropy is in bits (0 = unanimous, log2(5) ≈ 2.32 = uniform). With no
+    votes, probs are zeros and the statistics are None.
+    """
+    if len(counts) != 5:
+        raise ValueError(f"expected 5 counts (A..E), got {len(counts)}")
+    counts = [int(c) for c in counts]
+    n = sum(counts)
+    if n == 0:
+        return {
+            "counts": counts,
+            "probs": [0.0] * 5,
+            "n_votes": 0,
+            "mode": None,
+            "mean_score": None,
+            "std": None,
+            "entropy": None,
+        }
+    probs = [c / n for c in counts]
+    mean = sum(p * (i + 1) for i, p in enumerate(probs))
+    var = sum(p * (i + 1 - mean) ** 2 for i, p in enumerate(probs))
+    entropy = -sum(p * math.log2(p) for p in probs if p > 0)
+    mode = GRADES[max(range(5), key=lambda i: (counts[i], -i))]
+    return {
+        "counts": counts,
+        "probs": probs,
+        "n_votes": n,
+        "mode": mode,
+        "mean_score": mean,
+        "std": math.sqrt(max(var, 0.0)),
+        "entropy": entropy + 0.0,
+    }
+
+
+@dataclass(frozen=True)
+class DistributionArrays:
+    """Distributions of many clips as arrays (row i belongs to clip_ids[i])."""
+
+    clip_ids: np.ndarray  # (N,) int64
+    counts: np.ndarray  # (N, 5) int64
+    n_votes: np.ndarray  # (N,)
+    probs: np.ndarray  # (N, 5) float64, zeros where n_votes == 0
+    mean_score: np.ndarray  # (N,) NaN where n_votes == 0
+    std: np.ndarray
+    entropy: np.ndarray
+    mode: np.ndarray  # (N,) index 0..4, -1 where n_votes == 0
+
+
+def _distribution_rows(clip_ids: list[int] | None) -> QuerySet:
+    rows = ClipDistribution.objects.order_by("clip_id")
+    if clip_ids is not None:
+        rows = rows.filter(clip_id__in=list(clip_ids))
+    return rows.values_list("clip_id", "n_a", "n_b", "n_c", "n_d", "n_e")
+
+
+def distribution_arrays(*, clip_ids: list[int] | None = None) -> DistributionArrays:
+    """All (or some) clips' distributions, vectorized: the fast path for 100k clips.
+
+    The counts come from the trigger-maintained table, so they always equal the votes.
+    """
+    table = np.array(list(_distribution_rows(clip_ids)), dtype=np.int64).reshape(-1, 6)
+    ids, counts = table[:, 0], table[:, 1:]
+    n = counts.sum(axis=1)
+    safe_n = np.where(n > 0, n, 1)
+    probs = counts / safe_n[:, None]
+    scores = np.arange(1, 6, dtype=np.float64)
+    mean = probs @ scores
+    var = probs @ (scores**2) - mean**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.where(probs > 0, np.log2(np.where(probs > 0, probs, 1.0)), 0.0)
+    entropy = -(probs * logs).sum(axis=1)
+    empty = n == 0
+    return DistributionArrays(
+        clip_ids=ids,
+        counts=counts,
+        n_votes=n,
+        probs=probs,
+        mean_score=np.where(empty, np.nan, mean),
+        std=np.where(empty, np.nan, np.sqrt(np.clip(var, 0.0, None))),
+        entropy=np.where(empty, np.nan, entropy + 0.0),
+        mode=np.where(empty, -1, counts.argmax(axis=1)),
+    )
+
+
+def distribution_for_clips(*, clip_ids: list[int] | None = None) -> dict[int, dict]:
+    """{clip_id: distribution dict} (see ``distribution_from_counts``)."""
+    return {
+        row[0]: distribution_from_counts(row[1:])
+        for row in _distribution_rows(clip_ids)
+    }
+
+
+def distribution_for_clip(*, clip_id: int) -> dict:
+    found = distribution_for_clips(clip_ids=[clip_id])
+    return found.get(clip_id) or distribution_from_counts([0, 0, 0, 0, 0])
+
+
+def distribution_recount_mismatches() -> list[int]:
+    """Clip ids whose maintained counts differ from a fresh count of the votes.
+
+    Always empty unless someone disabled the triggers; used by tests and the admin.
+    """
+    fresh = {
+        row["clip_id"]: row
+        for row in Vote.objects.order_by()
+        .values("clip_id")
+        .annotate(
+            **{f"n_{g.lower()}": Count("id", filter=Q(grade=g)) for g in GRADES},
+            n_votes=Count("id"),
+        )
+    }
+    bad = []
+    for row in ClipDistribution.objects.values():
+        want = fresh.get(row["clip_id"], {})
+        for key in ("n_a", "n_b", "n_c", "n_d", "n_e", "n_votes"):
+            if row[key] != want.get(key, 0):
+                bad.append(row["clip_id"])
+                break
+    known = set(ClipDistribution.objects.values_list("clip_id", flat=True))
+    bad.extend(clip_id for clip_id in fresh if clip_id not in known)
+    return sorted(bad)
+
+
+# --- the queue ---------------------------------------------------------------------
+
+_PRIME = 2_147_483_647  # 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A clip leased to an expert. ``is_repeat`` is never shown to the expert."""
+
+    clip: Clip
+    lease_expires_at: datetime
+    is_repeat: bool
+
+
+def _shuffle_key(expert_id: int) -> tuple[int, int]:
+    """Per-expert affine permutation of clip ids mod a prime: a stable random order."""
+    digest = hashlib.sha256(f"spermgrade-order-{expert_id}".encode()).digest()
+    multiplier = int.from_bytes(digest[:4], "big") % (_PRIME - 1) + 1
+    offset = int.from_bytes(digest[4:8], "big") % _PRIME
+    return multiplier, offset
+
+
+def _shuffled(queryset: QuerySet, expert_id: int) -> QuerySet:
+    multiplier, offset = _shuffle_key(expert_id)
+    return queryset.annotate(
+        shuffle=(F("id") * Value(multiplier) + Value(offset)) % Value(_PRIME)
+    )
+
+
+def _fresh_candidates(*, expert, now: datetime, limit: int, exclude: set[int]) -> list:
+    active_leases = (
+        ClipLease.objects.filter(clip=OuterRef("pk"), expires_at__gt=now)
+        .order_by()
+        .values("clip")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    candidates = (
+        Clip.objects.filter(is_active=True)
+        .exclude(id__in=exclude)
+        .exclude(Exists(Vote.objects.filter(expert=expert, clip=OuterRef("pk"))))
+        .exclude(
+            Exists(
+                ClipLease.objects.filter(
+                    expert=expert, clip=OuterRef("pk"), expires_at__gt=now
+                )
+            )
+        )
+        .annotate(
+            load=Coalesce(F("distribution__n_votes"), 0)
+            + Coalesce(Subquery(active_leases, output_field=IntegerField()), 0)
+        )
+        .annotate(
+            full=Case(
+                When(load__gte=settings.VOTES_PER_CLIP, then=Value(1)),
+                default=Value(0),
+            )
+        )
+    )
+    return list(
+        _shuffled(candidates, expert.pk).order_by("full", "load", "shuffle")[:limit]
+    )
+
+
+def _repeat_candidates(*, expert, now: datetime, limit: int, exclude: set[int]) -> list:
+    """Clips the expert graded long enough ago (in clips or hours), never repeated."""
+    gap_clips = settings.REPEAT_MIN_GAP_CLIPS
+    own_votes = Vote.objects.filter(expert=expert)
+    nth_latest = list(
+        own_votes.order_by("-created_at").values_list("created_at", flat=True)[
+            gap_clips - 1 : gap_clips
+        ]
+    )
+    old_enough = Q(created_at__lte=now - timedelta(hours=settings.REPEAT_MIN_GAP_HOURS))
+    if nth_latest:
+        old_enough |= Q(created_at__lt=nth_latest[0])
+    eligible = (
+        own_votes.filter(old_enough, clip__is_active=True)
+        .exclude(clip_id__in=exclude)
+        .exclude(
+            Exists(RepeatVote.objects.filter(expert=expert, clip=OuterRef("clip_id")))
+        )
+        .exclude(
+            Exists(
+                ClipLease.objects.filter(
+                    expert=expert, clip=OuterRef("clip_id"), expires_at__gt=now
+                )
+            )
+        )
+        .values("clip_id")
+    )
+    clips = _shuffled(Clip.objects.filter(id__in=eligible), expert.pk)
+    return list(clips.order_by("shuffle")[:limit])
+
+
+def clip_next_for_expert(
+    *, expert, count: int = 2, holder: str = "", rng: random.Random | None = None
+) -> list[Assignment]:
+    """The expert's next clips: the current one and ``count - 1`` to preload.
+
+    Clips this tab (``holder``) already holds come first, so the preloaded clip
+    becomes the current one. New clips: never one the expert graded or holds in
+    another tab; clips still short of VOTES_PER_CLIP (counting live leases) first,
+    least-loaded first, ties in a per-expert random order. With probability
+    REPEAT_SHARE a slot becomes a hidden repeat of a clip graded long enough ago.
+    Each returned clip is (re-)leased for CLIP_LEASE_SECONDS.
+    """
+    from annotation import services
+
+    if count < 1:
+        return []
+    rng = rng or random.Random()
+    now = timezone.now()
+    services.clip_leases_release_expired(expert=expert, before=now)
+    held = list(
+        ClipLease.objects.filter(
+            expert=expert, holder=holder, expires_at__gt=now, clip__is_active=True
+        )
+        .select_related("clip")
+        .order_by("created_at", "id")[:count]
+    )
+    picked: list[tuple[Clip, bool]] = [(lease.clip, lease.is_repeat) for lease in held]
+    taken = {clip.pk for clip, _ in picked}
+    slots = count - len(picked)
+    n_repeats = sum(rng.random() < settings.REPEAT_SHARE for _ in range(slots))
+    if n_repeats:
+        for clip in _repeat_candidates(
+            expert=expert, now=now, limit=n_repeats, exclude=taken
+        ):
+            picked.append((clip, True))
+            taken.add(clip.pk)
+    slots = count - len(picked)
+    if slots:
+        fresh = _fresh_candidates(expert=expert, now=now, limit=slots, exclude=taken)
+        new = [(clip, False) for clip in fresh]
+        # Interleave so a repeat is not always in the same position.
+        held_part, new_part = picked[: len(held)], picked[len(held) :] + new
+        rng.shuffle(new_part)
+        picked = held_part + new_part
+    expires_at = services.clip_leases_grant(
+        expert=expert,
+        holder=holder,
+        clips=[(clip.pk, is_repeat) for clip, is_repeat in picked],
+        now=now,
+    )
+    return [Assignment(clip, expires_at, is_repeat) for clip, is_repeat in picked]
+
+
+def expert_progress(*, expert) -> tuple[int, int]:
+    """(clips graded by the expert, graded + clips still open to them)."""
+    graded = Vote.objects.filter(expert=expert).count()
+    open_clips = (
+        Clip.objects.filter(is_active=True)
+        .exclude(Exists(Vote.objects.filter(expert=expert, clip=OuterRef("pk"))))
+        .count()
+    )
+    return graded, graded + open_clips
+
+
+def site_settings() -> SiteSetting:
+    return SiteSetting.load()
+
+
+def votes_for_user(*, user) -> QuerySet:
+    """An admin sees every vote; anyone else only their own."""
+    votes = Vote.objects.select_related("clip").order_by("-created_at", "-id")
+    if user_is_admin(user=user):
+        return votes
+    return votes.filter(expert=user)
+
+
+def clips_visible_to(*, user) -> QuerySet:
+    clips = Clip.objects.select_related("distribution").order_by("id")
+    if user_is_admin(user=user):
+        return clips
+    return clips.filter(is_active=True)
+
+
+def user_by_id(*, user_id: int) -> AbstractBaseUser | None:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(pk=user_id).first()

@@ -1,0 +1,502 @@
+"""Writes: patients, accounts, clips, votes, leases. Keyword-only and typed.
+
+Races are settled by the database: the unique constraint on (expert, clip) decides
+which of two simultaneous votes wins, and changes lock the row they change.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.validators import validate_email
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from annotation import db_triggers, errors
+from annotation.models import (
+    GRADES,
+    Clip,
+    ClipLease,
+    ExpertProfile,
+    Patient,
+    Recording,
+    RepeatVote,
+    SiteSetting,
+    Vote,
+    VoteHistory,
+)
+from annotation.selectors import ADMINS_GROUP, EXPERTS_GROUP, user_is_expert
+
+User = get_user_model()
+
+_NUMERIC_GRADES = {str(i + 1): grade for i, grade in enumerate(GRADES)}
+
+
+def grade_parse(value: object) -> str:
+    """'A'..'E' (any case) or 1..5 → 'A'..'E'; anything else is InvalidGrade."""
+    text = str(value).strip().upper() if value is not None else ""
+    if isinstance(value, bool):
+        text = ""
+    if text in GRADES:
+        return text
+    if text in _NUMERIC_GRADES:
+        return _NUMERIC_GRADES[text]
+    raise errors.InvalidGrade(
+        f"Grade {value!r} is not valid: use one of A, B, C, D, E (or 1-5)."
+    )
+
+
+def _seconds_parse(value: object) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise errors.InvalidInput(
+            f"seconds_spent {value!r} is not a number of seconds."
+        ) from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise errors.InvalidInput(
+            f"seconds_spent must be a finite number ≥ 0, got {value!r}."
+        )
+    return seconds
+
+
+# --- people ------------------------------------------------------------------------
+
+
+def patient_get_or_create(*, code: str, is_synthetic: bool = False) -> Patient:
+    code = code.strip()
+    if not code:
+        raise errors.InvalidInput("A patient needs a non-empty pseudonymous code.")
+    patient, _ = Patient.objects.get_or_create(
+        code=code, defaults={"is_synthetic": is_synthetic}
+    )
+    return patient
+
+
+def _group(name: str) -> Group:
+    group, _ = Group.objects.get_or_create(name=name)
+    return group
+
+
+@transaction.atomic
+def expert_create(
+    *,
+    username: str,
+    password: str,
+    code: str | None = None,
+    years_experience: int = 0,
+    is_simulated: bool = False,
+    email: str = "",
+) -> User:
+    """A user in group "experts" with a profile (code defaults to EXP-<id>)."""
+    if years_experience < 0:
+        raise errors.InvalidInput("years_experience cannot be negative.")
+    if User.objects.filter(username=username).exists():
+        raise errors.InvalidInput(f"The username {username!r} is taken.")
+    if code and ExpertProfile.objects.filter(code=code).exists():
+        raise errors.InvalidInput(f"The expert code {code!r} is taken.")
+    user = User.objects.create_user(username=username, password=password, email=email)
+    user.groups.add(_group(EXPERTS_GROUP))
+    ExpertProfile.objects.create(
+        user=user,
+        code=code or f"EXP-{user.pk:04d}",
+        years_experience=years_experience,
+        is_simulated=is_simulated,
+    )
+    return user
+
+
+@transaction.atomic
+def admin_create(*, username: str, password: str, email: str = "") -> User:
+    """A staff user in group "admins" (which holds the app's admin permissions)."""
+    if User.objects.filter(username=username).exists():
+        raise errors.InvalidInput(f"The username {username!r} is taken.")
+    user = User.objects.create_user(
+        username=username, password=password, email=email, is_staff=True
+    )
+    user.groups.add(_group(ADMINS_GROUP))
+    return user
+
+
+@dataclass(frozen=True)
+class ExpertRow:
+    line: int
+    username: str
+    email: str
+    code: str
+    years_experience: int
+    password: str
+
+
+EXPERT_CSV_COLUMNS = ("username", "email", "code", "years_experience")
+
+
+def experts_parse_csv(*, text: str) -> list[ExpertRow]:
+    """Validate every row first; errors name the line (header is line 1)."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [name.strip() for name in (reader.fieldnames or [])]
+    missing = [name for name in EXPERT_CSV_COLUMNS if name not in header]
+    if missing:
+        raise errors.InvalidInput(
+            "The CSV header must be username,email,code,years_experience[,password]; "
+            f"missing: {', '.join(missing)}."
+        )
+    rows: list[ExpertRow] = []
+    problems: list[str] = []
+    seen_users: set[str] = set()
+    seen_codes: set[str] = set()
+    for line, raw in enumerate(reader, start=2):
+        row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
+        username, email, code = row["username"], row["email"], row["code"]
+        if not any(row.values()):
+            continue
+        if not username:
+            problems.append(f"line {line}: username is empty.")
+        elif username in seen_users or User.objects.filter(username=username).exists():
+            problems.append(f"line {line}: username {username!r} already exists.")
+        if email:
+            try:
+                validate_email(email)
+            except ValidationError:
+                problems.append(f"line {line}: {email!r} is not an e-mail address.")
+        if not code:
+            problems.append(f"line {line}: code is empty (e.g. EXP-0007).")
+        elif code in seen_codes or ExpertProfile.objects.filter(code=code).exists():
+            problems.append(f"line {line}: expert code {code!r} already exists.")
+        try:
+            years = int(row["years_experience"] or 0)
+            if years < 0:
+                raise ValueError
+        except ValueError:
+            problems.append(
+                f"line {line}: years_experience {row['years_experience']!r} "
+                "must be a whole number ≥ 0."
+            )
+            years = 0
+        seen_users.add(username)
+        seen_codes.add(code)
+        rows.append(
+            ExpertRow(line, username, email, code, years, row.get("password", ""))
+        )
+    if problems:
+        raise errors.InvalidInput("\n".join(problems))
+    return rows
+
+
+@transaction.atomic
+def experts_import_csv(*, text: str) -> list[tuple[User, str]]:
+    """Create every expert of the CSV or none. Returns (user, password) pairs; a
+    password is generated where the row has none."""
+    created = []
+    for row in experts_parse_csv(text=text):
+        password = row.password or secrets.token_urlsafe(12)
+        user = expert_create(
+            username=row.username,
+            password=password,
+            code=row.code,
+            years_experience=row.years_experience,
+            email=row.email,
+        )
+        created.append((user, "" if row.password else password))
+    return created
+
+
+# --- clips -------------------------------------------------------------------------
+
+
+def clip_create(
+    *,
+    patient: Patient,
+    frames: np.ndarray,
+    fps: float,
+    track: list,
+    speed: float,
+    speed_unit: str,
+    kinematics: dict,
+    recording: Recording | None = None,
+    frame_start: int = 0,
+    is_synthetic: bool = False,
+    latent_quality: float | None = None,
+    video_bytes: bytes | None = None,
+) -> Clip:
+    """Store a tracked clip: frames as .npy and the mp4 under clips/<id>/.
+
+    ``frame_end`` is exclusive (frame_start + T). The mp4 must be made by the caller
+    (workers.video.io.encode_mp4): this app does not encode video.
+    """
+    if video_bytes is None:
+        raise ValueError(
+            "clip_create needs video_bytes: encode the frames with "
+            "workers.video.io.encode_mp4(frames, fps=fps) first."
+        )
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        frames = frames[..., None]
+    if frames.ndim != 4 or frames.dtype != np.uint8:
+        raise ValueError(
+            f"frames must be uint8 (T, H, W, C); got {frames.dtype} {frames.shape}"
+        )
+    if not fps or fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    if speed_unit not in Clip.SpeedUnit.values:
+        raise ValueError(f"speed_unit must be one of {Clip.SpeedUnit.values}")
+    n_frames = int(frames.shape[0])
+    buffer = io.BytesIO()
+    np.save(buffer, frames, allow_pickle=False)
+    with transaction.atomic():
+        clip = Clip.objects.create(
+            recording=recording,
+            patient=patient,
+            frame_start=frame_start,
+            frame_end=frame_start + n_frames,
+            n_frames=n_frames,
+            fps=float(fps),
+            size_px=int(frames.shape[1]),
+            track=[[float(x), float(y)] for x, y in np.asarray(track).reshape(-1, 2)],
+            speed=float(speed),
+            speed_unit=speed_unit,
+            kinematics=kinematics,
+            is_synthetic=is_synthetic,
+            latent_quality=latent_quality,
+        )
+        clip.array_file.save(
+            f"{clip.pk}/frames.npy", ContentFile(buffer.getvalue()), save=False
+        )
+        clip.video_file.save(
+            f"{clip.pk}/video.mp4", ContentFile(video_bytes), save=False
+        )
+        clip.save(update_fields=["array_file", "video_file"])
+    return clip
+
+
+# --- votes -------------------------------------------------------------------------
+
+
+def _undo_deadline(created_at: datetime) -> datetime:
+    return created_at + timedelta(seconds=settings.VOTE_UNDO_SECONDS)
+
+
+def vote_undo_until(*, vote: Vote | RepeatVote) -> datetime:
+    return _undo_deadline(vote.created_at)
+
+
+def vote_create(
+    *, expert, clip: Clip, grade: str, seconds_spent: float = 0.0
+) -> Vote | RepeatVote:
+    """Record the expert's grade of a clip; the server decides if it is a repeat.
+
+    A clip the expert holds as a hidden repeat becomes a RepeatVote (never in the
+    distribution); otherwise a Vote, unique per expert and clip by constraint: the
+    second of two simultaneous submits gets AlreadyVoted.
+    """
+    grade = grade_parse(grade)
+    seconds_spent = _seconds_parse(seconds_spent)
+    if not user_is_expert(user=expert):
+        raise errors.NotAnExpert("Only members of the experts group can vote.")
+    if not clip.is_active:
+        raise errors.ClipInactive(f"Clip {clip.pk} has been withdrawn from grading.")
+    now = timezone.now()
+    repeat_lease = ClipLease.objects.filter(
+        expert=expert, clip=clip, is_repeat=True
+    ).first()
+    try:
+        with transaction.atomic():
+            if repeat_lease is not None:
+                vote = RepeatVote.objects.create(
+                    expert=expert,
+                    clip=clip,
+                    grade=grade,
+                    created_at=now,
+                    updated_at=now,
+                    seconds_spent=seconds_spent,
+                )
+                history = {"repeat_vote": vote, "is_repeat": True}
+            else:
+                vote = Vote.objects.create(
+                    expert=expert,
+                    clip=clip,
+                    grade=grade,
+                    created_at=now,
+                    updated_at=now,
+                    seconds_spent=seconds_spent,
+                )
+                history = {"vote": vote}
+            VoteHistory.objects.create(
+                expert=expert,
+                clip=clip,
+                action=VoteHistory.Action.CREATE,
+                grade=grade,
+                at=now,
+                **history,
+            )
+            ClipLease.objects.filter(expert=expert, clip=clip).delete()
+    except IntegrityError:
+        if not Clip.objects.filter(pk=clip.pk).exists():
+            raise errors.ClipNotFound(f"Clip {clip.pk} does not exist.") from None
+        raise errors.AlreadyVoted(
+            f"You have already graded clip {clip.pk}; change that vote instead."
+        ) from None
+    return vote
+
+
+def _change(model, *, expert, vote_id: int, grade: str):
+    grade = grade_parse(grade)
+    now = timezone.now()
+    with transaction.atomic():
+        vote = (
+            model.objects.select_for_update().filter(pk=vote_id, expert=expert).first()
+        )
+        if vote is None:
+            raise errors.VoteNotFound(f"You have no vote with id {vote_id}.")
+        if now > _undo_deadline(vote.created_at):
+            raise errors.UndoWindowPassed(
+                f"The undo window of {settings.VOTE_UNDO_SECONDS} s has passed."
+            )
+        if vote.grade != grade:
+            previous = vote.grade
+            vote.grade, vote.updated_at = grade, now
+            vote.save(update_fields=["grade", "updated_at"])
+            is_repeat = model is RepeatVote
+            VoteHistory.objects.create(
+                vote=None if is_repeat else vote,
+                repeat_vote=vote if is_repeat else None,
+                is_repeat=is_repeat,
+                expert=expert,
+                clip_id=vote.clip_id,
+                action=VoteHistory.Action.CHANGE,
+                grade=grade,
+                previous_grade=previous,
+                at=now,
+            )
+    return vote
+
+
+def vote_change(*, expert, vote_id: int, grade: str) -> Vote:
+    """Change one's own vote within VOTE_UNDO_SECONDS of casting it (kept in history)."""
+    return _change(Vote, expert=expert, vote_id=vote_id, grade=grade)
+
+
+def repeat_vote_change(*, expert, repeat_vote_id: int, grade: str) -> RepeatVote:
+    return _change(RepeatVote, expert=expert, vote_id=repeat_vote_id, grade=grade)
+
+
+def votes_bulk_create_simulated(
+    *,
+    votes: Iterable[tuple],
+    seconds_spent: float = 0.0,
+    batch_size: int = 2000,
+) -> int:
+    """Insert many votes at once for the simulated demo panel, with history rows.
+
+    ``votes`` holds (expert_id, clip_id, grade) or (expert_id, clip_id, grade,
+    created_at) tuples. All or nothing; an existing (expert, clip) pair raises
+    IntegrityError. The counting triggers fire for these rows as for any vote.
+    """
+    now = timezone.now()
+    rows = []
+    for item in votes:
+        expert_id, clip_id, grade, *rest = item
+        at = rest[0] if rest and rest[0] is not None else now
+        rows.append(
+            Vote(
+                expert_id=int(expert_id),
+                clip_id=int(clip_id),
+                grade=grade_parse(grade),
+                created_at=at,
+                updated_at=at,
+                seconds_spent=seconds_spent,
+            )
+        )
+    with transaction.atomic():
+        created = Vote.objects.bulk_create(rows, batch_size=batch_size)
+        if any(vote.pk is None for vote in created):
+            created = list(
+                Vote.objects.filter(
+                    expert_id__in={v.expert_id for v in rows},
+                    clip_id__in={v.clip_id for v in rows},
+                )
+            )
+        VoteHistory.objects.bulk_create(
+            [
+                VoteHistory(
+                    vote_id=vote.pk,
+                    expert_id=vote.expert_id,
+                    clip_id=vote.clip_id,
+                    action=VoteHistory.Action.CREATE,
+                    grade=vote.grade,
+                    at=vote.created_at,
+                )
+                for vote in created
+            ],
+            batch_size=batch_size,
+        )
+    return len(rows)
+
+
+# --- leases and settings -----------------------------------------------------------
+
+
+def clip_leases_grant(
+    *, expert, holder: str, clips: list[tuple[int, bool]], now: datetime
+) -> datetime:
+    """Lease (or re-lease) clips to an expert's tab; returns the expiry time."""
+    expires_at = now + timedelta(seconds=settings.CLIP_LEASE_SECONDS)
+    if not clips:
+        return expires_at
+    ClipLease.objects.bulk_create(
+        [
+            ClipLease(
+                expert=expert,
+                clip_id=clip_id,
+                is_repeat=is_repeat,
+                holder=holder,
+                expires_at=expires_at,
+                created_at=now,
+            )
+            for clip_id, is_repeat in clips
+        ],
+        update_conflicts=True,
+        unique_fields=["expert", "clip"],
+        update_fields=["expires_at", "is_repeat", "holder", "created_at"],
+    )
+    return expires_at
+
+
+def clip_leases_release_expired(*, expert=None, before: datetime | None = None) -> int:
+    """Delete expired leases so their clips return to the pool.
+
+    Expired repeat leases are kept: a vote sent late for a hidden repeat must still
+    be recognised as one (vote_create looks for the lease).
+    """
+    expired = ClipLease.objects.filter(
+        expires_at__lte=before or timezone.now(), is_repeat=False
+    )
+    if expert is not None:
+        expired = expired.filter(expert=expert)
+    deleted, _ = expired.delete()
+    return deleted
+
+
+def site_setting_update(*, reveal_panel_after_vote: bool) -> SiteSetting:
+    setting = SiteSetting.load()
+    setting.reveal_panel_after_vote = reveal_panel_after_vote
+    setting.save(update_fields=["reveal_panel_after_vote"])
+    return setting
+
+
+def distribution_recount() -> None:
+    """Rebuild every clip's counts from the votes (after manual database surgery)."""
+    with transaction.atomic():
+        db_triggers.recount(connection)
