@@ -310,7 +310,7 @@ class ClipLease(models.Model):
     holder = models.CharField(
         max_length=64,
         blank=True,
-        help_text="The browser tab that holds the lease (the 'tab' query parameter).",
+        help_text="The browser tab holding the lease ('tab' parameter).",
     )
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -336,7 +336,7 @@ class SiteSetting(models.Model):
 
     reveal_panel_after_vote = models.BooleanField(
         default=False,
-        help_text="After voting, show the expert the panel's distribution for the clip.",
+        help_text="After a vote, show the expert the panel distribution.",
     )
 
     class Meta:

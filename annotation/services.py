@@ -384,7 +384,7 @@ def _change(model, *, expert, vote_id: int, grade: str):
 
 
 def vote_change(*, expert, vote_id: int, grade: str) -> Vote:
-    """Change one's own vote within VOTE_UNDO_SECONDS of casting it (kept in history)."""
+    """Change one's own vote within VOTE_UNDO_SECONDS of casting it (history kept)."""
     return _change(Vote, expert=expert, vote_id=vote_id, grade=grade)
 
 

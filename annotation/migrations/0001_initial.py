@@ -346,7 +346,7 @@ class Migration(migrations.Migration):
                     "reveal_panel_after_vote",
                     models.BooleanField(
                         default=False,
-                        help_text="After voting, show the expert the panel's distribution for the clip.",
+                        help_text="After a vote, show the expert the panel distribution.",
                     ),
                 ),
             ],
@@ -542,7 +542,7 @@ class Migration(migrations.Migration):
                     "holder",
                     models.CharField(
                         blank=True,
-                        help_text="The browser tab that holds the lease (the 'tab' query parameter).",
+                        help_text="The browser tab holding the lease ('tab' parameter).",
                         max_length=64,
                     ),
                 ),
