@@ -1,0 +1,48 @@
+"""Tiny datasets for modeling tests (written to tmp dirs, never into the repo)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modeling.data import write_manifest
+
+
+def tiny_manifest(
+    out_dir: Path,
+    *,
+    n_clips: int = 2,
+    n_patients: int | None = None,
+    n_frames: int = 4,
+    size: int = 32,
+    seed: int = 0,
+) -> Path:
+    """A manifest whose grade follows a bright blob's brightness and the speed."""
+    rng = np.random.default_rng(seed)
+    n_patients = n_patients or n_clips
+    clips, votes, speeds, kinematics = [], [], [], []
+    for i in range(n_clips):
+        grade = i % 5
+        frames = rng.integers(0, 40, (n_frames, size, size, 3), dtype=np.uint8)
+        frames[:, size // 4 : size // 2, size // 4 : size // 2] = 240 - 40 * grade
+        counts = np.zeros(5, dtype=int)
+        counts[grade] = 6
+        counts[min(grade + 1, 4)] += 2
+        clips.append(frames)
+        votes.append(counts.tolist())
+        speeds.append(50.0 - 8 * grade + rng.normal())
+        kinematics.append({"vcl": 60.0 - 5 * grade, "motility_class": "progressive"})
+    patients = [f"P{i % n_patients:02d}" for i in range(n_clips)]
+    return write_manifest(
+        out_dir,
+        clips=clips,
+        patient_ids=patients,
+        votes=votes,
+        speeds=speeds,
+        kinematics=kinematics,
+    )
+
+
+@pytest.fixture
+def tiny_data(tmp_path) -> Path:
+    return tiny_manifest(tmp_path / "data")
