@@ -1,0 +1,87 @@
+"""Server-rendered pages: home, the grading page, the admin landing page, clip video.
+
+The grading page is a template plus plain JavaScript (static/js/grade.js) that talks
+to the REST API; these views only decide who may see what. Blind grading starts
+here: the grading page's HTML carries no votes, distributions or model output.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_GET
+
+from annotation.models import Clip
+from annotation.selectors import user_is_admin, user_is_expert
+
+
+@require_GET
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Send each person where their work is: admins to their landing page, experts
+    to the grading page."""
+    if user_is_admin(user=request.user):
+        return redirect("admin_home")
+    if user_is_expert(user=request.user):
+        return redirect("grade")
+    raise PermissionDenied(
+        "Your account has no role in SpermGrade yet: it is neither an expert nor an "
+        "administrator. Ask an administrator to add you to the experts group."
+    )
+
+
+@require_GET
+@login_required
+@ensure_csrf_cookie
+def grade(request: HttpRequest) -> HttpResponse:
+    """The grading page. Only members of the experts group may grade."""
+    if not user_is_expert(user=request.user):
+        raise PermissionDenied(
+            "Only experts grade clips, and this account is not in the experts group. "
+            "Administrators see results on the admin pages instead."
+        )
+    profile = getattr(request.user, "expert_profile", None)
+    context = {
+        "expert_code": getattr(profile, "code", "") or request.user.get_username(),
+        "undo_seconds": settings.VOTE_UNDO_SECONDS,
+        "next_url": "/api/clips/next/",
+        "votes_url": "/api/votes/",
+    }
+    return render(request, "annotation/grade.html", context)
+
+
+@require_GET
+@login_required
+def admin_home(request: HttpRequest) -> HttpResponse:
+    """Landing page for administrators: where to manage data and read the API."""
+    if not user_is_admin(user=request.user):
+        raise PermissionDenied(
+            "This page is for administrators. Experts grade clips on the grading page."
+        )
+    return render(
+        request,
+        "annotation/admin_home.html",
+        {"is_expert": user_is_expert(user=request.user)},
+    )
+
+
+@require_GET
+@login_required
+def clip_video(request: HttpRequest, clip_id: int) -> FileResponse:
+    """A clip's mp4, for signed-in experts and admins only (not a public media URL)."""
+    if not (user_is_expert(user=request.user) or user_is_admin(user=request.user)):
+        raise PermissionDenied("Only experts and administrators may watch clips.")
+    clip = Clip.objects.filter(pk=clip_id).only("id", "video_file").first()
+    if clip is None or not clip.video_file:
+        raise Http404("No such clip video.")
+    try:
+        handle = clip.video_file.open("rb")
+    except FileNotFoundError:
+        raise Http404("The clip's video file is missing on the server.") from None
+    response = FileResponse(handle, content_type="video/mp4")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

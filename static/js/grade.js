@@ -1,0 +1,1013 @@
+/*
+ * SpermGrade grading page (plain JavaScript, no build step).
+ *
+ * Flow: GET /api/clips/next/ returns the current clip and one to preload. Each clip's
+ * mp4 is fetched whole as a blob and played from an object URL, so looping, seeking
+ * and frame stepping never wait on the network. A grade goes into an outbox kept in
+ * localStorage, is POSTed, and only when the server confirms does the page move on;
+ * failed sends are retried with backoff and shown, and survive a reload. The vote just
+ * given can be changed (PATCH change_url) until the server's undo window closes.
+ *
+ * Blind grading: nothing here asks for or shows other experts' votes; a "panel"
+ * object is shown only if the server puts it in the answer to this expert's vote.
+ */
+(function () {
+  "use strict";
+
+  const root = document.getElementById("grader");
+  if (!root) return;
+
+  const GRADES = ["A", "B", "C", "D", "E"];
+  const SPEEDS = [0.25, 0.5, 1, 1.5, 2];
+  const ZOOMS = [1, 1.5, 2, 3, 4];
+  const FIRST_RETRY_MS = 1000;
+  const MAX_RETRY_MS = 30000;
+
+  // One id per browser tab (kept across reloads): the server hands this tab back the
+  // clips it already leased to it, so the preloaded clip becomes the current one.
+  function tabId() {
+    try {
+      let id = window.sessionStorage.getItem("spermgrade.tab");
+      if (!id) {
+        id = newKey();
+        window.sessionStorage.setItem("spermgrade.tab", id);
+      }
+      return id;
+    } catch (err) {
+      return newKey();
+    }
+  }
+
+  const config = {
+    nextUrl: root.dataset.nextUrl + "?tab=" + encodeURIComponent(tabId()),
+    votesUrl: root.dataset.votesUrl,
+    user: root.dataset.user || "anonymous",
+    undoSeconds: Number(root.dataset.undoSeconds || 0),
+    loginUrl: root.dataset.loginUrl || "/login/",
+  };
+
+  const byId = (id) => document.getElementById(id);
+  const ui = {
+    video: byId("video"),
+    stage: byId("stage"),
+    scroller: byId("stage-scroller"),
+    overlay: byId("stage-overlay"),
+    paused: byId("stage-paused"),
+    clipId: byId("clip-id"),
+    synthetic: byId("clip-synthetic"),
+    info: byId("clip-info"),
+    play: byId("btn-play"),
+    stepBack: byId("btn-step-back"),
+    stepForward: byId("btn-step-forward"),
+    frame: byId("frame-counter"),
+    speedButtons: Array.from(document.querySelectorAll("#speed-buttons button")),
+    zoomIn: byId("btn-zoom-in"),
+    zoomOut: byId("btn-zoom-out"),
+    zoomValue: byId("zoom-value"),
+    progressText: byId("progress-text"),
+    progressFill: byId("progress-fill"),
+    gradeButtons: Array.from(document.querySelectorAll("#grade-buttons .grade-btn")),
+    status: byId("status"),
+    error: byId("error"),
+    errorText: byId("error-text"),
+    retryNow: byId("btn-retry-now"),
+    errorLogin: byId("error-login"),
+    undo: byId("undo"),
+    undoText: byId("undo-text"),
+    undoButtons: Array.from(document.querySelectorAll("#undo-buttons button")),
+    reveal: byId("reveal"),
+    done: byId("done"),
+    checkAgain: byId("btn-check-again"),
+  };
+
+  const state = {
+    current: null, // the clip on screen (API dict)
+    preload: null, // the clip after it, downloading in the background
+    ready: false, // the current clip's video has a frame to show
+    shownAt: 0, // performance.now() when the current clip became visible
+    busy: false, // a vote or change is being sent: grading waits
+    last: null, // {id, clip, grade, changeUrl, deadline}: the vote that can be changed
+    changeMode: false, // the next grade key changes the last vote
+    speed: 1,
+    zoomIndex: 0,
+    clockOffsetMs: 0, // server clock minus this browser's clock
+    blobs: new Map(), // clip id -> Promise<object URL>
+    wake: null, // resolves the current retry pause early ("Retry now")
+  };
+
+  // ---------------------------------------------------------------- outbox
+  // Grades not yet confirmed by the server, kept across reloads. Every operation
+  // re-reads storage so two tabs of one expert do not overwrite each other.
+  const OUTBOX_KEY = "spermgrade.outbox." + config.user;
+  const memoryOutbox = [];
+
+  const outbox = {
+    read() {
+      try {
+        const items = JSON.parse(window.localStorage.getItem(OUTBOX_KEY) || "[]");
+        return Array.isArray(items) ? items : [];
+      } catch (err) {
+        return memoryOutbox.slice();
+      }
+    },
+    write(items) {
+      memoryOutbox.length = 0;
+      memoryOutbox.push(...items);
+      try {
+        window.localStorage.setItem(OUTBOX_KEY, JSON.stringify(items));
+      } catch (err) {
+        // Storage full or disabled: the in-memory copy still guards this tab.
+      }
+    },
+    push(item) {
+      const items = this.read();
+      items.push(item);
+      this.write(items);
+    },
+    update(item) {
+      this.write(this.read().map((other) => (other.key === item.key ? item : other)));
+    },
+    remove(item) {
+      this.write(this.read().filter((other) => other.key !== item.key));
+    },
+  };
+
+  function newKey() {
+    if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
+    return String(Date.now()) + "-" + String(Math.random()).slice(2);
+  }
+
+  // ------------------------------------------------------------------ HTTP
+  class ApiError extends Error {
+    constructor(status, message, data) {
+      super(message);
+      this.status = status; // 0 when the server could not be reached
+      this.data = data;
+    }
+  }
+
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  function noteServerClock(response) {
+    const header = response.headers.get("Date");
+    const serverNow = header ? Date.parse(header) : NaN;
+    if (!Number.isNaN(serverNow)) state.clockOffsetMs = serverNow - Date.now();
+  }
+
+  function describeError(status, data) {
+    let detail = "";
+    if (data && typeof data === "object") {
+      if (typeof data.detail === "string") {
+        detail = data.detail;
+      } else {
+        detail = Object.entries(data)
+          .map(([field, value]) => field + ": " + [].concat(value).join(" "))
+          .join("; ");
+      }
+    }
+    if (status === 401 || status === 403) {
+      return (detail || "You are not signed in.") + " Your session may have ended.";
+    }
+    if (status >= 500) {
+      return "The server had a problem (HTTP " + status + ")." + (detail ? " " + detail : "");
+    }
+    return detail || "The server answered HTTP " + status + ".";
+  }
+
+  async function api(method, url, body) {
+    const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (method !== "GET") init.headers["X-CSRFToken"] = csrfToken();
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(url, init);
+    } catch (err) {
+      throw new ApiError(0, "The server could not be reached (network error).");
+    }
+    noteServerClock(response);
+    if (response.redirected && response.url.indexOf(config.loginUrl.split("?")[0]) !== -1) {
+      throw new ApiError(401, "Your session has ended; log in again.");
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (err) {
+      data = null;
+    }
+    if (!response.ok) throw new ApiError(response.status, describeError(response.status, data), data);
+    if (data === null) throw new ApiError(502, "The server sent an answer that is not JSON.");
+    return data;
+  }
+
+  function isRetryable(err) {
+    const s = err.status;
+    return s === 0 || s === 401 || s === 403 || s === 408 || s === 429 || s >= 500;
+  }
+
+  // Wait before the next attempt; "Retry now" and the browser coming online end it early.
+  function pause(ms) {
+    return new Promise((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        window.removeEventListener("online", finish);
+        state.wake = null;
+        resolve();
+      };
+      const timer = setTimeout(finish, ms);
+      window.addEventListener("online", finish);
+      state.wake = finish;
+    });
+  }
+
+  // Run `attempt` until it succeeds or fails for good. Temporary failures (network,
+  // 5xx, 429, an ended session) are retried with growing pauses and shown on screen.
+  // Returns {ok: true, data} or {ok: false, error} (a definitive 4xx answer), or
+  // {ok: false, cancelled: true} once `cancelled()` turns true.
+  async function persist(what, attempt, onAttemptFailed, cancelled) {
+    let delay = FIRST_RETRY_MS;
+    let failures = 0;
+    for (;;) {
+      try {
+        const data = await attempt();
+        if (failures) hideError();
+        return { ok: true, data };
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err;
+        if (!isRetryable(err)) {
+          if (failures) hideError();
+          return { ok: false, error: err };
+        }
+        failures += 1;
+        if (onAttemptFailed) onAttemptFailed(failures);
+        if (cancelled && cancelled()) {
+          hideError();
+          return { ok: false, cancelled: true };
+        }
+        const wait = Math.round(delay * (0.85 + Math.random() * 0.3));
+        showRetry(what, err, wait, failures);
+        await pause(wait);
+        if (cancelled && cancelled()) {
+          hideError();
+          return { ok: false, cancelled: true };
+        }
+        delay = Math.min(delay * 2, MAX_RETRY_MS);
+      }
+    }
+  }
+
+  // -------------------------------------------------------- status & errors
+  let retryTimer = null;
+
+  function setStatus(text, tone) {
+    ui.status.textContent = text || "";
+    ui.status.className = "status" + (tone ? " status--" + tone : "");
+  }
+
+  function showError(text, options) {
+    clearInterval(retryTimer);
+    ui.errorText.textContent = text;
+    ui.retryNow.hidden = !(options && options.retry);
+    ui.errorLogin.hidden = !(options && options.login);
+    ui.errorLogin.href = config.loginUrl;
+    ui.error.hidden = false;
+  }
+
+  function hideError() {
+    clearInterval(retryTimer);
+    ui.error.hidden = true;
+    ui.errorText.textContent = "";
+  }
+
+  function showRetry(what, err, waitMs, failures) {
+    const until = Date.now() + waitMs;
+    const render = () => {
+      const seconds = Math.max(0, Math.ceil((until - Date.now()) / 1000));
+      const when = seconds > 0 ? "Retrying in " + seconds + " s" : "Retrying now";
+      ui.errorText.textContent =
+        what + ": " + err.message + " " + when + " (attempt " + (failures + 1) + ").";
+    };
+    showError("", { retry: true, login: err.status === 401 || err.status === 403 });
+    render();
+    retryTimer = setInterval(render, 500);
+  }
+
+  // ---------------------------------------------------------------- progress
+  function showProgress(progress) {
+    if (!progress || typeof progress.graded !== "number") return;
+    const graded = progress.graded;
+    const total = typeof progress.total === "number" ? progress.total : graded;
+    ui.progressText.textContent =
+      graded.toLocaleString("en-US") + " graded of " + total.toLocaleString("en-US");
+    const share = total > 0 ? Math.min(1, graded / total) : 0;
+    ui.progressFill.style.width = (share * 100).toFixed(1) + "%";
+  }
+
+  // ------------------------------------------------------------------ videos
+  async function fetchVideo(url) {
+    let response;
+    try {
+      response = await fetch(url, { credentials: "same-origin" });
+    } catch (err) {
+      throw new ApiError(0, "The clip video could not be downloaded (network error).");
+    }
+    const type = response.headers.get("Content-Type") || "";
+    if (response.redirected || type.indexOf("text/html") !== -1) {
+      if (response.ok) throw new ApiError(401, "Your session has ended; log in again.");
+    }
+    if (!response.ok) {
+      throw new ApiError(
+        response.status,
+        "The clip video could not be downloaded (HTTP " + response.status + ")."
+      );
+    }
+    const blob = await response.blob();
+    return blob.type ? blob : new Blob([blob], { type: "video/mp4" });
+  }
+
+  function videoUrl(clip) {
+    let entry = state.blobs.get(clip.id);
+    if (!entry) {
+      entry = fetchVideo(clip.video_url).then((blob) => URL.createObjectURL(blob));
+      state.blobs.set(clip.id, entry);
+      entry.catch(() => {
+        if (state.blobs.get(clip.id) === entry) state.blobs.delete(clip.id);
+      });
+    }
+    return entry;
+  }
+
+  // Free the downloaded videos of clips that are neither on screen nor next.
+  function forgetOtherVideos() {
+    const keep = new Set();
+    if (state.current) keep.add(state.current.id);
+    if (state.preload) keep.add(state.preload.id);
+    for (const [id, entry] of state.blobs) {
+      if (keep.has(id)) continue;
+      state.blobs.delete(id);
+      entry.then((url) => URL.revokeObjectURL(url)).catch(() => {});
+    }
+  }
+
+  function overlay(text) {
+    ui.overlay.textContent = text;
+    ui.overlay.hidden = !text;
+  }
+
+  async function showClip(clip) {
+    state.current = clip;
+    state.ready = false;
+    ui.clipId.textContent = "#" + clip.id;
+    ui.synthetic.hidden = !clip.synthetic;
+    ui.info.textContent = [
+      clip.n_frames ? clip.n_frames + " frames" : "",
+      clip.fps ? formatNumber(clip.fps) + " fps" : "",
+      clip.size_px ? clip.size_px + " px" : "",
+    ]
+      .filter(Boolean)
+      .join(" · ");
+    ui.frame.textContent = "Frame –";
+    ui.done.hidden = true;
+    root.classList.remove("is-done");
+    renderGradeButtons();
+    overlay("Loading clip…");
+
+    const result = await persist(
+      "The video of clip " + clip.id,
+      () => videoUrl(clip),
+      null,
+      () => state.current !== clip
+    );
+    if (state.current !== clip) return;
+    if (!result.ok) {
+      overlay("");
+      ui.overlay.hidden = false;
+      ui.overlay.textContent = result.error ? result.error.message : "The clip could not be loaded.";
+      showError(
+        "Clip " + clip.id + " cannot be shown: " + (result.error ? result.error.message : "") +
+          " Reload the page to try again; an administrator may need to re-encode it.",
+        { retry: false }
+      );
+      return;
+    }
+    ui.video.src = result.data;
+    ui.video.defaultPlaybackRate = state.speed;
+    ui.video.playbackRate = state.speed;
+    const playing = ui.video.play();
+    if (playing) playing.catch(() => {});
+    forgetOtherVideos();
+  }
+
+  function clearClip(message) {
+    state.current = null;
+    state.ready = false;
+    ui.video.pause();
+    ui.video.removeAttribute("src");
+    ui.video.load();
+    ui.clipId.textContent = "…";
+    ui.synthetic.hidden = true;
+    ui.info.textContent = "";
+    ui.frame.textContent = "Frame –";
+    overlay(message);
+    renderGradeButtons();
+    forgetOtherVideos();
+  }
+
+  function showDone() {
+    clearClip("");
+    state.preload = null;
+    forgetOtherVideos();
+    root.classList.add("is-done");
+    ui.done.hidden = false;
+    setStatus("");
+  }
+
+  // ------------------------------------------------------------------- queue
+  let queueRequest = null;
+
+  // Ask the server which clips come next; coalesces overlapping calls.
+  function refreshQueue() {
+    if (queueRequest) {
+      queueRequest.again = true;
+      return queueRequest.promise;
+    }
+    const request = { again: true };
+    request.promise = (async () => {
+      try {
+        while (request.again) {
+          request.again = false;
+          const result = await persist("Loading your next clip", () => api("GET", config.nextUrl));
+          if (result.ok) {
+            applyQueue(result.data);
+          } else if (result.error) {
+            if (!state.current) overlay("No clip could be loaded.");
+            showError("Your next clip could not be loaded: " + result.error.message, {});
+          }
+        }
+      } finally {
+        queueRequest = null;
+      }
+    })();
+    queueRequest = request;
+    return request.promise;
+  }
+
+  function applyQueue(data) {
+    showProgress(data.progress);
+    const clips = Array.isArray(data.clips) ? data.clips : [];
+    if (!state.current) {
+      if (!clips.length) {
+        showDone();
+        return;
+      }
+      showClip(clips[0]);
+    }
+    const current = state.current;
+    const next = clips.find((clip) => clip.id !== current.id) || null;
+    if (!next) {
+      state.preload = null;
+    } else if (!state.preload || state.preload.id !== next.id) {
+      state.preload = next;
+      videoUrl(next).catch(() => {}); // preload; a failure is retried when it is shown
+    }
+    forgetOtherVideos();
+  }
+
+  // After a confirmed vote on `clipId`: show the preloaded clip at once, then ask
+  // the server for the one after it.
+  function advance(clipId) {
+    if (!state.current || state.current.id !== clipId) return;
+    const next = state.preload && state.preload.id !== clipId ? state.preload : null;
+    state.preload = null;
+    if (next) {
+      showClip(next);
+    } else {
+      clearClip("Loading the next clip…");
+    }
+    refreshQueue();
+  }
+
+  // ------------------------------------------------------------------ voting
+  function secondsOnCurrent() {
+    if (!state.shownAt) return 0;
+    const seconds = (performance.now() - state.shownAt) / 1000;
+    return Math.max(0, Math.round(seconds * 100) / 100);
+  }
+
+  function setBusy(busy, grade) {
+    state.busy = busy;
+    ui.gradeButtons.forEach((button) => {
+      button.classList.toggle("is-sending", Boolean(busy && grade && button.dataset.grade === grade));
+    });
+    renderGradeButtons();
+    renderUndo();
+  }
+
+  function renderGradeButtons() {
+    const enabled = Boolean(state.current && state.ready && !state.busy);
+    ui.gradeButtons.forEach((button) => {
+      button.disabled = !enabled;
+    });
+  }
+
+  function onGrade(grade) {
+    if (state.changeMode) {
+      changeLast(grade);
+      return;
+    }
+    if (state.busy) {
+      setStatus("Please wait: your last grade is still being sent.", "warn");
+      return;
+    }
+    if (!state.current) return;
+    if (!state.ready) {
+      setStatus("The clip is still loading; grade it once it plays.", "warn");
+      return;
+    }
+    const clip = state.current;
+    const item = {
+      key: newKey(),
+      kind: "create",
+      method: "POST",
+      url: config.votesUrl,
+      clip: clip.id,
+      grade,
+      body: { clip: clip.id, grade, seconds_spent: secondsOnCurrent() },
+      queuedAt: Date.now(),
+      attempts: 0,
+    };
+    outbox.push(item);
+    sendCreate(item);
+  }
+
+  async function sendCreate(item) {
+    setBusy(true, item.grade);
+    setStatus("Saving grade " + item.grade + " for clip " + item.clip + "…");
+    const result = await persist(
+      "Your grade " + item.grade + " for clip " + item.clip + " is not saved yet",
+      () => api(item.method, item.url, item.body),
+      (failures) => {
+        item.attempts = failures;
+        outbox.update(item);
+      }
+    );
+    outbox.remove(item);
+    setBusy(false);
+    if (result.ok) {
+      const vote = result.data;
+      showProgress(vote.progress);
+      rememberLast(vote, item);
+      setStatus("Saved: clip " + item.clip + " graded " + (vote.grade || item.grade) + ".", "ok");
+      showReveal(vote.panel, item.clip);
+      advance(item.clip);
+      return;
+    }
+    const error = result.error;
+    if (error.status === 409) {
+      // Already graded (e.g. a retried send whose first answer was lost).
+      setStatus("Clip " + item.clip + " already had your grade; it was kept.", "warn");
+      advance(item.clip);
+    } else if (error.status === 404) {
+      showError("Clip " + item.clip + " is no longer available: " + error.message + " Moving on.");
+      advance(item.clip);
+    } else {
+      showError("Your grade for clip " + item.clip + " was refused: " + error.message);
+      setStatus("");
+    }
+  }
+
+  // ---------------------------------------------------------------- undo
+  let undoTimer = null;
+
+  function rememberLast(vote, item) {
+    if (!vote.change_url || !vote.undo_until) {
+      state.last = null;
+      renderUndo();
+      return;
+    }
+    const serverDeadline = Date.parse(vote.undo_until);
+    const deadline = Number.isNaN(serverDeadline)
+      ? Date.now() + config.undoSeconds * 1000
+      : serverDeadline - state.clockOffsetMs;
+    state.last = {
+      id: vote.id,
+      clip: vote.clip != null ? vote.clip : item.clip,
+      grade: vote.grade || item.grade,
+      changeUrl: vote.change_url,
+      deadline,
+    };
+    clearInterval(undoTimer);
+    undoTimer = setInterval(renderUndo, 250);
+    renderUndo();
+  }
+
+  function undoSecondsLeft() {
+    if (!state.last) return 0;
+    return Math.max(0, Math.ceil((state.last.deadline - Date.now()) / 1000));
+  }
+
+  function formatCountdown(seconds) {
+    const m = Math.floor(seconds / 60);
+    const s = seconds % 60;
+    return m + ":" + String(s).padStart(2, "0");
+  }
+
+  function renderUndo() {
+    const left = undoSecondsLeft();
+    if (!state.last || left <= 0) {
+      if (state.last && !state.busy) state.last = null;
+      if (!state.last) {
+        clearInterval(undoTimer);
+        state.changeMode = false;
+        ui.undo.hidden = true;
+        ui.undo.classList.remove("is-changing");
+        return;
+      }
+    }
+    const last = state.last;
+    ui.undo.hidden = false;
+    ui.undo.classList.toggle("is-changing", state.changeMode);
+    if (state.changeMode) {
+      ui.undoText.textContent =
+        "Choose the new grade for clip #" + last.clip + " (now " + last.grade + "). " +
+        "Esc cancels. " + formatCountdown(left) + " left.";
+    } else {
+      ui.undoText.textContent =
+        "Clip #" + last.clip + " graded " + last.grade + ". You can change it for " +
+        formatCountdown(left) + ".";
+    }
+    ui.undoButtons.forEach((button) => {
+      button.disabled = state.busy || left <= 0;
+      button.setAttribute("aria-current", String(button.dataset.grade === last.grade));
+    });
+  }
+
+  function enterChangeMode() {
+    if (!state.last || undoSecondsLeft() <= 0) {
+      setStatus("There is no recent grade to change.", "warn");
+      return;
+    }
+    if (state.busy) {
+      setStatus("Please wait: your last grade is still being sent.", "warn");
+      return;
+    }
+    state.changeMode = true;
+    setStatus("Press the new grade for clip " + state.last.clip + ", or Esc to cancel.");
+    renderUndo();
+  }
+
+  function exitChangeMode() {
+    if (!state.changeMode) return;
+    state.changeMode = false;
+    setStatus("");
+    renderUndo();
+  }
+
+  function changeLast(grade) {
+    const last = state.last;
+    state.changeMode = false;
+    if (!last || undoSecondsLeft() <= 0) {
+      renderUndo();
+      setStatus("The time to change that grade has passed.", "warn");
+      return;
+    }
+    if (state.busy) {
+      setStatus("Please wait: your last grade is still being sent.", "warn");
+      return;
+    }
+    if (grade === last.grade) {
+      renderUndo();
+      setStatus("Clip " + last.clip + " stays " + grade + ".");
+      return;
+    }
+    const item = {
+      key: newKey(),
+      kind: "change",
+      method: "PATCH",
+      url: last.changeUrl,
+      voteId: last.id,
+      clip: last.clip,
+      grade,
+      body: { grade },
+      queuedAt: Date.now(),
+      attempts: 0,
+    };
+    outbox.push(item);
+    sendChange(item);
+  }
+
+  async function sendChange(item) {
+    setBusy(true);
+    setStatus("Changing clip " + item.clip + " to " + item.grade + "…");
+    const result = await persist(
+      "The change of clip " + item.clip + " to " + item.grade + " is not saved yet",
+      () => api(item.method, item.url, item.body),
+      (failures) => {
+        item.attempts = failures;
+        outbox.update(item);
+      }
+    );
+    outbox.remove(item);
+    setBusy(false);
+    if (result.ok) {
+      const vote = result.data;
+      if (state.last && state.last.id === vote.id) state.last.grade = vote.grade || item.grade;
+      showProgress(vote.progress);
+      setStatus("Changed: clip " + item.clip + " is now graded " + (vote.grade || item.grade) + ".", "ok");
+      if (vote.panel) showReveal(vote.panel, item.clip);
+      renderUndo();
+      return;
+    }
+    if (result.error.status === 409 && state.last && state.last.id === item.voteId) {
+      state.last = null;
+    }
+    showError("Clip " + item.clip + " was not changed to " + item.grade + ": " + result.error.message);
+    setStatus("");
+    renderUndo();
+  }
+
+  // -------------------------------------------------- panel after the vote
+  function showReveal(panel, clipId) {
+    ui.reveal.replaceChildren();
+    let probs = panel && Array.isArray(panel.probs) ? panel.probs.map(Number) : null;
+    const counts = panel && Array.isArray(panel.counts) ? panel.counts.map(Number) : null;
+    if (!probs && counts) {
+      const total = counts.reduce((a, b) => a + b, 0);
+      probs = counts.map((c) => (total ? c / total : 0));
+    }
+    if (!probs || probs.length !== GRADES.length) {
+      ui.reveal.hidden = true;
+      return;
+    }
+    const nVotes = panel.n_votes != null ? panel.n_votes : counts ? counts.reduce((a, b) => a + b, 0) : null;
+    const title = document.createElement("p");
+    title.className = "reveal__title";
+    title.textContent =
+      "Panel grades for clip #" + clipId + (nVotes != null ? " (" + nVotes + " votes)" : "") +
+      ", shown after your vote";
+    const bars = document.createElement("div");
+    bars.className = "reveal__bars";
+    GRADES.forEach((grade, i) => {
+      const label = document.createElement("span");
+      label.textContent = grade;
+      const bar = document.createElement("span");
+      bar.className = "reveal__bar";
+      const fill = document.createElement("span");
+      fill.style.width = (Math.max(0, Math.min(1, probs[i])) * 100).toFixed(1) + "%";
+      bar.appendChild(fill);
+      const pct = document.createElement("span");
+      pct.className = "reveal__pct";
+      pct.textContent = Math.round(probs[i] * 100) + "%";
+      bars.append(label, bar, pct);
+    });
+    ui.reveal.append(title, bars);
+    ui.reveal.hidden = false;
+  }
+
+  // ---------------------------------------------------------------- player
+  function formatNumber(x) {
+    return Number.isInteger(x) ? String(x) : x.toFixed(2).replace(/0+$/, "");
+  }
+
+  function currentFrameIndex() {
+    const clip = state.current;
+    if (!clip || !clip.fps) return 0;
+    const n = clip.n_frames || Math.max(1, Math.round(ui.video.duration * clip.fps));
+    return Math.min(n - 1, Math.max(0, Math.floor(ui.video.currentTime * clip.fps + 1e-3)));
+  }
+
+  function renderFrame() {
+    const clip = state.current;
+    if (!clip || !state.ready) return;
+    const n = clip.n_frames || "?";
+    ui.frame.textContent = "Frame " + (currentFrameIndex() + 1) + " / " + n;
+  }
+
+  function watchFrames() {
+    if (typeof ui.video.requestVideoFrameCallback === "function") {
+      const onFrame = () => {
+        renderFrame();
+        ui.video.requestVideoFrameCallback(onFrame);
+      };
+      ui.video.requestVideoFrameCallback(onFrame);
+    }
+    ui.video.addEventListener("timeupdate", renderFrame);
+    ui.video.addEventListener("seeked", renderFrame);
+  }
+
+  function renderPlayState() {
+    const paused = ui.video.paused;
+    ui.play.textContent = paused ? "Play" : "Pause";
+    ui.play.setAttribute("aria-pressed", String(!paused));
+    ui.paused.hidden = !paused || !state.ready;
+  }
+
+  function togglePlay() {
+    if (!state.ready) return;
+    if (ui.video.paused) {
+      const playing = ui.video.play();
+      if (playing) playing.catch(() => {});
+    } else {
+      ui.video.pause();
+    }
+  }
+
+  function step(delta) {
+    const clip = state.current;
+    if (!clip || !state.ready) return;
+    ui.video.pause();
+    const fps = clip.fps || 15;
+    const n = clip.n_frames || Math.max(1, Math.round(ui.video.duration * fps));
+    const target = (currentFrameIndex() + delta + n) % n;
+    // Aim at the middle of the frame so rounding never lands on its neighbour.
+    const limit = Number.isFinite(ui.video.duration) ? ui.video.duration - 0.001 : Infinity;
+    ui.video.currentTime = Math.max(0, Math.min((target + 0.5) / fps, limit));
+  }
+
+  function setSpeed(speed) {
+    state.speed = speed;
+    ui.video.defaultPlaybackRate = speed;
+    ui.video.playbackRate = speed;
+    ui.speedButtons.forEach((button) => {
+      button.setAttribute("aria-pressed", String(Number(button.dataset.speed) === speed));
+    });
+  }
+
+  function speedBy(delta) {
+    const index = SPEEDS.indexOf(state.speed);
+    const next = Math.max(0, Math.min(SPEEDS.length - 1, (index === -1 ? 2 : index) + delta));
+    setSpeed(SPEEDS[next]);
+    setStatus("Speed " + SPEEDS[next] + "×");
+  }
+
+  function setZoom(index) {
+    index = Math.max(0, Math.min(ZOOMS.length - 1, index));
+    const scroller = ui.scroller;
+    const centerX = (scroller.scrollLeft + scroller.clientWidth / 2) / Math.max(1, scroller.scrollWidth);
+    const centerY = (scroller.scrollTop + scroller.clientHeight / 2) / Math.max(1, scroller.scrollHeight);
+    state.zoomIndex = index;
+    const zoom = ZOOMS[index];
+    ui.video.style.height = zoom === 1 ? "" : Math.round(scroller.clientHeight * zoom) + "px";
+    ui.zoomValue.textContent = zoom + "×";
+    ui.zoomOut.disabled = index === 0;
+    ui.zoomIn.disabled = index === ZOOMS.length - 1;
+    scroller.scrollLeft = centerX * scroller.scrollWidth - scroller.clientWidth / 2;
+    scroller.scrollTop = centerY * scroller.scrollHeight - scroller.clientHeight / 2;
+  }
+
+  // ---------------------------------------------------------------- keyboard
+  const GRADE_KEYS = { a: "A", b: "B", c: "C", d: "D", e: "E", 1: "A", 2: "B", 3: "C", 4: "D", 5: "E" };
+
+  function isTyping(target) {
+    return Boolean(
+      target &&
+        (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))
+    );
+  }
+
+  function onKeyDown(event) {
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (isTyping(event.target)) return;
+    const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
+    if (key === " ") {
+      event.preventDefault();
+      if (!event.repeat) togglePlay();
+      return;
+    }
+    if (Object.prototype.hasOwnProperty.call(GRADE_KEYS, key)) {
+      event.preventDefault();
+      // A held key must never grade the clips that follow.
+      if (!event.repeat) onGrade(GRADE_KEYS[key]);
+      return;
+    }
+    switch (key) {
+      case ",":
+      case "<":
+        step(-1);
+        break;
+      case ".":
+      case ">":
+        step(1);
+        break;
+      case "[":
+        speedBy(-1);
+        break;
+      case "]":
+        speedBy(1);
+        break;
+      case "+":
+      case "=":
+        setZoom(state.zoomIndex + 1);
+        break;
+      case "-":
+      case "_":
+        setZoom(state.zoomIndex - 1);
+        break;
+      case "0":
+        setZoom(0);
+        break;
+      case "u":
+      case "Backspace":
+        if (!event.repeat) enterChangeMode();
+        break;
+      case "Escape":
+        exitChangeMode();
+        break;
+      default:
+        return;
+    }
+    event.preventDefault();
+  }
+
+  // ------------------------------------------------------------------- start
+  function bind() {
+    document.addEventListener("keydown", onKeyDown);
+    // Space on a focused button would also "click" it on key-up; the page owns Space.
+    document.addEventListener("keyup", (event) => {
+      if (event.key === " " && !isTyping(event.target)) event.preventDefault();
+    });
+
+    ui.video.addEventListener("loadeddata", () => {
+      if (!state.current) return;
+      state.ready = true;
+      state.shownAt = performance.now();
+      overlay("");
+      renderGradeButtons();
+      renderPlayState();
+      renderFrame();
+    });
+    ui.video.addEventListener("error", () => {
+      if (!state.current || !ui.video.getAttribute("src")) return;
+      state.ready = false;
+      renderGradeButtons();
+      const code = ui.video.error ? ui.video.error.code : "?";
+      overlay("This browser cannot play clip " + state.current.id + " (media error " + code + ").");
+      showError(
+        "Clip " + state.current.id + " cannot be played here (media error " + code + "). " +
+          "Reload the page; if it persists, tell an administrator."
+      );
+    });
+    ui.video.addEventListener("play", renderPlayState);
+    ui.video.addEventListener("pause", renderPlayState);
+    watchFrames();
+
+    ui.play.addEventListener("click", togglePlay);
+    ui.stepBack.addEventListener("click", () => step(-1));
+    ui.stepForward.addEventListener("click", () => step(1));
+    ui.speedButtons.forEach((button) => {
+      button.addEventListener("click", () => setSpeed(Number(button.dataset.speed)));
+    });
+    ui.zoomIn.addEventListener("click", () => setZoom(state.zoomIndex + 1));
+    ui.zoomOut.addEventListener("click", () => setZoom(state.zoomIndex - 1));
+    ui.gradeButtons.forEach((button) => {
+      button.addEventListener("click", () => onGrade(button.dataset.grade));
+    });
+    ui.undoButtons.forEach((button) => {
+      button.addEventListener("click", () => {
+        state.changeMode = true;
+        changeLast(button.dataset.grade);
+      });
+    });
+    ui.retryNow.addEventListener("click", () => {
+      if (state.wake) state.wake();
+    });
+    ui.checkAgain.addEventListener("click", () => {
+      setStatus("Checking for new clips…");
+      refreshQueue().then(() => {
+        if (!ui.done.hidden) setStatus("Still nothing to grade.");
+      });
+    });
+    window.addEventListener("beforeunload", (event) => {
+      if (state.busy) {
+        // The grade is kept in this browser and sent on the next visit, but say so.
+        event.preventDefault();
+        event.returnValue = "";
+      }
+    });
+    window.addEventListener("resize", () => setZoom(state.zoomIndex));
+  }
+
+  async function start() {
+    bind();
+    setSpeed(1);
+    setZoom(0);
+    renderUndo();
+    // Grades left unconfirmed by an earlier visit go first, in order.
+    const pending = outbox.read();
+    if (pending.length) {
+      setStatus("Sending " + pending.length + " unsaved grade(s) from your last visit…");
+    }
+    for (const item of pending) {
+      if (item.kind === "change") await sendChange(item);
+      else await sendCreate(item);
+    }
+    await refreshQueue();
+  }
+
+  start();
+})();

@@ -1,0 +1,226 @@
+"""Server-rendered pages: who sees what, templates, and blind grading in the HTML."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from django.urls import reverse
+
+from annotation import services
+
+pytestmark = pytest.mark.django_db
+
+PAGE_TEMPLATES = [
+    "registration/login.html",
+    "annotation/grade.html",
+    "annotation/admin_home.html",
+    "403.html",
+    "404.html",
+    "500.html",
+]
+
+
+@pytest.fixture
+def expert(db):
+    return services.expert_create(
+        username="grader", password="grader-pass-123", code="EXP-0100"
+    )
+
+
+@pytest.fixture
+def admin_user(db):
+    return services.admin_create(username="boss", password="boss-pass-123")
+
+
+def tiny_mp4() -> bytes:
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width = stream.height = 16
+        stream.pix_fmt = "yuv420p"
+        for i in range(3):
+            image = np.full((16, 16, 3), 40 * i, dtype=np.uint8)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def clip(db, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    patient = services.patient_get_or_create(code="PAT-1")
+    return services.clip_create(
+        patient=patient,
+        frames=np.zeros((3, 16, 16, 3), dtype=np.uint8),
+        fps=10.0,
+        track=[[0, 0]] * 3,
+        speed=1.0,
+        speed_unit="px/s",
+        kinematics={},
+        video_bytes=tiny_mp4(),
+    )
+
+
+def test_grading_page_redirects_anonymous_visitor_to_login(client):
+    response = client.get(reverse("grade"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+    assert "next=/grade/" in response["Location"]
+
+
+def test_home_redirects_anonymous_visitor_to_login(client):
+    response = client.get(reverse("home"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_login_form_signs_expert_in_and_lands_on_grading_page(client, expert):
+    response = client.post(
+        reverse("login"),
+        {"username": "grader", "password": "grader-pass-123"},
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == reverse("grade")
+    assert response.status_code == 200
+    assert b'id="grader"' in response.content
+
+
+def test_login_with_wrong_password_shows_an_error(client, expert):
+    response = client.post(
+        reverse("login"), {"username": "grader", "password": "wrong"}
+    )
+    assert response.status_code == 200
+    assert b'role="alert"' in response.content
+    assert b"correct username and password" in response.content
+
+
+def test_home_sends_expert_to_grading_page(client, expert):
+    client.force_login(expert)
+    response = client.get(reverse("home"))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("grade")
+
+
+def test_home_sends_admin_to_admin_landing_page(client, admin_user):
+    client.force_login(admin_user)
+    response = client.get(reverse("home"))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin_home")
+
+
+def test_admin_landing_page_links_django_admin_and_api_docs(client, admin_user):
+    client.force_login(admin_user)
+    response = client.get(reverse("admin_home"))
+    assert response.status_code == 200
+    assert b'href="/admin/"' in response.content
+    assert b'href="/api/docs/"' in response.content
+
+
+def test_expert_gets_403_on_admin_landing_page(client, expert):
+    client.force_login(expert)
+    response = client.get(reverse("admin_home"))
+    assert response.status_code == 403
+    assert b"for administrators" in response.content
+
+
+def test_user_without_role_gets_clear_403_on_home(client, django_user_model):
+    user = django_user_model.objects.create_user(username="nobody", password="x")
+    client.force_login(user)
+    response = client.get(reverse("home"))
+    assert response.status_code == 403
+    assert b"no role" in response.content
+
+
+def test_expert_sees_grading_page_with_controls_and_keyboard_help(client, expert):
+    client.force_login(expert)
+    response = client.get(reverse("grade"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    for grade in "ABCDE":
+        assert f'data-grade="{grade}"' in html
+    assert 'id="progress-text"' in html
+    assert 'id="video"' in html
+    assert "Keyboard" in html and "<kbd>Space</kbd>" in html
+    assert 'data-next-url="/api/clips/next/"' in html
+    assert 'data-votes-url="/api/votes/"' in html
+    assert "js/grade.js" in html
+    # The page's JavaScript reads the CSRF token from this cookie.
+    assert "csrftoken" in response.cookies
+
+
+def test_admin_gets_403_page_on_grading_page(client, admin_user):
+    client.force_login(admin_user)
+    response = client.get(reverse("grade"))
+    assert response.status_code == 403
+    assert b"Only experts grade clips" in response.content
+    assert b'id="grader"' not in response.content
+
+
+def test_grading_page_html_carries_no_panel_data(client, expert, clip):
+    other = services.expert_create(username="other", password="other-pass-123")
+    services.vote_create(expert=other, clip=clip, grade="B")
+    client.force_login(expert)
+    html = client.get(reverse("grade")).content.decode().lower()
+    for leak in ("distribution", "n_votes", "probs", "latent_quality", "panel grades"):
+        assert leak not in html
+    assert f"/media/clips/{clip.pk}/" not in html  # clips arrive through the API
+
+
+@pytest.mark.parametrize("name", PAGE_TEMPLATES)
+def test_page_templates_extend_base(name, settings):
+    from django.template.loader import get_template
+
+    template = get_template(name)
+    source = template.template.source
+    first = source.lstrip().splitlines()[0]
+    assert first.startswith('{% extends "base.html" %}'), name
+
+
+def test_error_page_renders_without_a_request():
+    # The 500 handler renders with no request and no user: base.html must cope.
+    from django.template.loader import render_to_string
+
+    html = render_to_string("500.html")
+    assert "Something went wrong" in html
+
+
+def test_clip_video_is_served_to_expert_as_mp4(client, expert, clip):
+    client.force_login(expert)
+    response = client.get(reverse("clip_video", args=[clip.pk]))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "video/mp4"
+    body = b"".join(response.streaming_content)
+    assert body[4:8] == b"ftyp"
+
+
+def test_clip_video_requires_login(client, clip):
+    response = client.get(reverse("clip_video", args=[clip.pk]))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_clip_video_of_unknown_clip_is_404(client, expert):
+    client.force_login(expert)
+    response = client.get(reverse("clip_video", args=[999999]))
+    assert response.status_code == 404
+
+
+def test_clip_video_refused_to_user_without_role(client, clip, django_user_model):
+    user = django_user_model.objects.create_user(username="nobody", password="x")
+    client.force_login(user)
+    response = client.get(reverse("clip_video", args=[clip.pk]))
+    assert response.status_code == 403
+
+
+def test_logout_is_a_post_that_ends_the_session(client, expert):
+    client.force_login(expert)
+    response = client.post(reverse("logout"))
+    assert response.status_code == 302
+    assert client.get(reverse("grade")).status_code == 302
