@@ -1,0 +1,89 @@
+"""Loaders for the public real-data annotations used to measure accuracy (pure).
+
+- Pascal-VOC XML per frame (SVIA / MIaMIA-SpermVideo): classes ``S`` (sperm) and
+  ``Impurity``.
+- darknet/YOLO ``.txt`` per frame (DeepSperm, VISEM-Tracking): ``class cx cy w h``
+  normalised to [0, 1].
+- Hand-tracked point CSVs (``frame,1x,1y``; blank cells where the point was not
+  tracked).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FrameBoxes:
+    """Ground-truth boxes of one frame: xyxy pixels and class names."""
+
+    boxes: np.ndarray  # (N, 4) float32, xyxy
+    labels: tuple[str, ...]
+
+    def of_class(self, name: str) -> np.ndarray:
+        keep = np.array([label == name for label in self.labels], dtype=bool)
+        return self.boxes[keep] if len(self.labels) else self.boxes.reshape(0, 4)
+
+
+def voc_boxes_read(path: str | Path) -> FrameBoxes:
+    """Read one Pascal-VOC XML: every ``<object>`` with its ``<bndbox>``."""
+    root = ET.parse(path).getroot()
+    boxes, labels = [], []
+    for obj in root.iter("object"):
+        box = obj.find("bndbox")
+        if box is None:
+            continue
+        boxes.append([float(box.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax")])
+        labels.append((obj.findtext("name") or "").strip())
+    return FrameBoxes(
+        boxes=np.asarray(boxes, dtype=np.float32).reshape(-1, 4), labels=tuple(labels)
+    )
+
+
+def svia_annotations(
+    annotation_dir: str | Path, video_stem: str
+) -> dict[int, FrameBoxes]:
+    """0-based frame index -> boxes for ``<video_stem>_FFFF.xml`` (FFFF is 1-based)."""
+    pattern = re.compile(rf"^{re.escape(video_stem)}_(\d+)\.xml$")
+    frames = {}
+    for path in sorted(Path(annotation_dir).iterdir()):
+        match = pattern.match(path.name)
+        if match:
+            frames[int(match.group(1)) - 1] = voc_boxes_read(path)
+    return frames
+
+
+def yolo_boxes_read(path: str | Path, *, width: int, height: int) -> FrameBoxes:
+    """Read a darknet/YOLO label file into pixel xyxy boxes (label = class id)."""
+    boxes, labels = [], []
+    for line in Path(path).read_text().splitlines():
+        parts = line.split()
+        if len(parts) != 5:
+            continue
+        cls, cx, cy, w, h = parts
+        cx, cy = float(cx) * width, float(cy) * height
+        w, h = float(w) * width, float(h) * height
+        boxes.append([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+        labels.append(cls)
+    return FrameBoxes(
+        boxes=np.asarray(boxes, dtype=np.float32).reshape(-1, 4), labels=tuple(labels)
+    )
+
+
+def hand_tracked_points(path: str | Path) -> np.ndarray:
+    """(T, 2) float array of the first tracked point per frame; NaN where blank."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.reader(handle))
+    points = []
+    for row in rows[1:]:
+        if len(row) < 3:
+            continue
+        x, y = row[1].strip(), row[2].strip()
+        points.append([float(x), float(y)] if x and y else [np.nan, np.nan])
+    return np.asarray(points, dtype=np.float64).reshape(-1, 2)
