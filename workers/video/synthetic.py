@@ -690,7 +690,7 @@ def render_recording(
         for t in np.flatnonzero(inside):
             head, _, _ = cell_outline(cell, int(t))
             x0, y0 = np.maximum(head.min(axis=0), 0)
-            x1, y1 = np.minimum(head.max(axis=0), [width - 1, height - 1])
+            x1, y1 = np.minimum(head.max(axis=0), [width, height])
             boxes[t].append([cell_id, x0, y0, x1, y1])
     debris = make_debris(n_debris, low=low, high=high, rng=rng)
     debris_boxes = []
@@ -707,7 +707,7 @@ def render_recording(
         )
         b = b[inside]
         b[:, [0, 1]] = np.maximum(b[:, [0, 1]], 0)
-        b[:, [2, 3]] = np.minimum(b[:, [2, 3]], [width - 1, height - 1])
+        b[:, [2, 3]] = np.minimum(b[:, [2, 3]], [width, height])
         debris_boxes.append(b)
     background = make_background(height, width, rng=rng)
     blur = focus_profile(n_frames, amplitude=focus_drift, rng=rng)
