@@ -1,7 +1,281 @@
-"""REST API views (filled in by the platform-foundation work)."""
+"""REST API views: thin, one operation per method, logic in services and selectors.
 
+Errors are always JSON ``{"detail": "..."}`` (plus ``errors`` with field messages for
+validation failures), through ``exception_handler`` below, named in settings.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import IntegrityError
+from django.http import Http404, JsonResponse
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView, set_rollback
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from annotation import errors, selectors, services
+from annotation.models import Clip, RepeatVote
+from annotation.permissions import IsAdmin, IsExpert, IsExpertOrAdmin
+from annotation.serializers import (
+    ClipAdminOutputSerializer,
+    ClipNextInputSerializer,
+    ClipNextOutputSerializer,
+    ClipOutputSerializer,
+    DistributionListInputSerializer,
+    DistributionRowSerializer,
+    VoteChangeInputSerializer,
+    VoteCreateInputSerializer,
+    VoteOutputSerializer,
+    VoteResultSerializer,
+)
+
+logger = logging.getLogger(__name__)
+
+
+# --- errors ------------------------------------------------------------------------
+
+
+def _summarize(field_errors) -> str:
+    """{'grade': ['msg']} → "grade: msg" (one line a person can read)."""
+    if isinstance(field_errors, dict):
+        parts = []
+        for field, messages in field_errors.items():
+            text = _summarize(messages)
+            parts.append(text if field == "non_field_errors" else f"{field}: {text}")
+        return "; ".join(parts)
+    if isinstance(field_errors, list):
+        return " ".join(_summarize(item) for item in field_errors)
+    return str(field_errors)
 
 
 def exception_handler(exc, context):
-    return drf_exception_handler(exc, context)
+    if isinstance(exc, errors.DomainError):
+        set_rollback()
+        return Response({"detail": exc.message}, status=exc.status_code)
+    if isinstance(exc, IntegrityError):
+        set_rollback()
+        return Response(
+            {"detail": "This conflicts with a change made at the same time; reload."},
+            status=status.HTTP_409_CONFLICT,
+        )
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        logger.exception("Unhandled error in %s", context.get("view"), exc_info=exc)
+        set_rollback()
+        return Response(
+            {"detail": "Internal server error; the cause is in the server log."},
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = {"detail": _summarize(response.data), "errors": response.data}
+    elif not isinstance(response.data, dict) or "detail" not in response.data:
+        response.data = {"detail": _summarize(response.data)}
+    return response
+
+
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    return JsonResponse(
+        {"detail": f"No API endpoint at {request.path}; see /api/docs/."}, status=404
+    )
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def _progress(expert) -> dict:
+    graded, total = selectors.expert_progress(expert=expert)
+    return {"graded": graded, "total": total}
+
+
+def _vote_result(*, expert, vote) -> dict:
+    is_repeat = isinstance(vote, RepeatVote)
+    name = "api-repeat-vote-change" if is_repeat else "api-vote-detail"
+    result = {
+        "id": vote.pk,
+        "clip": vote.clip_id,
+        "grade": vote.grade,
+        "created_at": vote.created_at,
+        "undo_until": services.vote_undo_until(vote=vote),
+        "change_url": reverse(name, args=[vote.pk]),
+        "progress": _progress(expert),
+    }
+    if selectors.site_settings().reveal_panel_after_vote:
+        result["panel"] = selectors.distribution_for_clip(clip_id=vote.clip_id)
+    return result
+
+
+def _paginate(view: APIView, request, queryset, serializer_class) -> Response:
+    paginator = LimitOffsetPagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+# --- next clip ---------------------------------------------------------------------
+
+
+class ClipNextApi(APIView):
+    """The signed-in expert's current clip and one to preload, each leased."""
+
+    permission_classes = [IsExpert]
+
+    @extend_schema(
+        parameters=[ClipNextInputSerializer], responses=ClipNextOutputSerializer
+    )
+    def get(self, request):
+        params = ClipNextInputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        assignments = selectors.clip_next_for_expert(
+            expert=request.user,
+            count=params.validated_data["count"],
+            holder=params.validated_data["tab"],
+        )
+        body = {"clips": assignments, "progress": _progress(request.user)}
+        response = Response(ClipNextOutputSerializer(body).data)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+# --- votes -------------------------------------------------------------------------
+
+
+class VoteCollectionApi(APIView):
+    """GET: votes (an expert's own; all for admins). POST: cast a vote."""
+
+    def get_permissions(self):
+        return [IsExpert()] if self.request.method == "POST" else [IsExpertOrAdmin()]
+
+    @extend_schema(responses=VoteOutputSerializer(many=True))
+    def get(self, request):
+        votes = selectors.votes_for_user(user=request.user)
+        return _paginate(self, request, votes, VoteOutputSerializer)
+
+    @extend_schema(
+        request=VoteCreateInputSerializer, responses={201: VoteResultSerializer}
+    )
+    def post(self, request):
+        payload = VoteCreateInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        clip = Clip.objects.filter(pk=data["clip"]).first()
+        if clip is None:
+            raise errors.ClipNotFound(f"Clip {data['clip']} does not exist.")
+        vote = services.vote_create(
+            expert=request.user,
+            clip=clip,
+            grade=data["grade"],
+            seconds_spent=data["seconds_spent"],
+        )
+        result = _vote_result(expert=request.user, vote=vote)
+        return Response(
+            VoteResultSerializer(result).data, status=status.HTTP_201_CREATED
+        )
+
+
+class VoteDetailApi(APIView):
+    """GET: one vote (own, or any for admins). PATCH: change one's grade (undo)."""
+
+    def get_permissions(self):
+        return [IsExpert()] if self.request.method == "PATCH" else [IsExpertOrAdmin()]
+
+    @extend_schema(responses=VoteOutputSerializer)
+    def get(self, request, vote_id: int):
+        vote = selectors.votes_for_user(user=request.user).filter(pk=vote_id).first()
+        if vote is None:
+            raise Http404(f"You have no vote with id {vote_id}.")
+        return Response(VoteOutputSerializer(vote).data)
+
+    @extend_schema(request=VoteChangeInputSerializer, responses=VoteResultSerializer)
+    def patch(self, request, vote_id: int):
+        payload = VoteChangeInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        vote = services.vote_change(
+            expert=request.user, vote_id=vote_id, grade=payload.validated_data["grade"]
+        )
+        return Response(
+            VoteResultSerializer(_vote_result(expert=request.user, vote=vote)).data
+        )
+
+
+class RepeatVoteChangeApi(APIView):
+    """PATCH: change a just-given vote that the server stored as a repeat."""
+
+    permission_classes = [IsExpert]
+
+    @extend_schema(request=VoteChangeInputSerializer, responses=VoteResultSerializer)
+    def patch(self, request, vote_id: int):
+        payload = VoteChangeInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        vote = services.repeat_vote_change(
+            expert=request.user,
+            repeat_vote_id=vote_id,
+            grade=payload.validated_data["grade"],
+        )
+        return Response(
+            VoteResultSerializer(_vote_result(expert=request.user, vote=vote)).data
+        )
+
+
+# --- clips and distributions -------------------------------------------------------
+
+
+def _clip_serializer(user):
+    if selectors.user_is_admin(user=user):
+        return ClipAdminOutputSerializer
+    return ClipOutputSerializer
+
+
+class ClipListApi(APIView):
+    """Clips; the distribution and synthetic truth only for admins."""
+
+    permission_classes = [IsExpertOrAdmin]
+
+    @extend_schema(responses=ClipAdminOutputSerializer(many=True))
+    def get(self, request):
+        clips = selectors.clips_visible_to(user=request.user).select_related("patient")
+        return _paginate(self, request, clips, _clip_serializer(request.user))
+
+
+class ClipDetailApi(APIView):
+    permission_classes = [IsExpertOrAdmin]
+
+    @extend_schema(responses=ClipAdminOutputSerializer)
+    def get(self, request, clip_id: int):
+        clip = selectors.clips_visible_to(user=request.user).filter(pk=clip_id).first()
+        if clip is None:
+            raise errors.ClipNotFound(f"Clip {clip_id} does not exist.")
+        return Response(_clip_serializer(request.user)(clip).data)
+
+
+class DistributionListApi(APIView):
+    """Every clip's grade distribution (admins only), computed by the database."""
+
+    permission_classes = [IsAdmin]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("clip", int, many=True, description="?clip=1&clip=2")
+        ],
+        responses=DistributionRowSerializer(many=True),
+    )
+    def get(self, request):
+        params = DistributionListInputSerializer(
+            data={"clip": request.query_params.getlist("clip")}
+            if "clip" in request.query_params
+            else {}
+        )
+        params.is_valid(raise_exception=True)
+        rows = selectors.distribution_rows(clip_ids=params.validated_data.get("clip"))
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        data = [
+            {"clip": row.clip_id, **selectors.distribution_from_counts(row.counts)}
+            for row in page
+        ]
+        return paginator.get_paginated_response(
+            DistributionRowSerializer(data, many=True).data
+        )

@@ -165,6 +165,14 @@ def distribution_for_clips(*, clip_ids: list[int] | None = None) -> dict[int, di
     }
 
 
+def distribution_rows(*, clip_ids: list[int] | None = None) -> QuerySet:
+    """ClipDistribution rows (counts) in clip order, optionally for some clips."""
+    rows = ClipDistribution.objects.order_by("clip_id")
+    if clip_ids is not None:
+        rows = rows.filter(clip_id__in=list(clip_ids))
+    return rows
+
+
 def distribution_for_clip(*, clip_id: int) -> dict:
     found = distribution_for_clips(clip_ids=[clip_id])
     return found.get(clip_id) or distribution_from_counts([0, 0, 0, 0, 0])

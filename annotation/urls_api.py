@@ -1,1 +1,33 @@
-urlpatterns: list = []
+"""REST API URLs (under /api/). See /api/docs/ for the browsable documentation."""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+
+from annotation import apis
+
+urlpatterns = [
+    path("clips/next/", apis.ClipNextApi.as_view(), name="api-clip-next"),
+    path("clips/", apis.ClipListApi.as_view(), name="api-clip-list"),
+    path("clips/<int:clip_id>/", apis.ClipDetailApi.as_view(), name="api-clip-detail"),
+    path("votes/", apis.VoteCollectionApi.as_view(), name="api-votes"),
+    path("votes/<int:vote_id>/", apis.VoteDetailApi.as_view(), name="api-vote-detail"),
+    path(
+        "repeat-votes/<int:vote_id>/",
+        apis.RepeatVoteChangeApi.as_view(),
+        name="api-repeat-vote-change",
+    ),
+    path(
+        "distributions/",
+        apis.DistributionListApi.as_view(),
+        name="api-distributions",
+    ),
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api-schema"),
+        name="api-docs",
+    ),
+    re_path(r"^.*$", apis.api_not_found),
+]

@@ -1,0 +1,182 @@
+"""Input and output serializers of the REST API (one pair per operation).
+
+Kept in one module so drf-spectacular names every schema component uniquely.
+Output serializers for experts carry no votes of others, no distribution and no
+model output (blind grading).
+"""
+
+from __future__ import annotations
+
+from django.urls import NoReverseMatch, reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from annotation import errors, services
+
+
+def clip_video_url(clip_id: int) -> str:
+    try:
+        return reverse("clip_video", args=[clip_id])
+    except NoReverseMatch:
+        return f"/media/clips/{clip_id}/video.mp4"
+
+
+class ProgressSerializer(serializers.Serializer):
+    graded = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+class DistributionSerializer(serializers.Serializer):
+    counts = serializers.ListField(child=serializers.IntegerField())
+    probs = serializers.ListField(child=serializers.FloatField())
+    n_votes = serializers.IntegerField()
+    mode = serializers.CharField(allow_null=True)
+    mean_score = serializers.FloatField(allow_null=True)
+    std = serializers.FloatField(allow_null=True)
+    entropy = serializers.FloatField(allow_null=True, help_text="bits")
+
+
+class DistributionRowSerializer(DistributionSerializer):
+    clip = serializers.IntegerField()
+
+
+# --- next clip ---------------------------------------------------------------------
+
+
+class ClipNextInputSerializer(serializers.Serializer):
+    tab = serializers.CharField(
+        required=False,
+        default="",
+        allow_blank=True,
+        max_length=64,
+        help_text="An id the page picks per browser tab, so two tabs never share "
+        "a clip and a tab gets back the clip it preloaded.",
+    )
+    count = serializers.IntegerField(
+        required=False, default=2, min_value=1, max_value=5
+    )
+
+
+class QueuedClipSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="clip.id")
+    video_url = serializers.SerializerMethodField()
+    n_frames = serializers.IntegerField(source="clip.n_frames")
+    fps = serializers.FloatField(source="clip.fps")
+    size_px = serializers.IntegerField(source="clip.size_px")
+    synthetic = serializers.BooleanField(source="clip.is_synthetic")
+    lease_expires_at = serializers.DateTimeField()
+
+    def get_video_url(self, assignment) -> str:
+        return clip_video_url(assignment.clip.pk)
+
+
+class ClipNextOutputSerializer(serializers.Serializer):
+    clips = QueuedClipSerializer(many=True)
+    progress = ProgressSerializer()
+
+
+# --- votes -------------------------------------------------------------------------
+
+
+class GradeField(serializers.CharField):
+    """'A'..'E' or 1..5 (number or string); the message names what is allowed."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, int) and not isinstance(data, bool):
+            data = str(data)
+        value = super().to_internal_value(data)
+        try:
+            return services.grade_parse(value)
+        except errors.InvalidGrade as exc:
+            raise serializers.ValidationError(exc.message) from None
+
+
+class VoteCreateInputSerializer(serializers.Serializer):
+    clip = serializers.IntegerField(min_value=1)
+    grade = GradeField(help_text="A (good) .. E (bad); 1..5 also accepted.")
+    seconds_spent = serializers.FloatField(required=False, default=0.0, min_value=0.0)
+
+    def validate(self, attrs):
+        if "expert" in self.initial_data:
+            raise serializers.ValidationError(
+                {
+                    "expert": "Votes are always recorded for the signed-in expert; "
+                    "remove the 'expert' field."
+                }
+            )
+        return attrs
+
+
+class VoteChangeInputSerializer(serializers.Serializer):
+    grade = GradeField()
+
+
+class VoteResultSerializer(serializers.Serializer):
+    """The answer to a vote or a change; same shape for ordinary and repeat votes."""
+
+    id = serializers.IntegerField()
+    clip = serializers.IntegerField()
+    grade = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    undo_until = serializers.DateTimeField()
+    change_url = serializers.CharField()
+    progress = ProgressSerializer()
+    panel = DistributionSerializer(
+        required=False, help_text="Only when the admin setting reveals the panel."
+    )
+
+
+class VoteOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    clip = serializers.IntegerField(source="clip_id")
+    grade = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    seconds_spent = serializers.FloatField()
+    expert = serializers.IntegerField(source="expert_id")
+
+
+# --- clips -------------------------------------------------------------------------
+
+
+class ClipOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    patient = serializers.CharField(source="patient.code")
+    recording = serializers.IntegerField(source="recording_id", allow_null=True)
+    video_url = serializers.SerializerMethodField()
+    frame_start = serializers.IntegerField()
+    frame_end = serializers.IntegerField()
+    n_frames = serializers.IntegerField()
+    fps = serializers.FloatField()
+    size_px = serializers.IntegerField()
+    speed = serializers.FloatField()
+    speed_unit = serializers.CharField()
+    synthetic = serializers.BooleanField(source="is_synthetic")
+    is_active = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+    def get_video_url(self, clip) -> str:
+        return clip_video_url(clip.pk)
+
+
+class ClipAdminOutputSerializer(ClipOutputSerializer):
+    """What an admin sees: the expert view plus the panel and synthetic truth."""
+
+    kinematics = serializers.JSONField()
+    latent_quality = serializers.FloatField(allow_null=True)
+    distribution = serializers.SerializerMethodField()
+
+    @extend_schema_field(DistributionSerializer)
+    def get_distribution(self, clip) -> dict:
+        from annotation.selectors import distribution_from_counts
+
+        row = getattr(clip, "distribution", None)
+        return distribution_from_counts(row.counts if row else [0, 0, 0, 0, 0])
+
+
+class DistributionListInputSerializer(serializers.Serializer):
+    clip = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        help_text="Repeat to restrict to some clips: ?clip=1&clip=2",
+    )
