@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
@@ -48,8 +49,8 @@ def grade(request: HttpRequest) -> HttpResponse:
     context = {
         "expert_code": getattr(profile, "code", "") or request.user.get_username(),
         "undo_seconds": settings.VOTE_UNDO_SECONDS,
-        "next_url": "/api/clips/next/",
-        "votes_url": "/api/votes/",
+        "next_url": reverse("api-clip-next"),
+        "votes_url": reverse("api-votes"),
     }
     return render(request, "annotation/grade.html", context)
 
