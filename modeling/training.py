@@ -1,0 +1,500 @@
+"""Training and evaluation: plain functions over an in-memory clip set.
+
+``run_cv`` runs the papers' protocol (patient-grouped stratified k-fold, checkpoint
+chosen on a validation split of the training patients), ``run_fold`` one fold,
+``train_one_epoch`` and ``evaluate`` one pass each. Softmax is applied here, once,
+to model logits; models never apply it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from modeling import checkpoint as ckpt
+from modeling.augment import batch_gather, batch_prepare, frame_indices
+from modeling.config import Config, config_dump
+from modeling.cv import (
+    Fold,
+    balanced_indices,
+    fold_overlap_check,
+    folds_make,
+    stratified_group_split,
+)
+from modeling.data import ClipSet, SpeedScaler, clipset_load
+from modeling.losses import loss_get
+from modeling.metrics import metrics_all, top_hi_segments
+
+GRADES = "ABCDE"
+
+
+def device_resolve(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"runtime.device is {name!r} but CUDA is not available")
+    return device
+
+
+def autocast(cfg: Config, device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA by default (``runtime.amp``), nothing on CPU."""
+    amp = cfg.runtime.amp
+    if amp == "off" or (amp == "auto" and device.type != "cuda"):
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+@dataclass
+class DeviceData:
+    """Tensors for one fold: videos (maybe on the device), standardised speed."""
+
+    videos: torch.Tensor  # uint8 (N, T, H, W, C)
+    targets: torch.Tensor  # float (N, 5) on the device
+    speed: torch.Tensor  # float (N, F) on the device, train-fold standardised
+    modes: np.ndarray
+
+    @property
+    def n_source_frames(self) -> int:
+        return self.videos.shape[1]
+
+
+def _videos_place(clips: ClipSet, cfg: Config, device: torch.device) -> torch.Tensor:
+    where = cfg.data.store_on_device
+    if device.type != "cuda" or where == "never":
+        return clips.videos
+    if where == "auto":
+        free, _ = torch.cuda.mem_get_info(device)
+        if clips.videos.numel() > free // 3:
+            return clips.videos
+    return clips.videos.to(device, non_blocking=True)
+
+
+def device_data(
+    clips: ClipSet, scaler: SpeedScaler, cfg: Config, device: torch.device
+) -> DeviceData:
+    return DeviceData(
+        videos=_videos_place(clips, cfg, device),
+        targets=clips.targets.to(device),
+        speed=scaler.transform(clips.speed_raw).to(device),
+        modes=clips.modes,
+    )
+
+
+def batch_make(
+    data: DeviceData,
+    idx: np.ndarray,
+    cfg: Config,
+    device: torch.device,
+    *,
+    train: bool,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(video float (B,3,T,S,S), speed (B,F), target (B,5)) on the device."""
+    clip_idx = torch.as_tensor(idx, dtype=torch.long)
+    jitter = train and cfg.augment.enabled and cfg.augment.temporal_jitter
+    frames_idx = frame_indices(
+        data.n_source_frames,
+        cfg.data.n_frames,
+        batch=len(idx),
+        jitter=jitter,
+        generator=generator,
+        device=generator.device if generator is not None else "cpu",
+    )
+    frames = batch_gather(data.videos, clip_idx, frames_idx, device)
+    video = batch_prepare(
+        frames,
+        size=cfg.data.size,
+        augment=cfg.augment if train else None,
+        generator=generator,
+    )
+    clip_idx = clip_idx.to(device)
+    return video, data.speed[clip_idx], data.targets[clip_idx]
+
+
+def loss_compute(
+    model: nn.Module,
+    video: torch.Tensor,
+    speed: torch.Tensor,
+    target: torch.Tensor,
+    loss_name: str,
+) -> torch.Tensor:
+    """Mean over heads of loss(softmax(logits), target), plus the auxiliary loss."""
+    loss_fn = loss_get(loss_name)
+    if hasattr(model, "training_outputs"):
+        heads, aux = model.training_outputs(video, speed)
+    else:
+        heads, aux = [model(video, speed)], None
+    loss = sum(loss_fn(torch.softmax(h.float(), dim=-1), target) for h in heads)
+    loss = loss / len(heads)
+    return loss if aux is None else loss + aux
+
+
+def _epoch_order(
+    train_idx: np.ndarray, modes: np.ndarray, cfg: Config, gen: torch.Generator
+) -> np.ndarray:
+    if cfg.cv.balanced_sampling:
+        pos = balanced_indices(modes[train_idx], len(train_idx), generator=gen)
+        return train_idx[pos]
+    return train_idx[torch.randperm(len(train_idx), generator=gen).numpy()]
+
+
+def train_one_epoch(
+    *,
+    model: nn.Module,
+    data: DeviceData,
+    train_idx: np.ndarray,
+    optimizer: torch.optim.Optimizer,
+    cfg: Config,
+    device: torch.device,
+    sample_gen: torch.Generator,
+    aug_gen: torch.Generator,
+) -> dict[str, float]:
+    """One pass over the training clips; returns mean loss and clips per second."""
+    model.train()
+    order = _epoch_order(train_idx, data.modes, cfg, sample_gen)
+    bs = cfg.optim.batch_size
+    n_batches = max(1, len(order) // bs)  # drop a ragged last batch (BatchNorm)
+    total, start = 0.0, time.perf_counter()
+    for b in range(n_batches):
+        idx = order[b * bs : (b + 1) * bs]
+        video, speed, target = batch_make(
+            data, idx, cfg, device, train=True, generator=aug_gen
+        )
+        with autocast(cfg, device):
+            loss = loss_compute(model, video, speed, target, cfg.loss.name)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.optim.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        optimizer.step()
+        total += loss.detach()
+    seconds = time.perf_counter() - start
+    mean_loss = float(total) / n_batches  # one host sync per epoch
+    if not math.isfinite(mean_loss):
+        raise FloatingPointError(
+            "training loss became NaN/inf; lower optim.lr or set optim.grad_clip"
+        )
+    return {"loss": mean_loss, "clips_per_s": n_batches * bs / max(seconds, 1e-9)}
+
+
+@torch.no_grad()
+def evaluate(
+    *,
+    model: nn.Module,
+    data: DeviceData,
+    idx: np.ndarray,
+    cfg: Config,
+    device: torch.device,
+) -> np.ndarray:
+    """Predicted distributions (len(idx), 5) without augmentation."""
+    model.eval()
+    out = []
+    bs = cfg.runtime.eval_batch_size
+    for start in range(0, len(idx), bs):
+        video, speed, _ = batch_make(
+            data, idx[start : start + bs], cfg, device, train=False
+        )
+        with autocast(cfg, device):
+            logits = model(video, speed)
+        out.append(torch.softmax(logits.float(), dim=-1).cpu())
+    return torch.cat(out).numpy().astype(np.float64)
+
+
+def optimizer_make(
+    model: nn.Module, cfg: Config
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    o = cfg.optim
+    params = [p for p in model.parameters() if p.requires_grad]
+    if o.optimizer == "sgd":
+        opt = torch.optim.SGD(
+            params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay
+        )
+    else:
+        opt = torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
+
+    def factor(epoch: int) -> float:
+        if epoch < o.warmup_epochs:
+            return (epoch + 1) / (o.warmup_epochs + 1)
+        if o.scheduler == "cosine":
+            span = max(1, o.epochs - o.warmup_epochs)
+            return 0.5 * (1 + math.cos(math.pi * (epoch - o.warmup_epochs) / span))
+        return 1.0
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def model_for(cfg: Config, n_speed: int, device: torch.device) -> nn.Module:
+    if "n_speed" in cfg.model.kwargs:
+        raise ValueError(
+            "model.kwargs must not set n_speed; it follows data.speed_features"
+        )
+    return ckpt.model_create(cfg.model.name, n_speed=n_speed, **cfg.model.kwargs).to(
+        device
+    )
+
+
+def _selection_value(metrics: dict, cfg: Config) -> float:
+    name = cfg.cv.selection_metric
+    return metrics[cfg.loss.name if name == "loss" else name]
+
+
+def _train_epochs(
+    *, model, data, fold: Fold, cfg: Config, device, label: str
+) -> tuple[dict, int, dict, list]:
+    """Train, validating every ``eval_every`` epochs; returns the best state."""
+    optimizer, scheduler = optimizer_make(model, cfg)
+    seed = cfg.runtime.seed + 7919 * (fold.index + 1)
+    sample_gen = torch.Generator().manual_seed(seed)
+    aug_gen = torch.Generator(device=device).manual_seed(seed)
+    train_model = torch.compile(model) if cfg.runtime.compile else model
+    best = (math.inf, 0, None, {})
+    history = []
+    epochs = tqdm(
+        range(1, cfg.optim.epochs + 1),
+        desc=label,
+        disable=not cfg.runtime.progress,
+        file=sys.stderr,
+        leave=False,
+    )
+    for epoch in epochs:
+        stats = train_one_epoch(
+            model=train_model,
+            data=data,
+            train_idx=fold.train,
+            optimizer=optimizer,
+            cfg=cfg,
+            device=device,
+            sample_gen=sample_gen,
+            aug_gen=aug_gen,
+        )
+        scheduler.step()
+        row = {"epoch": epoch, "train_loss": stats["loss"], **stats}
+        del row["loss"]
+        if epoch % cfg.cv.eval_every == 0 or epoch == cfg.optim.epochs:
+            probs = evaluate(
+                model=model, data=data, idx=fold.val, cfg=cfg, device=device
+            )
+            val = metrics_all(probs, data.targets[fold.val].cpu().numpy())
+            row["val"] = val
+            value = _selection_value(val, cfg)
+            if value < best[0]:
+                state = {
+                    k: v.detach().cpu().clone() for k, v in model.state_dict().items()
+                }
+                best = (value, epoch, state, val)
+            epochs.set_postfix(loss=f"{stats['loss']:.4f}", val=f"{value:.4f}")
+        history.append(row)
+    _, best_epoch, state, val_metrics = best
+    return state, best_epoch, val_metrics, history
+
+
+@dataclass
+class FoldResult:
+    index: int
+    test_idx: np.ndarray
+    test_probs: np.ndarray
+    metrics: dict
+    best_epoch: int
+
+
+def run_fold(
+    *, cfg: Config, clips: ClipSet, fold: Fold, out_dir: Path, device: torch.device
+) -> FoldResult:
+    """Train one fold, choose the checkpoint on its validation split, test it."""
+    torch.manual_seed(cfg.runtime.seed + fold.index)
+    scaler = SpeedScaler.fit(clips.speed_raw[fold.train], clips.speed_names)
+    data = device_data(clips, scaler, cfg, device)
+    model = model_for(cfg, len(clips.speed_names), device)
+    label = f"fold {fold.index}" if fold.index >= 0 else "full"
+    state, best_epoch, val_metrics, history = _train_epochs(
+        model=model, data=data, fold=fold, cfg=cfg, device=device, label=label
+    )
+    model.load_state_dict(state)
+    metrics = {"val": val_metrics, "best_epoch": best_epoch}
+    probs = np.zeros((0, 5))
+    if len(fold.test):
+        probs = evaluate(model=model, data=data, idx=fold.test, cfg=cfg, device=device)
+        metrics["test"] = metrics_all(probs, data.targets[fold.test].cpu().numpy())
+    fold_dir = out_dir / (f"fold_{fold.index}" if fold.index >= 0 else "final")
+    ckpt.checkpoint_save(
+        fold_dir / "checkpoint",
+        model=model,
+        cfg=cfg,
+        n_speed=len(clips.speed_names),
+        scaler=scaler,
+        fold=fold.index,
+        epoch=best_epoch,
+        metrics=metrics,
+    )
+    _json_write(fold_dir / "metrics.json", {**metrics, "history": history})
+    return FoldResult(fold.index, fold.test, probs, metrics, best_epoch)
+
+
+def _json_write(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def mean_std(rows: list[dict]) -> tuple[dict, dict]:
+    keys = [k for k in rows[0] if isinstance(rows[0][k], float)]
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
+    std = {k: float(np.std([r[k] for r in rows])) for k in keys}
+    return mean, std
+
+
+def baseline_mean_distribution(clips: ClipSet, folds: list[Fold]) -> list[dict]:
+    """Per fold: metrics of predicting the training-set mean distribution."""
+    targets = clips.targets.numpy().astype(np.float64)
+    rows = []
+    for fold in folds:
+        mean = targets[np.concatenate([fold.train, fold.val])].mean(0)
+        pred = np.broadcast_to(mean, (len(fold.test), 5))
+        rows.append(metrics_all(pred, targets[fold.test]))
+    return rows
+
+
+def oof_write(path: Path, clips: ClipSet, results: list[FoldResult]) -> np.ndarray:
+    """Out-of-fold predictions, one JSON line per clip; returns the (N, 5) array."""
+    oof = np.full((len(clips), 5), np.nan)
+    fold_of = np.full(len(clips), -1)
+    for r in results:
+        oof[r.test_idx] = r.test_probs
+        fold_of[r.test_idx] = r.index
+    targets = clips.targets.numpy()
+    with path.open("w") as fh:
+        for i, cid in enumerate(clips.clip_ids):
+            row = {
+                "clip_id": cid,
+                "patient_id": clips.patient_ids[i],
+                "fold": int(fold_of[i]),
+                "target": [round(float(x), 6) for x in targets[i]],
+                "pred": [round(float(x), 6) for x in oof[i]],
+                "pred_mode": GRADES[int(np.argmax(oof[i]))],
+            }
+            fh.write(json.dumps(row) + "\n")
+    return oof
+
+
+def run_cv(*, cfg: Config, clips: ClipSet, out_dir: str | Path) -> dict:
+    """The full protocol; writes config.yaml, folds.json, per-fold checkpoints,
+    oof_predictions.jsonl and metrics.json under ``out_dir``; returns the metrics.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config_dump(cfg, out / "config.yaml")
+    device = device_resolve(cfg.runtime.device)
+    folds = folds_make(
+        clips.modes,
+        clips.patient_ids,
+        k=cfg.cv.k,
+        seed=cfg.cv.seed,
+        val_fraction=cfg.cv.val_fraction,
+    )
+    fold_overlap_check(folds, clips.patient_ids)
+    ids = np.array(clips.clip_ids)
+    _json_write(
+        out / "folds.json",
+        {
+            f"fold_{f.index}": {
+                s: ids[getattr(f, s)].tolist() for s in ("train", "val", "test")
+            }
+            for f in folds
+        },
+    )
+    start = time.perf_counter()
+    results = [
+        run_fold(cfg=cfg, clips=clips, fold=f, out_dir=out, device=device)
+        for f in folds
+    ]
+    oof = oof_write(out / "oof_predictions.jsonl", clips, results)
+    targets = clips.targets.numpy().astype(np.float64)
+    per_fold = [r.metrics["test"] for r in results]
+    mean, std = mean_std(per_fold)
+    base = baseline_mean_distribution(clips, folds)
+    base_mean, base_std = mean_std(base)
+    summary = {
+        "model": cfg.model.name,
+        "loss": cfg.loss.name,
+        "k": cfg.cv.k,
+        "n_clips": len(clips),
+        "device": str(device),
+        "wall_s": time.perf_counter() - start,
+        "folds": [r.metrics for r in results],
+        "mean": mean,
+        "std": std,
+        "oof": metrics_all(oof, targets),
+        "oof_top_hi": top_hi_segments(oof, targets),
+        "baseline_mean_distribution": {"mean": base_mean, "std": base_std},
+    }
+    _json_write(out / "metrics.json", summary)
+    return summary
+
+
+def train_final(*, cfg: Config, clips: ClipSet, out_dir: str | Path) -> FoldResult:
+    """One model on every clip (validation split still patient-grouped) for use."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config_dump(cfg, out / "config.yaml")
+    n_parts = max(2, round(1 / cfg.cv.val_fraction))
+    parts = stratified_group_split(
+        clips.modes, clips.patient_ids, k=n_parts, seed=cfg.cv.seed
+    )
+    val = np.sort(parts[0])
+    train = np.setdiff1d(np.arange(len(clips)), val)
+    fold = Fold(index=-1, train=train, val=val, test=np.array([], dtype=int))
+    device = device_resolve(cfg.runtime.device)
+    return run_fold(cfg=cfg, clips=clips, fold=fold, out_dir=out, device=device)
+
+
+def predict(
+    *,
+    checkpoint: str | Path,
+    data: str | Path,
+    out: str | Path,
+    device: str = "auto",
+) -> dict:
+    """Predict every clip of a manifest with a checkpoint.
+
+    Writes ``predictions.jsonl`` (clip_id, pred, pred_mode) under ``out``; when the
+    manifest has votes, also ``metrics.json``. Returns the metrics (or {}).
+    """
+    dev = device_resolve(device)
+    model, meta, cfg, scaler = ckpt.checkpoint_load(checkpoint, device=dev)
+    clips = clipset_load(data, speed_features=scaler.names, require_votes=False)
+    dd = device_data(clips, scaler, cfg, dev)
+    probs = evaluate(
+        model=model, data=dd, idx=np.arange(len(clips)), cfg=cfg, device=dev
+    )
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "predictions.jsonl").open("w") as fh:
+        for cid, p in zip(clips.clip_ids, probs):
+            row = {
+                "clip_id": cid,
+                "pred": [round(float(x), 6) for x in p],
+                "pred_mode": GRADES[int(np.argmax(p))],
+            }
+            fh.write(json.dumps(row) + "\n")
+    labelled = clips.votes.sum(1) > 0
+    result: dict = {}
+    if bool(labelled.all()):
+        targets = clips.targets.numpy().astype(np.float64)
+        result = {
+            "checkpoint": meta["path"],
+            "data": str(clips.root),
+            **metrics_all(probs, targets),
+            "top_hi": top_hi_segments(probs, targets),
+        }
+        _json_write(out / "metrics.json", result)
+    return result
