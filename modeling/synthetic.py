@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from modeling.data import MANIFEST_FORMAT, MANIFEST_VERSION
 from workers.video.synthetic import render_clip
 
 N_GRADES = 5
@@ -166,6 +165,9 @@ def write_synthetic_manifest(
     ``"synthetic": true`` and the ground truth ``"latent_quality"``) and
     ``dataset.json``. The same seed gives the same dataset.
     """
+    # Imported here so the panel simulation stays usable without torch.
+    from modeling.data import MANIFEST_FORMAT, MANIFEST_VERSION
+
     if n_clips < 1 or n_patients < 1 or n_experts < 1:
         raise ValueError("n_clips, n_patients and n_experts must be at least 1")
     rng = np.random.default_rng(seed)

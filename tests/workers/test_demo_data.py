@@ -1,0 +1,109 @@
+"""``manage.py demo_data`` builds the synthetic demo on the test database."""
+
+import os
+from io import StringIO
+
+import numpy as np
+import pytest
+from django.contrib.auth import authenticate, get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from annotation.models import Clip, ClipDistribution, ExpertProfile, Patient, Vote
+
+pytestmark = pytest.mark.django_db
+
+User = get_user_model()
+SMALL = ["--clips", "6", "--experts", "5", "--patients", "2", "--seed", "3"]
+
+
+def _run(*args: str) -> str:
+    out = StringIO()
+    call_command("demo_data", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_demo_data_creates_synthetic_clips_with_files_and_votes():
+    output = _run(*SMALL)
+    clips = list(Clip.objects.order_by("id"))
+    assert len(clips) == 6
+    for clip in clips:
+        assert clip.is_synthetic and clip.patient.is_synthetic
+        assert 0.0 <= clip.latent_quality <= 1.0
+        assert clip.n_frames == 16 and clip.size_px == 150 and clip.fps == 15.0
+        with clip.video_file.open("rb") as fh:
+            head = fh.read(64)
+        assert b"ftyp" in head  # an mp4, faststart puts moov before mdat
+        with clip.array_file.open("rb") as fh:
+            frames = np.load(fh)
+        assert frames.shape == (16, 150, 150, 3) and frames.dtype == np.uint8
+        assert len(clip.track) == 16
+        assert set(clip.kinematics) >= {"vcl", "vsl", "lin"}
+    assert {p.code for p in Patient.objects.all()} == {"SYN-P01", "SYN-P02"}
+    sims = ExpertProfile.objects.filter(is_simulated=True)
+    assert sorted(p.code for p in sims) == [f"SIM-0{i}" for i in range(1, 6)]
+    assert all(not p.user.has_usable_password() for p in sims)
+    votes = Vote.objects.filter(expert__expert_profile__is_simulated=True)
+    per_clip = sorted(votes.filter(clip=c).count() for c in clips)
+    assert per_clip[-1] == 5 and per_clip[0] < 5  # 85 % full, one clip awaits votes
+    assert sum(d.n_votes for d in ClipDistribution.objects.all()) == votes.count()
+    assert "expert / grade-sperm-demo" in output and "admin / admin-demo-pass" in output
+
+
+def test_better_latent_quality_gets_better_panel_grades():
+    _run("--clips", "8", "--experts", "12", "--seed", "1", "--full-share", "1")
+    qualities, mean_grades = [], []
+    for clip in Clip.objects.all():
+        grades = [" ABCDE".index(g) for g in clip.votes.values_list("grade", flat=True)]
+        qualities.append(clip.latent_quality)
+        mean_grades.append(np.mean(grades))
+    assert np.corrcoef(qualities, mean_grades)[0, 1] < -0.6
+
+
+def test_demo_logins_work_with_the_printed_passwords():
+    _run(*SMALL)
+    expert = authenticate(username="expert", password="grade-sperm-demo")
+    admin = authenticate(username="admin", password="admin-demo-pass")
+    assert expert is not None and expert.groups.filter(name="experts").exists()
+    assert expert.expert_profile.code == "DEMO-EXPERT"
+    assert not expert.expert_profile.is_simulated
+    assert admin is not None and admin.is_superuser and admin.is_staff
+    assert admin.groups.filter(name="admins").exists()
+    assert not Vote.objects.filter(expert=expert).exists()
+
+
+def test_running_demo_data_twice_duplicates_nothing():
+    _run(*SMALL)
+    counts = (Clip.objects.count(), Vote.objects.count(), User.objects.count())
+    output = _run(*SMALL)
+    assert (Clip.objects.count(), Vote.objects.count(), User.objects.count()) == counts
+    assert "(0 new)" in output
+
+
+def test_reset_rebuilds_the_demo_and_removes_old_files():
+    _run(*SMALL)
+    old = Clip.objects.order_by("id").first()
+    old_path = old.video_file.path
+    demo_expert = User.objects.get(username="expert")
+    Vote.objects.create(expert=demo_expert, clip=old, grade="B")
+    _run(*SMALL, "--reset")
+    assert not Clip.objects.filter(pk=old.pk).exists()
+    assert Clip.objects.count() == 6
+    assert not Vote.objects.filter(expert=demo_expert).exists()
+    assert ExpertProfile.objects.filter(is_simulated=True).count() == 5
+    assert not os.path.exists(old_path)
+
+
+def test_growing_the_demo_renders_only_the_missing_clips():
+    _run("--clips", "3", "--experts", "2", "--seed", "4")
+    first = list(Clip.objects.order_by("id").values_list("id", "latent_quality"))
+    _run("--clips", "5", "--experts", "2", "--seed", "4")
+    after = list(Clip.objects.order_by("id").values_list("id", "latent_quality"))
+    assert after[:3] == first and len(after) == 5
+
+
+def test_bad_options_are_refused_with_a_message():
+    with pytest.raises(CommandError, match="--clips"):
+        _run("--clips", "-1")
+    with pytest.raises(CommandError, match="--full-share"):
+        _run("--full-share", "2")
