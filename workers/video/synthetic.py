@@ -48,7 +48,7 @@ _FLAGELLUM_POINTS = 48
 # Phase-contrast composition (grey levels).
 _BACKGROUND_LEVEL = 150.0
 _CORE_GAIN = 95.0  # bright object core
-_HALO_GAIN = 45.0  # dark ring around bright objects
+_HALO_GAIN = 60.0  # dark ring around bright objects
 _DARK_GAIN = 70.0  # dark debris
 
 
@@ -113,8 +113,8 @@ def cell_shape_from_quality(q_shape: float, rng: np.random.Generator) -> tuple:
     magnitudes: list[float] = []
 
     def present(weight: float = 1.0) -> bool:
-        # Almost no defects above q_shape ~ 0.8; many below 0.3.
-        return rng.random() < weight * _clip01((d - 0.15) * 1.5)
+        # Almost no defects above q_shape ~ 0.8; two or three below 0.3.
+        return rng.random() < weight * _clip01((d - 0.2) * 1.1)
 
     size = 1.0 + rng.normal(0.0, 0.04)
     if present(0.7):
