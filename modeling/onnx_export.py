@@ -1,0 +1,111 @@
+"""Export a checkpoint to ONNX (softmax included) and check it with ONNX Runtime.
+
+The exported graph takes ``video`` float (B, 3, T, S, S) ImageNet-normalised and
+``speed`` float (B, n_speed) standardised (see the checkpoint's speed_scaler) and
+returns ``probs`` (B, 5): the deployed model is the one place where softmax lives
+inside the graph, so clients never apply it themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from modeling.checkpoint import checkpoint_load
+
+
+class ProbabilityModel(nn.Module):
+    """The trained model followed by the one softmax."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, video: torch.Tensor, speed: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(video, speed).float(), dim=-1)
+
+
+class OnnxCheckError(RuntimeError):
+    """ONNX Runtime's output differs from PyTorch's beyond the tolerance."""
+
+
+def onnx_export(
+    checkpoint: str | Path,
+    out_path: str | Path,
+    *,
+    batch: int = 2,
+    opset: int = 17,
+    check: bool = True,
+    atol: float = 1e-4,
+) -> dict:
+    """Write ``out_path`` (.onnx) and a ``.json`` beside it; returns the report.
+
+    With ``check`` the exported graph runs in ONNX Runtime on a random input and
+    must match PyTorch within ``atol`` (raises OnnxCheckError otherwise).
+    """
+    model, meta, _, _ = checkpoint_load(checkpoint, device="cpu")
+    wrapped = ProbabilityModel(model).eval()
+    n_speed = meta["model"]["kwargs"]["n_speed"]
+    size, n_frames = meta["input"]["size"], meta["input"]["n_frames"]
+    gen = torch.Generator().manual_seed(0)
+    video = torch.randn(batch, 3, n_frames, size, size, generator=gen)
+    speed = torch.randn(batch, n_speed, generator=gen)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapped,
+            (video, speed),
+            str(out_path),
+            input_names=["video", "speed"],
+            output_names=["probs"],
+            dynamic_axes={
+                "video": {0: "batch"},
+                "speed": {0: "batch"},
+                "probs": {0: "batch"},
+            },
+            opset_version=opset,
+            dynamo=False,
+        )
+    report = {
+        "onnx": str(out_path),
+        "checkpoint": meta["path"],
+        "model": meta["model"],
+        "input": meta["input"],
+        "speed_scaler": meta["speed_scaler"],
+        "opset": opset,
+    }
+    if check:
+        report["max_abs_diff"] = onnx_check(out_path, wrapped, video, speed, atol=atol)
+    out_path.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def onnx_check(
+    path: str | Path,
+    reference: nn.Module,
+    video: torch.Tensor,
+    speed: torch.Tensor,
+    *,
+    atol: float = 1e-4,
+) -> float:
+    """Max |ONNX Runtime - PyTorch| on the given input; raises beyond ``atol``."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"video": video.numpy(), "speed": speed.numpy()})[0]
+    with torch.no_grad():
+        want = reference(video, speed).numpy()
+    diff = float(np.abs(got - want).max())
+    if not diff <= atol:
+        raise OnnxCheckError(
+            f"ONNX Runtime output differs from PyTorch by {diff:.2e} (> {atol:.0e}); "
+            "the exported graph is not faithful"
+        )
+    return diff
