@@ -125,3 +125,14 @@ def test_recording_debris_boxes_are_listed_per_frame(recording):
     assert len(recording.debris_boxes) == 20
     assert all(b.shape[1] == 4 for b in recording.debris_boxes)
     assert sum(len(b) for b in recording.debris_boxes) > 0
+
+
+def test_dark_polarity_draws_dark_heads_with_the_same_truth():
+    bright = _clip(0.8, 9, other_cells=0)
+    dark = _clip(0.8, 9, other_cells=0, polarity="dark")
+    np.testing.assert_array_equal(bright.track, dark.track)
+    gray = dark.frames[..., 0].astype(float)
+    x, y = np.round(dark.track[0]).astype(int)
+    assert gray[0, y - 1 : y + 2, x - 1 : x + 2].mean() < np.median(gray[0]) - 25
+    with pytest.raises(ValueError, match="polarity"):
+        _clip(0.8, 9, polarity="grey")

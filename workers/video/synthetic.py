@@ -17,8 +17,10 @@ neither the motion nor the shape alone tells the whole quality:
 The picture: a grey background with a slow illumination gradient and static
 texture, a bright head with a dark halo, a brighter midpiece, a thin tapering tail,
 round or irregular debris (static or drifting; bright or dark), sensor noise and an
-optional focus drift (blur that varies over time). Beat frequencies stay below the
-Nyquist limit of 15 fps so the wave reads as motion rather than aliasing.
+optional focus drift (blur that varies over time). ``polarity="dark"`` gives the
+positive phase-contrast look instead (dark heads, bright halo, like the SVIA
+videos). Beat frequencies stay below the Nyquist limit of 15 fps so the wave reads
+as motion rather than aliasing.
 
 Everything here is synthetic and says so: ``metadata["synthetic"]`` is ``True``.
 """
@@ -39,6 +41,7 @@ MIDPIECE_LENGTH_PX = 13.0
 TAIL_LENGTH_PX = 80.0  # flagellum after the midpiece
 MAX_PROGRESSIVE_SPEED_PX_S = 120.0  # about 60 um/s
 IMMOTILE_BELOW = 0.15
+POLARITIES = ("bright", "dark")
 
 _SHIFT = 4  # OpenCV fixed-point drawing: coordinates are multiplied by 2**4
 _SCALE = float(1 << _SHIFT)
@@ -431,14 +434,21 @@ def compose_frame(
     blur: float,
     noise_sigma: float,
     rng: np.random.Generator,
+    polarity: str = "bright",
 ) -> np.ndarray:
-    """Phase-contrast look: bright core with dark halo, noise; returns uint8 (H, W)."""
+    """Phase-contrast look, noise added; returns uint8 (H, W).
+
+    ``polarity="bright"``: cells are bright with a dark halo (negative phase
+    contrast, as many CASA systems show them); ``"dark"``: dark with a bright halo
+    (positive phase contrast, like the SVIA videos).
+    """
+    sign = _polarity_sign(polarity)
     obj = bright.astype(np.float32) * (1.0 / 255.0)
     core = cv2.GaussianBlur(obj, (0, 0), 0.6 + blur)
     halo = cv2.GaussianBlur(obj, (0, 0), 2.8 + 1.5 * blur)
     # Defocus also lowers contrast.
     contrast = 1.0 / (1.0 + 0.35 * blur)
-    img = background + contrast * (_CORE_GAIN * core - _HALO_GAIN * halo)
+    img = background + sign * contrast * (_CORE_GAIN * core - _HALO_GAIN * halo)
     if dark.any():
         dk = dark.astype(np.float32) * (1.0 / 255.0)
         img -= contrast * _DARK_GAIN * cv2.GaussianBlur(dk, (0, 0), 0.7 + blur)
@@ -446,6 +456,12 @@ def compose_frame(
     noise = rng.standard_normal(img.shape, dtype=np.float32)
     img += noise_sigma * noise
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _polarity_sign(polarity: str) -> float:
+    if polarity not in POLARITIES:
+        raise ValueError(f"polarity must be one of {POLARITIES}, got {polarity!r}")
+    return 1.0 if polarity == "bright" else -1.0
 
 
 def focus_profile(
@@ -497,6 +513,7 @@ def render_clip(
     focus_drift: float | None = None,
     other_cells: int | None = None,
     noise_sigma: float | None = None,
+    polarity: str = "bright",
 ) -> SyntheticClip:
     """Render one tracked clip of a cell of latent ``quality`` in [0, 1].
 
@@ -508,6 +525,7 @@ def render_clip(
         raise ValueError(f"quality must lie in [0, 1], got {quality}")
     if n_frames < 1 or size < 16 or fps <= 0:
         raise ValueError("need n_frames >= 1, size >= 16 and fps > 0")
+    _polarity_sign(polarity)
     cell = make_cell(quality=quality, rng=rng, n_frames=n_frames, fps=fps, start=(0, 0))
     centers = cell.path.centers
     origins = np.round(centers).astype(int) - size // 2
@@ -553,7 +571,13 @@ def render_clip(
         ox, oy = origin - low
         bg = background[oy : oy + size, ox : ox + size]
         gray = compose_frame(
-            bg, bright, dark, blur=float(blur[t]), noise_sigma=noise_sigma, rng=rng
+            bg,
+            bright,
+            dark,
+            blur=float(blur[t]),
+            noise_sigma=noise_sigma,
+            rng=rng,
+            polarity=polarity,
         )
         frames[t] = _gray_to_rgb(gray)
     track = centers - origins
@@ -568,6 +592,7 @@ def render_clip(
             "noise_sigma": noise_sigma,
             "n_debris": n_debris,
             "other_cells": other_cells,
+            "polarity": polarity,
             "synthetic": True,
         }
     )
@@ -596,8 +621,9 @@ class SyntheticRecording:
     fps: float
     n_frames: int
     tracks: dict[int, np.ndarray]  # id -> (T, 2) head centre, NaN outside the field
+    # Boxes in continuous pixel coordinates, clipped to [0, width] x [0, height].
     boxes: list[np.ndarray]  # per frame (k, 5): id, x0, y0, x1, y1 of visible heads
-    debris_boxes: list[np.ndarray]  # per frame (k, 4) of visible debris
+    debris_boxes: list[np.ndarray]  # per frame (k, 4) x0, y0, x1, y1 of debris
     qualities: dict[int, float]
     cells: dict[int, Cell]
     params: dict
@@ -618,10 +644,9 @@ class SyntheticRecording:
             dark.fill(0)
             if self._debris is not None:
                 draw_debris(bright, dark, self._debris, t, origin)
-            for cell_id, cell in self.cells.items():
+            for cell in self.cells.values():
                 if _cell_near_view(cell, t, self.width, self.height):
                     draw_cell(bright, cell, t, origin)
-                del cell_id
             frame = compose_frame(
                 self._background,
                 bright,
@@ -629,6 +654,7 @@ class SyntheticRecording:
                 blur=float(self._blur[t]),
                 noise_sigma=self.params["noise_sigma"],
                 rng=rng,
+                polarity=self.params["polarity"],
             )
             yield frame if gray else _gray_to_rgb(frame)
 
@@ -656,6 +682,7 @@ def render_recording(
     focus_drift: float = 0.0,
     noise_sigma: float = 3.5,
     margin: int = 60,
+    polarity: str = "bright",
 ) -> SyntheticRecording:
     """Simulate a full field of ``n_sperm`` cells; paths and truth are computed now.
 
@@ -665,6 +692,7 @@ def render_recording(
     """
     if n_sperm < 0 or n_frames < 1 or width < 16 or height < 16 or fps <= 0:
         raise ValueError("need n_sperm >= 0, n_frames >= 1, a frame >= 16 px, fps > 0")
+    _polarity_sign(polarity)
     if qualities is None:
         qualities = rng.beta(2.0, 1.6, n_sperm)
     qualities = np.asarray(qualities, dtype=float)
@@ -717,6 +745,7 @@ def render_recording(
         "focus_drift": focus_drift,
         "noise_sigma": noise_sigma,
         "margin": margin,
+        "polarity": polarity,
         "um_per_px": UM_PER_PX,
         "synthetic": True,
     }
