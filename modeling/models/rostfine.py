@@ -1,0 +1,180 @@
+"""RoSTFine (Fujii et al., WACV 2024): TimeSformer + fine-grained branches.
+
+- Patch Selection Module: per frame, the top-K patch tokens by [CLS] attention
+  averaged over the heads of the last two layers, gathered in their original
+  (ascending) token order. The reference code gathered the wrong tokens; here
+  the selected indices are sorted and ``torch.gather`` is applied to the patch
+  axis of the same frame.
+- Fine-grained spatial branch: a transformer block over each frame's selected
+  tokens; temporal branch: a transformer block across the per-frame summaries.
+  Both add the global [CLS] feature back (residual).
+- Three heads (global, spatial, temporal), each trained with its own loss; at
+  inference their probabilities are averaged. ``forward`` returns the log of
+  the averaged probabilities, so softmax(forward) is that average and softmax
+  is applied once per head.
+- Diversity loss: mean squared cosine similarity between the three branch
+  features (orthogonality), times ``alpha``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from timm.models.vision_transformer import Block
+from torch import nn
+
+from modeling.models.heads import GradeHead
+from modeling.models.registry import register_model
+from modeling.models.timesformer import (
+    PRETRAINED,
+    TINY_TIMESFORMER,
+    TimeSformer,
+    WeightsArg,
+    _build_timesformer,
+)
+
+
+def patches_select(
+    patches: torch.Tensor, scores: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-``k`` patches per frame by score, kept in token order.
+
+    patches (B, T, N, D), scores (B, T, N) -> selected (B, T, k, D) and the
+    ascending indices (B, T, k) they were taken from.
+    """
+    if patches.shape[:3] != scores.shape:
+        raise ValueError(
+            f"Scores {tuple(scores.shape)} must match patches (B, T, N) = "
+            f"{tuple(patches.shape[:3])}."
+        )
+    if not 0 < k <= patches.shape[2]:
+        raise ValueError(f"k must be in 1..{patches.shape[2]}, got {k}.")
+    index = scores.topk(k, dim=-1).indices.sort(dim=-1).values
+    gather_index = index[..., None].expand(-1, -1, -1, patches.shape[-1])
+    return patches.gather(2, gather_index), index
+
+
+def diversity_loss(features: list[torch.Tensor]) -> torch.Tensor:
+    """Mean squared cosine similarity over all pairs of (B, D) features."""
+    normed = [F.normalize(f.float(), dim=-1) for f in features]
+    pairs = [
+        (normed[i] * normed[j]).sum(dim=-1).pow(2).mean()
+        for i in range(len(normed))
+        for j in range(i + 1, len(normed))
+    ]
+    return torch.stack(pairs).mean()
+
+
+class RoSTFine(TimeSformer):
+    def __init__(
+        self,
+        *,
+        num_selected: int = 49,
+        alpha: float = 0.1,
+        branch_heads: int | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        dim = self.num_features
+        heads = branch_heads or self.blocks[0].attn.num_heads
+        n_speed = self.head.n_speed
+        dropout = self.head.dropout.p
+        self.num_selected = num_selected
+        self.alpha = alpha
+        self.spatial_block = Block(dim, heads, qkv_bias=True)
+        self.spatial_norm = nn.LayerNorm(dim, eps=1e-6)
+        self.frame_embed = nn.Parameter(torch.zeros(1, self.num_frames, dim))
+        nn.init.trunc_normal_(self.frame_embed, std=0.02)
+        self.temporal_block = Block(dim, heads, qkv_bias=True)
+        self.temporal_norm = nn.LayerNorm(dim, eps=1e-6)
+        self.spatial_head = GradeHead(in_features=dim, n_speed=n_speed, dropout=dropout)
+        self.temporal_head = GradeHead(
+            in_features=dim, n_speed=n_speed, dropout=dropout
+        )
+
+    def branch_features(self, video: torch.Tensor) -> list[torch.Tensor]:
+        """Global, spatial and temporal features, each (B, D)."""
+        tokens, maps = self.forward_tokens(video, cls_attention_layers=2)
+        b, t = video.shape[0], video.shape[2]
+        d = tokens.shape[-1]
+        global_feature = tokens[:, 0]
+        patches = tokens[:, 1:].reshape(b, t, -1, d)
+        scores = torch.stack(maps).mean(dim=(0, 3))  # layers and heads -> (B, T, N)
+        selected, _ = patches_select(patches, scores, self.num_selected)
+
+        per_frame = self.spatial_block(selected.reshape(b * t, -1, d)).mean(dim=1)
+        per_frame = per_frame.view(b, t, d)
+        spatial = self.spatial_norm(per_frame.mean(dim=1)) + global_feature
+
+        frame_embed = self.frame_embed
+        if frame_embed.shape[1] != t:
+            frame_embed = F.interpolate(frame_embed.transpose(1, 2), size=t)
+            frame_embed = frame_embed.transpose(1, 2)
+        temporal = self.temporal_block(per_frame + frame_embed).mean(dim=1)
+        temporal = self.temporal_norm(temporal) + global_feature
+        return [global_feature, spatial, temporal]
+
+    def branch_logits(
+        self, features: list[torch.Tensor], speed: torch.Tensor | None
+    ) -> list[torch.Tensor]:
+        heads = (self.head, self.spatial_head, self.temporal_head)
+        return [head(f, speed) for head, f in zip(heads, features, strict=True)]
+
+    def forward_features(self, video: torch.Tensor) -> torch.Tensor:
+        """The three branch features concatenated: (B, 3 * D)."""
+        return torch.cat(self.branch_features(video), dim=1)
+
+    def forward_head(
+        self, features: torch.Tensor, speed: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        logits = self.branch_logits(list(features.chunk(3, dim=1)), speed)
+        log_probs = torch.stack([F.log_softmax(x.float(), dim=-1) for x in logits])
+        return torch.logsumexp(log_probs, dim=0) - math.log(len(logits))
+
+    def training_outputs(
+        self, video: torch.Tensor, speed: torch.Tensor | None = None
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Logits of the three heads (each trained with its own loss) and
+        ``alpha`` times the diversity loss."""
+        features = self.branch_features(video)
+        logits = self.branch_logits(features, speed)
+        return logits, self.alpha * diversity_loss(features)
+
+
+@register_model("rostfine", tiny_kwargs={**TINY_TIMESFORMER, "num_selected": 2})
+def rostfine(
+    *,
+    weights: WeightsArg = PRETRAINED,
+    num_selected: int = 49,
+    alpha: float = 0.1,
+    img_size: int = 224,
+    patch_size: int = 16,
+    num_frames: int = 8,
+    embed_dim: int = 768,
+    depth: int = 12,
+    num_heads: int = 12,
+    drop_path_rate: float = 0.0,
+    dropout: float = 0.0,
+    n_speed: int = 1,
+) -> RoSTFine:
+    """RoSTFine on TimeSformer-B; ``num_selected`` patches per frame (K),
+    ``alpha`` weights the diversity loss. Weights as for ``timesformer``
+    (the new branches always start random)."""
+    return _build_timesformer(
+        RoSTFine,
+        model_name="rostfine",
+        weights=weights,
+        num_selected=num_selected,
+        alpha=alpha,
+        img_size=img_size,
+        patch_size=patch_size,
+        num_frames=num_frames,
+        embed_dim=embed_dim,
+        depth=depth,
+        num_heads=num_heads,
+        drop_path_rate=drop_path_rate,
+        dropout=dropout,
+        n_speed=n_speed,
+    )

@@ -1,0 +1,108 @@
+"""RoSTFine: patch selection keeps token order, heads average, diversity loss."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from modeling.models import TINY_KWARGS, create_model
+from modeling.models.rostfine import diversity_loss, patches_select
+
+
+def _tiny_rostfine(**overrides):
+    torch.manual_seed(0)
+    return create_model("rostfine", **{**TINY_KWARGS["rostfine"], **overrides})
+
+
+def test_patch_selection_returns_top_scoring_patches_in_token_order():
+    # Patch n of frame t carries the value 100 * t + n, so a wrong gather
+    # (other frame, other position, or score order) shows in the values.
+    b, t, n, d = 2, 3, 6, 4
+    values = (100 * torch.arange(t)[:, None] + torch.arange(n)[None, :]).float()
+    patches = values[None, :, :, None].expand(b, t, n, d).clone()
+    scores = torch.tensor(
+        [
+            [0.1, 0.9, 0.2, 0.8, 0.0, 0.7],  # top-3: 1, 3, 5
+            [0.9, 0.0, 0.0, 0.0, 0.8, 0.7],  # top-3: 0, 4, 5
+            [0.0, 0.1, 0.9, 0.8, 0.7, 0.0],  # top-3: 2, 3, 4
+        ]
+    ).expand(b, t, n)
+    selected, index = patches_select(patches, scores, 3)
+    expected_index = torch.tensor([[1, 3, 5], [0, 4, 5], [2, 3, 4]])
+    assert torch.equal(index, expected_index.expand(b, t, 3))
+    expected_values = 100 * torch.arange(t)[:, None] + expected_index
+    assert torch.equal(selected[..., 0], expected_values.float().expand(b, t, 3))
+    assert torch.equal(selected[..., 0], selected[..., -1])
+
+
+def test_patch_selection_rejects_k_larger_than_the_patch_count():
+    with pytest.raises(ValueError, match="k must be in 1..4"):
+        patches_select(torch.zeros(1, 2, 4, 3), torch.zeros(1, 2, 4), 5)
+
+
+def test_patch_selection_follows_the_last_layers_cls_attention():
+    model = _tiny_rostfine().eval()
+    video = torch.randn(2, 3, 4, 32, 32)
+    captured = {}
+    original = patches_select
+
+    def spy(patches, scores, k):
+        captured["scores"] = scores
+        return original(patches, scores, k)
+
+    import modeling.models.rostfine as rostfine_module
+
+    rostfine_module.patches_select = spy
+    try:
+        with torch.no_grad():
+            model.branch_features(video)
+            _, maps = model.forward_tokens(video, cls_attention_layers=2)
+    finally:
+        rostfine_module.patches_select = original
+    assert len(maps) == 2
+    assert maps[0].shape == (2, 4, 2, 4)  # (B, T, heads, N)
+    # Each head's [CLS] attention over the patches of a frame is a distribution
+    # over patches and the [CLS] token, so it sums to at most one.
+    assert (maps[0].sum(dim=-1) <= 1 + 1e-5).all()
+    torch.testing.assert_close(captured["scores"], torch.stack(maps).mean(dim=(0, 3)))
+
+
+def test_forward_is_log_of_the_averaged_head_probabilities():
+    model = _tiny_rostfine().eval()
+    video, speed = torch.randn(2, 3, 4, 32, 32), torch.randn(2, 1)
+    with torch.no_grad():
+        combined = model(video, speed)
+        head_logits, _ = model.training_outputs(video, speed)
+    averaged = torch.stack([F.softmax(x, dim=-1) for x in head_logits]).mean(dim=0)
+    torch.testing.assert_close(F.softmax(combined, dim=-1), averaged)
+    torch.testing.assert_close(combined.exp(), averaged)
+    # The three heads differ, so averaging is not a no-op.
+    assert not torch.allclose(head_logits[0], head_logits[1])
+
+
+def test_each_head_gets_gradients_from_its_own_loss():
+    model = _tiny_rostfine().train()
+    video, speed = torch.randn(2, 3, 4, 32, 32), torch.randn(2, 1)
+    head_logits, aux = model.training_outputs(video, speed)
+    assert len(head_logits) == 3 and aux.ndim == 0
+    head_logits[1].sum().backward()
+    assert model.spatial_head.fc.weight.grad is not None
+    assert model.temporal_head.fc.weight.grad is None
+    assert model.spatial_block.attn.qkv.weight.grad.abs().sum() > 0
+
+
+def test_diversity_loss_is_zero_for_orthogonal_and_one_for_equal_features():
+    eye = torch.eye(3)
+    orthogonal = [eye[i : i + 1] for i in range(3)]
+    assert float(diversity_loss(orthogonal)) == pytest.approx(0.0)
+    same = [torch.ones(1, 3)] * 3
+    assert float(diversity_loss(same)) == pytest.approx(1.0)
+
+
+def test_alpha_scales_the_diversity_term():
+    video, speed = torch.randn(2, 3, 4, 32, 32), torch.randn(2, 1)
+    with torch.no_grad():
+        _, aux_small = _tiny_rostfine(alpha=0.1).eval().training_outputs(video, speed)
+        _, aux_large = _tiny_rostfine(alpha=1.0).eval().training_outputs(video, speed)
+    assert math.isclose(float(aux_large), 10 * float(aux_small), rel_tol=1e-4)
