@@ -11,12 +11,16 @@ always gives the same clips, whatever ``n_clips`` is.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import ProtectedError
@@ -26,7 +30,7 @@ from annotation import services
 from annotation.models import Clip, ExpertProfile, Patient, Recording, Vote
 from modeling.synthetic import GRADES, simulate_panel, track_kinematics
 from workers.video.io import encode_mp4
-from workers.video.synthetic import render_clip
+from workers.video.synthetic import UM_PER_PX, render_clip, render_recording
 
 User = get_user_model()
 
@@ -41,6 +45,7 @@ SIM_PREFIX = "SIM-"
 CLIP_FRAMES = 16
 CLIP_SIZE = 150
 CLIP_FPS = 15.0
+RECORDING_PREFIX = "synthetic-recording-"
 
 Log = Callable[[str], None]
 
@@ -54,6 +59,8 @@ class DemoSummary:
     votes_created: int = 0
     votes_total: int = 0
     full_clips: int = 0
+    recordings_created: int = 0
+    recordings_total: int = 0
     logins: list[tuple[str, str, str]] = field(default_factory=list)
     deleted: dict[str, int] = field(default_factory=dict)
 
@@ -194,6 +201,71 @@ def demo_votes_ensure(
     return created, len(clips) - n_partial
 
 
+def demo_recordings_ensure(
+    *,
+    n_recordings: int,
+    seed: int,
+    n_patients: int,
+    width: int = 1392,
+    height: int = 976,
+    n_frames: int = 48,
+    n_sperm: int = 60,
+    log: Log = _quiet,
+) -> tuple[list[Recording], int]:
+    """Full-field synthetic recordings (status "uploaded"), one per patient in turn.
+
+    They are rendered like the clips (many cells of varied quality, debris, focus
+    drift) and wait for preprocessing to turn them into clips.
+    """
+    existing = list(
+        Recording.objects.filter(
+            is_synthetic=True, original_name__startswith=RECORDING_PREFIX
+        ).order_by("id")
+    )
+    created = 0
+    for index in range(len(existing), n_recordings):
+        patient = services.patient_get_or_create(
+            code=f"{PATIENT_PREFIX}{index % n_patients + 1:02d}", is_synthetic=True
+        )
+        recording = render_recording(
+            n_sperm=n_sperm,
+            n_frames=n_frames,
+            width=width,
+            height=height,
+            fps=CLIP_FPS,
+            rng=np.random.default_rng([seed, 8_000_001, index]),
+            n_debris=n_sperm,
+            focus_drift=0.8,
+        )
+        data = encode_mp4(recording.frames(), fps=CLIP_FPS)
+        name = f"{RECORDING_PREFIX}{index + 1:02d}-{patient.code}.mp4"
+        # No recording service exists in annotation.services yet; this is the
+        # only direct model write here and belongs there once one does.
+        row = Recording(
+            patient=patient,
+            sha256=hashlib.sha256(data).hexdigest(),
+            original_name=name,
+            fps=CLIP_FPS,
+            width=width,
+            height=height,
+            n_frames=n_frames,
+            um_per_px=UM_PER_PX,
+            microscope_notes=(
+                f"Synthetic recording rendered by the SpermGrade demo (seed {seed}, "
+                f"{n_sperm} sperm, {UM_PER_PX} um/px). Not real data."
+            ),
+            status=Recording.Status.UPLOADED,
+            mode=Recording.Mode.AUTO,
+            is_synthetic=True,
+        )
+        row.source.save(name, ContentFile(data), save=False)
+        row.save()
+        existing.append(row)
+        created += 1
+        log(f"  rendered recording {index + 1} of {n_recordings} ({name})")
+    return existing[:n_recordings] if n_recordings else [], created
+
+
 def demo_logins_ensure(*, reset_passwords: bool = False) -> list[tuple[str, str, str]]:
     """The demo expert and admin; returns (role, username, password) per login."""
     expert = User.objects.filter(username=DEMO_EXPERT["username"]).first()
@@ -260,7 +332,19 @@ def demo_data_delete() -> dict[str, int]:
     for name in files + recording_files:
         if name and default_storage.exists(name):
             default_storage.delete(name)
+    _remove_empty_folders({str(PurePosixPath(name).parent) for name in files if name})
     return deleted
+
+
+def _remove_empty_folders(folders: set[str]) -> None:
+    """Drop the emptied clips/<id>/ folders when media is on the local disk."""
+    for folder in folders:
+        try:
+            path = Path(default_storage.path(folder))
+        except NotImplementedError:  # remote storage has no folders to clean
+            return
+        with contextlib.suppress(OSError):
+            path.rmdir()  # only succeeds when empty
 
 
 def demo_data_load(
@@ -270,12 +354,13 @@ def demo_data_load(
     seed: int = 0,
     n_patients: int = 6,
     full_share: float = 0.85,
+    n_recordings: int = 0,
     reset: bool = False,
     log: Log = _quiet,
 ) -> DemoSummary:
     """Create (or complete) the synthetic demo; see the module docstring."""
-    if n_clips < 0 or n_experts < 0 or n_patients < 1:
-        raise ValueError("clips and experts must be >= 0 and patients >= 1")
+    if n_clips < 0 or n_experts < 0 or n_recordings < 0 or n_patients < 1:
+        raise ValueError("clips, experts, recordings >= 0 and patients >= 1")
     if not 0.0 <= full_share <= 1.0:
         raise ValueError(f"full_share must lie in [0, 1], got {full_share}")
     summary = DemoSummary()
@@ -300,4 +385,10 @@ def demo_data_load(
         clips=clips, experts=experts, seed=seed, full_share=full_share
     )
     summary.votes_total = Vote.objects.filter(clip__in=clips).count()
+    if n_recordings:
+        log(f"Rendering {n_recordings} full-field synthetic recordings...")
+    recordings, summary.recordings_created = demo_recordings_ensure(
+        n_recordings=n_recordings, seed=seed, n_patients=n_patients, log=log
+    )
+    summary.recordings_total = len(recordings)
     return summary

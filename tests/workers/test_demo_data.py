@@ -92,6 +92,7 @@ def test_reset_rebuilds_the_demo_and_removes_old_files():
     assert not Vote.objects.filter(expert=demo_expert).exists()
     assert ExpertProfile.objects.filter(is_simulated=True).count() == 5
     assert not os.path.exists(old_path)
+    assert not os.path.exists(os.path.dirname(old_path))
 
 
 def test_growing_the_demo_renders_only_the_missing_clips():
@@ -107,3 +108,22 @@ def test_bad_options_are_refused_with_a_message():
         _run("--clips", "-1")
     with pytest.raises(CommandError, match="--full-share"):
         _run("--full-share", "2")
+
+
+def test_synthetic_recordings_are_stored_as_playable_uploads_once():
+    from annotation.models import Recording
+    from workers.demo import demo_recordings_ensure
+    from workers.video.io import probe
+
+    kwargs = dict(n_recordings=1, seed=2, n_patients=2, width=160, height=128)
+    recordings, created = demo_recordings_ensure(n_frames=6, n_sperm=4, **kwargs)
+    assert created == 1
+    recording = Recording.objects.get()
+    assert recording.is_synthetic and recording.patient.code == "SYN-P01"
+    assert recording.status == Recording.Status.UPLOADED
+    assert (recording.width, recording.height, recording.n_frames) == (160, 128, 6)
+    assert len(recording.sha256) == 64 and recording.um_per_px == 0.5
+    info = probe(recording.source.path)
+    assert (info.width, info.height, info.n_frames) == (160, 128, 6)
+    _, created = demo_recordings_ensure(n_frames=6, n_sperm=4, **kwargs)
+    assert created == 0 and Recording.objects.count() == 1

@@ -39,6 +39,13 @@ class Command(BaseCommand):
             "some votes and wait for you (default 0.85)",
         )
         parser.add_argument(
+            "--recordings",
+            type=int,
+            default=0,
+            help="also render this many full-field synthetic recordings "
+            "(1392x976, 48 frames) waiting for preprocessing (default 0)",
+        )
+        parser.add_argument(
             "--seed", type=int, default=0, help="random seed (default 0)"
         )
         parser.add_argument(
@@ -49,7 +56,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        for name in ("clips", "experts"):
+        for name in ("clips", "experts", "recordings"):
             if options[name] < 0:
                 raise CommandError(f"--{name} must be 0 or more.")
         if options["patients"] < 1:
@@ -62,6 +69,7 @@ class Command(BaseCommand):
             seed=options["seed"],
             n_patients=options["patients"],
             full_share=options["full_share"],
+            n_recordings=options["recordings"],
             reset=options["reset"],
             log=self.stdout.write,
         )
@@ -74,5 +82,10 @@ class Command(BaseCommand):
                 f"{summary.full_clips} clips fully voted, the rest await votes."
             )
         )
+        if summary.recordings_total:
+            self.stdout.write(
+                f"  {summary.recordings_total} synthetic recordings "
+                f"({summary.recordings_created} new) await preprocessing."
+            )
         for role, username, password in summary.logins:
             self.stdout.write(f"  {role} login: {username} / {password}")
