@@ -254,3 +254,21 @@ class BlobDetector:
             areas=(area[idx] * f * f)[order].astype(np.float32),
         )
         return detections.above(config.score_threshold)
+
+
+# Per-dataset settings (a scale and optics each, chosen once per dataset on the
+# developer data by a coarse grid, never per frame; see benchmarks/detection.py).
+DETECTOR_PRESETS: dict[str, DetectorConfig] = {
+    # SVIA / MIaMIA human videos, 698x528, dark heads ~12 px long.
+    "svia": DetectorConfig(),
+    # DeepSperm bull frames, 640x480 at 500x, dark heads ~24 px long, dense field.
+    "deepsperm": DetectorConfig(
+        head_length_px=24.0,
+        threshold_sigma=4.5,
+        box_scale=1.3,
+        min_box_frac=1.3,
+        score_threshold=2.0,
+    ),
+    # workers.video.synthetic renderer: bright heads ~11 px long at 0.5 um/px.
+    "synthetic": DetectorConfig(polarity="bright", head_length_px=11.0),
+}
