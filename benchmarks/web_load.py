@@ -520,6 +520,10 @@ def time_distributions(clip_ids: list[int], repeats: int = 3) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at"
+        " start (other work on the machine inflates every figure)"
+    )
     work = Path(tempfile.mkdtemp(prefix="spermgrade-bench-"))
     try:
         server = start_postgres(max_connections=300)
@@ -571,6 +575,7 @@ def main(argv: list[str] | None = None) -> int:
             figures = run_load(port, tokens, args)
             stop_process(gunicorn)
             gunicorn = None
+            print(f"load average after the load: {os.getloadavg()[0]:.1f}")
             print(
                 f"load: {figures['votes_per_s']:.1f} votes/s, "
                 f"next p50/p95/p99 {figures['next_p50_ms']:.1f}/"
