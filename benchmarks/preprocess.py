@@ -69,14 +69,11 @@ def _recording(n_frames: int, seed: int = 0):
 
 
 def _pipeline_config():
-    from workers.video.detection import DetectorConfig
+    from workers.video.detection import DETECTOR_PRESETS
     from workers.video.pipeline import PipelineConfig
 
     # The synthetic renderer draws bright heads ~11 px long (0.5 um/px).
-    return PipelineConfig(
-        detector=DetectorConfig(polarity="bright", head_length_px=11.0),
-        encode_mp4=False,
-    )
+    return PipelineConfig(detector=DETECTOR_PRESETS["synthetic"], encode_mp4=False)
 
 
 def child(n_frames: int, *, decode: bool) -> dict:

@@ -270,5 +270,11 @@ DETECTOR_PRESETS: dict[str, DetectorConfig] = {
         score_threshold=2.0,
     ),
     # workers.video.synthetic renderer: bright heads ~11 px long at 0.5 um/px.
-    "synthetic": DetectorConfig(polarity="bright", head_length_px=11.0),
+    "synthetic": DetectorConfig(
+        polarity="bright",
+        um_per_px=0.5,
+        head_length_um=5.5,
+        head_width_um=3.4,
+        score_threshold=2.0,
+    ),
 }
