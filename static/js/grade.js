@@ -66,6 +66,7 @@
     zoomValue: byId("zoom-value"),
     progressText: byId("progress-text"),
     progressFill: byId("progress-fill"),
+    grades: document.querySelector(".grades"),
     gradeButtons: Array.from(document.querySelectorAll("#grade-buttons .grade-btn")),
     status: byId("status"),
     error: byId("error"),
@@ -91,6 +92,7 @@
     speed: 1,
     zoomIndex: 0,
     clockOffsetMs: 0, // server clock minus this browser's clock
+    epoch: 0, // counts settled votes; a queue answer from an older epoch is stale
     blobs: new Map(), // clip id -> Promise<object URL>
     wake: null, // resolves the current retry pause early ("Retry now")
   };
@@ -441,8 +443,13 @@
       try {
         while (request.again) {
           request.again = false;
+          const epoch = state.epoch;
           const result = await persist("Loading your next clip", () => api("GET", config.nextUrl));
-          if (result.ok) {
+          if (result.ok && epoch !== state.epoch) {
+            // A vote landed while this answer was on its way: it may offer the clip
+            // just graded and an old count. Ask again.
+            request.again = true;
+          } else if (result.ok) {
             applyQueue(result.data);
           } else if (result.error) {
             if (!state.current) overlay("No clip could be loaded.");
@@ -509,10 +516,12 @@
   }
 
   function renderGradeButtons() {
-    const enabled = Boolean(state.current && state.ready && !state.busy);
+    // While a change is pending, grade keys and clicks go to the undo box instead.
+    const enabled = Boolean(state.current && state.ready && !state.busy && !state.changeMode);
     ui.gradeButtons.forEach((button) => {
       button.disabled = !enabled;
     });
+    ui.grades.classList.toggle("is-muted", state.changeMode);
   }
 
   function onGrade(grade) {
@@ -558,6 +567,7 @@
     );
     outbox.remove(item);
     setBusy(false);
+    state.epoch += 1;
     if (result.ok) {
       const vote = result.data;
       showProgress(vote.progress);
@@ -591,9 +601,11 @@
       return;
     }
     const serverDeadline = Date.parse(vote.undo_until);
-    const deadline = Number.isNaN(serverDeadline)
+    let deadline = Number.isNaN(serverDeadline)
       ? Date.now() + config.undoSeconds * 1000
       : serverDeadline - state.clockOffsetMs;
+    // The Date header has 1 s resolution: never promise more than the configured window.
+    if (config.undoSeconds > 0) deadline = Math.min(deadline, Date.now() + config.undoSeconds * 1000);
     state.last = {
       id: vote.id,
       clip: vote.clip != null ? vote.clip : item.clip,
@@ -626,10 +638,12 @@
         state.changeMode = false;
         ui.undo.hidden = true;
         ui.undo.classList.remove("is-changing");
+        renderGradeButtons();
         return;
       }
     }
     const last = state.last;
+    renderGradeButtons();
     ui.undo.hidden = false;
     ui.undo.classList.toggle("is-changing", state.changeMode);
     if (state.changeMode) {
@@ -657,7 +671,7 @@
       return;
     }
     state.changeMode = true;
-    setStatus("Press the new grade for clip " + state.last.clip + ", or Esc to cancel.");
+    setStatus("");
     renderUndo();
   }
 
