@@ -18,48 +18,82 @@ TABLE = "annotation_clipdistribution"
 _COLUMNS = ", ".join(f"n_{g.lower()}" for g in GRADES)
 
 
-def _pg_flags(row: str) -> str:
-    return ", ".join(f"({row}.grade = '{g}')::int" for g in GRADES)
+def _pg_sums(rows: str) -> str:
+    """Per-clip counts of the votes in transition table ``rows``, in clip order."""
+    columns = ", ".join(
+        f"count(*) FILTER (WHERE grade = '{g}') AS n_{g.lower()}" for g in GRADES
+    )
+    return (
+        f"SELECT clip_id, {columns}, count(*) AS n_votes FROM {rows} "
+        "GROUP BY clip_id ORDER BY clip_id"
+    )
 
 
+_PG_ADD = f"""
+    INSERT INTO {TABLE} AS d (clip_id, {_COLUMNS}, n_votes)
+    {_pg_sums("new_votes")}
+    ON CONFLICT (clip_id) DO UPDATE SET
+        n_a = d.n_a + EXCLUDED.n_a, n_b = d.n_b + EXCLUDED.n_b,
+        n_c = d.n_c + EXCLUDED.n_c, n_d = d.n_d + EXCLUDED.n_d,
+        n_e = d.n_e + EXCLUDED.n_e, n_votes = d.n_votes + EXCLUDED.n_votes;
+"""
+_PG_REMOVE = f"""
+    UPDATE {TABLE} AS d SET
+        n_a = d.n_a - s.n_a, n_b = d.n_b - s.n_b, n_c = d.n_c - s.n_c,
+        n_d = d.n_d - s.n_d, n_e = d.n_e - s.n_e, n_votes = d.n_votes - s.n_votes
+    FROM ({_pg_sums("old_votes")}) AS s
+    WHERE d.clip_id = s.clip_id;
+"""
+
+# Statement-level triggers with transition tables: a bulk insert of millions of
+# votes updates each clip's row once, not once per vote (row-level triggers took
+# 7 minutes for 4M votes). Rows are touched in clip order so concurrent writers
+# cannot deadlock on them.
 _PG_SQL = f"""
 CREATE OR REPLACE FUNCTION annotation_clip_distribution_init() RETURNS trigger AS $$
 BEGIN
     INSERT INTO {TABLE} (clip_id, {_COLUMNS}, n_votes)
-    VALUES (NEW.id, 0, 0, 0, 0, 0, 0) ON CONFLICT (clip_id) DO NOTHING;
+    SELECT id, 0, 0, 0, 0, 0, 0 FROM new_clips ORDER BY id
+    ON CONFLICT (clip_id) DO NOTHING;
     RETURN NULL;
 END $$ LANGUAGE plpgsql;
 
 DROP TRIGGER IF EXISTS annotation_clip_distribution_init ON annotation_clip;
 CREATE TRIGGER annotation_clip_distribution_init AFTER INSERT ON annotation_clip
-    FOR EACH ROW EXECUTE FUNCTION annotation_clip_distribution_init();
+    REFERENCING NEW TABLE AS new_clips
+    FOR EACH STATEMENT EXECUTE FUNCTION annotation_clip_distribution_init();
 
-CREATE OR REPLACE FUNCTION annotation_vote_count() RETURNS trigger AS $$
+CREATE OR REPLACE FUNCTION annotation_vote_count_add() RETURNS trigger AS $$
+BEGIN {_PG_ADD} RETURN NULL; END $$ LANGUAGE plpgsql;
+
+CREATE OR REPLACE FUNCTION annotation_vote_count_remove() RETURNS trigger AS $$
+BEGIN {_PG_REMOVE} RETURN NULL; END $$ LANGUAGE plpgsql;
+
+CREATE OR REPLACE FUNCTION annotation_vote_count_change() RETURNS trigger AS $$
 BEGIN
-    IF TG_OP = 'UPDATE' AND NEW.grade = OLD.grade AND NEW.clip_id = OLD.clip_id THEN
-        RETURN NULL;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        UPDATE {TABLE} SET
-            n_a = n_a - (OLD.grade = 'A')::int, n_b = n_b - (OLD.grade = 'B')::int,
-            n_c = n_c - (OLD.grade = 'C')::int, n_d = n_d - (OLD.grade = 'D')::int,
-            n_e = n_e - (OLD.grade = 'E')::int, n_votes = n_votes - 1
-        WHERE clip_id = OLD.clip_id;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'INSERT') THEN
-        INSERT INTO {TABLE} AS d (clip_id, {_COLUMNS}, n_votes)
-        VALUES (NEW.clip_id, {_pg_flags("NEW")}, 1)
-        ON CONFLICT (clip_id) DO UPDATE SET
-            n_a = d.n_a + EXCLUDED.n_a, n_b = d.n_b + EXCLUDED.n_b,
-            n_c = d.n_c + EXCLUDED.n_c, n_d = d.n_d + EXCLUDED.n_d,
-            n_e = d.n_e + EXCLUDED.n_e, n_votes = d.n_votes + 1;
+    IF EXISTS (
+        SELECT 1 FROM old_votes o JOIN new_votes n ON n.id = o.id
+        WHERE n.grade <> o.grade OR n.clip_id <> o.clip_id
+    ) THEN
+        {_PG_REMOVE}
+        {_PG_ADD}
     END IF;
     RETURN NULL;
 END $$ LANGUAGE plpgsql;
 
 DROP TRIGGER IF EXISTS annotation_vote_count ON annotation_vote;
-CREATE TRIGGER annotation_vote_count AFTER INSERT OR UPDATE OR DELETE
-    ON annotation_vote FOR EACH ROW EXECUTE FUNCTION annotation_vote_count();
+DROP TRIGGER IF EXISTS annotation_vote_count_insert ON annotation_vote;
+DROP TRIGGER IF EXISTS annotation_vote_count_delete ON annotation_vote;
+DROP TRIGGER IF EXISTS annotation_vote_count_update ON annotation_vote;
+CREATE TRIGGER annotation_vote_count_insert AFTER INSERT ON annotation_vote
+    REFERENCING NEW TABLE AS new_votes
+    FOR EACH STATEMENT EXECUTE FUNCTION annotation_vote_count_add();
+CREATE TRIGGER annotation_vote_count_delete AFTER DELETE ON annotation_vote
+    REFERENCING OLD TABLE AS old_votes
+    FOR EACH STATEMENT EXECUTE FUNCTION annotation_vote_count_remove();
+CREATE TRIGGER annotation_vote_count_update AFTER UPDATE ON annotation_vote
+    REFERENCING OLD TABLE AS old_votes NEW TABLE AS new_votes
+    FOR EACH STATEMENT EXECUTE FUNCTION annotation_vote_count_change();
 """
 
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import (
     Case,
     Count,
@@ -133,7 +134,12 @@ def distribution_arrays(*, clip_ids: list[int] | None = None) -> DistributionArr
 
     The counts come from the trigger-maintained table, so they always equal the votes.
     """
-    table = np.array(list(_distribution_rows(clip_ids)), dtype=np.int64).reshape(-1, 6)
+    # A raw cursor: building 100k model tuples through the ORM costs more than the
+    # query itself.
+    sql, params = _distribution_rows(clip_ids).query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        table = np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, 6)
     ids, counts = table[:, 0], table[:, 1:]
     n = counts.sum(axis=1)
     safe_n = np.where(n > 0, n, 1)
