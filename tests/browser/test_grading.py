@@ -145,6 +145,53 @@ def grade_with_key(page, key: str, graded_before: int, total: int) -> int:
     return clip_id
 
 
+def video_prop(page, name: str):
+    return page.evaluate(f"document.getElementById('video').{name}")
+
+
+def check_player_controls(page) -> None:
+    """Space pauses, `,`/`.` step frames, `[`/`]` set the speed, `+`/`0` zoom."""
+    page.keyboard.press(" ")
+    page.wait_for_function("() => document.getElementById('video').paused")
+    page.keyboard.press(".")
+    page.wait_for_function(
+        "() => /^Frame \\d+ \\/ 16$/.test("
+        "document.getElementById('frame-counter').textContent)"
+    )
+    before = page.locator("#frame-counter").inner_text()
+    page.keyboard.press(".")
+    page.wait_for_function(
+        "(old) => document.getElementById('frame-counter').textContent !== old",
+        arg=before,
+    )
+    page.keyboard.press(",")
+    page.wait_for_function(
+        "(old) => document.getElementById('frame-counter').textContent === old",
+        arg=before,
+    )
+    assert video_prop(page, "paused")
+
+    page.keyboard.press("]")
+    assert video_prop(page, "playbackRate") == 1.5
+    for _ in range(4):
+        page.keyboard.press("[")
+    assert video_prop(page, "playbackRate") == 0.25
+    page.click("#speed-buttons button[data-speed='1']")
+    assert video_prop(page, "playbackRate") == 1
+
+    page.keyboard.press("+")
+    assert page.locator("#zoom-value").inner_text() == "1.5×"
+    page.keyboard.press("0")
+    assert page.locator("#zoom-value").inner_text() == "1×"
+
+    # Space with the play button focused toggles once, not twice.
+    page.focus("#btn-play")
+    page.keyboard.press(" ")
+    page.wait_for_function("() => !document.getElementById('video').paused")
+    page.wait_for_timeout(200)
+    assert not video_prop(page, "paused")
+
+
 def test_expert_grades_three_clips_by_keyboard_and_undoes_the_last(
     live_server, grading_world, chromium_path
 ):
@@ -177,6 +224,7 @@ def test_expert_grades_three_clips_by_keyboard_and_undoes_the_last(
             expect_progress(page, 0, total)
             assert page.locator("#clip-synthetic").is_visible()
             screenshot(page, "02-grade")
+            check_player_controls(page)
 
             # The first send fails at the network level: it is shown and retried,
             # and the page stays on the clip until the server confirms.
