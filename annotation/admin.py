@@ -1,0 +1,273 @@
+"""Django admin: patients, recordings, clips (with their distribution), votes, experts.
+
+Votes and distributions are read-only here: votes change only through the API's undo
+(so history is kept) and distributions are kept by the database.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from annotation import errors, services
+from annotation.models import (
+    Clip,
+    ClipDistribution,
+    ClipLease,
+    ExpertProfile,
+    Job,
+    Patient,
+    Recording,
+    RepeatVote,
+    SiteSetting,
+    Vote,
+    VoteHistory,
+)
+from annotation.selectors import distribution_from_counts
+
+User = get_user_model()
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Patient)
+class PatientAdmin(admin.ModelAdmin):
+    list_display = ["code", "is_synthetic", "created_at"]
+    list_filter = ["is_synthetic"]
+    search_fields = ["code"]
+
+
+@admin.register(Recording)
+class RecordingAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "original_name",
+        "patient",
+        "status",
+        "progress_percent",
+        "fps",
+        "width",
+        "height",
+        "is_synthetic",
+        "created_at",
+    ]
+    list_filter = ["status", "mode", "is_synthetic"]
+    search_fields = ["original_name", "patient__code", "sha256"]
+    readonly_fields = ["sha256", "created_at", "updated_at", "frames_per_s"]
+    raw_id_fields = ["patient"]
+
+
+class DistributionInline(ReadOnlyMixin, admin.StackedInline):
+    model = ClipDistribution
+    can_delete = False
+    fields = ["summary"]
+    readonly_fields = ["summary"]
+    verbose_name = "grade distribution (kept by the database)"
+
+    @admin.display(description="distribution")
+    def summary(self, obj: ClipDistribution) -> str:
+        d = distribution_from_counts(obj.counts)
+        if not d["n_votes"]:
+            return "no votes yet"
+        counts = ", ".join(f"{g}: {c}" for g, c in zip("ABCDE", d["counts"]))
+        return (
+            f"{d['n_votes']} votes ({counts}); mode {d['mode']}, "
+            f"mean score {d['mean_score']:.2f}, std {d['std']:.2f}, "
+            f"entropy {d['entropy']:.2f} bits"
+        )
+
+
+@admin.register(Clip)
+class ClipAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "patient",
+        "recording",
+        "n_frames",
+        "speed",
+        "speed_unit",
+        "n_votes",
+        "is_synthetic",
+        "is_active",
+    ]
+    list_filter = ["is_active", "is_synthetic", "speed_unit"]
+    search_fields = ["id", "patient__code", "recording__original_name"]
+    list_select_related = ["patient", "recording", "distribution"]
+    raw_id_fields = ["patient", "recording"]
+    readonly_fields = ["created_at", "video_preview"]
+    inlines = [DistributionInline]
+    actions = ["deactivate", "activate"]
+
+    @admin.display(description="votes", ordering="distribution__n_votes")
+    def n_votes(self, obj: Clip) -> int:
+        row = getattr(obj, "distribution", None)
+        return row.n_votes if row else 0
+
+    @admin.display(description="video")
+    def video_preview(self, obj: Clip) -> str:
+        if not obj.pk or not obj.video_file:
+            return "-"
+        url = f"/media/clips/{obj.pk}/video.mp4"
+        return format_html('<video src="{}" controls loop width="300"></video>', url)
+
+    @admin.action(description="Withdraw the selected clips from grading")
+    def deactivate(self, request, queryset) -> None:
+        queryset.update(is_active=False)
+
+    @admin.action(description="Put the selected clips back into grading")
+    def activate(self, request, queryset) -> None:
+        queryset.update(is_active=True)
+
+
+class VoteHistoryInline(ReadOnlyMixin, admin.TabularInline):
+    model = VoteHistory
+    fk_name = "vote"
+    can_delete = False
+    fields = ["action", "previous_grade", "grade", "at"]
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(Vote)
+class VoteAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["id", "expert", "clip", "grade", "seconds_spent", "created_at"]
+    list_filter = ["grade", "expert__expert_profile__is_simulated"]
+    search_fields = ["expert__username", "expert__expert_profile__code", "clip__id"]
+    list_select_related = ["expert", "clip"]
+    inlines = [VoteHistoryInline]
+
+
+@admin.register(RepeatVote)
+class RepeatVoteAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["id", "expert", "clip", "grade", "original_grade", "created_at"]
+    list_filter = ["grade"]
+    search_fields = ["expert__username", "clip__id"]
+    list_select_related = ["expert", "clip"]
+
+    @admin.display(description="first grade")
+    def original_grade(self, obj: RepeatVote) -> str:
+        vote = Vote.objects.filter(expert_id=obj.expert_id, clip_id=obj.clip_id).first()
+        return vote.grade if vote else "-"
+
+
+@admin.register(VoteHistory)
+class VoteHistoryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["at", "expert", "clip", "action", "previous_grade", "grade"]
+    list_filter = ["action", "is_repeat"]
+    search_fields = ["expert__username", "clip__id"]
+    list_select_related = ["expert", "clip"]
+
+
+@admin.register(ClipLease)
+class ClipLeaseAdmin(admin.ModelAdmin):
+    list_display = ["clip", "expert", "expires_at", "is_repeat", "holder"]
+    list_filter = ["is_repeat"]
+    raw_id_fields = ["clip", "expert"]
+
+
+@admin.register(SiteSetting)
+class SiteSettingAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "reveal_panel_after_vote"]
+
+    def has_add_permission(self, request) -> bool:
+        return not SiteSetting.objects.exists()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = ["id", "kind", "status", "created_at", "updated_at"]
+    list_filter = ["status", "kind"]
+    readonly_fields = ["created_at", "updated_at"]
+
+
+# --- experts -----------------------------------------------------------------------
+
+
+class ExpertProfileInline(admin.StackedInline):
+    model = ExpertProfile
+    can_delete = False
+    extra = 0
+
+
+class ExpertCsvForm(forms.Form):
+    csv_file = forms.FileField(
+        label="CSV file",
+        help_text="Header: username,email,code,years_experience[,password]. "
+        "Rows without a password get a generated one, shown once.",
+    )
+
+
+class SpermGradeUserAdmin(UserAdmin):
+    inlines = [*UserAdmin.inlines, ExpertProfileInline]
+    list_display = [
+        "username",
+        "expert_code",
+        "email",
+        "is_staff",
+        "is_active",
+        "last_login",
+    ]
+    list_filter = [*UserAdmin.list_filter, "expert_profile__is_simulated"]
+    search_fields = [*UserAdmin.search_fields, "expert_profile__code"]
+    change_list_template = "admin/annotation/user_change_list.html"
+
+    @admin.display(description="expert code", ordering="expert_profile__code")
+    def expert_code(self, obj) -> str:
+        profile = getattr(obj, "expert_profile", None)
+        return profile.code if profile else "-"
+
+    def get_urls(self):
+        return [
+            path(
+                "import-experts/",
+                self.admin_site.admin_view(self.import_experts),
+                name="annotation_import_experts",
+            ),
+            *super().get_urls(),
+        ]
+
+    def import_experts(self, request):
+        if not self.has_add_permission(request):
+            return redirect("admin:index")
+        form = ExpertCsvForm(request.POST or None, request.FILES or None)
+        created = []
+        if request.method == "POST" and form.is_valid():
+            raw = form.cleaned_data["csv_file"].read()
+            try:
+                created = services.experts_import_csv(text=raw.decode("utf-8-sig"))
+            except UnicodeDecodeError:
+                form.add_error("csv_file", "The file is not UTF-8 text.")
+            except errors.InvalidInput as exc:
+                for line in exc.message.splitlines():
+                    form.add_error("csv_file", line)
+            else:
+                messages.success(request, f"Imported {len(created)} experts.")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import experts from CSV",
+            "form": form,
+            "created": created,
+            "opts": self.model._meta,
+            "changelist_url": reverse("admin:auth_user_changelist"),
+        }
+        return render(request, "admin/annotation/import_experts.html", context)
+
+
+admin.site.unregister(User)
+admin.site.register(User, SpermGradeUserAdmin)
+admin.site.site_header = "SpermGrade administration"
+admin.site.site_title = "SpermGrade"

@@ -1,0 +1,45 @@
+"""Celery tasks: thin wrappers that re-read the world, call one service, record status.
+
+Every task uses ``RecordedTask``: with a ``job_id`` keyword it marks that Job running,
+done or failed (with the error text); with a ``recording_id`` keyword a failure also
+marks the Recording failed, so nothing is left "processing" forever.
+"""
+
+from __future__ import annotations
+
+from celery import Task
+
+from workers.celery import app
+
+
+class RecordedTask(Task):
+    """Base task: records failures on the job row (and recording) it was given."""
+
+    def before_start(self, task_id, args, kwargs) -> None:
+        from annotation import services
+
+        if kwargs.get("job_id"):
+            services.job_mark_running(job_id=kwargs["job_id"], celery_task_id=task_id)
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        from annotation import services
+
+        error = f"{type(exc).__name__}: {exc}"
+        if kwargs.get("job_id"):
+            services.job_mark_failed(job_id=kwargs["job_id"], error=error)
+        if kwargs.get("recording_id"):
+            services.recording_mark_failed(
+                recording_id=kwargs["recording_id"], error=error
+            )
+
+
+@app.task(base=RecordedTask, acks_late=True, name="workers.tasks.panel_snapshot")
+def panel_snapshot(*, job_id: int, clip_ids: list[int] | None = None) -> dict:
+    """Summarize the panel's grade distributions into the job's result (idempotent)."""
+    from annotation import services
+
+    if clip_ids is not None and not all(isinstance(i, int) for i in clip_ids):
+        raise ValueError(f"clip_ids must be a list of integers, got {clip_ids!r}")
+    result = services.panel_snapshot_compute(clip_ids=clip_ids)
+    services.job_mark_done(job_id=job_id, result=result)
+    return result
