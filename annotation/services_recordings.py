@@ -344,8 +344,6 @@ def recording_enqueue(*, recording: Recording, mode: str | None = None) -> Recor
     A recording already queued or processing is refused, unless its last update is
     older than the CPU task time limit (its worker died).
     """
-    from workers.tasks import recording_preprocess  # enqueue only
-
     if mode is not None:
         if mode not in Recording.Mode.values:
             raise RecordingRejected(f"Unknown mode {mode!r}.")
@@ -377,16 +375,26 @@ def recording_enqueue(*, recording: Recording, mode: str | None = None) -> Recor
         ]
     )
     recording_id = recording.pk
-    transaction.on_commit(lambda: recording_preprocess.delay(recording_id))
+    transaction.on_commit(lambda: _send_preprocess(recording_id))
     return recording
 
 
 def recording_inspect_enqueue(*, recording: Recording) -> None:
     """Queue the first-frame preview (image + detections) for choosing targets."""
+    recording_id = recording.pk
+    transaction.on_commit(lambda: _send_inspect(recording_id))
+
+
+def _send_preprocess(recording_id: int) -> None:
+    from workers.tasks import recording_preprocess  # enqueue only
+
+    recording_preprocess.delay(recording_id)
+
+
+def _send_inspect(recording_id: int) -> None:
     from workers.tasks import recording_inspect  # enqueue only
 
-    recording_id = recording.pk
-    transaction.on_commit(lambda: recording_inspect.delay(recording_id))
+    recording_inspect.delay(recording_id)
 
 
 # --- clips ---------------------------------------------------------------------------

@@ -4,5 +4,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("api/", include("annotation.urls_api")),
+    path("recordings/", include("annotation.urls_recordings")),
     path("", include("annotation.urls_pages")),
 ]

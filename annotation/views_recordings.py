@@ -1,0 +1,292 @@
+"""Recording pages for administrators and operators: upload, list, detail, targets.
+
+The detail page polls a small JSON status endpoint (static/js/recordings.js) for the
+preprocessing progress. In manual mode it shows the first frame with the detected
+heads drawn over it; the operator clicks target sperm and starts processing. Experts
+never see these pages (403); anonymous visitors are sent to the login page.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+)
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from annotation import errors, services, services_recordings
+from annotation.forms import RecordingTargetsForm, RecordingUploadForm
+from annotation.models import Recording
+from annotation.selectors import user_is_admin
+
+_BUSY = (Recording.Status.QUEUED, Recording.Status.PROCESSING)
+
+
+def user_is_operator(*, user) -> bool:
+    """Administrators, and members of the "operators" group, handle recordings."""
+    if user_is_admin(user=user):
+        return True
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return user.groups.filter(name=services_recordings.OPERATORS_GROUP).exists()
+
+
+def operator_required(view):
+    @login_required
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs):
+        if not user_is_operator(user=request.user):
+            raise PermissionDenied(
+                "Only administrators and operators handle recordings. Experts grade "
+                "clips on the grading page."
+            )
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _recording_or_404(recording_id: int) -> Recording:
+    return get_object_or_404(
+        Recording.objects.select_related("patient"), pk=recording_id
+    )
+
+
+def _preview_ready(recording: Recording) -> bool:
+    image, detections = services_recordings.recording_preview_names(
+        recording_id=recording.pk
+    )
+    return default_storage.exists(image) and default_storage.exists(detections)
+
+
+def recording_status_payload(recording: Recording) -> dict:
+    return {
+        "id": recording.pk,
+        "status": recording.status,
+        "status_label": recording.get_status_display(),
+        "mode": recording.mode,
+        "progress_percent": round(recording.progress_percent, 1),
+        "frames_per_s": (
+            round(recording.frames_per_s, 1)
+            if recording.frames_per_s is not None
+            else None
+        ),
+        "n_frames": recording.n_frames,
+        "fps": recording.fps,
+        "width": recording.width,
+        "height": recording.height,
+        "error_message": recording.error_message,
+        "n_clips": recording.clips.filter(is_active=True).count(),
+        "preview_ready": _preview_ready(recording),
+        "finished": recording.status
+        in (Recording.Status.DONE, Recording.Status.FAILED),
+    }
+
+
+@require_GET
+@operator_required
+def recording_list(request: HttpRequest) -> HttpResponse:
+    recordings = Recording.objects.select_related("patient").order_by("-created_at")
+    return render(
+        request,
+        "recordings/list.html",
+        {"recordings": recordings[:500], "n_total": recordings.count()},
+    )
+
+
+def _upload_too_large(request: HttpRequest) -> bool:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return False
+    # The multipart envelope adds a little; the exact check is on the file itself.
+    return length > settings.MAX_UPLOAD_MB * 1024 * 1024 + 64 * 1024
+
+
+@require_http_methods(["GET", "POST"])
+@operator_required
+def recording_upload(request: HttpRequest) -> HttpResponse:
+    status = 200
+    if request.method == "POST" and _upload_too_large(request):
+        # Refuse before Django reads the body into a temporary file.
+        form = RecordingUploadForm()
+        form.add_error(
+            None,
+            f"The upload is larger than the limit of {settings.MAX_UPLOAD_MB} MB "
+            "(setting MAX_UPLOAD_MB). Cut the recording shorter or ask the "
+            "administrator to raise the limit.",
+        )
+        return _upload_page(request, form, status=413)
+    form = RecordingUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                patient = services.patient_get_or_create(code=data["patient_code"])
+                recording = services_recordings.recording_create_from_upload(
+                    file=data["file"],
+                    patient=patient,
+                    original_name=data["file"].name,
+                    um_per_px=data["um_per_px"],
+                    fps=data["fps"],
+                    mode=data["mode"],
+                    max_clips=data["max_clips"],
+                    microscope_notes=data["microscope_notes"],
+                )
+            except services_recordings.DuplicateRecording as exc:
+                form.add_error("file", exc.message)
+                return _upload_page(
+                    request, form, status=exc.status_code, existing=exc.existing
+                )
+            except errors.DomainError as exc:
+                form.add_error("file", exc.message)
+                status = exc.status_code
+            else:
+                if recording.mode == Recording.Mode.AUTO:
+                    services_recordings.recording_enqueue(recording=recording)
+                    messages.success(
+                        request,
+                        f"Recording #{recording.pk} uploaded; preprocessing is queued.",
+                    )
+                else:
+                    services_recordings.recording_inspect_enqueue(recording=recording)
+                    messages.success(
+                        request,
+                        f"Recording #{recording.pk} uploaded. Click the target sperm "
+                        "on the first frame when it appears.",
+                    )
+                return redirect("recording_detail", recording_id=recording.pk)
+    return _upload_page(request, form, status=status)
+
+
+def _upload_page(
+    request: HttpRequest,
+    form: RecordingUploadForm,
+    *,
+    status: int,
+    existing: Recording | None = None,
+) -> HttpResponse:
+    context = {
+        "form": form,
+        "existing": existing,
+        "max_upload_mb": settings.MAX_UPLOAD_MB,
+    }
+    return render(request, "recordings/upload.html", context, status=status)
+
+
+@require_GET
+@operator_required
+def recording_detail(request: HttpRequest, recording_id: int) -> HttpResponse:
+    recording = _recording_or_404(recording_id)
+    clips = recording.clips.filter(is_active=True).order_by("id")
+    withdrawn = recording.clips.filter(is_active=False).count()
+    return render(
+        request,
+        "recordings/detail.html",
+        {
+            "recording": recording,
+            "clips": clips,
+            "withdrawn": withdrawn,
+            "status": recording_status_payload(recording),
+            "busy": recording.status in _BUSY,
+            "targets_json": json.dumps(recording.targets),
+            "status_url": reverse("recording_status", args=[recording.pk]),
+            "frame_url": reverse("recording_first_frame", args=[recording.pk]),
+            "detections_url": reverse("recording_detections", args=[recording.pk]),
+        },
+    )
+
+
+@require_GET
+@operator_required
+def recording_status(request: HttpRequest, recording_id: int) -> JsonResponse:
+    recording = Recording.objects.filter(pk=recording_id).first()
+    if recording is None:
+        return JsonResponse(
+            {"detail": f"Recording {recording_id} does not exist."}, status=404
+        )
+    response = JsonResponse(recording_status_payload(recording))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+@operator_required
+def recording_first_frame(request: HttpRequest, recording_id: int) -> FileResponse:
+    image, _ = services_recordings.recording_preview_names(recording_id=recording_id)
+    try:
+        handle = default_storage.open(image, "rb")
+    except FileNotFoundError:
+        raise Http404("The first frame is not ready yet.") from None
+    return FileResponse(handle, content_type="image/png")
+
+
+@require_GET
+@operator_required
+def recording_detections(request: HttpRequest, recording_id: int) -> HttpResponse:
+    _, detections = services_recordings.recording_preview_names(
+        recording_id=recording_id
+    )
+    try:
+        with default_storage.open(detections, "rb") as handle:
+            body = handle.read()
+    except FileNotFoundError:
+        return JsonResponse(
+            {"detail": "The first frame's detections are not ready yet."}, status=404
+        )
+    return HttpResponse(body, content_type="application/json")
+
+
+@require_POST
+@operator_required
+def recording_targets(request: HttpRequest, recording_id: int) -> HttpResponse:
+    """Store the clicked targets and start processing in manual mode."""
+    recording = _recording_or_404(recording_id)
+    form = RecordingTargetsForm(request.POST)
+    if not form.is_valid():
+        for problem in form.errors.get("targets", []):
+            messages.error(request, problem)
+        return redirect("recording_detail", recording_id=recording.pk)
+    try:
+        services_recordings.recording_targets_set(
+            recording=recording, targets=form.cleaned_data["targets"]
+        )
+        services_recordings.recording_enqueue(
+            recording=recording, mode=Recording.Mode.MANUAL
+        )
+    except errors.DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            f"{len(recording.targets)} target sperm stored; preprocessing is queued.",
+        )
+    return redirect("recording_detail", recording_id=recording.pk)
+
+
+@require_POST
+@operator_required
+def recording_rerun(request: HttpRequest, recording_id: int) -> HttpResponse:
+    """Run preprocessing again; its clips are replaced, never duplicated."""
+    recording = _recording_or_404(recording_id)
+    mode = request.POST.get("mode") or recording.mode
+    try:
+        services_recordings.recording_enqueue(recording=recording, mode=mode)
+    except errors.DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Preprocessing is queued again.")
+    return redirect("recording_detail", recording_id=recording.pk)
