@@ -20,66 +20,27 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from workers.video.detection import DETECTOR_PRESETS, BlobDetector  # noqa: E402
-from workers.video.io import iter_frames  # noqa: E402
+from workers.video.detection import DETECTOR_PRESETS  # noqa: E402
 from workers.video.realdata import (  # noqa: E402
-    hand_tracked_points,
-    svia_annotations,
-    yolo_boxes_read,
+    detector_evaluate,
+    svia_frames,
+    template_errors,
+    yolo_frames,
 )
-from workers.video.template import track_template  # noqa: E402
-from workers.video.tracking_metrics import average_precision  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "real"
 SVIA_VIDEOS = ("S_0001", "S_0002", "S_0003")
 
 
 def _score(frames, preset: str):
-    config = DETECTOR_PRESETS[preset]
-    detector = BlobDetector(replace(config, score_threshold=0.0))
-    per_frame = []
-    for image, gt in frames:
-        d = detector.detect(image)
-        per_frame.append((d.boxes, d.scores, gt))
-    ap = average_precision(per_frame).ap
-    at_op = average_precision(per_frame, score_threshold=config.score_threshold)
-    return ap, at_op
-
-
-def svia_frames(stem: str):
-    folder = DATA / "svia_sperm_videos"
-    annotations = svia_annotations(folder / "annotations_subsetA", stem)
-    for index, frame in enumerate(
-        iter_frames(folder / "videos" / f"{stem}.mp4", gray=True)
-    ):
-        if index in annotations:
-            yield frame, annotations[index].of_class("S")
-
-
-def deepsperm_frames(folder: Path):
-    for image_path in sorted(folder.glob("*.jpg")):
-        image = cv2.imread(str(image_path), cv2.IMREAD_GRAYSCALE)
-        gt = yolo_boxes_read(
-            image_path.with_suffix(".txt"), width=image.shape[1], height=image.shape[0]
-        )
-        yield image, gt.boxes
-
-
-def track_errors(clip: Path, csv: Path) -> np.ndarray:
-    hand = hand_tracked_points(csv)
-    track = track_template(iter_frames(clip, gray=True), point=tuple(hand[0]))
-    n = min(len(hand), len(track.points))
-    ok = ~np.isnan(hand[:n, 0])
-    return np.linalg.norm(track.points[:n][ok] - hand[:n][ok], axis=1)
+    return detector_evaluate(frames, config=DETECTOR_PRESETS[preset])
 
 
 def main() -> None:
@@ -87,14 +48,14 @@ def main() -> None:
         sys.exit(f"real data folder {DATA} is absent")
     rows, svia_aps, svia_frames_all = [], [], []
     for stem in SVIA_VIDEOS:
-        frames = list(svia_frames(stem))
+        frames = list(svia_frames(DATA / "svia_sperm_videos", stem))
         svia_frames_all.extend(frames)
         ap, op = _score(frames, "svia")
         svia_aps.append(ap)
         rows.append(("SVIA " + stem, len(frames), op.n_gt, ap, op.precision, op.recall))
     _, svia_op = _score(svia_frames_all, "svia")
     deep_dir = DATA / "deepsperm_bull_frames" / "20200108-124252-461_OK_2s"
-    deep_ap, deep_op = _score(list(deepsperm_frames(deep_dir)), "deepsperm")
+    deep_ap, deep_op = _score(list(yolo_frames(deep_dir)), "deepsperm")
     rows.append(
         ("DeepSperm " + deep_dir.name[:19], 50, deep_op.n_gt, deep_ap,
          deep_op.precision, deep_op.recall)
@@ -102,7 +63,7 @@ def main() -> None:
     clips = DATA / "tracked_single_sperm_clips"
     errors = []
     for csv in sorted((clips / "hand_tracked").glob("*.csv")):
-        err = track_errors(clips / "clips" / f"{csv.stem}.mp4", csv)
+        err = template_errors(clips / "clips" / f"{csv.stem}.mp4", csv)
         errors.append(err)
         print(
             f"tracking {csv.stem}: {len(err)} hand points, median "

@@ -13,10 +13,14 @@ from __future__ import annotations
 import csv
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+
+from workers.video.detection import BlobDetector, DetectorConfig
+from workers.video.tracking_metrics import DetectionScore, average_precision
 
 
 @dataclass(frozen=True)
@@ -87,3 +91,59 @@ def hand_tracked_points(path: str | Path) -> np.ndarray:
         x, y = row[1].strip(), row[2].strip()
         points.append([float(x), float(y)] if x and y else [np.nan, np.nan])
     return np.asarray(points, dtype=np.float64).reshape(-1, 2)
+
+
+# ---------------------------------------------------------------- evaluation helpers
+def svia_frames(
+    folder: str | Path, stem: str
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(grey frame, sperm boxes) for each annotated frame of an SVIA video.
+
+    ``folder`` holds ``videos/<stem>.mp4`` and ``annotations_subsetA/``.
+    """
+    from workers.video.io import iter_frames
+
+    folder = Path(folder)
+    annotations = svia_annotations(folder / "annotations_subsetA", stem)
+    for index, frame in enumerate(
+        iter_frames(folder / "videos" / f"{stem}.mp4", gray=True)
+    ):
+        if index in annotations:
+            yield frame, annotations[index].of_class("S")
+
+
+def yolo_frames(folder: str | Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(grey image, boxes) for every ``*.jpg`` with a YOLO ``.txt`` beside it."""
+    import cv2
+
+    for image_path in sorted(Path(folder).glob("*.jpg")):
+        image = cv2.imread(str(image_path), cv2.IMREAD_GRAYSCALE)
+        gt = yolo_boxes_read(
+            image_path.with_suffix(".txt"), width=image.shape[1], height=image.shape[0]
+        )
+        yield image, gt.boxes
+
+
+def detector_evaluate(
+    frames: Iterable[tuple[np.ndarray, np.ndarray]], *, config: DetectorConfig
+) -> tuple[float, DetectionScore]:
+    """AP@0.5 over all candidates, and P/R at ``config.score_threshold``."""
+    detector = BlobDetector(replace(config, score_threshold=0.0))
+    per_frame = []
+    for image, gt in frames:
+        d = detector.detect(image)
+        per_frame.append((d.boxes, d.scores, gt))
+    ap = average_precision(per_frame).ap
+    return ap, average_precision(per_frame, score_threshold=config.score_threshold)
+
+
+def template_errors(clip: str | Path, csv: str | Path) -> np.ndarray:
+    """Template tracker from the first hand point: distance (px) to each hand point."""
+    from workers.video.io import iter_frames
+    from workers.video.template import track_template
+
+    hand = hand_tracked_points(csv)
+    track = track_template(iter_frames(clip, gray=True), point=tuple(hand[0]))
+    n = min(len(hand), len(track.points))
+    ok = ~np.isnan(hand[:n, 0])
+    return np.linalg.norm(track.points[:n][ok] - hand[:n][ok], axis=1)

@@ -1,0 +1,80 @@
+"""Accuracy floors on the real developer data (../shared/data/real), a little below
+what benchmarks/detection.py measures: SVIA mean AP@0.5 0.80, DeepSperm AP@0.5
+0.71, template-tracker median error 1.2 px."""
+
+import numpy as np
+
+from workers.video.detection import DETECTOR_PRESETS
+from workers.video.realdata import (
+    detector_evaluate,
+    hand_tracked_points,
+    svia_annotations,
+    svia_frames,
+    template_errors,
+    voc_boxes_read,
+    yolo_boxes_read,
+    yolo_frames,
+)
+
+SVIA_VIDEOS = ("S_0001", "S_0002", "S_0003")
+
+
+def test_voc_reader_parses_boxes_and_classes(tmp_path):
+    xml = tmp_path / "a.xml"
+    xml.write_text(
+        "<annotation><object><name>S</name><bndbox><xmin>1</xmin><ymin>2</ymin>"
+        "<xmax>11</xmax><ymax>12</ymax></bndbox></object><object><name>Impurity"
+        "</name><bndbox><xmin>5</xmin><ymin>5</ymin><xmax>9</xmax><ymax>9</ymax>"
+        "</bndbox></object></annotation>"
+    )
+    boxes = voc_boxes_read(xml)
+    assert boxes.labels == ("S", "Impurity")
+    np.testing.assert_array_equal(boxes.of_class("S"), [[1, 2, 11, 12]])
+
+
+def test_yolo_reader_converts_normalised_centres_to_pixels(tmp_path):
+    txt = tmp_path / "f.txt"
+    txt.write_text("0 0.5 0.25 0.1 0.2\n\n")
+    boxes = yolo_boxes_read(txt, width=200, height=100)
+    np.testing.assert_allclose(boxes.boxes, [[90, 15, 110, 35]])
+
+
+def test_hand_tracked_reader_marks_blank_rows_as_nan(tmp_path):
+    csv = tmp_path / "h.csv"
+    csv.write_text("\ufeffframe,1x,1y\n0,5,6\n1,,\n")
+    points = hand_tracked_points(csv)
+    assert points.shape == (2, 2) and np.isnan(points[1]).all()
+
+
+def test_svia_annotations_map_to_zero_based_frames(shared_data):
+    ann = svia_annotations(
+        shared_data / "svia_sperm_videos/annotations_subsetA", "S_0002"
+    )
+    assert sorted(ann) == list(range(19))
+    assert len(ann[0].of_class("S")) > 10
+
+
+def test_svia_detection_ap_floor(shared_data):
+    folder = shared_data / "svia_sperm_videos"
+    config = DETECTOR_PRESETS["svia"]
+    aps = [
+        detector_evaluate(svia_frames(folder, stem), config=config)[0]
+        for stem in SVIA_VIDEOS
+    ]
+    assert np.mean(aps) >= 0.75
+    assert min(aps) >= 0.65
+
+
+def test_deepsperm_detection_ap_floor(shared_data):
+    folder = shared_data / "deepsperm_bull_frames/20200108-124252-461_OK_2s"
+    ap, _ = detector_evaluate(yolo_frames(folder), config=DETECTOR_PRESETS["deepsperm"])
+    assert ap >= 0.65
+
+
+def test_template_tracker_median_error_on_hand_tracked_clip(shared_data):
+    clips = shared_data / "tracked_single_sperm_clips"
+    name = "sample1_vid1_sperm3_id3"
+    errors = template_errors(clips / "clips" / f"{name}.mp4",
+                          clips / "hand_tracked" / f"{name}.csv")  # fmt: skip
+    assert len(errors) >= 50
+    assert np.median(errors) <= 2.0
