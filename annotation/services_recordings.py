@@ -388,13 +388,13 @@ def recording_inspect_enqueue(*, recording: Recording) -> None:
 def _send_preprocess(recording_id: int) -> None:
     from workers.tasks import recording_preprocess  # enqueue only
 
-    recording_preprocess.delay(recording_id)
+    recording_preprocess.delay(recording_id=recording_id)
 
 
 def _send_inspect(recording_id: int) -> None:
     from workers.tasks import recording_inspect  # enqueue only
 
-    recording_inspect.delay(recording_id)
+    recording_inspect.delay(recording_id=recording_id)
 
 
 # --- clips ---------------------------------------------------------------------------

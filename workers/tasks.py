@@ -43,3 +43,23 @@ def panel_snapshot(*, job_id: int, clip_ids: list[int] | None = None) -> dict:
     result = services.panel_snapshot_compute(clip_ids=clip_ids)
     services.job_mark_done(job_id=job_id, result=result)
     return result
+
+
+@app.task(base=RecordedTask, acks_late=True, name="workers.tasks.recording_preprocess")
+def recording_preprocess(*, recording_id: int) -> dict:
+    """Detect, track and cut a recording's clips (idempotent: clips are replaced).
+
+    Bad input ends in the recording's error state inside the service; only a bug
+    raises, and RecordedTask.on_failure then marks the recording failed.
+    """
+    from workers.preprocess import recording_preprocess_run
+
+    return recording_preprocess_run(recording_id=recording_id).as_dict()
+
+
+@app.task(base=RecordedTask, acks_late=True, name="workers.tasks.recording_inspect")
+def recording_inspect(*, recording_id: int) -> dict:
+    """Store a recording's first frame and detections for choosing targets."""
+    from workers.preprocess import recording_inspect_run
+
+    return recording_inspect_run(recording_id=recording_id).as_dict()
