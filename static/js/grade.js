@@ -95,6 +95,7 @@
     epoch: 0, // counts settled votes; a queue answer from an older epoch is stale
     blobs: new Map(), // clip id -> Promise<object URL>
     wake: null, // resolves the current retry pause early ("Retry now")
+    errorSource: "", // what the error box is about (see showError)
   };
 
   // ---------------------------------------------------------------- outbox
@@ -271,8 +272,11 @@
     ui.status.className = "status" + (tone ? " status--" + tone : "");
   }
 
+  // `source` "clip" marks an error about the clip on screen: the next clip clears it.
+  // Other errors stay until the next grade or change is saved.
   function showError(text, options) {
     clearInterval(retryTimer);
+    state.errorSource = (options && options.source) || "";
     ui.errorText.textContent = text;
     ui.retryNow.hidden = !(options && options.retry);
     ui.errorLogin.hidden = !(options && options.login);
@@ -306,6 +310,7 @@
     const total = typeof progress.total === "number" ? progress.total : graded;
     ui.progressText.textContent =
       graded.toLocaleString("en-US") + " graded of " + total.toLocaleString("en-US");
+    document.title = graded + "/" + total + " graded · SpermGrade";
     const share = total > 0 ? Math.min(1, graded / total) : 0;
     ui.progressFill.style.width = (share * 100).toFixed(1) + "%";
   }
@@ -393,7 +398,7 @@
       showError(
         "Clip " + clip.id + " cannot be shown: " + (result.error ? result.error.message : "") +
           " Reload the page to try again; an administrator may need to re-encode it.",
-        { retry: false }
+        { source: "clip" }
       );
       return;
     }
@@ -570,6 +575,7 @@
     state.epoch += 1;
     if (result.ok) {
       const vote = result.data;
+      hideError();
       showProgress(vote.progress);
       rememberLast(vote, item);
       setStatus("Saved: clip " + item.clip + " graded " + (vote.grade || item.grade) + ".", "ok");
@@ -730,6 +736,7 @@
     setBusy(false);
     if (result.ok) {
       const vote = result.data;
+      hideError();
       if (state.last && state.last.id === vote.id) state.last.grade = vote.grade || item.grade;
       showProgress(vote.progress);
       setStatus("Changed: clip " + item.clip + " is now graded " + (vote.grade || item.grade) + ".", "ok");
@@ -950,6 +957,7 @@
       if (!state.current) return;
       state.ready = true;
       state.shownAt = performance.now();
+      if (state.errorSource === "clip") hideError();
       overlay("");
       renderGradeButtons();
       renderPlayState();
@@ -963,7 +971,8 @@
       overlay("This browser cannot play clip " + state.current.id + " (media error " + code + ").");
       showError(
         "Clip " + state.current.id + " cannot be played here (media error " + code + "). " +
-          "Reload the page; if it persists, tell an administrator."
+          "Reload the page; if it persists, tell an administrator.",
+        { source: "clip" }
       );
     });
     ui.video.addEventListener("play", renderPlayState);
