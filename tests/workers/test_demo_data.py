@@ -17,6 +17,12 @@ User = get_user_model()
 SMALL = ["--clips", "6", "--experts", "5", "--patients", "2", "--seed", "3"]
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The demo logins hash two passwords per run; PBKDF2 would dominate the time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def _run(*args: str) -> str:
     out = StringIO()
     call_command("demo_data", *args, stdout=out)
