@@ -136,3 +136,17 @@ def test_dark_polarity_draws_dark_heads_with_the_same_truth():
     assert gray[0, y - 1 : y + 2, x - 1 : x + 2].mean() < np.median(gray[0]) - 25
     with pytest.raises(ValueError, match="polarity"):
         _clip(0.8, 9, polarity="grey")
+
+
+def test_a_measured_track_is_matched_to_its_true_cell(recording):
+    cell_id = max(
+        recording.tracks, key=lambda i: np.isfinite(recording.tracks[i]).sum()
+    )
+    noisy = recording.cells[cell_id].path.centers[4:14] + np.random.default_rng(
+        0
+    ).normal(0, 1.0, (10, 2))
+    assert recording.match_track(noisy, frame_start=4)[0] == cell_id
+    far = noisy + 500.0
+    assert recording.match_track(far, frame_start=4)[0] is None
+    with pytest.raises(ValueError, match="outside the recording"):
+        recording.match_track(noisy, frame_start=15)

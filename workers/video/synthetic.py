@@ -718,6 +718,36 @@ class SyntheticRecording:
         """All frames as one uint8 array (T, H, W, 3); for short recordings."""
         return np.stack(list(self.iter_frames()))
 
+    def match_track(
+        self, track: np.ndarray, *, frame_start: int = 0, max_error_px: float = 8.0
+    ) -> tuple[int | None, float]:
+        """The true cell a measured track follows: (cell id, median error in px).
+
+        ``track`` is (T, 2) from ``frame_start`` on (NaN where unmeasured). The id is
+        None when no cell stays within ``max_error_px`` (median) of it, so clips cut
+        from a synthetic recording can be given their cell's latent quality.
+        """
+        track = np.asarray(track, dtype=float).reshape(-1, 2)
+        stop = frame_start + len(track)
+        if frame_start < 0 or stop > self.n_frames:
+            raise ValueError(
+                f"frames {frame_start}..{stop - 1} lie outside the recording "
+                f"(0..{self.n_frames - 1})"
+            )
+        best_id, best_err = None, float("inf")
+        for cell_id, cell in self.cells.items():
+            diff = cell.path.centers[frame_start:stop] - track
+            dist = np.linalg.norm(diff, axis=1)
+            dist = dist[~np.isnan(dist)]
+            if len(dist) == 0:
+                continue
+            err = float(np.median(dist))
+            if err < best_err:
+                best_id, best_err = cell_id, err
+        if best_err > max_error_px:
+            return None, best_err
+        return best_id, best_err
+
 
 def _cell_near_view(cell: Cell, t: int, width: int, height: int) -> bool:
     x, y = cell.path.centers[t]
