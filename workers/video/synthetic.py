@@ -355,7 +355,7 @@ def draw_cell(layer: np.ndarray, cell: Cell, t: int, origin: np.ndarray) -> None
         piece = tail[bounds[i] : bounds[i + 1] + 1]
         cv2.polylines(layer, [piece], False, int(value * b), 1, cv2.LINE_AA, _SHIFT)
     cv2.polylines(
-        layer, [flagellum[: o.split]], False, int(185 * b), 2, cv2.LINE_AA, _SHIFT
+        layer, [flagellum[: o.split]], False, int(150 * b), 2, cv2.LINE_AA, _SHIFT
     )
     cv2.fillPoly(
         layer, [o.heads_fixed[t] - shift], int(min(255, 250 * b)), cv2.LINE_AA, _SHIFT
