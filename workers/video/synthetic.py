@@ -8,9 +8,11 @@ A cell's latent quality ``q`` in [0, 1] drives two observable factors that are d
 around it, ``q_motion`` and ``q_shape`` (their mean is ``q`` unless clipped), so
 neither the motion nor the shape alone tells the whole quality:
 
-- motion: progressive speed, path curvature (low quality circles), head wobble, beat
-  frequency and amplitude of the travelling flagellar wave; below about 0.15 the
-  cell is immotile (Brownian jitter only);
+- motion: progressive speed (from ``q_speed``), and path curvature (low quality
+  circles), head wobble, beat frequency and amplitude of the travelling flagellar
+  wave (from ``q_path``); the two scatter around ``q_motion``, so the speed figure
+  alone does not give the whole motion. Below about 0.15 the cell is immotile
+  (Brownian jitter only);
 - shape: head size, elongation (tapered) or roundness, pyriform taper, amorphous
   outline, bent midpiece, short or coiled tail.
 
@@ -183,21 +185,30 @@ def cell_shape_from_quality(q_shape: float, rng: np.random.Generator) -> tuple:
     return shape, severity, defects
 
 
-def cell_motion_from_quality(q_motion: float, rng: np.random.Generator) -> CellMotion:
-    """Motion for a motion quality: fast and straight when good, circling or still."""
-    q = _clip01(q_motion)
-    if q < IMMOTILE_BELOW:
+def cell_motion_from_quality(
+    q_speed: float, q_path: float, rng: np.random.Generator
+) -> CellMotion:
+    """Motion: fast when ``q_speed`` is good; straight, regular and vigorous in
+    its beat when ``q_path`` is good; circling or still when both are poor.
+
+    The two are drawn around one motion quality so that a speed figure alone does
+    not tell the whole motion (the path's shape and the beat need the video).
+    """
+    q_speed, q_path = _clip01(q_speed), _clip01(q_path)
+    if 0.5 * (q_speed + q_path) < IMMOTILE_BELOW:
         return CellMotion(0.0, 0.0, 0.0, 0.0, 0.0, 0.02 * rng.random(), 0.25)
-    drive = (q - IMMOTILE_BELOW) / (1.0 - IMMOTILE_BELOW)
+    drive = _clip01((q_speed - IMMOTILE_BELOW) / (1.0 - IMMOTILE_BELOW))
+    vigour = _clip01((q_path - IMMOTILE_BELOW) / (1.0 - IMMOTILE_BELOW))
     speed = MAX_PROGRESSIVE_SPEED_PX_S * drive**1.3 * float(rng.lognormal(0.0, 0.1))
+    q = q_path
     turn = float(rng.choice([-1.0, 1.0]) * (3.0 * (1.0 - q) ** 2 + rng.normal(0, 0.1)))
     return CellMotion(
         progressive_speed=float(speed),
         turn_rate=turn,
         heading_noise=0.15 + 0.5 * (1.0 - q),
-        wobble=0.4 + 1.6 * drive,
-        beat_hz=float(2.0 + 5.0 * drive + rng.normal(0.0, 0.3)),
-        beat_amplitude=float(0.2 + 0.5 * drive),
+        wobble=0.4 + 1.6 * vigour,
+        beat_hz=float(2.0 + 5.0 * vigour + rng.normal(0.0, 0.3)),
+        beat_amplitude=float(0.2 + 0.5 * vigour),
         brownian=0.05,
     )
 
@@ -244,7 +255,9 @@ def make_cell(
     split = float(rng.normal(0.0, 0.12))
     q_motion, q_shape = _clip01(q + split), _clip01(q - split)
     shape, severity, defects = cell_shape_from_quality(q_shape, rng)
-    motion = cell_motion_from_quality(q_motion, rng)
+    motion_split = float(rng.normal(0.0, 0.12))
+    q_speed, q_path = _clip01(q_motion + motion_split), _clip01(q_motion - motion_split)
+    motion = cell_motion_from_quality(q_speed, q_path, rng)
     if heading is None:
         heading = float(rng.uniform(0, 2 * np.pi))
     path = simulate_path(
@@ -254,6 +267,8 @@ def make_cell(
         "quality": q,
         "q_motion": q_motion,
         "q_shape": q_shape,
+        "q_speed": q_speed,
+        "q_path": q_path,
         "shape_defect": severity,
         "defects": defects,
         "motile": motion.progressive_speed > 0,
