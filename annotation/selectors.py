@@ -334,21 +334,27 @@ def clip_next_for_expert(
     picked: list[tuple[Clip, bool]] = [(lease.clip, lease.is_repeat) for lease in held]
     taken = {clip.pk for clip, _ in picked}
     slots = count - len(picked)
-    n_repeats = sum(rng.random() < settings.REPEAT_SHARE for _ in range(slots))
-    if n_repeats:
-        for clip in _repeat_candidates(
-            expert=expert, now=now, limit=n_repeats, exclude=taken
-        ):
+    repeat_slots = [rng.random() < settings.REPEAT_SHARE for _ in range(slots)]
+    repeat_list = (
+        _repeat_candidates(
+            expert=expert, now=now, limit=sum(repeat_slots), exclude=taken
+        )
+        if any(repeat_slots)
+        else []
+    )
+    fresh = iter(
+        _fresh_candidates(
+            expert=expert, now=now, limit=slots - len(repeat_list), exclude=taken
+        )
+    )
+    # Repeats take the slots the dice chose, so their position tells nothing.
+    repeats = iter(repeat_list)
+    for wants_repeat in repeat_slots:
+        clip = next(repeats, None) if wants_repeat else None
+        if clip is not None:
             picked.append((clip, True))
-            taken.add(clip.pk)
-    slots = count - len(picked)
-    if slots:
-        fresh = _fresh_candidates(expert=expert, now=now, limit=slots, exclude=taken)
-        new = [(clip, False) for clip in fresh]
-        # Interleave so a repeat is not always in the same position.
-        held_part, new_part = picked[: len(held)], picked[len(held) :] + new
-        rng.shuffle(new_part)
-        picked = held_part + new_part
+        elif (clip := next(fresh, None)) is not None:
+            picked.append((clip, False))
     expires_at = services.clip_leases_grant(
         expert=expert,
         holder=holder,

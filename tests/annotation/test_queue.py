@@ -1,0 +1,121 @@
+import random
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from annotation import selectors, services
+from annotation.models import ClipLease, Vote
+from tests.factories import ClipFactory, ExpertFactory, VoteFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _ids(assignments):
+    return [a.clip.pk for a in assignments]
+
+
+def test_queue_never_offers_a_clip_the_expert_graded(expert, settings):
+    settings.REPEAT_SHARE = 0.0
+    clip_list = ClipFactory.create_batch(6)
+    seen = []
+    for _ in range(6):
+        current = selectors.clip_next_for_expert(expert=expert, count=2)[0]
+        assert current.clip.pk not in seen
+        seen.append(current.clip.pk)
+        services.vote_create(expert=expert, clip=current.clip, grade="B")
+    assert sorted(seen) == sorted(c.pk for c in clip_list)
+    assert selectors.clip_next_for_expert(expert=expert) == []
+
+
+def test_queue_returns_current_and_preload_and_keeps_the_preload_next(expert, clips):
+    first, second = selectors.clip_next_for_expert(expert=expert, count=2)
+    services.vote_create(expert=expert, clip=first.clip, grade="A")
+    again = selectors.clip_next_for_expert(expert=expert, count=2)
+    assert again[0].clip == second.clip
+    assert first.clip.pk not in _ids(again)
+
+
+def test_two_tabs_of_one_expert_get_different_clips(expert, clips):
+    tab_a = selectors.clip_next_for_expert(expert=expert, holder="tab-a")
+    tab_b = selectors.clip_next_for_expert(expert=expert, holder="tab-b")
+    assert not set(_ids(tab_a)) & set(_ids(tab_b))
+    # Reloading a tab gives back what it holds.
+    assert _ids(selectors.clip_next_for_expert(expert=expert, holder="tab-a")) == _ids(
+        tab_a
+    )
+
+
+def test_abandoned_lease_returns_the_clip_to_the_pool(expert, settings):
+    settings.VOTES_PER_CLIP = 1
+    settings.REPEAT_SHARE = 0.0
+    clip = ClipFactory()
+    other = ExpertFactory()
+    [held] = selectors.clip_next_for_expert(expert=expert, count=1, holder="a")
+    assert held.clip == clip
+    # While leased, the clip is "in flight": not handed out to fill a missing vote
+    # but still reachable once nothing needier remains.
+    needier = ClipFactory()
+    assert selectors.clip_next_for_expert(expert=other, count=1)[0].clip == needier
+    ClipLease.objects.filter(expert=expert).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    tab_b = selectors.clip_next_for_expert(expert=expert, count=2, holder="b")
+    assert clip.pk in _ids(tab_b)
+
+
+def test_clips_needing_votes_come_first_least_voted_first(expert, settings):
+    settings.VOTES_PER_CLIP = 3
+    settings.REPEAT_SHARE = 0.0
+    full, two, none = ClipFactory.create_batch(3)
+    for _ in range(3):
+        VoteFactory(clip=full)
+    for _ in range(2):
+        VoteFactory(clip=two)
+    offered = selectors.clip_next_for_expert(expert=expert, count=3)
+    assert _ids(offered) == [none.pk, two.pk, full.pk]
+
+
+def test_each_expert_gets_a_stable_own_random_order(settings):
+    settings.REPEAT_SHARE = 0.0
+    ClipFactory.create_batch(30)
+    experts = [ExpertFactory() for _ in range(4)]
+    orders = []
+    for expert in experts:
+        order = _ids(selectors.clip_next_for_expert(expert=expert, count=5))
+        ClipLease.objects.filter(expert=expert).delete()
+        assert order == _ids(selectors.clip_next_for_expert(expert=expert, count=5))
+        ClipLease.objects.all().delete()
+        orders.append(order)
+    assert len({tuple(o) for o in orders}) > 1
+
+
+def test_leased_clips_count_as_votes_in_flight(settings):
+    settings.VOTES_PER_CLIP = 1
+    settings.REPEAT_SHARE = 0.0
+    a, b = ClipFactory.create_batch(2)
+    first, second = ExpertFactory(), ExpertFactory()
+    [x] = selectors.clip_next_for_expert(expert=first, count=1)
+    [y] = selectors.clip_next_for_expert(expert=second, count=1)
+    assert {x.clip.pk, y.clip.pk} == {a.pk, b.pk}
+
+
+def test_repeat_share_is_about_the_configured_fraction(expert, settings):
+    settings.REPEAT_SHARE = 0.25
+    settings.REPEAT_MIN_GAP_CLIPS = 1
+    graded = ClipFactory.create_batch(40)
+    services.votes_bulk_create_simulated(votes=[(expert.pk, c.pk, "C") for c in graded])
+    Vote.objects.update(created_at=timezone.now() - timedelta(days=3))
+    ClipFactory.create_batch(200)
+    rng = random.Random(1)
+    repeats = 0
+    for _ in range(100):
+        [a] = selectors.clip_next_for_expert(expert=expert, count=1, rng=rng)
+        repeats += a.is_repeat
+        ClipLease.objects.filter(expert=expert).delete()
+    assert 10 <= repeats <= 40
+
+
+def test_progress_counts_graded_of_all_open(expert, clips):
+    services.vote_create(expert=expert, clip=clips[0], grade="A")
+    assert selectors.expert_progress(expert=expert) == (1, 5)
