@@ -1,0 +1,199 @@
+"""The clinic profile: a small model distilled from a trained TimeSformer.
+
+Per fold of a finished TimeSformer cross-validation run (``run_cv`` output), the
+fold's teacher predicts every clip; the student (``clinic`` by default, see
+``modeling.models.video_cnn.clinic``) trains on that fold's training clips with
+soft targets ``(1 - w) * panel + w * teacher`` and is selected and tested against
+the panel alone, on the teacher's own folds, so no test clip leaks into training.
+The teacher's predictions on its training clips are in-sample (standard
+knowledge distillation); its test-fold predictions are never used for training.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from modeling import checkpoint as ckpt
+from modeling import training
+from modeling.config import Config, config_dump
+from modeling.cv import Fold
+from modeling.data import ClipSet, SpeedScaler
+from modeling.metrics import metrics_all
+
+
+def soft_targets(
+    *, panel: torch.Tensor, teacher: torch.Tensor, teacher_weight: float
+) -> torch.Tensor:
+    """Mix of the panel distribution and the teacher's prediction, rows sum to 1."""
+    if panel.shape != teacher.shape or panel.shape[-1] != 5:
+        raise ValueError(
+            f"panel {tuple(panel.shape)} and teacher {tuple(teacher.shape)} must "
+            "both be (N, 5)."
+        )
+    if not 0.0 <= teacher_weight <= 1.0:
+        raise ValueError(f"teacher_weight must be in [0, 1], got {teacher_weight}.")
+    return (1 - teacher_weight) * panel + teacher_weight * teacher.to(panel)
+
+
+def teacher_predict(
+    *, checkpoint: str | Path, clips: ClipSet, device: torch.device
+) -> np.ndarray:
+    """The teacher checkpoint's predicted distributions for every clip (N, 5)."""
+    model, _, cfg, scaler = ckpt.checkpoint_load(checkpoint, device=device)
+    data = training.device_data(clips, scaler, cfg, device)
+    return training.evaluate(
+        model=model, data=data, idx=np.arange(len(clips)), cfg=cfg, device=device
+    )
+
+
+def folds_read(run_dir: str | Path, clips: ClipSet) -> list[Fold]:
+    """The teacher run's folds (``folds.json``) as clip indices of ``clips``."""
+    raw = json.loads((Path(run_dir) / "folds.json").read_text())
+    position = {cid: i for i, cid in enumerate(clips.clip_ids)}
+    missing = [c for part in raw.values() for s in part.values() for c in s]
+    missing = [c for c in missing if c not in position]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} clips of the teacher's folds are not in the data "
+            f"(e.g. {missing[0]!r}); distil on the manifest the teacher used."
+        )
+    return [
+        Fold(
+            index=int(name.removeprefix("fold_")),
+            **{
+                side: np.array(sorted(position[c] for c in ids), dtype=int)
+                for side, ids in part.items()
+            },
+        )
+        for name, part in sorted(raw.items())
+    ]
+
+
+def distill_fold(
+    *,
+    cfg: Config,
+    clips: ClipSet,
+    fold: Fold,
+    teacher_probs: np.ndarray,
+    teacher_weight: float,
+    device: torch.device,
+) -> dict:
+    """Train the student on one fold; returns test metrics and the test predictions."""
+    torch.manual_seed(cfg.runtime.seed + fold.index)
+    scaler = SpeedScaler.fit(clips.speed_raw[fold.train], clips.speed_names)
+    data = training.device_data(clips, scaler, cfg, device)
+    soft = soft_targets(
+        panel=data.targets,
+        teacher=torch.as_tensor(teacher_probs, dtype=torch.float32),
+        teacher_weight=teacher_weight,
+    )
+    train_data = dataclasses.replace(data, targets=soft)
+    model = training.model_for(cfg, len(clips.speed_names), device)
+    optimizer, scheduler = training.optimizer_make(model, cfg)
+    train_model = torch.compile(model) if cfg.runtime.compile else model
+    sample_gen = torch.Generator().manual_seed(cfg.runtime.seed + fold.index)
+    aug_gen = torch.Generator(device=device).manual_seed(cfg.runtime.seed)
+    panel_val = data.targets[fold.val].cpu().numpy()
+    best_emd, best_epoch, best_state = math.inf, 0, None
+    for epoch in range(1, cfg.optim.epochs + 1):
+        training.train_one_epoch(
+            model=train_model,
+            data=train_data,
+            train_idx=fold.train,
+            optimizer=optimizer,
+            cfg=cfg,
+            device=device,
+            sample_gen=sample_gen,
+            aug_gen=aug_gen,
+        )
+        scheduler.step()
+        if epoch % cfg.cv.eval_every == 0 or epoch == cfg.optim.epochs:
+            probs = training.evaluate(
+                model=model, data=data, idx=fold.val, cfg=cfg, device=device
+            )
+            emd = metrics_all(probs, panel_val)["emd"]
+            if emd < best_emd:
+                best_emd, best_epoch = emd, epoch
+                best_state = copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    test_probs = training.evaluate(
+        model=model, data=data, idx=fold.test, cfg=cfg, device=device
+    )
+    test = metrics_all(test_probs, data.targets[fold.test].cpu().numpy())
+    return {
+        "index": fold.index,
+        "best_epoch": best_epoch,
+        "val_emd": best_emd,
+        "test": test,
+        "test_probs": test_probs,
+        "model": model,
+    }
+
+
+def distill_cv(
+    *,
+    cfg: Config,
+    clips: ClipSet,
+    teacher_dir: str | Path,
+    out_dir: str | Path,
+    teacher_weight: float = 0.5,
+) -> dict:
+    """Distil ``cfg.model`` from every fold of the run in ``teacher_dir``.
+
+    Writes ``distill_metrics.json`` under ``out_dir`` and returns it: the
+    student's fold-mean test metrics next to the teacher's, and their EMD ratio.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config_dump(cfg, out / "config.yaml")
+    device = training.device_resolve(cfg.runtime.device)
+    teacher_dir = Path(teacher_dir)
+    start = time.perf_counter()
+    results = []
+    for fold in folds_read(teacher_dir, clips):
+        checkpoint = teacher_dir / f"fold_{fold.index}" / "checkpoint"
+        teacher = teacher_predict(checkpoint=checkpoint, clips=clips, device=device)
+        result = distill_fold(
+            cfg=cfg,
+            clips=clips,
+            fold=fold,
+            teacher_probs=teacher,
+            teacher_weight=teacher_weight,
+            device=device,
+        )
+        ckpt.checkpoint_save(
+            out / f"fold_{fold.index}" / "checkpoint",
+            model=result.pop("model"),
+            cfg=cfg,
+            n_speed=len(clips.speed_names),
+            scaler=SpeedScaler.fit(clips.speed_raw[fold.train], clips.speed_names),
+            fold=fold.index,
+            epoch=result["best_epoch"],
+            metrics={"test": result["test"], "teacher_weight": teacher_weight},
+        )
+        result.pop("test_probs")
+        results.append(result)
+    student_mean, student_std = training.mean_std([r["test"] for r in results])
+    teacher_metrics = json.loads((teacher_dir / "metrics.json").read_text())
+    teacher_emd = teacher_metrics["mean"]["emd"]
+    summary = {
+        "student": cfg.model.name,
+        "teacher": teacher_metrics.get("model"),
+        "teacher_weight": teacher_weight,
+        "wall_s": time.perf_counter() - start,
+        "folds": results,
+        "mean": student_mean,
+        "std": student_std,
+        "teacher_mean": teacher_metrics["mean"],
+        "emd_ratio_to_teacher": student_mean["emd"] / teacher_emd,
+    }
+    (out / "distill_metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary

@@ -1,0 +1,63 @@
+"""Distilling the clinic model from a TimeSformer cross-validation run."""
+
+import json
+
+import pytest
+import torch
+
+from modeling import training
+from modeling.config import config_from_dict
+from modeling.data import clipset_load
+from modeling.distill import distill_cv, folds_read, soft_targets
+from modeling.models import TINY_KWARGS
+from modeling.synthetic import write_synthetic_manifest
+
+
+def test_soft_targets_mix_panel_and_teacher():
+    panel = torch.tensor([[1.0, 0, 0, 0, 0]])
+    teacher = torch.tensor([[0, 0, 0, 0, 1.0]])
+    mixed = soft_targets(panel=panel, teacher=teacher, teacher_weight=0.25)
+    torch.testing.assert_close(mixed, torch.tensor([[0.75, 0, 0, 0, 0.25]]))
+
+
+def test_soft_targets_reject_a_weight_outside_zero_one():
+    with pytest.raises(ValueError, match=r"teacher_weight must be in \[0, 1\]"):
+        soft_targets(panel=torch.ones(1, 5), teacher=torch.ones(1, 5), teacher_weight=2)
+
+
+def _cfg(name):
+    return config_from_dict(
+        {
+            "data": {"n_frames": 4, "size": 32},
+            "model": {"name": name, "kwargs": dict(TINY_KWARGS[name])},
+            "optim": {"epochs": 1, "batch_size": 4},
+            "cv": {"k": 2, "val_fraction": 0.5},
+            "runtime": {"progress": False, "device": "cpu"},
+        }
+    )
+
+
+def test_clinic_model_distils_from_every_teacher_fold_on_the_same_folds(tmp_path):
+    data = write_synthetic_manifest(
+        tmp_path / "data", n_clips=12, n_patients=6, seed=0, n_frames=4, size=32
+    )
+    clips = clipset_load(data, speed_features=["speed"])
+    training.run_cv(cfg=_cfg("timesformer"), clips=clips, out_dir=tmp_path / "teacher")
+    summary = distill_cv(
+        cfg=_cfg("clinic"),
+        clips=clips,
+        teacher_dir=tmp_path / "teacher",
+        out_dir=tmp_path / "clinic",
+        teacher_weight=0.5,
+    )
+    assert [f["index"] for f in summary["folds"]] == [0, 1]
+    folds = folds_read(tmp_path / "teacher", clips)
+    for fold, result in zip(folds, summary["folds"], strict=True):
+        assert result["test"]["n_clips"] == len(fold.test)
+    assert 0 < summary["mean"]["emd"] < 1
+    assert summary["emd_ratio_to_teacher"] == pytest.approx(
+        summary["mean"]["emd"] / summary["teacher_mean"]["emd"]
+    )
+    saved = json.loads((tmp_path / "clinic" / "distill_metrics.json").read_text())
+    assert saved["student"] == "clinic"
+    assert (tmp_path / "clinic" / "fold_1" / "checkpoint").is_dir()
