@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from annotation.models import Clip, ClipDistribution, ExpertProfile, Patient, Vote
+from workers.video.io import probe
 
 pytestmark = pytest.mark.django_db
 
@@ -37,9 +38,9 @@ def test_demo_data_creates_synthetic_clips_with_files_and_votes():
         assert clip.is_synthetic and clip.patient.is_synthetic
         assert 0.0 <= clip.latent_quality <= 1.0
         assert clip.n_frames == 16 and clip.size_px == 150 and clip.fps == 15.0
-        with clip.video_file.open("rb") as fh:
-            head = fh.read(64)
-        assert b"ftyp" in head  # an mp4, faststart puts moov before mdat
+        info = probe(clip.video_file.path)
+        assert info.codec == "h264" and info.n_frames == 16
+        assert (info.width, info.height) == (150, 150)
         with clip.array_file.open("rb") as fh:
             frames = np.load(fh)
         assert frames.shape == (16, 150, 150, 3) and frames.dtype == np.uint8
@@ -119,7 +120,6 @@ def test_bad_options_are_refused_with_a_message():
 def test_synthetic_recordings_are_stored_as_playable_uploads_once():
     from annotation.models import Recording
     from workers.demo import demo_recordings_ensure
-    from workers.video.io import probe
 
     kwargs = dict(n_recordings=1, seed=2, n_patients=2, width=160, height=128)
     recordings, created = demo_recordings_ensure(n_frames=6, n_sperm=4, **kwargs)
