@@ -45,9 +45,9 @@ def test_automatic_mode_cuts_clips_that_follow_real_cells(recording):
         assert cut.frames.shape == (8, 48, 48, 3) and cut.frames.dtype == np.uint8
         window = slice(cut.frame_start, cut.frame_start + 8)
         errors = [
-            np.median(np.linalg.norm(truth[window] - cut.track, axis=1))
+            np.nanmedian(np.linalg.norm(truth[window] - cut.track, axis=1))
             for truth in recording.tracks.values()
-            if np.isfinite(truth[window]).all()
+            if np.isfinite(truth[window]).any()
         ]
         assert min(errors) < 3.0  # the clip follows one true cell
         assert clip.kinematics.unit == "um/s" and clip.speed == clip.kinematics.vcl

@@ -7,8 +7,9 @@ Two modes, as in the platform:
   :class:`~workers.video.detection.Detector`) and tracked
   (:class:`~workers.video.tracking.MultiTracker`). As soon as a confirmed track has
   ``clip_frames`` consecutive frames that qualify (measured in at least
-  ``min_measured_fraction`` of them, last frame measured, crop centre inside the
-  field), its clip is cut from a ring buffer of the last ``clip_frames`` frames.
+  ``min_measured_fraction`` of them, last frame measured, head at least
+  ``edge_margin_px`` inside the field), its clip is cut from a ring buffer of the
+  last ``clip_frames`` frames.
   Each track gives at most one clip; only the ``max_clips`` best-tracked (highest
   quality = measured fraction x mean detection score, capped) are kept, in a
   bounded heap. Memory is therefore the ring buffer + the kept clips + the active
@@ -55,6 +56,7 @@ class PipelineConfig:
     max_clips: int = 10
     pad: PadMode = "reflect"
     min_measured_fraction: float = 0.85
+    edge_margin_px: float = 10.0
     score_reference: float = 50.0
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
@@ -146,8 +148,12 @@ def _window_quality(
     if fraction < config.min_measured_fraction:
         return None
     xy = np.asarray(track.points[-n:], dtype=np.float64)
+    m = config.edge_margin_px
     inside = (
-        (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (xy[:, 1] < height)
+        (xy[:, 0] >= m)
+        & (xy[:, 0] < width - m)
+        & (xy[:, 1] >= m)
+        & (xy[:, 1] < height - m)
     )
     if not inside.all():
         return None
