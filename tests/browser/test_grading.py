@@ -149,26 +149,28 @@ def video_prop(page, name: str):
     return page.evaluate(f"document.getElementById('video').{name}")
 
 
+def settled_frame(page) -> int:
+    """The frame number on screen once it matches the video's (seek target) time."""
+    page.wait_for_function(
+        "() => { const v = document.getElementById('video');"
+        " const f = Math.floor(v.currentTime * 15 + 1e-3) + 1;"
+        " return document.getElementById('frame-counter').textContent"
+        " === `Frame ${f} / 16`; }"
+    )
+    text = page.locator("#frame-counter").inner_text()
+    return int(re.fullmatch(r"Frame (\d+) / 16", text).group(1))
+
+
 def check_player_controls(page) -> None:
     """Space pauses, `,`/`.` step frames, `[`/`]` set the speed, `+`/`0` zoom."""
     page.keyboard.press(" ")
     page.wait_for_function("() => document.getElementById('video').paused")
     page.keyboard.press(".")
-    page.wait_for_function(
-        "() => /^Frame \\d+ \\/ 16$/.test("
-        "document.getElementById('frame-counter').textContent)"
-    )
-    before = page.locator("#frame-counter").inner_text()
+    first = settled_frame(page)
     page.keyboard.press(".")
-    page.wait_for_function(
-        "(old) => document.getElementById('frame-counter').textContent !== old",
-        arg=before,
-    )
+    assert settled_frame(page) == first % 16 + 1
     page.keyboard.press(",")
-    page.wait_for_function(
-        "(old) => document.getElementById('frame-counter').textContent === old",
-        arg=before,
-    )
+    assert settled_frame(page) == first
     assert video_prop(page, "paused")
 
     page.keyboard.press("]")
