@@ -99,3 +99,30 @@ def test_pipeline_config_rejects_nonsense():
         PipelineConfig(clip_frames=1)
     with pytest.raises(ValueError, match="max_clips"):
         PipelineConfig(max_clips=0)
+
+
+class _TruthDetector:
+    """Stands in for a learned detector: any object with detect(frame)."""
+
+    def __init__(self, recording):
+        self.tracks = list(recording.tracks.values())
+        self.t = -1
+
+    def detect(self, frame):
+        from workers.video.detection import Detections
+
+        self.t += 1
+        pts = np.array(
+            [tr[self.t] for tr in self.tracks if np.isfinite(tr[self.t]).all()]
+        )
+        boxes = np.c_[pts - 5, pts + 5].astype(np.float32)
+        return Detections(boxes=boxes, scores=np.full(len(pts), 60.0, np.float32))
+
+
+def test_any_detector_with_the_protocol_can_replace_the_classical_one(recording):
+    result = recording_process(
+        recording.iter_frames(), fps=15.0, config=_config(max_clips=3),
+        detector=_TruthDetector(recording),
+    )  # fmt: skip
+    assert len(result.clips) == 3
+    assert all(c.quality == pytest.approx(1.0) for c in result.clips)
