@@ -242,9 +242,14 @@ def test_expert_grades_three_clips_by_keyboard_and_undoes_the_last(
             page.route("**/api/votes/", fail_first_vote)
             first_clip = clip_on_screen(page)
             page.keyboard.press("b")
-            page.wait_for_selector("#error:not([hidden])")
-            assert "not saved yet" in page.locator("#error-text").inner_text()
-            assert clip_on_screen(page) == first_clip
+            # One atomic check while the retry is pending: error shown, same clip.
+            page.wait_for_function(
+                "(clip) => !document.getElementById('error').hidden"
+                " && document.getElementById('error-text').textContent"
+                ".includes('not saved yet')"
+                " && document.getElementById('clip-id').textContent === '#' + clip",
+                arg=first_clip,
+            )
             screenshot(page, "03-retrying")
             expect_progress(page, 1, total)
             page.wait_for_selector("#error", state="hidden")
