@@ -1,0 +1,147 @@
+"""Part 8 of issue 4: every backbone x loss under the papers' protocol.
+
+Generates (or reads) a synthetic panel dataset, runs patient-grouped stratified
+k-fold CV for each model and loss, writes the Table-1-style markdown
+(docs/model_comparison.md by default) and prints one JSON line last.
+
+    # the full table on a GPU machine (random-init backbones: nothing downloads)
+    python benchmarks/compare_models.py --n-clips 615 --epochs 30
+    # a CPU-sized version with the registry's tiny model configs
+    python benchmarks/compare_models.py --tiny --n-clips 120 --size 64 --frames 8 \\
+        --epochs 12 --optimizer adamw --lr 1e-3 --doc var/compare_tiny.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from modeling.compare import (  # noqa: E402
+    IMAGE_MODELS,
+    best_row,
+    compare_markdown,
+    compare_run,
+    context_describe,
+)
+from modeling.config import config_from_dict  # noqa: E402
+from modeling.data import clipset_load  # noqa: E402
+from modeling.losses import LOSSES  # noqa: E402
+
+
+def _args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, help="existing manifest dir (else generated)")
+    p.add_argument("--n-clips", type=int, default=615)
+    p.add_argument("--n-patients", type=int, default=None, help="default n_clips/5")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--source-frames", type=int, default=16)
+    p.add_argument("--source-size", type=int, default=150)
+    p.add_argument("--frames", type=int, default=8, help="model input frames")
+    p.add_argument("--size", type=int, default=224, help="model input px")
+    p.add_argument("--models", default="all", help="comma list or 'all'")
+    p.add_argument("--losses", default=",".join(LOSSES), help="comma list")
+    p.add_argument("--tiny", action="store_true", help="the registry's tiny kwargs")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw"])
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--k", type=int, default=3)
+    p.add_argument("--speed-features", default="speed", help="comma list or ''")
+    p.add_argument("--out", type=Path, default=REPO / "var" / "compare")
+    p.add_argument("--doc", type=Path, default=REPO / "docs" / "model_comparison.md")
+    return p.parse_args()
+
+
+def main() -> None:
+    args = _args()
+    from modeling.models import TINY_KWARGS, list_models
+
+    data = args.data
+    if data is None:
+        from modeling.synthetic import write_synthetic_manifest
+
+        data = args.out / f"synthetic_{args.n_clips}_seed{args.seed}"
+        if not (data / "manifest.jsonl").is_file():
+            write_synthetic_manifest(
+                data,
+                n_clips=args.n_clips,
+                n_patients=args.n_patients or max(args.k + 1, args.n_clips // 5),
+                seed=args.seed,
+                n_frames=args.source_frames,
+                size=args.source_size,
+            )
+    speed = [s for s in args.speed_features.split(",") if s]
+    base = config_from_dict(
+        {
+            "data": {
+                "n_frames": args.frames,
+                "size": args.size,
+                "speed_features": speed,
+            },
+            "optim": {
+                "optimizer": args.optimizer,
+                "lr": args.lr,
+                "epochs": args.epochs,
+                "batch_size": args.batch_size,
+            },
+            "cv": {"k": args.k, "seed": args.seed},
+            "runtime": {"progress": sys.stderr.isatty()},
+        }
+    )
+    clips = clipset_load(data, speed_features=speed)
+    models = list_models() if args.models == "all" else args.models.split(",")
+    if args.tiny:
+        kwargs = {m: TINY_KWARGS[m] for m in models}
+    else:
+        kwargs = {m: {"weights": "random"} for m in models}
+    start = time.perf_counter()
+    result = compare_run(
+        clips=clips,
+        base=base,
+        models=models,
+        losses=args.losses.split(","),
+        model_kwargs=kwargs,
+        out_dir=args.out / "runs",
+    )
+    extra = {
+        "Models": ("registry tiny configs" if args.tiny else "full-size, random init")
+        + " (no pretrained weights: nothing is downloaded)",
+    }
+    doc = compare_markdown(
+        result,
+        context=context_describe(clips=clips, base=base, result=result, extra=extra),
+    )
+    args.doc.parent.mkdir(parents=True, exist_ok=True)
+    args.doc.write_text(doc)
+    (args.out / "compare.json").write_text(json.dumps(result, indent=2))
+    best = best_row(result)
+    video = best_row(result, video_only=True)
+    image = best_row(result, image_only=True)
+    base_emd = result["baseline"]["mean"]["emd"]
+    print(doc)
+    print(
+        json.dumps(
+            {
+                "best_model": f"{best['model']}/{best['loss']}",
+                "best_emd": best["mean"]["emd"],
+                "baseline_emd": base_emd,
+                "best_over_baseline_ratio": best["mean"]["emd"] / base_emd,
+                "best_video_emd": video["mean"]["emd"] if video else None,
+                "best_image_emd": image["mean"]["emd"] if image else None,
+                "image_models": sorted(IMAGE_MODELS),
+                "n_runs": len(result["rows"]),
+                "wall_s": time.perf_counter() - start,
+                "device": result["device"],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
