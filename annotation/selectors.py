@@ -17,19 +17,14 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from django.db.models import (
-    Case,
     Count,
     Exists,
     F,
-    IntegerField,
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Value,
-    When,
 )
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.models import (
@@ -239,39 +234,61 @@ def _shuffled(queryset: QuerySet, expert_id: int) -> QuerySet:
     )
 
 
+_CLIP_QUEUE_FIELDS = ("id", "n_frames", "fps", "size_px", "is_synthetic", "is_active")
+
+# One indexed query on both PostgreSQL and SQLite. Live leases are counted once per
+# clip in a grouped subquery (the ORM would repeat a correlated count per row).
+_FRESH_SQL = """
+SELECT c.id
+FROM annotation_clip c
+LEFT JOIN annotation_clipdistribution d ON d.clip_id = c.id
+LEFT JOIN (
+    SELECT clip_id, COUNT(*) AS n FROM annotation_cliplease
+    WHERE expires_at > %(now)s GROUP BY clip_id
+) l ON l.clip_id = c.id
+WHERE c.is_active
+  AND NOT EXISTS (
+    SELECT 1 FROM annotation_vote v WHERE v.clip_id = c.id AND v.expert_id = %(expert)s
+  )
+  AND NOT EXISTS (
+    SELECT 1 FROM annotation_cliplease m
+    WHERE m.clip_id = c.id AND m.expert_id = %(expert)s AND m.expires_at > %(now)s
+  )
+  {exclude}
+ORDER BY
+  CASE WHEN COALESCE(d.n_votes, 0) + COALESCE(l.n, 0) >= %(wanted)s THEN 1 ELSE 0 END,
+  COALESCE(d.n_votes, 0) + COALESCE(l.n, 0),
+  (c.id * %(multiplier)s + %(offset)s) %% 2147483647
+LIMIT %(limit)s
+"""
+
+
+def _clips_in_order(ids: list[int]) -> list[Clip]:
+    found = Clip.objects.only(*_CLIP_QUEUE_FIELDS).in_bulk(ids)
+    return [found[i] for i in ids if i in found]
+
+
 def _fresh_candidates(*, expert, now: datetime, limit: int, exclude: set[int]) -> list:
-    active_leases = (
-        ClipLease.objects.filter(clip=OuterRef("pk"), expires_at__gt=now)
-        .order_by()
-        .values("clip")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
-    candidates = (
-        Clip.objects.filter(is_active=True)
-        .exclude(id__in=exclude)
-        .exclude(Exists(Vote.objects.filter(expert=expert, clip=OuterRef("pk"))))
-        .exclude(
-            Exists(
-                ClipLease.objects.filter(
-                    expert=expert, clip=OuterRef("pk"), expires_at__gt=now
-                )
-            )
+    if limit < 1:
+        return []
+    multiplier, offset = _shuffle_key(expert.pk)
+    params = {
+        "now": connection.ops.adapt_datetimefield_value(now),
+        "expert": expert.pk,
+        "wanted": settings.VOTES_PER_CLIP,
+        "multiplier": multiplier,
+        "offset": offset,
+        "limit": limit,
+    }
+    excluded = ""
+    if exclude:
+        excluded = "AND c.id NOT IN ({})".format(
+            ", ".join(str(int(i)) for i in sorted(exclude))
         )
-        .annotate(
-            load=Coalesce(F("distribution__n_votes"), 0)
-            + Coalesce(Subquery(active_leases, output_field=IntegerField()), 0)
-        )
-        .annotate(
-            full=Case(
-                When(load__gte=settings.VOTES_PER_CLIP, then=Value(1)),
-                default=Value(0),
-            )
-        )
-    )
-    return list(
-        _shuffled(candidates, expert.pk).order_by("full", "load", "shuffle")[:limit]
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_FRESH_SQL.format(exclude=excluded), params)
+        ids = [row[0] for row in cursor.fetchall()]
+    return _clips_in_order(ids)
 
 
 def _repeat_candidates(*, expert, now: datetime, limit: int, exclude: set[int]) -> list:
@@ -302,7 +319,7 @@ def _repeat_candidates(*, expert, now: datetime, limit: int, exclude: set[int]) 
         .values("clip_id")
     )
     clips = _shuffled(Clip.objects.filter(id__in=eligible), expert.pk)
-    return list(clips.order_by("shuffle")[:limit])
+    return list(clips.only(*_CLIP_QUEUE_FIELDS).order_by("shuffle")[:limit])
 
 
 def clip_next_for_expert(
@@ -323,12 +340,12 @@ def clip_next_for_expert(
         return []
     rng = rng or random.Random()
     now = timezone.now()
-    services.clip_leases_release_expired(expert=expert, before=now)
     held = list(
         ClipLease.objects.filter(
             expert=expert, holder=holder, expires_at__gt=now, clip__is_active=True
         )
         .select_related("clip")
+        .only("is_repeat", *(f"clip__{name}" for name in _CLIP_QUEUE_FIELDS))
         .order_by("created_at", "id")[:count]
     )
     picked: list[tuple[Clip, bool]] = [(lease.clip, lease.is_repeat) for lease in held]

@@ -452,26 +452,31 @@ def votes_bulk_create_simulated(
 def clip_leases_grant(
     *, expert, holder: str, clips: list[tuple[int, bool]], now: datetime
 ) -> datetime:
-    """Lease (or re-lease) clips to an expert's tab; returns the expiry time."""
+    """Lease (or re-lease) clips to an expert's tab; returns the expiry time.
+
+    The expert's expired leases go first, so the clips return to the pool and a
+    re-used row never jumps ahead of the tab's held clips (ordered by id).
+    """
     expires_at = now + timedelta(seconds=settings.CLIP_LEASE_SECONDS)
-    if not clips:
-        return expires_at
-    ClipLease.objects.bulk_create(
-        [
-            ClipLease(
-                expert=expert,
-                clip_id=clip_id,
-                is_repeat=is_repeat,
-                holder=holder,
-                expires_at=expires_at,
-                created_at=now,
+    with transaction.atomic():
+        clip_leases_release_expired(expert=expert, before=now)
+        if clips:
+            ClipLease.objects.bulk_create(
+                [
+                    ClipLease(
+                        expert=expert,
+                        clip_id=clip_id,
+                        is_repeat=is_repeat,
+                        holder=holder,
+                        expires_at=expires_at,
+                        created_at=now,
+                    )
+                    for clip_id, is_repeat in clips
+                ],
+                update_conflicts=True,
+                unique_fields=["expert", "clip"],
+                update_fields=["expires_at", "is_repeat", "holder", "created_at"],
             )
-            for clip_id, is_repeat in clips
-        ],
-        update_conflicts=True,
-        unique_fields=["expert", "clip"],
-        update_fields=["expires_at", "is_repeat", "holder", "created_at"],
-    )
     return expires_at
 
 

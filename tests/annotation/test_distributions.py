@@ -53,7 +53,9 @@ def test_bulk_update_and_bulk_insert_keep_counts_equal_to_votes():
     clips = ClipFactory.create_batch(3)
     experts = [ExpertFactory() for _ in range(5)]
     services.votes_bulk_create_simulated(
-        votes=[(e.pk, c.pk, "ABCDE"[i % 5]) for i, e in enumerate(experts) for c in clips]
+        votes=[
+            (e.pk, c.pk, "ABCDE"[i % 5]) for i, e in enumerate(experts) for c in clips
+        ]
     )
     Vote.objects.filter(clip=clips[0]).update(grade="E")
     arrays = selectors.distribution_arrays()
