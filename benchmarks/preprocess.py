@@ -13,7 +13,8 @@ peak RSS (ru_maxrss) belongs to that run alone.
   wall time would be on an idle core; on a shared, loaded machine wall time
   mostly measures the other processes, so it is reported too
   (frames_per_s_wall) together with the load average;
-- decode_frames_per_s: PyAV decoding of the same recording stored as H.264;
+- decode_frames_per_s: PyAV decoding (to RGB) of the same recording stored as
+  H.264, per CPU second of the process (all decoder threads on the one core);
 - mp4_s_per_clip: H.264 encoding of one kept 16x150x150 clip (done once per clip,
   not per frame);
 - peak_mem_mb (whole process) and pipeline_mem_mb (peak minus the RSS just before
@@ -153,9 +154,9 @@ def _decode_speed(recording) -> float:
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
-        t0 = time.perf_counter()
+        c0 = time.process_time()
         n = sum(1 for _ in iter_frames(path))
-        return n / (time.perf_counter() - t0)
+        return n / (time.process_time() - c0)
 
 
 def run_child(n_frames: int, *, decode: bool) -> dict:
