@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +24,8 @@ from django.utils import timezone
 
 from annotation import errors, services
 from annotation.models import Clip, Patient, Recording, RepeatVote, Vote
+
+logger = logging.getLogger(__name__)
 
 OPERATORS_GROUP = "operators"
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm")
@@ -388,13 +391,30 @@ def recording_inspect_enqueue(*, recording: Recording) -> None:
 def _send_preprocess(recording_id: int) -> None:
     from workers.tasks import recording_preprocess  # enqueue only
 
-    recording_preprocess.delay(recording_id=recording_id)
+    _send(recording_preprocess, recording_id)
 
 
 def _send_inspect(recording_id: int) -> None:
     from workers.tasks import recording_inspect  # enqueue only
 
-    recording_inspect.delay(recording_id=recording_id)
+    _send(recording_inspect, recording_id)
+
+
+def _send(task, recording_id: int) -> None:
+    # Runs after the commit: a broker that is down must not turn the upload into a
+    # server error, but it must not leave the recording "queued" for ever either.
+    try:
+        task.delay(recording_id=recording_id)
+    except Exception as exc:
+        logger.exception("could not queue %s for recording %s", task.name, recording_id)
+        recording_mark_failed(
+            recording_id=recording_id,
+            message=(
+                "The recording is stored but could not be queued for processing: "
+                f"the task queue is unreachable ({type(exc).__name__}: {exc}). "
+                "Check that the Celery broker and worker run, then press Run again."
+            ),
+        )
 
 
 # --- clips ---------------------------------------------------------------------------

@@ -220,6 +220,7 @@ def _preprocess(*, recording_id: int, qualities: Callable | None) -> PreprocessO
             )
         path = _source_path(recording)
         info, fps = _probe(recording, path)
+        _preview_ensure(recording, path)
         config = _pipeline_config(recording)
         if info.n_frames < config.clip_frames:
             raise VideoError(
@@ -290,21 +291,26 @@ def recording_inspect_run(*, recording_id: int) -> PreprocessOutcome:
     try:
         path = _source_path(recording)
         _probe(recording, path)
-        frame, detections = first_frame_detections(
-            path, config=_pipeline_config(recording).detector
-        )
+        _preview_write(recording, path)
     except (VideoError, ValueError) as exc:
         message = str(exc)
         services_recordings.recording_mark_failed(
             recording_id=recording_id, message=message
         )
         return PreprocessOutcome(recording_id, Recording.Status.FAILED, message=message)
+    return PreprocessOutcome(recording_id, recording.status)
+
+
+def _preview_write(recording: Recording, path: Path) -> None:
+    frame, detections = first_frame_detections(
+        path, config=_pipeline_config(recording).detector
+    )
     image_name, detections_name = services_recordings.recording_preview_names(
-        recording_id=recording_id
+        recording_id=recording.pk
     )
     ok, png = cv2.imencode(".png", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     if not ok:
-        raise RuntimeError("OpenCV could not encode the first frame as PNG.")
+        raise VideoError("The first frame could not be encoded as an image.")
     boxes = [
         {
             "x0": round(float(b[0]), 1),
@@ -327,7 +333,15 @@ def recording_inspect_run(*, recording_id: int) -> PreprocessOutcome:
         if default_storage.exists(name):
             default_storage.delete(name)
         default_storage.save(name, ContentFile(data))
-    return PreprocessOutcome(recording_id, recording.status)
+
+
+def _preview_ensure(recording: Recording, path: Path) -> None:
+    """The first-frame preview for the recording's page, if not there yet."""
+    image_name, _ = services_recordings.recording_preview_names(
+        recording_id=recording.pk
+    )
+    if not default_storage.exists(image_name):
+        _preview_write(recording, path)
 
 
 # --- the demo's synthetic recordings -------------------------------------------------

@@ -364,3 +364,20 @@ def test_graded_clips_are_withdrawn_not_deleted_when_clips_are_replaced():
     assert graded.is_active is False and graded.votes.count() == 1
     assert recording.clips.filter(is_active=True).count() == 1
     assert Clip.objects.count() == 2
+
+
+def test_unreachable_task_queue_fails_the_recording_instead_of_a_server_error(
+    admin_client, monkeypatch, django_capture_on_commit_callbacks
+):
+    from workers import tasks
+
+    def broker_down(**_):
+        raise ConnectionRefusedError("redis:6379")
+
+    monkeypatch.setattr(tasks.recording_preprocess, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(admin_client, rf.synthetic_mp4())
+    assert response.status_code == 302
+    recording = Recording.objects.get()
+    assert recording.status == Recording.Status.FAILED
+    assert "could not be queued" in recording.error_message

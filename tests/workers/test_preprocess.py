@@ -78,6 +78,10 @@ def test_synthetic_recording_becomes_clips_with_arrays_videos_tracks_kinematics(
         assert clip.kinematics["motility_class"]
         assert clip.speed == pytest.approx(clip.kinematics["vcl"])
         assert clip.is_active and clip.is_synthetic and clip.patient_id == patient.pk
+    image, _ = preprocess.services_recordings.recording_preview_names(
+        recording_id=recording.pk
+    )
+    assert recording.source.storage.exists(image)  # shown on the recording's page
 
 
 def test_running_preprocessing_again_replaces_clips_without_duplicates(
