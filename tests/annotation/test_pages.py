@@ -228,3 +228,24 @@ def test_logout_is_a_post_that_ends_the_session(client, expert):
     response = client.post(reverse("logout"))
     assert response.status_code == 302
     assert client.get(reverse("grade")).status_code == 302
+
+
+def test_clip_video_honours_a_byte_range(client, expert, clip):
+    client.force_login(expert)
+    url = reverse("clip_video", args=[clip.pk])
+    whole = b"".join(client.get(url).streaming_content)
+    response = client.get(url, HTTP_RANGE="bytes=4-11")
+    assert response.status_code == 206
+    assert response["Content-Range"] == f"bytes 4-11/{len(whole)}"
+    assert response.content == whole[4:12]
+    assert response.content.startswith(b"ftyp")
+    tail = client.get(url, HTTP_RANGE="bytes=-10")
+    assert tail.status_code == 206 and tail.content == whole[-10:]
+
+
+def test_clip_video_range_past_the_end_is_416(client, expert, clip):
+    client.force_login(expert)
+    url = reverse("clip_video", args=[clip.pk])
+    response = client.get(url, HTTP_RANGE="bytes=999999-")
+    assert response.status_code == 416
+    assert response["Content-Range"].startswith("bytes */")
