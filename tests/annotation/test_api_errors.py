@@ -1,0 +1,144 @@
+"""Bad input gets a 4xx with a JSON message a person can act on, never a 500."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from annotation.models import Vote
+from tests.annotation.conftest import CSRF_TOKEN, session_client
+from tests.factories import ClipFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_grade_f_is_400_naming_the_allowed_grades(expert_client, clips):
+    response = expert_client.post(
+        "/api/votes/", {"clip": clips[0].pk, "grade": "F"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "A, B, C, D, E" in response.json()["detail"]
+    assert "grade" in response.json()["errors"]
+    assert not Vote.objects.exists()
+
+
+def test_numeric_grade_is_accepted(expert_client, clips):
+    response = expert_client.post(
+        "/api/votes/", {"clip": clips[0].pk, "grade": 2}, format="json"
+    )
+    assert response.status_code == 201 and response.json()["grade"] == "B"
+
+
+def test_unknown_clip_is_404(expert_client):
+    response = expert_client.post(
+        "/api/votes/", {"clip": 999999, "grade": "A"}, format="json"
+    )
+    assert response.status_code == 404
+    assert "999999" in response.json()["detail"]
+
+
+def test_malformed_json_is_400(expert_client):
+    response = expert_client.post(
+        "/api/votes/", data='{"clip": 1, "grade": ', content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "JSON" in response.json()["detail"]
+
+
+def test_missing_fields_are_400_naming_them(expert_client):
+    response = expert_client.post("/api/votes/", {}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert "clip" in body["errors"] and "grade" in body["errors"]
+
+
+def test_missing_csrf_token_is_403_and_nothing_is_stored(expert, clips):
+    client = session_client(expert)
+    client.credentials()  # drop the X-CSRFToken header the helper sends
+    client.defaults.pop("HTTP_X_CSRFTOKEN", None)
+    response = client.post(
+        "/api/votes/", {"clip": clips[0].pk, "grade": "A"}, format="json"
+    )
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]
+    assert not Vote.objects.exists()
+
+
+def test_voting_for_another_expert_is_refused(expert, other_expert, clips):
+    client = session_client(expert)
+    response = client.post(
+        "/api/votes/",
+        {"clip": clips[0].pk, "grade": "A", "expert": other_expert.pk},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "signed-in expert" in response.json()["detail"]
+    assert not Vote.objects.filter(expert=other_expert).exists()
+
+
+def test_duplicate_vote_is_409(expert_client, clips):
+    body = {"clip": clips[0].pk, "grade": "A"}
+    assert expert_client.post("/api/votes/", body, format="json").status_code == 201
+    response = expert_client.post("/api/votes/", body, format="json")
+    assert response.status_code == 409
+    assert "already graded" in response.json()["detail"]
+
+
+def test_negative_seconds_spent_is_400(expert_client, clips):
+    response = expert_client.post(
+        "/api/votes/",
+        {"clip": clips[0].pk, "grade": "A", "seconds_spent": -3},
+        format="json",
+    )
+    assert response.status_code == 400
+
+
+def test_vote_on_withdrawn_clip_is_409(expert_client):
+    clip = ClipFactory(is_active=False)
+    response = expert_client.post(
+        "/api/votes/", {"clip": clip.pk, "grade": "A"}, format="json"
+    )
+    assert response.status_code == 409
+
+
+def test_undo_after_window_is_409_with_the_window(expert_client, clips, settings):
+    created = expert_client.post(
+        "/api/votes/", {"clip": clips[0].pk, "grade": "A"}, format="json"
+    ).json()
+    Vote.objects.filter(pk=created["id"]).update(
+        created_at=timezone.now() - timedelta(seconds=settings.VOTE_UNDO_SECONDS + 5)
+    )
+    response = expert_client.patch(created["change_url"], {"grade": "B"}, format="json")
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        f"The undo window of {settings.VOTE_UNDO_SECONDS} s has passed."
+    )
+
+
+def test_undo_within_window_changes_the_stored_vote(expert_client, clips):
+    created = expert_client.post(
+        "/api/votes/", {"clip": clips[0].pk, "grade": "A"}, format="json"
+    ).json()
+    assert set(created) >= {"id", "clip", "grade", "undo_until", "change_url"}
+    response = expert_client.patch(created["change_url"], {"grade": "e"}, format="json")
+    assert response.status_code == 200 and response.json()["grade"] == "E"
+    assert Vote.objects.get(pk=created["id"]).grade == "E"
+
+
+def test_bad_next_clip_parameters_are_400(expert_client):
+    response = expert_client.get("/api/clips/next/?count=99")
+    assert response.status_code == 400 and "count" in response.json()["detail"]
+
+
+def test_unknown_api_path_is_json_404(expert_client):
+    response = expert_client.get("/api/nope/")
+    assert response.status_code == 404 and "/api/docs/" in response.json()["detail"]
+
+
+def test_wrong_method_is_405_json(expert_client):
+    response = expert_client.delete("/api/votes/")
+    assert response.status_code == 405 and response.json()["detail"]
+
+
+def test_csrf_token_constant_is_what_the_client_sends():
+    assert len(CSRF_TOKEN) == 32

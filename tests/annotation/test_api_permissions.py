@@ -1,0 +1,134 @@
+"""The permission matrix: every endpoint × anonymous / expert / admin."""
+
+import pytest
+from rest_framework.authtoken.models import Token
+
+from annotation import services
+from tests.annotation.conftest import session_client
+from tests.factories import ClipFactory, ExpertFactory
+
+pytestmark = pytest.mark.django_db
+
+DENIED = {401, 403}
+
+
+@pytest.fixture
+def world(expert, admin_user):
+    clip, clip2 = ClipFactory(), ClipFactory()
+    someone = ExpertFactory()
+    others_vote = services.vote_create(expert=someone, clip=clip2, grade="D")
+    own_vote = services.vote_create(expert=expert, clip=clip, grade="B")
+    return {
+        "clip": clip,
+        "fresh_clip": ClipFactory(),
+        "own_vote": own_vote,
+        "others_vote": others_vote,
+        "expert": expert,
+        "admin": admin_user,
+    }
+
+
+# (method, url template, body, expected for anonymous, expert, admin)
+MATRIX = [
+    ("get", "/api/clips/next/", None, DENIED, {200}, {403}),
+    (
+        "post",
+        "/api/votes/",
+        {"clip": "{fresh_clip}", "grade": "A"},
+        DENIED,
+        {201},
+        {403},
+    ),
+    ("get", "/api/votes/", None, DENIED, {200}, {200}),
+    ("get", "/api/votes/{own_vote}/", None, DENIED, {200}, {200}),
+    ("get", "/api/votes/{others_vote}/", None, DENIED, {404}, {200}),
+    ("patch", "/api/votes/{own_vote}/", {"grade": "C"}, DENIED, {200}, {403}),
+    ("patch", "/api/votes/{others_vote}/", {"grade": "C"}, DENIED, {404}, {403}),
+    ("patch", "/api/repeat-votes/1/", {"grade": "C"}, DENIED, {404}, {403}),
+    ("get", "/api/clips/", None, DENIED, {200}, {200}),
+    ("get", "/api/clips/{clip}/", None, DENIED, {200}, {200}),
+    ("get", "/api/distributions/", None, DENIED, {403}, {200}),
+    ("get", "/api/schema/", None, DENIED, {200}, {200}),
+    ("get", "/api/docs/", None, DENIED, {200}, {200}),
+]
+
+
+def _fill(template, world):
+    if isinstance(template, str):
+        return template.format(
+            clip=world["clip"].pk,
+            fresh_clip=world["fresh_clip"].pk,
+            own_vote=world["own_vote"].pk,
+            others_vote=world["others_vote"].pk,
+        )
+    if isinstance(template, dict):
+        filled = {k: _fill(v, world) for k, v in template.items()}
+        return {k: int(v) if v.isdigit() else v for k, v in filled.items()}
+    return template
+
+
+def _call(client, method, url, body):
+    if body is None:
+        return getattr(client, method)(url)
+    return getattr(client, method)(url, body, format="json")
+
+
+@pytest.mark.parametrize("role", ["anonymous", "expert", "admin"])
+@pytest.mark.parametrize("method, url, body, anon, as_expert, as_admin", MATRIX)
+def test_permission_matrix(world, role, method, url, body, anon, as_expert, as_admin):
+    user = {"anonymous": None, "expert": world["expert"], "admin": world["admin"]}[role]
+    expected = {"anonymous": anon, "expert": as_expert, "admin": as_admin}[role]
+    response = _call(
+        session_client(user), method, _fill(url, world), _fill(body, world)
+    )
+    assert response.status_code in expected, response.content[:300]
+    if response.status_code >= 400 and "json" in response["Content-Type"]:
+        assert response.json()["detail"]
+
+
+def test_token_authentication_works_without_csrf(world):
+    token = Token.objects.create(user=world["expert"])
+    client = session_client()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    response = client.post(
+        "/api/votes/", {"clip": world["fresh_clip"].pk, "grade": "E"}, format="json"
+    )
+    assert response.status_code == 201
+
+
+def test_bad_token_is_refused_with_a_reason():
+    client = session_client()
+    client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+    response = client.get("/api/clips/")
+    assert response.status_code in DENIED
+    assert "token" in response.json()["detail"].lower()
+
+
+def test_token_endpoint_hands_out_a_token_for_valid_credentials(expert):
+    from tests.factories import PASSWORD
+
+    client = session_client()
+    response = client.post(
+        "/api/auth/token/",
+        {"username": expert.username, "password": PASSWORD},
+        format="json",
+    )
+    assert response.status_code == 200 and response.json()["token"]
+    wrong = client.post(
+        "/api/auth/token/",
+        {"username": expert.username, "password": "no"},
+        format="json",
+    )
+    assert wrong.status_code == 400 and wrong.json()["detail"]
+
+
+def test_expert_vote_list_contains_only_own_votes(world):
+    response = session_client(world["expert"]).get("/api/votes/")
+    ids = {row["id"] for row in response.json()["results"]}
+    assert ids == {world["own_vote"].pk}
+
+
+def test_admin_vote_list_contains_everyones_votes(world):
+    response = session_client(world["admin"]).get("/api/votes/")
+    ids = {row["id"] for row in response.json()["results"]}
+    assert ids == {world["own_vote"].pk, world["others_vote"].pk}

@@ -1,0 +1,94 @@
+"""Blind grading: before voting, no votes, distribution or model output are shown."""
+
+import json
+
+import pytest
+
+from annotation import services
+from annotation.models import SiteSetting
+from tests.factories import ExpertFactory
+
+pytestmark = pytest.mark.django_db
+
+FORBIDDEN_KEYS = {
+    "distribution",
+    "panel",
+    "counts",
+    "probs",
+    "votes",
+    "n_votes",
+    "latent_quality",
+    "prediction",
+    "predicted",
+    "mean_score",
+}
+
+
+def _keys(obj) -> set[str]:
+    if isinstance(obj, dict):
+        return set(obj) | set().union(*(_keys(v) for v in obj.values()))
+    if isinstance(obj, list):
+        return set().union(*(_keys(v) for v in obj)) if obj else set()
+    return set()
+
+
+def test_next_clip_and_clip_endpoints_reveal_nothing_of_the_panel(expert_client, clips):
+    for clip in clips:
+        for _ in range(3):
+            services.vote_create(expert=ExpertFactory(), clip=clip, grade="E")
+    for url in ["/api/clips/next/", "/api/clips/", f"/api/clips/{clips[0].pk}/"]:
+        body = expert_client.get(url).json()
+        assert not _keys(body) & FORBIDDEN_KEYS, url
+
+
+def test_vote_response_hides_the_panel_unless_the_admin_reveals_it(
+    expert_client, clips
+):
+    services.vote_create(expert=ExpertFactory(), clip=clips[0], grade="E")
+    response = expert_client.post(
+        "/api/votes/", {"clip": clips[0].pk, "grade": "A"}, format="json"
+    )
+    assert "panel" not in response.json()
+
+    services.site_setting_update(reveal_panel_after_vote=True)
+    response = expert_client.post(
+        "/api/votes/", {"clip": clips[1].pk, "grade": "A"}, format="json"
+    )
+    assert SiteSetting.load().reveal_panel_after_vote
+    assert response.json()["panel"]["counts"] == [1, 0, 0, 0, 0]
+
+
+def test_admin_sees_distribution_on_clip_detail(admin_client_api, clips):
+    services.vote_create(expert=ExpertFactory(), clip=clips[0], grade="C")
+    body = admin_client_api.get(f"/api/clips/{clips[0].pk}/").json()
+    assert body["distribution"]["counts"] == [0, 0, 1, 0, 0]
+
+
+def test_repeat_vote_answer_has_the_same_shape_as_a_first_vote(
+    expert, expert_client, clips, settings
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotation.models import Vote
+
+    first = expert_client.post(
+        "/api/votes/", {"clip": clips[0].pk, "grade": "B"}, format="json"
+    ).json()
+    Vote.objects.update(created_at=timezone.now() - timedelta(days=2))
+    settings.REPEAT_SHARE = 1.0
+    offered = expert_client.get("/api/clips/next/?count=1").json()["clips"]
+    assert offered[0]["id"] == clips[0].pk
+    repeat = expert_client.post(
+        "/api/votes/", {"clip": clips[0].pk, "grade": "C"}, format="json"
+    )
+    assert repeat.status_code == 201
+    assert set(repeat.json()) == set(first)
+    assert json.dumps(sorted(offered[0])) == json.dumps(
+        sorted(expert_client.get("/api/clips/next/?count=1").json()["clips"][0])
+    )
+    changed = expert_client.patch(
+        repeat.json()["change_url"], {"grade": "D"}, format="json"
+    )
+    assert changed.status_code == 200 and changed.json()["grade"] == "D"
