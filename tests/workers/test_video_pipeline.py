@@ -125,4 +125,4 @@ def test_any_detector_with_the_protocol_can_replace_the_classical_one(recording)
         detector=_TruthDetector(recording),
     )  # fmt: skip
     assert len(result.clips) == 3
-    assert all(c.quality == pytest.approx(1.0) for c in result.clips)
+    assert all(0.75 <= c.quality <= 1.0 for c in result.clips)

@@ -10,10 +10,13 @@ Two modes, as in the platform:
   ``min_measured_fraction`` of them, last frame measured, head at least
   ``edge_margin_px`` inside the field), its clip is cut from a ring buffer of the
   last ``clip_frames`` frames.
-  Each track gives at most one clip; only the ``max_clips`` best-tracked (highest
-  quality = measured fraction x mean detection score, capped) are kept, in a
-  bounded heap. Memory is therefore the ring buffer + the kept clips + the active
-  tracks, independent of the recording's length.
+  Each track gives at most one clip; only the ``max_clips`` best-tracked are kept,
+  in a bounded heap. Quality = measured fraction x (0.5 + 0.5 x mean detection
+  score / ``score_reference``, capped at 1) x (0.75 + 0.25 x isolation), where
+  isolation is the distance to the nearest other track over a third of the crop
+  (capped at 1): a clip should show one cell. Memory is therefore the ring
+  buffer + the kept clips + the active tracks, independent of the recording's
+  length.
 - **manual** (``targets``: points clicked on the first frame): each target is
   followed by the template-matching tracker over the first ``clip_frames`` frames;
   reading stops there.
@@ -207,7 +210,8 @@ def recording_process(
         active = tracker.update(detections)
         n_tracks += len(tracker.pop_finished())
         if len(buffer) == n:
-            for track in active:
+            positions = np.array([tr.points[-1] for tr in active]).reshape(-1, 2)
+            for position_index, track in enumerate(active):
                 if track.id in cut_ids or len(track) < n:
                     continue
                 judged = _window_quality(
@@ -216,6 +220,13 @@ def recording_process(
                 if judged is None:
                     continue
                 quality, xy = judged
+                # A second cell inside the crop distracts the graders: prefer
+                # isolated cells (nearest other track vs a third of the crop).
+                others = np.delete(positions, position_index, axis=0)
+                if len(others):
+                    nearest = float(np.min(np.linalg.norm(others - xy[-1], axis=1)))
+                    isolation = min(1.0, nearest / (config.clip_size / 3))
+                    quality *= 0.75 + 0.25 * isolation
                 if len(kept) >= config.max_clips and quality <= kept[0][0]:
                     continue
                 cut_ids.add(track.id)
