@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
+from django.db.models import Count, Q
 from django.http import (
     FileResponse,
     Http404,
@@ -98,7 +99,11 @@ def recording_status_payload(recording: Recording) -> dict:
 @require_GET
 @operator_required
 def recording_list(request: HttpRequest) -> HttpResponse:
-    recordings = Recording.objects.select_related("patient").order_by("-created_at")
+    recordings = (
+        Recording.objects.select_related("patient")
+        .annotate(n_clips=Count("clips", filter=Q(clips__is_active=True)))
+        .order_by("-created_at")
+    )
     return render(
         request,
         "recordings/list.html",
@@ -121,14 +126,16 @@ def recording_upload(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST" and _upload_too_large(request):
         # Refuse before Django reads the body into a temporary file.
-        form = RecordingUploadForm()
-        form.add_error(
-            None,
-            f"The upload is larger than the limit of {settings.MAX_UPLOAD_MB} MB "
-            "(setting MAX_UPLOAD_MB). Cut the recording shorter or ask the "
-            "administrator to raise the limit.",
+        return _upload_page(
+            request,
+            RecordingUploadForm(),
+            status=413,
+            error=(
+                f"The upload is larger than the limit of {settings.MAX_UPLOAD_MB} MB "
+                "(setting MAX_UPLOAD_MB). Cut the recording shorter or ask the "
+                "administrator to raise the limit."
+            ),
         )
-        return _upload_page(request, form, status=413)
     form = RecordingUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST":
         status = 400
@@ -178,9 +185,11 @@ def _upload_page(
     *,
     status: int,
     existing: Recording | None = None,
+    error: str = "",
 ) -> HttpResponse:
     context = {
         "form": form,
+        "error": error,
         "existing": existing,
         "max_upload_mb": settings.MAX_UPLOAD_MB,
     }

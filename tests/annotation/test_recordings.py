@@ -381,3 +381,16 @@ def test_unreachable_task_queue_fails_the_recording_instead_of_a_server_error(
     recording = Recording.objects.get()
     assert recording.status == Recording.Status.FAILED
     assert "could not be queued" in recording.error_message
+
+
+def test_request_larger_than_the_limit_is_refused_before_reading_it(
+    admin_client, sent, settings
+):
+    settings.MAX_UPLOAD_MB = 1
+    response = admin_client.post(
+        reverse("recording_upload"),
+        {"patient_code": "P-1", "file": SimpleUploadedFile("big.mp4", b"0" * 1200000)},
+    )
+    assert response.status_code == 413
+    assert "larger than the limit of 1 MB" in response.content.decode()
+    assert not Recording.objects.exists()

@@ -5,6 +5,8 @@ The Celery task runs eagerly in-process, exactly as the worker would run it.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -161,3 +163,42 @@ def test_task_failure_marks_the_recording_failed(monkeypatch):
     recording.refresh_from_db()
     assert recording.status == Recording.Status.FAILED
     assert "worker bug" in recording.error_message
+
+
+def test_manual_mode_shows_first_frame_detections_and_follows_clicked_sperm(
+    django_capture_on_commit_callbacks,
+):
+    admin = logged_in("boss", admin=True)
+    form = {
+        "patient_code": "SYN-2",
+        "mode": "manual",
+        "max_clips": 2,
+        "um_per_px": "0.5",
+        "fps": "",
+        "microscope_notes": "",
+        "file": SimpleUploadedFile("field.mp4", rf.synthetic_mp4()),
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        admin.post(reverse("recording_upload"), form)
+    recording = Recording.objects.get()
+    status = admin.get(reverse("recording_status", args=[recording.pk])).json()
+    assert status["status"] == "uploaded" and status["preview_ready"]
+    image = admin.get(reverse("recording_first_frame", args=[recording.pk]))
+    assert image["Content-Type"] == "image/png"
+    assert b"".join(image.streaming_content)[:4] == b"\x89PNG"
+    detections = admin.get(reverse("recording_detections", args=[recording.pk]))
+    assert detections.json()["width"] == 320
+
+    truth = rf.synthetic_recording()
+    cell = next(i for i, t in truth.tracks.items() if not np.isnan(t[:16]).any())
+    point = truth.tracks[cell][0].round(1).tolist()
+    with django_capture_on_commit_callbacks(execute=True):
+        admin.post(
+            reverse("recording_targets", args=[recording.pk]),
+            {"targets": json.dumps([point])},
+        )
+
+    recording.refresh_from_db()
+    assert recording.status == Recording.Status.DONE, recording.error_message
+    (clip,) = recording.clips.all()
+    assert clip.track[0] == pytest.approx(point, abs=0.5)
