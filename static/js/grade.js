@@ -873,6 +873,8 @@
     const centerY = (scroller.scrollTop + scroller.clientHeight / 2) / Math.max(1, scroller.scrollHeight);
     state.zoomIndex = index;
     const zoom = ZOOMS[index];
+    // The video keeps object-fit: contain, so scaling its box scales the picture.
+    ui.video.style.width = zoom === 1 ? "" : Math.round(scroller.clientWidth * zoom) + "px";
     ui.video.style.height = zoom === 1 ? "" : Math.round(scroller.clientHeight * zoom) + "px";
     ui.zoomValue.textContent = zoom + "×";
     ui.zoomOut.disabled = index === 0;
