@@ -132,3 +132,40 @@ def test_probe_reads_an_avi_written_by_opencv(tmp_path):
     assert (info.width, info.height, info.n_frames) == (64, 48, 7)
     assert info.fps == pytest.approx(15.0)
     assert len(list(iter_frames(path, gray=True))) == 7
+
+
+def test_iter_frames_falls_back_to_opencv_when_ffmpeg_has_no_decoder(
+    tmp_path, monkeypatch
+):
+    from workers.video import io as video_io
+
+    path = tmp_path / "c.mp4"
+    path.write_bytes(encode_mp4(_frames(t=3, h=32, w=48), fps=15.0))
+
+    def no_decoder(path, *, gray):
+        raise video_io.UnsupportedCodec("no decoder")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(video_io, "_iter_frames_av", no_decoder)
+    frames = list(video_io.iter_frames(path, gray=True))
+    assert len(frames) == 3 and frames[0].shape == (32, 48)
+
+
+def test_probe_asks_opencv_when_ffmpeg_has_no_decoder(tmp_path, monkeypatch):
+    from workers.video import io as video_io
+
+    path = tmp_path / "c.mp4"
+    path.write_bytes(encode_mp4(_frames(t=5, h=32, w=48), fps=15.0))
+
+    def no_decoder(path, **kwargs):
+        raise video_io.UnsupportedCodec("no decoder")
+
+    monkeypatch.setattr(video_io, "_probe_av", no_decoder)
+    info = video_io.probe(path)
+    assert (info.width, info.height, info.n_frames) == (48, 32, 5)
+    with pytest.raises(TooLarge):
+        video_io.probe(path, max_frames=2)
+    text = tmp_path / "t.mp4"
+    text.write_text("no video here")
+    with pytest.raises(video_io.UnsupportedCodec):
+        video_io.probe(text)

@@ -106,8 +106,57 @@ def probe(
 
     Raises a :class:`VideoError` subclass when the file is not a usable recording.
     The frame count comes from the container when it states one, otherwise from
-    counting packets (no decoding).
+    counting packets (no decoding). When FFmpeg has no decoder for the stream,
+    OpenCV is asked (as :func:`iter_frames` does).
     """
+    try:
+        return _probe_av(path, max_pixels=max_pixels, max_frames=max_frames)
+    except UnsupportedCodec:
+        info = _probe_cv2(path)
+        if info is None:
+            raise
+    _check_limits(info, Path(path).name, max_pixels=max_pixels, max_frames=max_frames)
+    return info
+
+
+def _check_limits(
+    info: VideoInfo, name: str, *, max_pixels: int, max_frames: int
+) -> None:
+    if info.width * info.height > max_pixels:
+        raise TooLarge(
+            f"{name}: frames of {info.width}x{info.height} px exceed the limit of "
+            f"{max_pixels} pixels per frame."
+        )
+    if info.n_frames > max_frames:
+        raise TooLarge(
+            f"{name}: {info.n_frames} frames exceed the limit of {max_frames} frames."
+        )
+
+
+def _probe_cv2(path: str | os.PathLike) -> VideoInfo | None:
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            return None
+        ok, frame = capture.read()
+        if not ok:
+            return None
+        fourcc = int(capture.get(cv2.CAP_PROP_FOURCC))
+        codec = "".join(chr((fourcc >> (8 * i)) & 0xFF) for i in range(4)).strip()
+        return VideoInfo(
+            fps=float(capture.get(cv2.CAP_PROP_FPS) or 0.0),
+            width=frame.shape[1],
+            height=frame.shape[0],
+            n_frames=max(1, int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)),
+            codec=codec or "unknown",
+        )
+    finally:
+        capture.release()
+
+
+def _probe_av(
+    path: str | os.PathLike, *, max_pixels: int, max_frames: int
+) -> VideoInfo:
     name = Path(path).name
     container = _open_container(path)
     try:
@@ -219,16 +268,15 @@ def iter_frames(path: str | os.PathLike, *, gray: bool = False) -> Iterator[np.n
     Raises a :class:`VideoError` subclass on unusable input (possibly mid-stream,
     as :class:`CorruptVideo`, after the frames that decoded were yielded).
     """
+    frames = _iter_frames_av(path, gray=gray)
     try:
-        container = _open_container(path)
-        try:
-            _check_decoder(container.streams.video[0], Path(path).name)
-        finally:
-            container.close()
+        first = next(frames)
     except UnsupportedCodec:
+        # FFmpeg in this build lacks the decoder; OpenCV may carry its own.
         yield from _iter_frames_cv2(path, gray=gray)
         return
-    yield from _iter_frames_av(path, gray=gray)
+    yield first
+    yield from frames
 
 
 def _fps_fraction(fps: float) -> Fraction:
