@@ -149,6 +149,7 @@ def test_expert_sees_grading_page_with_controls_and_keyboard_help(client, expert
     for grade in "ABCDE":
         assert f'data-grade="{grade}"' in html
     assert 'id="progress-text"' in html
+    assert "EXP-0100" in html  # the expert's pseudonymous code
     assert 'id="video"' in html
     assert "Keyboard" in html and "<kbd>Space</kbd>" in html
     assert 'data-next-url="/api/clips/next/"' in html
