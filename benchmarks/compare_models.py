@@ -53,6 +53,7 @@ def _args() -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--k", type=int, default=3)
     p.add_argument("--speed-features", default="speed", help="comma list or ''")
+    p.add_argument("--budget-s", type=float, default=None, help="start no run after")
     p.add_argument("--out", type=Path, default=REPO / "var" / "compare")
     p.add_argument("--doc", type=Path, default=REPO / "docs" / "model_comparison.md")
     return p.parse_args()
@@ -108,6 +109,7 @@ def main() -> None:
         losses=args.losses.split(","),
         model_kwargs=kwargs,
         out_dir=args.out / "runs",
+        budget_s=args.budget_s,
     )
     extra = {
         "Models": ("registry tiny configs" if args.tiny else "full-size, random init")

@@ -53,13 +53,21 @@ def compare_run(
     losses: list[str],
     model_kwargs: dict[str, dict],
     out_dir: str | Path,
+    budget_s: float | None = None,
 ) -> dict:
-    """Run every model x loss; returns {"rows": [...], "baseline": {...}, ...}."""
+    """Run every model x loss; returns {"rows": [...], "baseline": {...}, ...}.
+
+    With ``budget_s``, no new run starts once that many seconds have passed; the
+    runs left out are listed under "skipped".
+    """
     out = Path(out_dir)
-    rows, baseline = [], None
+    rows, baseline, skipped = [], None, []
     start = time.perf_counter()
-    for name in models:
-        for loss in losses:
+    for loss in losses:  # every model with the first loss before the next loss
+        for name in models:
+            if budget_s is not None and time.perf_counter() - start > budget_s:
+                skipped.append(f"{name}/{loss}")
+                continue
             cfg = dataclasses.replace(
                 base,
                 model=ModelConfig(
@@ -81,6 +89,7 @@ def compare_run(
     return {
         "rows": rows,
         "baseline": baseline,
+        "skipped": skipped,
         "wall_s": time.perf_counter() - start,
         "device": str(summary["device"]) if rows else "",
     }
@@ -123,6 +132,8 @@ def compare_markdown(result: dict, *, context: dict) -> str:
             text = _cell(mean[key], std[key], style)
             cells.append(f"**{text}**" if mean[key] == best[key] else text)
         lines.append(f"| {model} | {loss} | " + " | ".join(cells) + " |")
+    if result.get("skipped"):
+        context = {**context, "Not run (time budget)": ", ".join(result["skipped"])}
     ctx = "\n".join(f"- {k}: {v}" for k, v in context.items())
     return (
         "# Model comparison (Table 1 of Nakagawa et al., on synthetic data)\n\n"
