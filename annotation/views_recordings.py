@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import (
     FileResponse,
@@ -270,12 +271,14 @@ def recording_targets(request: HttpRequest, recording_id: int) -> HttpResponse:
             messages.error(request, problem)
         return redirect("recording_detail", recording_id=recording.pk)
     try:
-        services_recordings.recording_targets_set(
-            recording=recording, targets=form.cleaned_data["targets"]
-        )
-        services_recordings.recording_enqueue(
-            recording=recording, mode=Recording.Mode.MANUAL
-        )
+        # One transaction: targets refused for a busy recording are not kept.
+        with transaction.atomic():
+            services_recordings.recording_targets_set(
+                recording=recording, targets=form.cleaned_data["targets"]
+            )
+            services_recordings.recording_enqueue(
+                recording=recording, mode=Recording.Mode.MANUAL
+            )
     except errors.DomainError as exc:
         messages.error(request, exc.message)
     else:

@@ -394,3 +394,17 @@ def test_request_larger_than_the_limit_is_refused_before_reading_it(
     assert response.status_code == 413
     assert "larger than the limit of 1 MB" in response.content.decode()
     assert not Recording.objects.exists()
+
+
+def test_targets_sent_while_processing_are_refused_and_not_kept(admin_client, sent):
+    recording = make_recording(mode=Recording.Mode.MANUAL)
+    Recording.objects.filter(pk=recording.pk).update(width=320, height=240)
+    services_recordings.recording_mark_processing(recording_id=recording.pk)
+    response = admin_client.post(
+        reverse("recording_targets", args=[recording.pk]),
+        {"targets": "[[10, 10]]"},
+        follow=True,
+    )
+    assert "already processing" in response.content.decode()
+    recording.refresh_from_db()
+    assert recording.targets == [] and not sent
