@@ -126,3 +126,34 @@ def test_any_detector_with_the_protocol_can_replace_the_classical_one(recording)
     )  # fmt: skip
     assert len(result.clips) == 3
     assert all(0.75 <= c.quality <= 1.0 for c in result.clips)
+
+
+def test_prefetched_frames_arrive_in_order_and_errors_are_raised_after_them():
+    from workers.video.io import CorruptVideo
+    from workers.video.pipeline import frames_prefetched
+
+    def frames():
+        for i in range(5):
+            yield np.full((2, 2), i, np.uint8)
+        raise CorruptVideo("decoding failed after 5 frames")
+
+    got = []
+    with pytest.raises(CorruptVideo, match="after 5 frames"):
+        for frame in frames_prefetched(frames(), depth=2):
+            got.append(int(frame[0, 0]))
+    assert got == [0, 1, 2, 3, 4]
+
+
+def test_stopping_early_ends_the_prefetch_thread():
+    import threading
+
+    from workers.video.pipeline import frames_prefetched
+
+    def endless():
+        while True:
+            yield np.zeros((2, 2), np.uint8)
+
+    stream = frames_prefetched(endless(), depth=2)
+    next(stream)
+    stream.close()
+    assert not any(t.name == "frame-prefetch" for t in threading.enumerate())
