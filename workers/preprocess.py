@@ -366,7 +366,8 @@ def demo_recordings_process(
 
     Each clip gets the ground-truth quality of the cell it
     follows as ``latent_quality``. Idempotent: a recording already done is kept; one
-    that failed or was never processed is run again.
+    that failed or was never processed is run again. Other synthetic recordings
+    waiting in status "uploaded" are preprocessed too.
     """
     from workers.video.io import encode_mp4
     from workers.video.synthetic import UM_PER_PX, render_recording
@@ -414,6 +415,16 @@ def demo_recordings_process(
                 f"  {outcome.status}: {outcome.n_clips} clips"
                 + (f" ({outcome.message})" if outcome.message else "")
             )
+        recordings.append(recording)
+    # Synthetic recordings rendered elsewhere (demo_data --recordings) that still
+    # wait for preprocessing go through the same path, without ground truth.
+    waiting = Recording.objects.filter(
+        is_synthetic=True, status=Recording.Status.UPLOADED
+    ).exclude(pk__in=[r.pk for r in recordings])
+    for recording in waiting:
+        log(f"Preprocessing recording #{recording.pk} ({recording.original_name})...")
+        outcome = recording_preprocess_run(recording_id=recording.pk)
+        log(f"  {outcome.status}: {outcome.n_clips} clips")
         recordings.append(recording)
     return recordings
 

@@ -259,3 +259,19 @@ def test_demo_recording_turns_into_clips_with_ground_truth_quality(db):
     )
     assert Recording.objects.count() == 1
     assert set(recording.clips.values_list("pk", flat=True)) == {c.pk for c in clips}
+
+
+def test_demo_preprocesses_synthetic_recordings_rendered_by_demo_data(db):
+    from workers.demo import demo_recordings_ensure
+
+    (waiting,), _ = demo_recordings_ensure(
+        n_recordings=1, seed=0, n_patients=1, width=320, height=240, n_frames=20,
+        n_sperm=12,
+    )  # fmt: skip
+    assert waiting.status == Recording.Status.UPLOADED
+
+    preprocess.demo_recordings_process(n_recordings=0)
+
+    waiting.refresh_from_db()
+    assert waiting.status == Recording.Status.DONE, waiting.error_message
+    assert waiting.clips.filter(is_active=True).exists()
