@@ -403,8 +403,15 @@ def _send_inspect(recording_id: int) -> None:
 def _send(task, recording_id: int) -> None:
     # Runs after the commit: a broker that is down must not turn the upload into a
     # server error, but it must not leave the recording "queued" for ever either.
+    limit = settings.CELERY_TASK_TIME_LIMIT_CPU
     try:
-        task.delay(recording_id=recording_id)
+        # The soft limit raises inside the task, which then marks the recording
+        # failed; the hard limit only stops a task that ignores it.
+        task.apply_async(
+            kwargs={"recording_id": recording_id},
+            soft_time_limit=limit,
+            time_limit=limit + 60,
+        )
     except Exception as exc:
         logger.exception("could not queue %s for recording %s", task.name, recording_id)
         recording_mark_failed(

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -192,6 +193,17 @@ def recording_preprocess_run(
     """
     try:
         return _preprocess(recording_id=recording_id, qualities=qualities)
+    except SoftTimeLimitExceeded:
+        message = (
+            "Preprocessing took longer than the time limit of "
+            f"{settings.CELERY_TASK_TIME_LIMIT_CPU} s (CELERY_TASK_TIME_LIMIT_CPU) "
+            "and was stopped; no clip was stored. Cut the recording shorter or "
+            "raise the limit."
+        )
+        services_recordings.recording_mark_failed(
+            recording_id=recording_id, message=message
+        )
+        return PreprocessOutcome(recording_id, Recording.Status.FAILED, message=message)
     except Exception as exc:
         services_recordings.recording_mark_failed(
             recording_id=recording_id,

@@ -374,7 +374,7 @@ def test_unreachable_task_queue_fails_the_recording_instead_of_a_server_error(
     def broker_down(**_):
         raise ConnectionRefusedError("redis:6379")
 
-    monkeypatch.setattr(tasks.recording_preprocess, "delay", broker_down)
+    monkeypatch.setattr(tasks.recording_preprocess, "apply_async", broker_down)
     with django_capture_on_commit_callbacks(execute=True):
         response = upload(admin_client, rf.synthetic_mp4())
     assert response.status_code == 302

@@ -275,3 +275,22 @@ def test_demo_preprocesses_synthetic_recordings_rendered_by_demo_data(db):
     waiting.refresh_from_db()
     assert waiting.status == Recording.Status.DONE, waiting.error_message
     assert waiting.clips.filter(is_active=True).exists()
+
+
+def test_time_limit_stops_processing_with_a_clear_message_and_no_clips(
+    patient, monkeypatch
+):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    def too_slow(**_):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(
+        preprocess.services_recordings, "clips_replace_for_recording", too_slow
+    )
+    recording = synthetic(patient)
+    outcome = preprocess.recording_preprocess_run(recording_id=recording.pk)
+    recording.refresh_from_db()
+    assert outcome.status == recording.status == Recording.Status.FAILED
+    assert "CELERY_TASK_TIME_LIMIT_CPU" in recording.error_message
+    assert not recording.clips.exists()
