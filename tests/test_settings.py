@@ -33,6 +33,7 @@ _SETTINGS_VARIABLES = (
     "VOTES_PER_CLIP",
     "REPEAT_SHARE",
     "LOG_LEVEL",
+    "TRUST_X_FORWARDED_PROTO",
     "SPERMGRADE_VAR_DIR",
     "DJANGO_SETTINGS_MODULE",
 )
@@ -46,7 +47,8 @@ _REPORT = (
     "    'broker': s.CELERY_BROKER_URL, 'backend': s.CELERY_RESULT_BACKEND,\n"
     "    'folders': s.CELERY_BROKER_TRANSPORT_OPTIONS, 'media': str(s.MEDIA_ROOT),\n"
     "    'votes_per_clip': s.VOTES_PER_CLIP, 'debug': s.DEBUG,\n"
-    "    'secret': s.SECRET_KEY, 'hosts': s.ALLOWED_HOSTS}))\n"
+    "    'secret': s.SECRET_KEY, 'hosts': s.ALLOWED_HOSTS,\n"
+    "    'proxy': s.SECURE_PROXY_SSL_HEADER}))\n"
 )
 
 
@@ -110,6 +112,12 @@ def test_redis_broker_is_also_the_default_result_backend(tmp_path):
     assert report["broker"] == url
     assert report["backend"] == url
     assert report["folders"] == {}
+
+
+def test_forwarded_proto_is_trusted_only_when_asked(tmp_path):
+    assert started(start_django(tmp_path))["proxy"] is None
+    report = started(start_django(tmp_path, TRUST_X_FORWARDED_PROTO="true"))
+    assert report["proxy"] == ["HTTP_X_FORWARDED_PROTO", "https"]
 
 
 def test_votes_per_clip_that_is_not_a_number_stops_start_up(tmp_path):
