@@ -19,8 +19,6 @@ from annotation.models import Job
 from tests.conftest import REPO_ROOT
 from tests.factories import ClipFactory, VoteFactory
 
-pytestmark = [pytest.mark.redis, pytest.mark.postgres]
-
 
 def _database_url() -> str:
     s = connection.settings_dict
@@ -80,6 +78,8 @@ def _wait_for(predicate, timeout_s: float = 60.0) -> bool:
     return False
 
 
+@pytest.mark.redis
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_panel_snapshot_runs_on_a_real_worker_through_redis(redis_server, worker):
     clip = ClipFactory()
@@ -111,3 +111,39 @@ def test_panel_snapshot_runs_on_a_real_worker_through_redis(redis_server, worker
     assert ok.celery_task_id == result.id
     assert _wait_for(lambda: Job.objects.get(pk=bad.pk).status == Job.Status.FAILED, 30)
     assert "clip_ids" in Job.objects.get(pk=bad.pk).error_message
+
+
+@pytest.fixture
+def eager_celery():
+    from workers.celery import app, ensure_broker_folders
+
+    ensure_broker_folders()
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = previous
+
+
+@pytest.mark.django_db
+def test_snapshot_request_enqueues_after_commit_and_records_the_result(
+    eager_celery, django_capture_on_commit_callbacks
+):
+    VoteFactory(grade="E")
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        job = services.panel_snapshot_request()
+    assert len(callbacks) == 1
+    job.refresh_from_db()
+    assert job.status == Job.Status.DONE
+    assert job.result["grade_totals"] == [0, 0, 0, 0, 1]
+
+
+@pytest.mark.django_db
+def test_base_task_marks_the_job_failed_with_the_error(eager_celery):
+    from workers.tasks import panel_snapshot
+
+    job = services.job_create(kind="panel_snapshot")
+    outcome = panel_snapshot.apply(kwargs={"job_id": job.pk, "clip_ids": ["x"]})
+    assert outcome.failed()
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert job.error_message.startswith("ValueError: clip_ids")
