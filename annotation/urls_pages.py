@@ -12,7 +12,7 @@ urlpatterns = [
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
         name="login",
     ),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
     path("grade/", views.grade, name="grade"),
     path("admin-home/", views.admin_home, name="admin_home"),
     path("media/clips/<int:clip_id>/video.mp4", views.clip_video, name="clip_video"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -20,6 +21,18 @@ from django.views.decorators.http import require_GET, require_safe
 
 from annotation.models import Clip
 from annotation.selectors import user_is_admin, user_is_expert
+
+
+class LogoutView(auth_views.LogoutView):
+    """Log out on POST (Django's rule); a GET, e.g. a typed /logout/, asks to confirm
+    instead of answering 405."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect("login")
+        return render(request, "registration/logout_confirm.html")
 
 
 @require_GET

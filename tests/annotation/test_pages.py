@@ -250,3 +250,11 @@ def test_clip_video_range_past_the_end_is_416(client, expert, clip):
     response = client.get(url, HTTP_RANGE="bytes=999999-")
     assert response.status_code == 416
     assert response["Content-Range"].startswith("bytes */")
+
+
+def test_logout_by_get_asks_to_confirm_and_keeps_the_session(client, expert):
+    client.force_login(expert)
+    response = client.get(reverse("logout"))
+    assert response.status_code == 200
+    assert b"Log out?" in response.content
+    assert client.get(reverse("grade")).status_code == 200
