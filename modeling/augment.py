@@ -56,7 +56,7 @@ def batch_gather(
     When the dataset lives on the device this is one gather there; otherwise the
     gather runs on the host and the (small) result is copied asynchronously.
     """
-    if videos.device == device:
+    if videos.device.type == device.type:
         return videos[clip_idx.to(device)[:, None], frame_idx.to(device)]
     frames = videos[clip_idx.cpu()[:, None], frame_idx.cpu()]
     if device.type == "cuda":
