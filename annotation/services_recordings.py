@@ -229,6 +229,8 @@ def recording_create_from_upload(
             )
             stored_name = recording.source.name
             recording.save(update_fields=["source"])
+            # A preview left by a deleted recording with the same id is not ours.
+            _delete_files(recording_preview_names(recording_id=recording.pk))
     except IntegrityError:
         if stored_name:
             default_storage.delete(stored_name)
