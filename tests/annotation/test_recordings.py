@@ -408,3 +408,22 @@ def test_targets_sent_while_processing_are_refused_and_not_kept(admin_client, se
     assert "already processing" in response.content.decode()
     recording.refresh_from_db()
     assert recording.targets == [] and not sent
+
+
+@pytest.mark.parametrize(
+    ("method", "name"),
+    [
+        ("get", "recording_detail"),
+        ("get", "recording_status"),
+        ("get", "recording_first_frame"),
+        ("get", "recording_detections"),
+        ("post", "recording_targets"),
+        ("post", "recording_rerun"),
+    ],
+)
+def test_expert_is_refused_every_recording_page(expert_client, sent, method, name):
+    recording = make_recording()
+    response = getattr(expert_client, method)(reverse(name, args=[recording.pk]))
+    assert response.status_code == 403
+    recording.refresh_from_db()
+    assert recording.status == Recording.Status.UPLOADED and not sent
