@@ -117,11 +117,39 @@ class DistributionArrays:
     mode: np.ndarray  # (N,) index 0..4, -1 where n_votes == 0
 
 
-def _distribution_rows(clip_ids: list[int] | None) -> QuerySet:
-    rows = ClipDistribution.objects.order_by("clip_id")
-    if clip_ids is not None:
-        rows = rows.filter(clip_id__in=list(clip_ids))
-    return rows.values_list("clip_id", "n_a", "n_b", "n_c", "n_d", "n_e")
+_DISTRIBUTION_SQL = (
+    "SELECT clip_id, n_a, n_b, n_c, n_d, n_e FROM annotation_clipdistribution"
+)
+
+
+def _distribution_table(clip_ids: list[int] | None) -> np.ndarray:
+    """(N, 6) int64 rows [clip_id, n_a .. n_e] in clip order, by raw cursor:
+    building 100k model tuples through the ORM costs more than the query."""
+    with connection.cursor() as cursor:
+        if clip_ids is None:
+            cursor.execute(_DISTRIBUTION_SQL + " ORDER BY clip_id")
+            rows = cursor.fetchall()
+        elif connection.vendor == "postgresql":
+            # One array parameter instead of 100,000 placeholders.
+            ids = "{" + ",".join(str(int(i)) for i in clip_ids) + "}"
+            cursor.execute(
+                _DISTRIBUTION_SQL
+                + " WHERE clip_id = ANY(%s::bigint[]) ORDER BY clip_id",
+                [ids],
+            )
+            rows = cursor.fetchall()
+        else:  # SQLite limits the number of placeholders per statement
+            rows = []
+            ids = sorted({int(i) for i in clip_ids})
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ", ".join(["%s"] * len(chunk))
+                cursor.execute(
+                    f"{_DISTRIBUTION_SQL} WHERE clip_id IN ({marks}) ORDER BY clip_id",
+                    chunk,
+                )
+                rows.extend(cursor.fetchall())
+    return np.array(rows, dtype=np.int64).reshape(-1, 6)
 
 
 def distribution_arrays(*, clip_ids: list[int] | None = None) -> DistributionArrays:
@@ -129,12 +157,7 @@ def distribution_arrays(*, clip_ids: list[int] | None = None) -> DistributionArr
 
     The counts come from the trigger-maintained table, so they always equal the votes.
     """
-    # A raw cursor: building 100k model tuples through the ORM costs more than the
-    # query itself.
-    sql, params = _distribution_rows(clip_ids).query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        table = np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, 6)
+    table = _distribution_table(clip_ids)
     ids, counts = table[:, 0], table[:, 1:]
     n = counts.sum(axis=1)
     safe_n = np.where(n > 0, n, 1)
@@ -159,11 +182,31 @@ def distribution_arrays(*, clip_ids: list[int] | None = None) -> DistributionArr
 
 
 def distribution_for_clips(*, clip_ids: list[int] | None = None) -> dict[int, dict]:
-    """{clip_id: distribution dict} (see ``distribution_from_counts``)."""
-    return {
-        row[0]: distribution_from_counts(row[1:])
-        for row in _distribution_rows(clip_ids)
-    }
+    """{clip_id: distribution dict} (the keys of ``distribution_from_counts``).
+
+    Built from ``distribution_arrays``, so 100,000 clips take a fraction of a second.
+    """
+    arrays = distribution_arrays(clip_ids=clip_ids)
+    ids = arrays.clip_ids.tolist()
+    counts, probs = arrays.counts.tolist(), arrays.probs.tolist()
+    n_votes, modes = arrays.n_votes.tolist(), arrays.mode.tolist()
+    means, stds = arrays.mean_score.tolist(), arrays.std.tolist()
+    entropies = arrays.entropy.tolist()
+    result = {}
+    for i, clip_id in enumerate(ids):
+        if n_votes[i]:
+            result[clip_id] = {
+                "counts": counts[i],
+                "probs": probs[i],
+                "n_votes": n_votes[i],
+                "mode": GRADES[modes[i]],
+                "mean_score": means[i],
+                "std": stds[i],
+                "entropy": entropies[i],
+            }
+        else:
+            result[clip_id] = distribution_from_counts(counts[i])
+    return result
 
 
 def distribution_rows(*, clip_ids: list[int] | None = None) -> QuerySet:

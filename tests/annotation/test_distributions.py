@@ -102,3 +102,18 @@ def test_trigger_install_is_idempotent():
     db_triggers.install(connection)
     VoteFactory(grade="D")
     assert selectors.distribution_recount_mismatches() == []
+
+
+def test_distributions_for_a_long_list_of_ids_return_exactly_those_clips():
+    from annotation.models import Clip
+
+    patient = ClipFactory().patient
+    Clip.objects.bulk_create([Clip(patient=patient) for _ in range(1200)])
+    ids = sorted(Clip.objects.values_list("id", flat=True))
+    wanted = ids[::2] + ids[1:200:2]
+    VoteFactory(clip_id=wanted[-1], grade="D")
+    found = selectors.distribution_for_clips(clip_ids=wanted)
+    assert sorted(found) == sorted(wanted)
+    assert found[wanted[-1]]["counts"] == [0, 0, 0, 1, 0]
+    arrays = selectors.distribution_arrays(clip_ids=wanted)
+    assert arrays.clip_ids.tolist() == sorted(wanted)
