@@ -23,6 +23,7 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Value,
 )
 from django.utils import timezone
@@ -458,3 +459,38 @@ def user_by_id(*, user_id: int) -> AbstractBaseUser | None:
     from django.contrib.auth import get_user_model
 
     return get_user_model().objects.filter(pk=user_id).first()
+
+
+def expert_self_consistency(*, expert=None) -> list[dict]:
+    """Test–retest agreement per expert from hidden repeats.
+
+    For each expert with repeats: n_repeats, exact_agreement (share of repeats given
+    the same grade as the first time) and mean_abs_diff (in grade steps).
+    """
+    repeats = RepeatVote.objects.annotate(
+        first_grade=Subquery(
+            Vote.objects.filter(
+                expert=OuterRef("expert"), clip=OuterRef("clip")
+            ).values("grade")[:1]
+        )
+    )
+    if expert is not None:
+        repeats = repeats.filter(expert=expert)
+    per_expert: dict[int, list[int]] = {}
+    for expert_id, grade, first in repeats.values_list(
+        "expert_id", "grade", "first_grade"
+    ):
+        if first is None:
+            continue
+        per_expert.setdefault(expert_id, []).append(
+            abs(GRADES.index(grade) - GRADES.index(first))
+        )
+    return [
+        {
+            "expert_id": expert_id,
+            "n_repeats": len(diffs),
+            "exact_agreement": sum(d == 0 for d in diffs) / len(diffs),
+            "mean_abs_diff": sum(diffs) / len(diffs),
+        }
+        for expert_id, diffs in sorted(per_expert.items())
+    ]

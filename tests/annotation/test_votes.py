@@ -210,3 +210,14 @@ def test_repeat_change_goes_through_undo_too(expert, clips, settings):
     )
     assert changed.grade == "D"
     assert VoteHistory.objects.filter(repeat_vote=repeat, action="change").exists()
+
+
+def test_self_consistency_compares_repeats_with_first_grades(expert, clips):
+    for clip, first in zip(clips[:3], "ABC"):
+        Vote.objects.create(expert=expert, clip=clip, grade=first)
+    for clip, again in zip(clips[:3], "ADC"):
+        RepeatVote.objects.create(expert=expert, clip=clip, grade=again)
+    [row] = selectors.expert_self_consistency(expert=expert)
+    assert row["n_repeats"] == 3
+    assert row["exact_agreement"] == pytest.approx(2 / 3)
+    assert row["mean_abs_diff"] == pytest.approx(2 / 3)  # B -> D is 2 steps
