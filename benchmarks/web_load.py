@@ -9,9 +9,10 @@ What it does, all on loopback and bounded in time:
    ``GET /api/clips/next/`` then ``POST /api/votes/`` for the first clip offered,
    optionally pausing ``--think-ms`` between them as a person would;
 5. replaces them with 100,000 clips x 40 votes (4,000,000 votes, COPY) and times
-   ``annotation.selectors.distribution_for_clips(clip_ids=None)`` fully materialised
-   (the JSON figure), plus ``distribution_arrays``, the selector with an explicit
-   list of 100,000 ids, and a GROUP BY over the raw votes for comparison.
+   the app's vectorised selector ``annotation.selectors.distribution_arrays`` over
+   all of them, fully materialised (counts, probabilities, mode, mean, std, entropy:
+   the JSON figure), plus ``distribution_for_clips`` (one dict per clip) for all and
+   for an explicit list of 100,000 ids, and a GROUP BY over the raw votes.
 
 Prints the figures; the last line is one JSON object (units in the keys).
 
@@ -629,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
                     "vote_p99_ms": rounded("vote_p99_ms", figures),
                     "errors": figures.get("errors"),
                     "distributions_4m_votes_s": rounded(
-                        "dicts_all_s", distributions, 3
+                        "arrays_all_s", distributions, 3
                     ),
                 }
             )
