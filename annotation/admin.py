@@ -183,6 +183,10 @@ class SiteSettingAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return not SiteSetting.objects.exists()
 
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        services.site_settings_forget()
+
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 

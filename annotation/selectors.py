@@ -39,6 +39,7 @@ from annotation.models import (
 )
 
 EXPERTS_GROUP = "experts"
+SITE_SETTINGS_CACHE_KEY = "annotation:site-settings"
 ADMINS_GROUP = "admins"
 
 # --- roles -------------------------------------------------------------------------
@@ -283,7 +284,7 @@ _CLIP_QUEUE_FIELDS = ("id", "n_frames", "fps", "size_px", "is_synthetic", "is_ac
 # One indexed query on both PostgreSQL and SQLite. Live leases are counted once per
 # clip in a grouped subquery (the ORM would repeat a correlated count per row).
 _FRESH_SQL = """
-SELECT c.id
+SELECT c.id, c.n_frames, c.fps, c.size_px, c.is_synthetic, c.is_active
 FROM annotation_clip c
 LEFT JOIN annotation_clipdistribution d ON d.clip_id = c.id
 LEFT JOIN (
@@ -307,11 +308,6 @@ LIMIT %(limit)s
 """
 
 
-def _clips_in_order(ids: list[int]) -> list[Clip]:
-    found = Clip.objects.only(*_CLIP_QUEUE_FIELDS).in_bulk(ids)
-    return [found[i] for i in ids if i in found]
-
-
 def _fresh_candidates(*, expert, now: datetime, limit: int, exclude: set[int]) -> list:
     if limit < 1:
         return []
@@ -331,8 +327,15 @@ def _fresh_candidates(*, expert, now: datetime, limit: int, exclude: set[int]) -
         )
     with connection.cursor() as cursor:
         cursor.execute(_FRESH_SQL.format(exclude=excluded), params)
-        ids = [row[0] for row in cursor.fetchall()]
-    return _clips_in_order(ids)
+        rows = cursor.fetchall()
+    return [
+        Clip.from_db(
+            connection.alias,
+            _CLIP_QUEUE_FIELDS,
+            (clip_id, n_frames, fps, size_px, bool(synthetic), bool(active)),
+        )
+        for clip_id, n_frames, fps, size_px, synthetic, active in rows
+    ]
 
 
 def _repeat_candidates(*, expert, now: datetime, limit: int, exclude: set[int]) -> list:
@@ -425,19 +428,28 @@ def clip_next_for_expert(
     return [Assignment(clip, expires_at, is_repeat) for clip, is_repeat in picked]
 
 
+_PROGRESS_SQL = """
+SELECT
+  (SELECT COUNT(*) FROM annotation_vote WHERE expert_id = %(expert)s),
+  (SELECT COUNT(*) FROM annotation_clip c WHERE c.is_active AND NOT EXISTS (
+     SELECT 1 FROM annotation_vote v WHERE v.clip_id = c.id AND v.expert_id = %(expert)s
+  ))
+"""
+
+
 def expert_progress(*, expert) -> tuple[int, int]:
-    """(clips graded by the expert, graded + clips still open to them)."""
-    graded = Vote.objects.filter(expert=expert).count()
-    open_clips = (
-        Clip.objects.filter(is_active=True)
-        .exclude(Exists(Vote.objects.filter(expert=expert, clip=OuterRef("pk"))))
-        .count()
-    )
-    return graded, graded + open_clips
+    """(clips graded by the expert, graded + clips still open to them); one query."""
+    with connection.cursor() as cursor:
+        cursor.execute(_PROGRESS_SQL, {"expert": expert.pk})
+        graded, open_clips = cursor.fetchone()
+    return int(graded), int(graded) + int(open_clips)
 
 
 def site_settings() -> SiteSetting:
-    return SiteSetting.load()
+    """The settings singleton, cached for a few seconds (read on every vote)."""
+    from django.core.cache import cache
+
+    return cache.get_or_set(SITE_SETTINGS_CACHE_KEY, SiteSetting.load, timeout=5)
 
 
 def votes_for_user(*, user) -> QuerySet:

@@ -38,7 +38,12 @@ from annotation.models import (
     Vote,
     VoteHistory,
 )
-from annotation.selectors import ADMINS_GROUP, EXPERTS_GROUP, user_is_expert
+from annotation.selectors import (
+    ADMINS_GROUP,
+    EXPERTS_GROUP,
+    SITE_SETTINGS_CACHE_KEY,
+    user_is_expert,
+)
 
 User = get_user_model()
 
@@ -309,32 +314,23 @@ def vote_create(
     if not clip.is_active:
         raise errors.ClipInactive(f"Clip {clip.pk} has been withdrawn from grading.")
     now = timezone.now()
-    repeat_lease = ClipLease.objects.filter(
-        expert=expert, clip=clip, is_repeat=True
-    ).first()
     try:
         with transaction.atomic():
-            if repeat_lease is not None:
-                vote = RepeatVote.objects.create(
-                    expert=expert,
-                    clip=clip,
-                    grade=grade,
-                    created_at=now,
-                    updated_at=now,
-                    seconds_spent=seconds_spent,
-                )
-                history = {"repeat_vote": vote, "is_repeat": True}
-            else:
-                vote = Vote.objects.create(
-                    expert=expert,
-                    clip=clip,
-                    grade=grade,
-                    created_at=now,
-                    updated_at=now,
-                    seconds_spent=seconds_spent,
-                )
-                history = {"vote": vote}
+            # Taking the lease tells whether the clip was handed out as a hidden
+            # repeat; a failed insert below rolls the deletion back.
+            was_repeat = _lease_take(expert_id=expert.pk, clip_id=clip.pk)
+            model = RepeatVote if was_repeat else Vote
+            vote = model.objects.create(
+                expert=expert,
+                clip=clip,
+                grade=grade,
+                created_at=now,
+                updated_at=now,
+                seconds_spent=seconds_spent,
+            )
+            history = {"repeat_vote": vote, "is_repeat": True} if was_repeat else {}
             VoteHistory.objects.create(
+                vote=None if was_repeat else vote,
                 expert=expert,
                 clip=clip,
                 action=VoteHistory.Action.CREATE,
@@ -342,7 +338,6 @@ def vote_create(
                 at=now,
                 **history,
             )
-            ClipLease.objects.filter(expert=expert, clip=clip).delete()
     except IntegrityError:
         if not Clip.objects.filter(pk=clip.pk).exists():
             raise errors.ClipNotFound(f"Clip {clip.pk} does not exist.") from None
@@ -350,6 +345,18 @@ def vote_create(
             f"You have already graded clip {clip.pk}; change that vote instead."
         ) from None
     return vote
+
+
+def _lease_take(*, expert_id: int, clip_id: int) -> bool:
+    """Delete the expert's lease on the clip; True if it was a hidden repeat."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM annotation_cliplease WHERE expert_id = %s AND clip_id = %s "
+            "RETURNING is_repeat",
+            [expert_id, clip_id],
+        )
+        row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 def _change(model, *, expert, vote_id: int, grade: str):
@@ -455,28 +462,29 @@ def clip_leases_grant(
     """Lease (or re-lease) clips to an expert's tab; returns the expiry time.
 
     The expert's expired leases go first, so the clips return to the pool and a
-    re-used row never jumps ahead of the tab's held clips (ordered by id).
+    re-used row never jumps ahead of the tab's held clips (ordered by id). No
+    transaction: each statement is safe alone, and round trips are what a request
+    costs under load.
     """
     expires_at = now + timedelta(seconds=settings.CLIP_LEASE_SECONDS)
-    with transaction.atomic():
-        clip_leases_release_expired(expert=expert, before=now)
-        if clips:
-            ClipLease.objects.bulk_create(
-                [
-                    ClipLease(
-                        expert=expert,
-                        clip_id=clip_id,
-                        is_repeat=is_repeat,
-                        holder=holder,
-                        expires_at=expires_at,
-                        created_at=now,
-                    )
-                    for clip_id, is_repeat in clips
-                ],
-                update_conflicts=True,
-                unique_fields=["expert", "clip"],
-                update_fields=["expires_at", "is_repeat", "holder", "created_at"],
-            )
+    clip_leases_release_expired(expert=expert, before=now)
+    if clips:
+        ClipLease.objects.bulk_create(
+            [
+                ClipLease(
+                    expert=expert,
+                    clip_id=clip_id,
+                    is_repeat=is_repeat,
+                    holder=holder,
+                    expires_at=expires_at,
+                    created_at=now,
+                )
+                for clip_id, is_repeat in clips
+            ],
+            update_conflicts=True,
+            unique_fields=["expert", "clip"],
+            update_fields=["expires_at", "is_repeat", "holder", "created_at"],
+        )
     return expires_at
 
 
@@ -499,7 +507,15 @@ def site_setting_update(*, reveal_panel_after_vote: bool) -> SiteSetting:
     setting = SiteSetting.load()
     setting.reveal_panel_after_vote = reveal_panel_after_vote
     setting.save(update_fields=["reveal_panel_after_vote"])
+    site_settings_forget()
     return setting
+
+
+def site_settings_forget() -> None:
+    """Drop this process's cached copy (others refresh within 5 s)."""
+    from django.core.cache import cache
+
+    cache.delete(SITE_SETTINGS_CACHE_KEY)
 
 
 def distribution_recount() -> None:

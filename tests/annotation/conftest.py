@@ -49,3 +49,11 @@ def admin_client_api(admin_user):
 def _fast_password_hashing(settings):
     # PBKDF2 costs ~0.3 s per user; tests create many.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # The site settings are cached per process; each test starts from the database.
+    from django.core.cache import cache
+
+    cache.clear()
