@@ -84,3 +84,21 @@ def test_ci_script_requires_the_real_services():
         assert package in script
     assert "REQUIRE_SERVICES=1" in script
     assert "make test" in script
+
+
+def test_makefile_offers_the_two_readme_commands():
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, flags=re.MULTILINE))
+    assert {"demo", "test", "lint", "bench-web"} <= targets
+    # The test plugin (-p tests.services) needs the repository root on sys.path.
+    assert "-m pytest" in makefile
+    assert "ensure_broker_folders" in makefile
+    assert "demo_data" in makefile
+
+
+def test_image_runs_unprivileged_and_leaves_local_state_out():
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    assert dockerfile.startswith("#") and "FROM python:3.11-slim" in dockerfile
+    assert re.search(r"^USER (?!root)\w+", dockerfile, flags=re.MULTILINE)
+    ignored = (REPO_ROOT / ".dockerignore").read_text().split()
+    assert {".venv", "var", ".env", ".git"} <= set(ignored)
