@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from django.db.models import (
     Count,
@@ -39,8 +38,8 @@ from annotation.models import (
 )
 
 EXPERTS_GROUP = "experts"
-SITE_SETTINGS_CACHE_KEY = "annotation:site-settings"
 ADMINS_GROUP = "admins"
+SITE_SETTINGS_CACHE_KEY = "annotation:site-settings"
 
 # --- roles -------------------------------------------------------------------------
 
@@ -465,12 +464,6 @@ def clips_visible_to(*, user) -> QuerySet:
     if user_is_admin(user=user):
         return clips
     return clips.filter(is_active=True)
-
-
-def user_by_id(*, user_id: int) -> AbstractBaseUser | None:
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.filter(pk=user_id).first()
 
 
 def expert_self_consistency(*, expert=None) -> list[dict]:
