@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from annotation import errors, services
+from annotation import errors, services, services_experts
 from annotation.models import (
     Clip,
     ClipDistribution,
@@ -252,7 +252,9 @@ class SpermGradeUserAdmin(UserAdmin):
         if request.method == "POST" and form.is_valid():
             raw = form.cleaned_data["csv_file"].read()
             try:
-                created = services.experts_import_csv(text=raw.decode("utf-8-sig"))
+                created = services_experts.experts_import_csv(
+                    text=raw.decode("utf-8-sig")
+                )
             except UnicodeDecodeError:
                 form.add_error("csv_file", "The file is not UTF-8 text.")
             except errors.InvalidInput as exc:
