@@ -429,7 +429,8 @@ def clip_next_for_expert(
 
 _PROGRESS_SQL = """
 SELECT
-  (SELECT COUNT(*) FROM annotation_vote WHERE expert_id = %(expert)s),
+  (SELECT COUNT(*) FROM annotation_vote WHERE expert_id = %(expert)s)
+  + (SELECT COUNT(*) FROM annotation_repeatvote WHERE expert_id = %(expert)s),
   (SELECT COUNT(*) FROM annotation_clip c WHERE c.is_active AND NOT EXISTS (
      SELECT 1 FROM annotation_vote v WHERE v.clip_id = c.id AND v.expert_id = %(expert)s
   ))
@@ -437,7 +438,11 @@ SELECT
 
 
 def expert_progress(*, expert) -> tuple[int, int]:
-    """(clips graded by the expert, graded + clips still open to them); one query."""
+    """(clips graded, graded + clips still open to the expert); one query.
+
+    Hidden repeats count as graded too, so the counter moves the same way after a
+    repeat as after a first vote and gives nothing away.
+    """
     with connection.cursor() as cursor:
         cursor.execute(_PROGRESS_SQL, {"expert": expert.pk})
         graded, open_clips = cursor.fetchone()

@@ -85,6 +85,8 @@ def test_repeat_vote_answer_has_the_same_shape_as_a_first_vote(
     )
     assert repeat.status_code == 201
     assert set(repeat.json()) == set(first)
+    # The progress counter moves as after any vote.
+    assert repeat.json()["progress"]["graded"] == first["progress"]["graded"] + 1
     assert json.dumps(sorted(offered[0])) == json.dumps(
         sorted(expert_client.get("/api/clips/next/?count=1").json()["clips"][0])
     )
