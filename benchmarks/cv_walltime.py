@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from modeling import training  # noqa: E402
 from modeling.config import config_from_dict  # noqa: E402
@@ -142,12 +143,18 @@ def main(argv: list[str] | None = None) -> int:
             },
             "cv": {"k": args.k},
             "runtime": {
+                # An explicit index: the trainer compares tensor devices with it.
+                "device": "cuda:0" if torch.cuda.is_available() else "cpu",
                 "compile": not args.no_compile,
                 "progress": False,
                 "eval_batch_size": 64,
             },
         }
     )
+    if not args.no_compile:
+        from train_throughput import inductor_workaround
+
+        inductor_workaround()
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     start = time.perf_counter()
     summary = training.run_cv(cfg=cfg, clips=clips, out_dir=args.out / "teacher")
@@ -214,7 +221,11 @@ def main(argv: list[str] | None = None) -> int:
                     "lr": 0.01,
                 },
                 "cv": {"k": args.k},
-                "runtime": {"progress": False, "eval_batch_size": 64},
+                "runtime": {
+                    "device": "cuda:0" if torch.cuda.is_available() else "cpu",
+                    "progress": False,
+                    "eval_batch_size": 64,
+                },
             }
         )
         distilled = distill_cv(

@@ -117,16 +117,27 @@ def synthetic_clips(*, n_clips: int, n_source_frames: int, seed: int) -> ClipSet
     )
 
 
-def model_build(name: str, *, n_frames: int, size: int, tiny: bool) -> nn.Module:
+def model_build(
+    name: str, *, n_frames: int, size: int, tiny: bool, extra: dict | None = None
+) -> nn.Module:
     if name == "peer":
         return PeerTimesformer(n_frames=n_frames, size=size, tiny=tiny)
     kwargs: dict = dict(TINY_KWARGS[name]) if tiny else {"weights": "random"}
     if name in TRANSFORMERS:
         kwargs |= {"num_frames": n_frames, "img_size": size}
-    return create_model(name, **kwargs)
+    return create_model(name, **kwargs, **(extra or {}))
+
+
+def inductor_workaround() -> None:
+    """torch 2.11's inductor fails an assertion (tiling_utils._solve_simple_expr)
+    on TimeSformer's (t, n) <-> (n, t) token transposes; skip that analysis."""
+    import torch._inductor.config as inductor_config
+
+    inductor_config.triton.coalesce_tiling_analysis = False
 
 
 def model_compile(model: nn.Module) -> nn.Module:
+    inductor_workaround()
     compiled = torch.compile(model)
     if hasattr(model, "training_outputs"):
         # torch.compile wraps forward only; RoSTFine trains through this method.
@@ -145,6 +156,7 @@ def throughput_measure(
     epochs: int,
     device: torch.device,
     tiny: bool,
+    extra: dict | None = None,
 ) -> dict:
     cfg = config_from_dict(
         {
@@ -155,7 +167,9 @@ def throughput_measure(
     )
     cuda = device.type == "cuda"
     torch.manual_seed(0)
-    model = model_build(name, n_frames=n_frames, size=size, tiny=tiny).to(device)
+    model = model_build(name, n_frames=n_frames, size=size, tiny=tiny, extra=extra).to(
+        device
+    )
     n_params = sum(p.numel() for p in model.parameters())
     optimizer, _ = training.optimizer_make(model, cfg)
     train_model = model_compile(model) if compile_model else model
@@ -190,6 +204,7 @@ def throughput_measure(
         seconds = time.perf_counter() - start
     result = {
         "model": name,
+        "model_kwargs": extra or {},
         "params_m": round(n_params / 1e6, 1),
         "batch_size": batch_size,
         "compiled": compile_model,
@@ -251,6 +266,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=None, help="write results JSON")
     parser.add_argument(
+        "--model-kwargs",
+        type=json.loads,
+        default={},
+        help="JSON kwargs for our models, e.g. '{\"fused_temporal_attention\": true}'",
+    )
+    parser.add_argument(
         "--smoke",
         action="store_true",
         help="CPU check of the script itself: tiny models, 4 x 32 px, no figures",
@@ -261,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     elif not torch.cuda.is_available():
         print("This benchmark needs a CUDA GPU (or --smoke).", file=sys.stderr)
         return 2
-    device = torch.device("cpu" if args.smoke else "cuda")
+    # An explicit index: the trainer compares tensor devices with this one.
+    device = torch.device("cpu" if args.smoke else "cuda:0")
     torch.backends.cudnn.benchmark = True
     names = args.models or [*list_models(), "peer"]
     clips = synthetic_clips(n_clips=args.n_clips, n_source_frames=16, seed=0)
@@ -284,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
                 epochs=args.epochs,
                 device=device,
                 tiny=args.smoke,
+                extra=None if name == "peer" else args.model_kwargs,
             )
         except Exception as exc:  # one failing model must not hide the others
             row = {"model": name, "error": f"{type(exc).__name__}: {exc}"[:300]}

@@ -27,9 +27,12 @@ from modeling.models.weights import (
 )
 
 
-def _attention(dim: int, num_heads: int) -> Attention:
+def _attention(dim: int, num_heads: int, *, fused: bool = True) -> Attention:
     attn = Attention(dim, num_heads=num_heads, qkv_bias=True)
-    attn.fused_attn = True  # always scaled_dot_product_attention
+    # fused: F.scaled_dot_product_attention (flash on GPU); else timm's explicit
+    # softmax(q k^T) v, which is faster for the 8-frame temporal attention: flash
+    # kernels work on 64-128 row tiles, so 8-token sequences waste most of them.
+    attn.fused_attn = fused
     return attn
 
 
@@ -51,11 +54,17 @@ class DividedBlock(nn.Module):
     """Temporal attention, then spatial attention, then MLP; all residual."""
 
     def __init__(
-        self, *, dim: int, num_heads: int, mlp_ratio: float, drop_path: float
+        self,
+        *,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float,
+        drop_path: float,
+        fused_temporal_attention: bool = False,
     ) -> None:
         super().__init__()
         self.temporal_norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.temporal_attn = _attention(dim, num_heads)
+        self.temporal_attn = _attention(dim, num_heads, fused=fused_temporal_attention)
         self.temporal_fc = nn.Linear(dim, dim)
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.attn = _attention(dim, num_heads)
@@ -106,6 +115,7 @@ class TimeSformer(GradeModel):
         drop_path_rate: float = 0.0,
         dropout: float = 0.0,
         n_speed: int = 1,
+        fused_temporal_attention: bool = False,
     ) -> None:
         super().__init__()
         self.num_frames = num_frames
@@ -123,7 +133,11 @@ class TimeSformer(GradeModel):
         rates = torch.linspace(0, drop_path_rate, depth).tolist()
         self.blocks = nn.ModuleList(
             DividedBlock(
-                dim=embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio, drop_path=r
+                dim=embed_dim,
+                num_heads=num_heads,
+                mlp_ratio=mlp_ratio,
+                drop_path=r,
+                fused_temporal_attention=fused_temporal_attention,
             )
             for r in rates
         )
@@ -305,11 +319,15 @@ def timesformer(
     drop_path_rate: float = 0.0,
     dropout: float = 0.0,
     n_speed: int = 1,
+    fused_temporal_attention: bool = False,
 ) -> TimeSformer:
     """TimeSformer-B (divided space-time) initialised from a ViT-B/16 by default.
 
     ``weights``: "pretrained" (timm ViT-B/16 ImageNet from the local cache),
     a path to a timm ViT or TimeSformer checkpoint, or "random".
+    ``fused_temporal_attention``: SDPA for the temporal attention too (spatial
+    attention always uses it); off by default, as explicit attention is faster
+    for short clips (see ``benchmarks/train_throughput.py``).
     """
     return _build_timesformer(
         TimeSformer,
@@ -324,4 +342,5 @@ def timesformer(
         drop_path_rate=drop_path_rate,
         dropout=dropout,
         n_speed=n_speed,
+        fused_temporal_attention=fused_temporal_attention,
     )
