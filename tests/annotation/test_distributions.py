@@ -117,3 +117,21 @@ def test_distributions_for_a_long_list_of_ids_return_exactly_those_clips():
     assert found[wanted[-1]]["counts"] == [0, 0, 0, 1, 0]
     arrays = selectors.distribution_arrays(clip_ids=wanted)
     assert arrays.clip_ids.tolist() == sorted(wanted)
+
+
+def test_batch_distributions_equal_the_pure_summary_for_every_clip():
+    clips = ClipFactory.create_batch(3)
+    for grades, clip in zip(["ABBE", "", "DDDDD"], clips):
+        for grade in grades:
+            VoteFactory(clip=clip, grade=grade)
+    batch = selectors.distribution_for_clips()
+    for clip, grades in zip(clips, ["ABBE", "", "DDDDD"]):
+        counts = [grades.count(g) for g in "ABCDE"]
+        want = selectors.distribution_from_counts(counts)
+        got = batch[clip.pk]
+        assert got.keys() == want.keys()
+        for key in want:
+            if isinstance(want[key], float):
+                assert got[key] == pytest.approx(want[key])
+            else:
+                assert got[key] == want[key]
