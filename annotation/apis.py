@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from django.db import IntegrityError
+from django.db import DataError, IntegrityError
 from django.http import Http404, JsonResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -62,6 +62,12 @@ def exception_handler(exc, context):
         return Response(
             {"detail": "This conflicts with a change made at the same time; reload."},
             status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, DataError):
+        set_rollback()
+        return Response(
+            {"detail": f"A value does not fit the database: {exc}".strip()},
+            status=status.HTTP_400_BAD_REQUEST,
         )
     response = drf_exception_handler(exc, context)
     if response is None:

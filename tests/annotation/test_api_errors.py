@@ -142,3 +142,44 @@ def test_wrong_method_is_405_json(expert_client):
 
 def test_csrf_token_constant_is_what_the_client_sends():
     assert len(CSRF_TOKEN) == 32
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [1, 2],
+        "A",
+        None,
+        {"clip": None, "grade": "A"},
+        {"clip": "one", "grade": "A"},
+        {"clip": 10**30, "grade": "A"},
+        {"clip": 1, "grade": None},
+        {"clip": 1, "grade": ["A"]},
+        {"clip": 1, "grade": "A", "seconds_spent": "NaN"},
+        '{"clip": 1, "grade": "A", "seconds_spent": 1e400}',
+        '{"clip": 1, "grade": "A", "seconds_spent": NaN}',
+    ],
+)
+def test_odd_vote_payloads_are_4xx_json(expert_client, clips, body):
+    if isinstance(body, str) and body.startswith("{"):
+        response = expert_client.post(
+            "/api/votes/", data=body, content_type="application/json"
+        )
+    else:
+        response = expert_client.post("/api/votes/", body, format="json")
+    assert 400 <= response.status_code < 500, response.content
+    assert response.json()["detail"]
+
+
+@pytest.mark.parametrize("method", ["get", "patch"])
+def test_out_of_range_vote_id_is_4xx(expert_client, method):
+    response = getattr(expert_client, method)(
+        f"/api/votes/{10**30}/", {"grade": "A"}, format="json"
+    )
+    assert 400 <= response.status_code < 500
+    assert response.json()["detail"]
+
+
+def test_out_of_range_clip_id_is_4xx(expert_client):
+    response = expert_client.get(f"/api/clips/{10**30}/")
+    assert 400 <= response.status_code < 500
