@@ -135,3 +135,29 @@ def test_batch_distributions_equal_the_pure_summary_for_every_clip():
                 assert got[key] == pytest.approx(want[key])
             else:
                 assert got[key] == want[key]
+
+
+def test_after_migrate_hook_puts_lost_triggers_back():
+    # SQLite drops a table's triggers when a migration rebuilds the table.
+    from annotation.apps import _reinstall_triggers
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "DROP TRIGGER annotation_vote_count_insert ON annotation_vote"
+            )
+        else:
+            cursor.execute("DROP TRIGGER annotation_vote_count_insert")
+    lost = VoteFactory(grade="A")
+    assert selectors.distribution_recount_mismatches() == [lost.clip_id]
+    _reinstall_triggers(sender=None, using="default")
+    services.distribution_recount()
+    kept = VoteFactory(grade="B")
+    assert selectors.distribution_for_clip(clip_id=kept.clip_id)["counts"] == [
+        0,
+        1,
+        0,
+        0,
+        0,
+    ]
+    assert selectors.distribution_recount_mismatches() == []
