@@ -83,6 +83,17 @@ def _strip_resnet_head(head: nn.Module) -> None:
     head.output_pool = nn.AdaptiveAvgPool3d(1)
 
 
+def _swish_to_silu(module: nn.Module) -> None:
+    """pytorchvideo's Swish is a Python autograd Function (x * sigmoid(x)) that
+    ONNX export cannot trace; nn.SiLU computes the same, fused, and exports."""
+    from pytorchvideo.layers.swish import Swish
+
+    for parent in module.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, Swish):
+                setattr(parent, name, nn.SiLU())
+
+
 class X3D(GradeModel):
     """X3D; ``input_size`` (optional) resizes frames inside the model first."""
 
@@ -106,6 +117,7 @@ class X3D(GradeModel):
             head_dim_out=head_dim_out,
         )
         _load(self.backbone, weights_path)
+        _swish_to_silu(self.backbone)
         head = self.backbone.blocks[-1]
         head.pool.pool = nn.AdaptiveAvgPool3d(1)
         _strip_resnet_head(head)

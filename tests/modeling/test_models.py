@@ -157,3 +157,29 @@ def test_clinic_model_is_much_smaller_than_timesformer():
     n_clinic = sum(p.numel() for p in clinic.parameters())
     n_one_block = sum(p.numel() for p in timesformer_b.parameters())
     assert n_clinic < n_one_block
+
+
+def test_clinic_model_exports_to_onnx_and_matches_pytorch(tmp_path):
+    import warnings
+
+    import onnxruntime as ort
+
+    model = _tiny("clinic").eval()
+    video, speed = _inputs()
+    path = tmp_path / "clinic.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (video, speed),
+            str(path),
+            input_names=["video", "speed"],
+            output_names=["logits"],
+            opset_version=17,
+            dynamo=False,
+        )
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"video": video.numpy(), "speed": speed.numpy()})[0]
+    with torch.no_grad():
+        want = model(video, speed).numpy()
+    assert abs(got - want).max() < 1e-4
