@@ -52,8 +52,12 @@ def _args() -> argparse.Namespace:
     p.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw"])
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--k", type=int, default=3)
+    p.add_argument(
+        "--no-balanced", action="store_true", help="plain shuffling, no class balance"
+    )
     p.add_argument("--speed-features", default="speed", help="comma list or ''")
     p.add_argument("--budget-s", type=float, default=None, help="start no run after")
+    p.add_argument("--note", default="", help="an extra line for the table's header")
     p.add_argument("--out", type=Path, default=REPO / "var" / "compare")
     p.add_argument("--doc", type=Path, default=REPO / "docs" / "model_comparison.md")
     return p.parse_args()
@@ -91,7 +95,11 @@ def main() -> None:
                 "epochs": args.epochs,
                 "batch_size": args.batch_size,
             },
-            "cv": {"k": args.k, "seed": args.seed},
+            "cv": {
+                "k": args.k,
+                "seed": args.seed,
+                "balanced_sampling": not args.no_balanced,
+            },
             "runtime": {"progress": sys.stderr.isatty()},
         }
     )
@@ -115,6 +123,8 @@ def main() -> None:
         "Models": ("registry tiny configs" if args.tiny else "full-size, random init")
         + " (no pretrained weights: nothing is downloaded)",
     }
+    if args.note:
+        extra["Note"] = args.note
     doc = compare_markdown(
         result,
         context=context_describe(clips=clips, base=base, result=result, extra=extra),

@@ -1,0 +1,54 @@
+"""Part 8 floors on a small version of the comparison (CPU, registry tiny configs).
+
+Same configuration as the CPU table in docs/model_comparison.md
+(benchmarks/compare_models.py --tiny --n-clips 96 --n-patients 24 --seed 5
+--source-frames 8 --source-size 64 --frames 4 --size 32 --epochs 20 --batch-size 8
+--optimizer adamw --lr 3e-3 --no-balanced).
+"""
+
+import pytest
+
+from modeling.compare import best_row, compare_run
+from modeling.config import config_from_dict
+from modeling.data import clipset_load
+
+VIDEO_MODELS = ["timesformer", "slowfast", "rostfine", "clinic"]
+
+
+@pytest.mark.slow
+def test_small_comparison_beats_the_mean_baseline_and_video_beats_image(tmp_path):
+    from modeling.models import TINY_KWARGS
+    from modeling.synthetic import write_synthetic_manifest
+
+    data = write_synthetic_manifest(
+        tmp_path / "syn", n_clips=96, n_patients=24, seed=5, n_frames=8, size=64
+    )
+    clips = clipset_load(data, speed_features=["speed"])
+    base = config_from_dict(
+        {
+            "data": {"n_frames": 4, "size": 32, "speed_features": ["speed"]},
+            "optim": {
+                "optimizer": "adamw",
+                "lr": 3e-3,
+                "epochs": 20,
+                "batch_size": 8,
+            },
+            "cv": {"k": 3, "seed": 5, "balanced_sampling": False},
+            "runtime": {"progress": False, "device": "cpu"},
+        }
+    )
+    result = compare_run(
+        clips=clips,
+        base=base,
+        models=["resnet_image", *VIDEO_MODELS],
+        losses=["emd"],
+        model_kwargs=TINY_KWARGS,
+        out_dir=tmp_path / "runs",
+    )
+    baseline = result["baseline"]["mean"]["emd"]
+    best = best_row(result)
+    video = best_row(result, video_only=True)
+    image = best_row(result, image_only=True)
+    table = {r["model"]: round(r["mean"]["emd"], 5) for r in result["rows"]}
+    assert best["mean"]["emd"] <= 0.5 * baseline, (table, baseline)
+    assert video["mean"]["emd"] < image["mean"]["emd"], (table, baseline)
