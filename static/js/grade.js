@@ -22,6 +22,7 @@
   const ZOOMS = [1, 1.5, 2, 3, 4];
   const FIRST_RETRY_MS = 1000;
   const MAX_RETRY_MS = 30000;
+  const MAX_QUEUE_COUNT = 5; // the API's upper limit on clips per /api/clips/next/
 
   // One id per browser tab (kept across reloads): the server hands this tab back the
   // clips it already leased to it, so the preloaded clip becomes the current one.
@@ -93,6 +94,7 @@
     zoomIndex: 0,
     clockOffsetMs: 0, // server clock minus this browser's clock
     epoch: 0, // counts settled votes; a queue answer from an older epoch is stale
+    settled: [], // ids of the last few clips graded here (newest last)
     blobs: new Map(), // clip id -> Promise<object URL>
     wake: null, // resolves the current retry pause early ("Retry now")
     errorSource: "", // what the error box is about (see showError)
@@ -443,19 +445,24 @@
       queueRequest.again = true;
       return queueRequest.promise;
     }
-    const request = { again: true };
+    const request = { again: true, count: 2 };
     request.promise = (async () => {
       try {
         while (request.again) {
           request.again = false;
           const epoch = state.epoch;
-          const result = await persist("Loading your next clip", () => api("GET", config.nextUrl));
+          const url = config.nextUrl + "&count=" + request.count;
+          const result = await persist("Loading your next clip", () => api("GET", url));
           if (result.ok && epoch !== state.epoch) {
             // A vote landed while this answer was on its way: it may offer the clip
             // just graded and an old count. Ask again.
             request.again = true;
           } else if (result.ok) {
-            applyQueue(result.data);
+            if (!applyQueue(result.data, request.count >= MAX_QUEUE_COUNT)) {
+              // Everything offered was graded here already: ask for a longer list.
+              request.count = Math.min(MAX_QUEUE_COUNT, request.count + 2);
+              request.again = true;
+            }
           } else if (result.error) {
             if (!state.current) overlay("No clip could be loaded.");
             showError("Your next clip could not be loaded: " + result.error.message, {});
@@ -469,13 +476,27 @@
     return request.promise;
   }
 
-  function applyQueue(data) {
+  // Never offer again a clip graded moments ago on this page, whatever the queue
+  // says (a lease renewed by a request that crossed the vote can bring it back).
+  // Hidden repeats come many clips later, far beyond this short memory.
+  const SETTLED_MEMORY = 5;
+
+  function rememberSettled(clipId) {
+    state.settled = state.settled.filter((id) => id !== clipId).concat([clipId]);
+    if (state.settled.length > SETTLED_MEMORY) state.settled.shift();
+  }
+
+  // Returns false, changing nothing, when every clip offered was graded here
+  // already, unless `final` (then it is as if nothing were left).
+  function applyQueue(data, final) {
+    const offered = Array.isArray(data.clips) ? data.clips : [];
+    const clips = offered.filter((clip) => state.settled.indexOf(clip.id) === -1);
+    if (offered.length && !clips.length && !final) return false;
     showProgress(data.progress);
-    const clips = Array.isArray(data.clips) ? data.clips : [];
     if (!state.current) {
       if (!clips.length) {
         showDone();
-        return;
+        return true;
       }
       showClip(clips[0]);
     }
@@ -488,6 +509,7 @@
       videoUrl(next).catch(() => {}); // preload; a failure is retried when it is shown
     }
     forgetOtherVideos();
+    return true;
   }
 
   // After a confirmed vote on `clipId`: show the preloaded clip at once, then ask
@@ -573,6 +595,9 @@
     outbox.remove(item);
     setBusy(false);
     state.epoch += 1;
+    if (result.ok || result.error.status === 409 || result.error.status === 404) {
+      rememberSettled(item.clip);
+    }
     if (result.ok) {
       const vote = result.data;
       hideError();

@@ -123,12 +123,31 @@ def wait_until_playing(page) -> None:
     )
 
 
+PAGE_STATE = """() => ({
+    clip: document.getElementById('clip-id').textContent,
+    progress: document.getElementById('progress-text').textContent,
+    status: document.getElementById('status').textContent,
+    error: document.getElementById('error').hidden ? ''
+        : document.getElementById('error-text').textContent,
+    buttons_disabled: document.querySelector('.grade-btn').disabled,
+    outbox: localStorage.getItem('spermgrade.outbox.browser-expert'),
+})"""
+
+
 def expect_progress(page, graded: int, total: int) -> None:
-    page.wait_for_function(
-        "(text) => document.getElementById('progress-text').textContent === text",
-        arg=f"{graded} graded of {total}",
-        timeout=TIMEOUT_MS,
-    )
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            "(text) => document.getElementById('progress-text').textContent === text",
+            arg=f"{graded} graded of {total}",
+            timeout=TIMEOUT_MS,
+        )
+    except PlaywrightTimeout:
+        state = page.evaluate(PAGE_STATE)
+        raise AssertionError(
+            f"progress never read {graded} of {total}: {state}"
+        ) from None
 
 
 def grade_with_key(page, key: str, graded_before: int, total: int) -> int:
@@ -331,3 +350,52 @@ def test_vote_kept_in_the_browser_is_sent_after_a_reload(
     assert list(Vote.objects.filter(expert=expert).values_list("clip_id", "grade")) == [
         (clip_id, "D")
     ]
+
+
+def test_clip_just_graded_is_not_shown_again_when_the_queue_offers_it(
+    live_server, grading_world, chromium_path
+):
+    # A request for the next clip that crosses a vote can come back with the clip
+    # just graded (its lease renewed). The page must not show it a second time.
+    expert, clips = grading_world
+    from playwright.sync_api import sync_playwright
+
+    seen: dict[int, dict] = {}
+    graded: list[int] = []
+
+    def stale_queue(route):
+        response = route.fetch()
+        body = response.json()
+        for clip in body["clips"]:
+            seen[clip["id"]] = clip
+        if graded:
+            body["clips"] = [seen[graded[-1]], *body["clips"]][:2]
+        route.fulfill(response=response, json=body)
+
+    def record_votes(route):
+        response = route.fetch()
+        if route.request.method == "POST" and response.status == 201:
+            graded.append(response.json()["clip"])
+        route.fulfill(response=response)
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            page.route(re.compile(r".*/api/clips/next/.*"), stale_queue)
+            page.route("**/api/votes/", record_votes)
+            page.goto(f"{live_server.url}/login/")
+            page.fill("input[name=username]", "browser-expert")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(re.compile(r".*/grade/$"))
+            shown = [
+                grade_with_key(page, key, i, len(clips)) for i, key in enumerate("abc")
+            ]
+            assert "already had your grade" not in page.locator("#status").inner_text()
+        finally:
+            browser.close()
+
+    assert len(set(shown)) == 3
+    assert Vote.objects.filter(expert=expert).count() == 3
