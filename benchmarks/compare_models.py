@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -57,6 +58,11 @@ def _args() -> argparse.Namespace:
     )
     p.add_argument("--speed-features", default="speed", help="comma list or ''")
     p.add_argument("--budget-s", type=float, default=None, help="start no run after")
+    p.add_argument(
+        "--from-json",
+        type=Path,
+        help="rewrite the table from a saved compare.json instead of training",
+    )
     p.add_argument("--note", default="", help="an extra line for the table's header")
     p.add_argument("--out", type=Path, default=REPO / "var" / "compare")
     p.add_argument("--doc", type=Path, default=REPO / "docs" / "model_comparison.md")
@@ -110,28 +116,38 @@ def main() -> None:
     else:
         kwargs = {m: {"weights": "random"} for m in models}
     start = time.perf_counter()
-    result = compare_run(
-        clips=clips,
-        base=base,
-        models=models,
-        losses=args.losses.split(","),
-        model_kwargs=kwargs,
-        out_dir=args.out / "runs",
-        budget_s=args.budget_s,
-    )
+    if args.from_json:
+        result = json.loads(args.from_json.read_text())
+    else:
+        result = compare_run(
+            clips=clips,
+            base=base,
+            models=models,
+            losses=args.losses.split(","),
+            model_kwargs=kwargs,
+            out_dir=args.out / "runs",
+            budget_s=args.budget_s,
+        )
+        (args.out / "compare.json").write_text(json.dumps(result, indent=2))
     extra = {
         "Models": ("registry tiny configs" if args.tiny else "full-size, random init")
         + " (no pretrained weights: nothing is downloaded)",
     }
     if args.note:
         extra["Note"] = args.note
+    argv, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip or arg.startswith("--from-json"):
+            skip = arg == "--from-json"
+            continue
+        argv.append(arg)
+    extra["Command"] = f"`python benchmarks/compare_models.py {shlex.join(argv)}`"
     doc = compare_markdown(
         result,
         context=context_describe(clips=clips, base=base, result=result, extra=extra),
     )
     args.doc.parent.mkdir(parents=True, exist_ok=True)
     args.doc.write_text(doc)
-    (args.out / "compare.json").write_text(json.dumps(result, indent=2))
     best = best_row(result)
     video = best_row(result, video_only=True)
     image = best_row(result, image_only=True)
