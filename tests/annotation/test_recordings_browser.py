@@ -31,6 +31,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
 PASSWORD = "boss-pass-123"
 TIMEOUT_MS = 30_000
+# Preprocessing runs inside the live server while the page waits; give it room on a
+# busy 2-core CI machine.
+PROCESSING_TIMEOUT_MS = 180_000
 
 
 @pytest.fixture
@@ -100,7 +103,7 @@ def test_status_box_follows_the_worker_and_shows_the_clips_when_done(
         page.goto(f"{live_server.url}/recordings/{recording.pk}/")
         assert page.locator("[data-field=status_label]").inner_text() == "Queued"
         worker.start()
-        page.wait_for_selector(".clip-card video")
+        page.wait_for_selector(".clip-card video", timeout=PROCESSING_TIMEOUT_MS)
         status = page.locator("[data-field=status_label]").inner_text()
         n_videos = page.locator(".clip-card video").count()
         browser.close()
@@ -135,7 +138,7 @@ def test_operator_clicks_a_sperm_on_the_first_frame_and_it_is_followed(
         )
         chosen = page.locator("#targets-count").inner_text()
         page.click("#targets-submit")
-        page.wait_for_selector(".clip-card video")
+        page.wait_for_selector(".clip-card video", timeout=PROCESSING_TIMEOUT_MS)
         browser.close()
 
     recording.refresh_from_db()
