@@ -10,18 +10,19 @@
  *
  * Blind grading: nothing here asks for or shows other experts' votes; a "panel"
  * object is shown only if the server puts it in the answer to this expert's vote.
+ *
+ * An ES module (no bundler): grade/net.js (HTTP and retries), grade/outbox.js,
+ * grade/player.js (playback controls) and grade/reveal.js are loaded beside it.
  */
-(function () {
-  "use strict";
+import { createApi, createRetrier, fetchVideo } from "./grade/net.js";
+import { createOutbox, newKey } from "./grade/outbox.js";
+import { createPlayer } from "./grade/player.js";
+import { renderPanel } from "./grade/reveal.js";
 
+(function () {
   const root = document.getElementById("grader");
   if (!root) return;
 
-  const GRADES = ["A", "B", "C", "D", "E"];
-  const SPEEDS = [0.25, 0.5, 1, 1.5, 2];
-  const ZOOMS = [1, 1.5, 2, 3, 4];
-  const FIRST_RETRY_MS = 1000;
-  const MAX_RETRY_MS = 30000;
   const MAX_QUEUE_COUNT = 5; // the API's upper limit on clips per /api/clips/next/
 
   // One id per browser tab (kept across reloads): the server hands this tab back the
@@ -90,181 +91,28 @@
     busy: false, // a vote or change is being sent: grading waits
     last: null, // {id, clip, grade, changeUrl, deadline}: the vote that can be changed
     changeMode: false, // the next grade key changes the last vote
-    speed: 1,
-    zoomIndex: 0,
     clockOffsetMs: 0, // server clock minus this browser's clock
     epoch: 0, // counts settled votes; a queue answer from an older epoch is stale
     settled: [], // ids of the last few clips graded here (newest last)
     blobs: new Map(), // clip id -> Promise<object URL>
-    wake: null, // resolves the current retry pause early ("Retry now")
     errorSource: "", // what the error box is about (see showError)
   };
 
-  // ---------------------------------------------------------------- outbox
-  // Grades not yet confirmed by the server, kept across reloads. Every operation
-  // re-reads storage so two tabs of one expert do not overwrite each other.
-  const OUTBOX_KEY = "spermgrade.outbox." + config.user;
-  const memoryOutbox = [];
-
-  const outbox = {
-    read() {
-      try {
-        const items = JSON.parse(window.localStorage.getItem(OUTBOX_KEY) || "[]");
-        return Array.isArray(items) ? items : [];
-      } catch (err) {
-        return memoryOutbox.slice();
-      }
+  // Grades not yet confirmed by the server (see grade/outbox.js).
+  const outbox = createOutbox("spermgrade.outbox." + config.user);
+  const api = createApi({
+    loginPath: config.loginUrl.split("?")[0],
+    onServerDate: (serverNow) => {
+      state.clockOffsetMs = serverNow - Date.now();
     },
-    write(items) {
-      memoryOutbox.length = 0;
-      memoryOutbox.push(...items);
-      try {
-        window.localStorage.setItem(OUTBOX_KEY, JSON.stringify(items));
-      } catch (err) {
-        // Storage full or disabled: the in-memory copy still guards this tab.
-      }
-    },
-    push(item) {
-      const items = this.read();
-      items.push(item);
-      this.write(items);
-    },
-    update(item) {
-      this.write(this.read().map((other) => (other.key === item.key ? item : other)));
-    },
-    remove(item) {
-      this.write(this.read().filter((other) => other.key !== item.key));
-    },
-  };
-
-  function newKey() {
-    if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
-    return String(Date.now()) + "-" + String(Math.random()).slice(2);
-  }
-
-  // ------------------------------------------------------------------ HTTP
-  class ApiError extends Error {
-    constructor(status, message, data) {
-      super(message);
-      this.status = status; // 0 when the server could not be reached
-      this.data = data;
-    }
-  }
-
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
-
-  function noteServerClock(response) {
-    const header = response.headers.get("Date");
-    const serverNow = header ? Date.parse(header) : NaN;
-    if (!Number.isNaN(serverNow)) state.clockOffsetMs = serverNow - Date.now();
-  }
-
-  function describeError(status, data) {
-    let detail = "";
-    if (data && typeof data === "object") {
-      if (typeof data.detail === "string") {
-        detail = data.detail;
-      } else {
-        detail = Object.entries(data)
-          .map(([field, value]) => field + ": " + [].concat(value).join(" "))
-          .join("; ");
-      }
-    }
-    if (status === 401 || status === 403) {
-      return (detail || "You are not signed in.") + " Your session may have ended.";
-    }
-    if (status >= 500) {
-      return "The server had a problem (HTTP " + status + ")." + (detail ? " " + detail : "");
-    }
-    return detail || "The server answered HTTP " + status + ".";
-  }
-
-  async function api(method, url, body) {
-    const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (method !== "GET") init.headers["X-CSRFToken"] = csrfToken();
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    let response;
-    try {
-      response = await fetch(url, init);
-    } catch (err) {
-      throw new ApiError(0, "The server could not be reached (network error).");
-    }
-    noteServerClock(response);
-    if (response.redirected && response.url.indexOf(config.loginUrl.split("?")[0]) !== -1) {
-      throw new ApiError(401, "Your session has ended; log in again.");
-    }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (err) {
-      data = null;
-    }
-    if (!response.ok) throw new ApiError(response.status, describeError(response.status, data), data);
-    if (data === null) throw new ApiError(502, "The server sent an answer that is not JSON.");
-    return data;
-  }
-
-  function isRetryable(err) {
-    const s = err.status;
-    return s === 0 || s === 401 || s === 403 || s === 408 || s === 429 || s >= 500;
-  }
-
-  // Wait before the next attempt; "Retry now" and the browser coming online end it early.
-  function pause(ms) {
-    return new Promise((resolve) => {
-      const finish = () => {
-        clearTimeout(timer);
-        window.removeEventListener("online", finish);
-        state.wake = null;
-        resolve();
-      };
-      const timer = setTimeout(finish, ms);
-      window.addEventListener("online", finish);
-      state.wake = finish;
-    });
-  }
-
-  // Run `attempt` until it succeeds or fails for good. Temporary failures (network,
-  // 5xx, 429, an ended session) are retried with growing pauses and shown on screen.
-  // Returns {ok: true, data} or {ok: false, error} (a definitive 4xx answer), or
-  // {ok: false, cancelled: true} once `cancelled()` turns true.
-  async function persist(what, attempt, onAttemptFailed, cancelled) {
-    let delay = FIRST_RETRY_MS;
-    let failures = 0;
-    for (;;) {
-      try {
-        const data = await attempt();
-        if (failures) hideError();
-        return { ok: true, data };
-      } catch (err) {
-        if (!(err instanceof ApiError)) throw err;
-        if (!isRetryable(err)) {
-          if (failures) hideError();
-          return { ok: false, error: err };
-        }
-        failures += 1;
-        if (onAttemptFailed) onAttemptFailed(failures);
-        if (cancelled && cancelled()) {
-          hideError();
-          return { ok: false, cancelled: true };
-        }
-        const wait = Math.round(delay * (0.85 + Math.random() * 0.3));
-        showRetry(what, err, wait, failures);
-        await pause(wait);
-        if (cancelled && cancelled()) {
-          hideError();
-          return { ok: false, cancelled: true };
-        }
-        delay = Math.min(delay * 2, MAX_RETRY_MS);
-      }
-    }
-  }
+  });
+  // Temporary failures are retried with growing pauses, shown in the error box.
+  const retrier = createRetrier({
+    onRetry: (what, err, waitMs, failures) => showRetry(what, err, waitMs, failures),
+    onRecovered: () => hideError(),
+  });
+  const persist = retrier.persist;
+  const player = createPlayer({ ui, clip: () => state.current, isReady: () => state.ready });
 
   // -------------------------------------------------------- status & errors
   let retryTimer = null;
@@ -318,27 +166,6 @@
   }
 
   // ------------------------------------------------------------------ videos
-  async function fetchVideo(url) {
-    let response;
-    try {
-      response = await fetch(url, { credentials: "same-origin" });
-    } catch (err) {
-      throw new ApiError(0, "The clip video could not be downloaded (network error).");
-    }
-    const type = response.headers.get("Content-Type") || "";
-    if (response.redirected || type.indexOf("text/html") !== -1) {
-      if (response.ok) throw new ApiError(401, "Your session has ended; log in again.");
-    }
-    if (!response.ok) {
-      throw new ApiError(
-        response.status,
-        "The clip video could not be downloaded (HTTP " + response.status + ")."
-      );
-    }
-    const blob = await response.blob();
-    return blob.type ? blob : new Blob([blob], { type: "video/mp4" });
-  }
-
   function videoUrl(clip) {
     let entry = state.blobs.get(clip.id);
     if (!entry) {
@@ -405,10 +232,8 @@
       return;
     }
     ui.video.src = result.data;
-    ui.video.defaultPlaybackRate = state.speed;
-    ui.video.playbackRate = state.speed;
-    const playing = ui.video.play();
-    if (playing) playing.catch(() => {});
+    player.setSpeed(player.speed); // loading a source resets the rate
+    player.play();
     forgetOtherVideos();
   }
 
@@ -604,7 +429,7 @@
       showProgress(vote.progress);
       rememberLast(vote, item);
       setStatus("Saved: clip " + item.clip + " graded " + (vote.grade || item.grade) + ".", "ok");
-      showReveal(vote.panel, item.clip);
+      renderPanel(ui.reveal, vote.panel, item.clip);
       advance(item.clip);
       return;
     }
@@ -765,7 +590,7 @@
       if (state.last && state.last.id === vote.id) state.last.grade = vote.grade || item.grade;
       showProgress(vote.progress);
       setStatus("Changed: clip " + item.clip + " is now graded " + (vote.grade || item.grade) + ".", "ok");
-      if (vote.panel) showReveal(vote.panel, item.clip);
+      if (vote.panel) renderPanel(ui.reveal, vote.panel, item.clip);
       renderUndo();
       return;
     }
@@ -777,135 +602,8 @@
     renderUndo();
   }
 
-  // -------------------------------------------------- panel after the vote
-  function showReveal(panel, clipId) {
-    ui.reveal.replaceChildren();
-    let probs = panel && Array.isArray(panel.probs) ? panel.probs.map(Number) : null;
-    const counts = panel && Array.isArray(panel.counts) ? panel.counts.map(Number) : null;
-    if (!probs && counts) {
-      const total = counts.reduce((a, b) => a + b, 0);
-      probs = counts.map((c) => (total ? c / total : 0));
-    }
-    if (!probs || probs.length !== GRADES.length) {
-      ui.reveal.hidden = true;
-      return;
-    }
-    const nVotes = panel.n_votes != null ? panel.n_votes : counts ? counts.reduce((a, b) => a + b, 0) : null;
-    const title = document.createElement("p");
-    title.className = "reveal__title";
-    title.textContent =
-      "Panel grades for clip #" + clipId + (nVotes != null ? " (" + nVotes + " votes)" : "") +
-      ", shown after your vote";
-    const bars = document.createElement("div");
-    bars.className = "reveal__bars";
-    GRADES.forEach((grade, i) => {
-      const label = document.createElement("span");
-      label.textContent = grade;
-      const bar = document.createElement("span");
-      bar.className = "reveal__bar";
-      const fill = document.createElement("span");
-      fill.style.width = (Math.max(0, Math.min(1, probs[i])) * 100).toFixed(1) + "%";
-      bar.appendChild(fill);
-      const pct = document.createElement("span");
-      pct.className = "reveal__pct";
-      pct.textContent = Math.round(probs[i] * 100) + "%";
-      bars.append(label, bar, pct);
-    });
-    ui.reveal.append(title, bars);
-    ui.reveal.hidden = false;
-  }
-
-  // ---------------------------------------------------------------- player
   function formatNumber(x) {
     return Number.isInteger(x) ? String(x) : x.toFixed(2).replace(/0+$/, "");
-  }
-
-  function currentFrameIndex() {
-    const clip = state.current;
-    if (!clip || !clip.fps) return 0;
-    const n = clip.n_frames || Math.max(1, Math.round(ui.video.duration * clip.fps));
-    return Math.min(n - 1, Math.max(0, Math.floor(ui.video.currentTime * clip.fps + 1e-3)));
-  }
-
-  function renderFrame() {
-    const clip = state.current;
-    if (!clip || !state.ready) return;
-    const n = clip.n_frames || "?";
-    ui.frame.textContent = "Frame " + (currentFrameIndex() + 1) + " / " + n;
-  }
-
-  function watchFrames() {
-    if (typeof ui.video.requestVideoFrameCallback === "function") {
-      const onFrame = () => {
-        renderFrame();
-        ui.video.requestVideoFrameCallback(onFrame);
-      };
-      ui.video.requestVideoFrameCallback(onFrame);
-    }
-    ui.video.addEventListener("timeupdate", renderFrame);
-    ui.video.addEventListener("seeked", renderFrame);
-  }
-
-  function renderPlayState() {
-    const paused = ui.video.paused;
-    ui.play.textContent = paused ? "Play" : "Pause";
-    ui.play.setAttribute("aria-pressed", String(!paused));
-    ui.paused.hidden = !paused || !state.ready;
-  }
-
-  function togglePlay() {
-    if (!state.ready) return;
-    if (ui.video.paused) {
-      const playing = ui.video.play();
-      if (playing) playing.catch(() => {});
-    } else {
-      ui.video.pause();
-    }
-  }
-
-  function step(delta) {
-    const clip = state.current;
-    if (!clip || !state.ready) return;
-    ui.video.pause();
-    const fps = clip.fps || 15;
-    const n = clip.n_frames || Math.max(1, Math.round(ui.video.duration * fps));
-    const target = (currentFrameIndex() + delta + n) % n;
-    // Aim at the middle of the frame so rounding never lands on its neighbour.
-    const limit = Number.isFinite(ui.video.duration) ? ui.video.duration - 0.001 : Infinity;
-    ui.video.currentTime = Math.max(0, Math.min((target + 0.5) / fps, limit));
-  }
-
-  function setSpeed(speed) {
-    state.speed = speed;
-    ui.video.defaultPlaybackRate = speed;
-    ui.video.playbackRate = speed;
-    ui.speedButtons.forEach((button) => {
-      button.setAttribute("aria-pressed", String(Number(button.dataset.speed) === speed));
-    });
-  }
-
-  function speedBy(delta) {
-    const index = SPEEDS.indexOf(state.speed);
-    const next = Math.max(0, Math.min(SPEEDS.length - 1, (index === -1 ? 2 : index) + delta));
-    setSpeed(SPEEDS[next]);
-    setStatus("Speed " + SPEEDS[next] + "×");
-  }
-
-  function setZoom(index) {
-    index = Math.max(0, Math.min(ZOOMS.length - 1, index));
-    const scroller = ui.scroller;
-    const centerX = (scroller.scrollLeft + scroller.clientWidth / 2) / Math.max(1, scroller.scrollWidth);
-    const centerY = (scroller.scrollTop + scroller.clientHeight / 2) / Math.max(1, scroller.scrollHeight);
-    state.zoomIndex = index;
-    const zoom = ZOOMS[index];
-    // The video keeps object-fit: contain, so scaling its box scales the picture.
-    ui.video.style.width = zoom === 1 ? "" : Math.round(scroller.clientWidth * zoom) + "px";
-    ui.video.style.height = zoom === 1 ? "" : Math.round(scroller.clientHeight * zoom) + "px";
-    ui.zoomValue.textContent = zoom + "×";
-    ui.zoomOut.disabled = index === 0;
-    ui.zoomIn.disabled = index === ZOOMS.length - 1;
-    scroller.scrollLeft = centerX * scroller.scrollWidth - scroller.clientWidth / 2;
-    scroller.scrollTop = centerY * scroller.scrollHeight - scroller.clientHeight / 2;
   }
 
   // ---------------------------------------------------------------- keyboard
@@ -924,7 +622,7 @@
     const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
     if (key === " ") {
       event.preventDefault();
-      if (!event.repeat) togglePlay();
+      if (!event.repeat) player.togglePlay();
       return;
     }
     if (Object.prototype.hasOwnProperty.call(GRADE_KEYS, key)) {
@@ -936,28 +634,26 @@
     switch (key) {
       case ",":
       case "<":
-        step(-1);
+        player.step(-1);
         break;
       case ".":
       case ">":
-        step(1);
+        player.step(1);
         break;
       case "[":
-        speedBy(-1);
-        break;
       case "]":
-        speedBy(1);
+        setStatus("Speed " + player.speedBy(key === "[" ? -1 : 1) + "×");
         break;
       case "+":
       case "=":
-        setZoom(state.zoomIndex + 1);
+        player.zoomBy(1);
         break;
       case "-":
       case "_":
-        setZoom(state.zoomIndex - 1);
+        player.zoomBy(-1);
         break;
       case "0":
-        setZoom(0);
+        player.setZoom(0);
         break;
       case "u":
       case "Backspace":
@@ -987,8 +683,8 @@
       if (state.errorSource === "clip") hideError();
       overlay("");
       renderGradeButtons();
-      renderPlayState();
-      renderFrame();
+      player.renderPlayState();
+      player.renderFrame();
     });
     ui.video.addEventListener("error", () => {
       if (!state.current || !ui.video.getAttribute("src")) return;
@@ -1002,18 +698,8 @@
         { source: "clip" }
       );
     });
-    ui.video.addEventListener("play", renderPlayState);
-    ui.video.addEventListener("pause", renderPlayState);
-    watchFrames();
+    player.bind();
 
-    ui.play.addEventListener("click", togglePlay);
-    ui.stepBack.addEventListener("click", () => step(-1));
-    ui.stepForward.addEventListener("click", () => step(1));
-    ui.speedButtons.forEach((button) => {
-      button.addEventListener("click", () => setSpeed(Number(button.dataset.speed)));
-    });
-    ui.zoomIn.addEventListener("click", () => setZoom(state.zoomIndex + 1));
-    ui.zoomOut.addEventListener("click", () => setZoom(state.zoomIndex - 1));
     ui.gradeButtons.forEach((button) => {
       button.addEventListener("click", () => onGrade(button.dataset.grade));
     });
@@ -1023,9 +709,7 @@
         changeLast(button.dataset.grade);
       });
     });
-    ui.retryNow.addEventListener("click", () => {
-      if (state.wake) state.wake();
-    });
+    ui.retryNow.addEventListener("click", () => retrier.wakeNow());
     ui.checkAgain.addEventListener("click", () => {
       setStatus("Checking for new clips…");
       refreshQueue().then(() => {
@@ -1039,13 +723,10 @@
         event.returnValue = "";
       }
     });
-    window.addEventListener("resize", () => setZoom(state.zoomIndex));
   }
 
   async function start() {
     bind();
-    setSpeed(1);
-    setZoom(0);
     renderUndo();
     // Grades left unconfirmed by an earlier visit go first, in order.
     const pending = outbox.read();
