@@ -44,6 +44,7 @@ venv-dev: $(DEV_STAMP) ## create .venv with the test and lint requirements too
 demo: $(RUNTIME_STAMP) ## migrate SQLite, load the synthetic demo, serve it with a Celery worker
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_data
+	$(PY) manage.py demo_recordings
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	@$(PY) -c "from workers.celery import ensure_broker_folders; ensure_broker_folders()"
 	@$(VENV)/bin/celery -A workers.celery worker -Q cpu,gpu --concurrency 1 \

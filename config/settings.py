@@ -248,6 +248,9 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 # Uploaded recordings; larger files are refused with a 413-style form error.
 MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 512, minimum=1)
+# Longer or larger recordings end in a clear error instead of hogging a worker.
+RECORDING_MAX_FRAMES = env_int("RECORDING_MAX_FRAMES", 20_000, minimum=16)
+RECORDING_MAX_PIXELS = env_int("RECORDING_MAX_PIXELS", 4096 * 4096, minimum=64 * 64)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
@@ -298,6 +301,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_in": str(_celery_dir / "queue"),
         "data_folder_out": str(_celery_dir / "queue"),
         "processed_folder": str(_celery_dir / "processed"),
+        # kombu's default is ./control, which would litter the working directory.
+        "control_folder": str(_celery_dir / "control"),
         "store_processed": False,
     }
     if CELERY_BROKER_URL.startswith("filesystem://")

@@ -45,6 +45,8 @@ def pytest_load_initial_conftests(early_config, parser, args):
     _state["tmp"] = tmp
     os.environ["SPERMGRADE_VAR_DIR"] = tmp
     os.environ["MEDIA_ROOT"] = os.path.join(tmp, "media")
+    # whitenoise warns when STATIC_ROOT is missing; tests serve static from finders.
+    os.makedirs(os.path.join(tmp, "staticfiles"), exist_ok=True)
     os.environ.setdefault("DEBUG", "true")
     os.environ.pop("CELERY_BROKER_URL", None)
     if os.environ.get("SPERMGRADE_TEST_SQLITE") == "1":

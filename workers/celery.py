@@ -24,7 +24,12 @@ app.autodiscover_tasks(["workers"])
 def ensure_broker_folders() -> None:
     """The filesystem transport needs its folders before anything is sent."""
     options = app.conf.broker_transport_options or {}
-    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+    for key in (
+        "data_folder_in",
+        "data_folder_out",
+        "processed_folder",
+        "control_folder",
+    ):
         if options.get(key):
             Path(options[key]).mkdir(parents=True, exist_ok=True)
     backend = str(app.conf.result_backend or "")

@@ -44,8 +44,6 @@ from workers.video.pipeline import (
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_FRAMES = 20_000  # about 22 minutes at 15 fps
-DEFAULT_MAX_PIXELS = 4096 * 4096
 PROGRESS_INTERVAL_S = 0.5
 MIN_FRAME_PX = 32
 
@@ -70,8 +68,8 @@ class PreprocessOutcome:
 
 def _limits() -> tuple[int, int]:
     return (
-        int(getattr(settings, "RECORDING_MAX_FRAMES", DEFAULT_MAX_FRAMES)),
-        int(getattr(settings, "RECORDING_MAX_PIXELS", DEFAULT_MAX_PIXELS)),
+        int(settings.RECORDING_MAX_FRAMES),
+        int(settings.RECORDING_MAX_PIXELS),
     )
 
 
