@@ -131,7 +131,22 @@ PAGE_STATE = """() => ({
         : document.getElementById('error-text').textContent,
     buttons_disabled: document.querySelector('.grade-btn').disabled,
     outbox: localStorage.getItem('spermgrade.outbox.browser-expert'),
+    overlay: document.getElementById('stage-overlay').hidden ? ''
+        : document.getElementById('stage-overlay').textContent,
+    video: ['readyState', 'networkState', 'paused', 'currentTime'].map(
+        (k) => document.getElementById('video')[k]),
 })"""
+
+
+def wait_for_grading(page) -> None:
+    """Wait until the grade buttons accept a grade; say why not on a timeout."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_selector(".grade-btn:not([disabled])", timeout=TIMEOUT_MS)
+    except PlaywrightTimeout:
+        state = page.evaluate(PAGE_STATE)
+        raise AssertionError(f"grade buttons stayed disabled: {state}") from None
 
 
 def expect_progress(page, graded: int, total: int) -> None:
@@ -152,7 +167,7 @@ def expect_progress(page, graded: int, total: int) -> None:
 
 def grade_with_key(page, key: str, graded_before: int, total: int) -> int:
     """Press a grade key on the clip on screen; return that clip's id."""
-    page.wait_for_selector(".grade-btn:not([disabled])", timeout=TIMEOUT_MS)
+    wait_for_grading(page)
     clip_id = clip_on_screen(page)
     page.keyboard.press(key)
     expect_progress(page, graded_before + 1, total)
@@ -323,7 +338,7 @@ def test_vote_kept_in_the_browser_is_sent_after_a_reload(
             page.fill("input[name=password]", PASSWORD)
             page.click("button[type=submit]")
             page.wait_for_url(re.compile(r".*/grade/$"))
-            page.wait_for_selector(".grade-btn:not([disabled])")
+            wait_for_grading(page)
             clip_id = clip_on_screen(page)
 
             # The server is unreachable for votes: the grade waits in localStorage.
