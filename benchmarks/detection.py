@@ -31,14 +31,16 @@ from workers.video.detection import DETECTOR_PRESETS, BlobDetector  # noqa: E402
 from workers.video.io import iter_frames  # noqa: E402
 from workers.video.realdata import (  # noqa: E402
     detector_evaluate,
+    hand_tracked_pairs,
     svia_annotations,
     svia_frames,
+    svia_video_stems,
     template_errors,
+    yolo_frame_folders,
     yolo_frames,
 )
 
 DATA = ROOT.parent / "shared" / "data" / "real"
-SVIA_VIDEOS = ("S_0001", "S_0002", "S_0003")
 
 
 def _score(frames, preset: str):
@@ -71,24 +73,28 @@ def impurity_hits(stem: str) -> tuple[int, int]:
 def main() -> None:
     if not DATA.is_dir():
         sys.exit(f"real data folder {DATA} is absent")
+    svia_videos = svia_video_stems(DATA / "svia_sperm_videos")
     rows, svia_aps, svia_frames_all = [], [], []
-    for stem in SVIA_VIDEOS:
+    for stem in svia_videos:
         frames = list(svia_frames(DATA / "svia_sperm_videos", stem))
         svia_frames_all.extend(frames)
         ap, op = _score(frames, "svia")
         svia_aps.append(ap)
         rows.append(("SVIA " + stem, len(frames), op.n_gt, ap, op.precision, op.recall))
     _, svia_op = _score(svia_frames_all, "svia")
-    deep_dir = DATA / "deepsperm_bull_frames" / "20200108-124252-461_OK_2s"
-    deep_ap, deep_op = _score(list(yolo_frames(deep_dir)), "deepsperm")
+    deep_frames = [
+        frame
+        for folder in yolo_frame_folders(DATA / "deepsperm_bull_frames")
+        for frame in yolo_frames(folder)
+    ]
+    deep_ap, deep_op = _score(deep_frames, "deepsperm")
     rows.append(
-        ("DeepSperm " + deep_dir.name[:19], 50, deep_op.n_gt, deep_ap,
+        ("DeepSperm bull frames", len(deep_frames), deep_op.n_gt, deep_ap,
          deep_op.precision, deep_op.recall)
     )  # fmt: skip
-    clips = DATA / "tracked_single_sperm_clips"
     errors = []
-    for csv in sorted((clips / "hand_tracked").glob("*.csv")):
-        err = template_errors(clips / "clips" / f"{csv.stem}.mp4", csv)
+    for clip, csv in hand_tracked_pairs(DATA / "tracked_single_sperm_clips"):
+        err = template_errors(clip, csv)
         errors.append(err)
         print(
             f"tracking {csv.stem}: {len(err)} hand points, median "
@@ -102,7 +108,7 @@ def main() -> None:
         f"{'SVIA mean AP / pooled P, R':<32} {'':>6} {svia_op.n_gt:>6} "
         f"{np.mean(svia_aps):>7.3f} {svia_op.precision:>6.3f} {svia_op.recall:>6.3f}"
     )
-    hits = [impurity_hits(stem) for stem in SVIA_VIDEOS]
+    hits = [impurity_hits(stem) for stem in svia_videos]
     n_hit, n_imp = sum(h for h, _ in hits), sum(t for _, t in hits)
     print(
         f"SVIA impurity boxes detected as sperm at the operating point: "

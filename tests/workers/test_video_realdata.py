@@ -7,16 +7,17 @@ import numpy as np
 from workers.video.detection import DETECTOR_PRESETS
 from workers.video.realdata import (
     detector_evaluate,
+    hand_tracked_pairs,
     hand_tracked_points,
     svia_annotations,
     svia_frames,
+    svia_video_stems,
     template_errors,
     voc_boxes_read,
     yolo_boxes_read,
+    yolo_frame_folders,
     yolo_frames,
 )
-
-SVIA_VIDEOS = ("S_0001", "S_0002", "S_0003")
 
 
 def test_voc_reader_parses_boxes_and_classes(tmp_path):
@@ -47,11 +48,14 @@ def test_hand_tracked_reader_marks_blank_rows_as_nan(tmp_path):
 
 
 def test_svia_annotations_map_to_zero_based_frames(shared_data):
-    ann = svia_annotations(
-        shared_data / "svia_sperm_videos/annotations_subsetA", "S_0002"
-    )
-    assert sorted(ann) == list(range(19))
-    assert len(ann[0].of_class("S")) > 10
+    folder = shared_data / "svia_sperm_videos"
+    stems = svia_video_stems(folder)
+    assert stems, "no annotated SVIA video found"
+    for stem in stems:
+        ann = svia_annotations(folder / "annotations_subsetA", stem)
+        assert min(ann) == 0  # FFFF is 1-based in the file names
+        assert sorted(ann) == list(range(len(ann)))
+        assert len(ann[0].of_class("S")) > 10
 
 
 def test_svia_detection_ap_floor(shared_data):
@@ -59,23 +63,25 @@ def test_svia_detection_ap_floor(shared_data):
     config = DETECTOR_PRESETS["svia"]
     aps = [
         detector_evaluate(svia_frames(folder, stem), config=config)[0]
-        for stem in SVIA_VIDEOS
+        for stem in svia_video_stems(folder)
     ]
+    assert aps
     assert np.mean(aps) >= 0.75
     assert min(aps) >= 0.65
 
 
 def test_deepsperm_detection_ap_floor(shared_data):
-    folder = shared_data / "deepsperm_bull_frames/20200108-124252-461_OK_2s"
-    ap, _ = detector_evaluate(yolo_frames(folder), config=DETECTOR_PRESETS["deepsperm"])
+    folders = yolo_frame_folders(shared_data / "deepsperm_bull_frames")
+    assert folders
+    frames = [frame for folder in folders for frame in yolo_frames(folder)]
+    ap, _ = detector_evaluate(frames, config=DETECTOR_PRESETS["deepsperm"])
     assert ap >= 0.65
 
 
 def test_template_tracker_median_error_on_hand_tracked_clip(shared_data):
-    clips = shared_data / "tracked_single_sperm_clips"
-    name = "sample1_vid1_sperm3_id3"
-    errors = template_errors(clips / "clips" / f"{name}.mp4",
-                          clips / "hand_tracked" / f"{name}.csv")  # fmt: skip
+    pairs = hand_tracked_pairs(shared_data / "tracked_single_sperm_clips")
+    assert pairs
+    errors = np.concatenate([template_errors(clip, csv) for clip, csv in pairs])
     assert len(errors) >= 50
     assert np.median(errors) <= 2.0
 

@@ -93,6 +93,43 @@ def hand_tracked_points(path: str | Path) -> np.ndarray:
     return np.asarray(points, dtype=np.float64).reshape(-1, 2)
 
 
+# ---------------------------------------------------------------- discovery
+# The data folders are found by content, not by name, so a held-out counterpart with
+# other file names is measured the same way.
+def svia_video_stems(folder: str | Path) -> list[str]:
+    """Stems of ``videos/*.mp4`` that have at least one annotation XML."""
+    folder = Path(folder)
+    annotated = {
+        path.name.rsplit("_", 1)[0]
+        for path in (folder / "annotations_subsetA").glob("*.xml")
+    }
+    return sorted(
+        path.stem
+        for path in (folder / "videos").glob("*.mp4")
+        if path.stem in annotated
+    )
+
+
+def yolo_frame_folders(folder: str | Path) -> list[Path]:
+    """Sub-folders of ``folder`` holding ``*.jpg`` frames with YOLO ``.txt`` boxes."""
+    return sorted(
+        path
+        for path in Path(folder).iterdir()
+        if path.is_dir()
+        and any(jpg.with_suffix(".txt").exists() for jpg in path.glob("*.jpg"))
+    )
+
+
+def hand_tracked_pairs(folder: str | Path) -> list[tuple[Path, Path]]:
+    """(clip mp4, hand-tracked CSV) pairs of a tracked-clips folder."""
+    folder = Path(folder)
+    return [
+        (folder / "clips" / f"{csv.stem}.mp4", csv)
+        for csv in sorted((folder / "hand_tracked").glob("*.csv"))
+        if (folder / "clips" / f"{csv.stem}.mp4").exists()
+    ]
+
+
 # ---------------------------------------------------------------- evaluation helpers
 def svia_frames(
     folder: str | Path, stem: str
