@@ -1,3 +1,4 @@
+import random
 from datetime import timedelta
 
 import numpy as np
@@ -193,11 +194,20 @@ def test_repeat_after_enough_clips_even_within_hours(expert, settings):
     settings.REPEAT_MIN_GAP_HOURS = 1000
     clip_list = ClipFactory.create_batch(5)
     _grade_all(expert, clip_list)
-    Vote.objects.filter(expert=expert, clip=clip_list[0]).update(
-        created_at=timezone.now() - timedelta(minutes=5)
-    )
-    [assignment] = selectors.clip_next_for_expert(expert=expert, count=1)
+    # Explicit, distinct vote times (minutes apart, all within the hours gap): the
+    # "clips since" rule must not hang on how fast or how monotonic the wall clock
+    # was while the five votes were cast.
+    now = timezone.now()
+    for minutes_ago, clip in zip([10, 4, 3, 2, 1], clip_list):
+        Vote.objects.filter(expert=expert, clip=clip).update(
+            created_at=now - timedelta(minutes=minutes_ago)
+        )
+    rng = random.Random(0)
+    [assignment] = selectors.clip_next_for_expert(expert=expert, count=1, rng=rng)
     assert assignment.is_repeat and assignment.clip == clip_list[0]
+    services.vote_create(expert=expert, clip=assignment.clip, grade="D")
+    # Clip 1 has only 3 graded clips after it: not due yet, and nothing else is open.
+    assert selectors.clip_next_for_expert(expert=expert, count=1, rng=rng) == []
 
 
 def test_repeat_change_goes_through_undo_too(expert, clips, settings):
