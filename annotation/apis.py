@@ -13,6 +13,7 @@ from django.http import Http404, JsonResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
@@ -20,7 +21,12 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from annotation import errors, selectors, services
 from annotation.models import Clip, RepeatVote
-from annotation.permissions import IsAdmin, IsExpert, IsExpertOrAdmin
+from annotation.permissions import (
+    IsAdmin,
+    IsExpert,
+    IsExpertOrAdmin,
+    RoleTokenAuthentication,
+)
 from annotation.serializers import (
     ClipAdminOutputSerializer,
     ClipNextInputSerializer,
@@ -115,6 +121,12 @@ def _vote_result(*, expert, vote) -> dict:
     return result
 
 
+class _Api(APIView):
+    # Session or token; the token query brings the user's role groups along, so a
+    # permission check costs no extra round trip.
+    authentication_classes = [SessionAuthentication, RoleTokenAuthentication]
+
+
 def _paginate(view: APIView, request, queryset, serializer_class) -> Response:
     paginator = LimitOffsetPagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
@@ -124,7 +136,7 @@ def _paginate(view: APIView, request, queryset, serializer_class) -> Response:
 # --- next clip ---------------------------------------------------------------------
 
 
-class ClipNextApi(APIView):
+class ClipNextApi(_Api):
     """The signed-in expert's current clip and one to preload, each leased."""
 
     permission_classes = [IsExpert]
@@ -149,7 +161,7 @@ class ClipNextApi(APIView):
 # --- votes -------------------------------------------------------------------------
 
 
-class VoteCollectionApi(APIView):
+class VoteCollectionApi(_Api):
     """GET: votes (an expert's own; all for admins). POST: cast a vote."""
 
     def get_permissions(self):
@@ -167,7 +179,7 @@ class VoteCollectionApi(APIView):
         payload = VoteCreateInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        clip = Clip.objects.filter(pk=data["clip"]).first()
+        clip = Clip.objects.only("id", "is_active").filter(pk=data["clip"]).first()
         if clip is None:
             raise errors.ClipNotFound(f"Clip {data['clip']} does not exist.")
         vote = services.vote_create(
@@ -182,7 +194,7 @@ class VoteCollectionApi(APIView):
         )
 
 
-class VoteDetailApi(APIView):
+class VoteDetailApi(_Api):
     """GET: one vote (own, or any for admins). PATCH: change one's grade (undo)."""
 
     def get_permissions(self):
@@ -207,7 +219,7 @@ class VoteDetailApi(APIView):
         )
 
 
-class RepeatVoteChangeApi(APIView):
+class RepeatVoteChangeApi(_Api):
     """PATCH: change a just-given vote that the server stored as a repeat."""
 
     permission_classes = [IsExpert]
@@ -235,7 +247,7 @@ def _clip_serializer(user):
     return ClipOutputSerializer
 
 
-class ClipListApi(APIView):
+class ClipListApi(_Api):
     """Clips; the distribution and synthetic truth only for admins."""
 
     permission_classes = [IsExpertOrAdmin]
@@ -246,7 +258,7 @@ class ClipListApi(APIView):
         return _paginate(self, request, clips, _clip_serializer(request.user))
 
 
-class ClipDetailApi(APIView):
+class ClipDetailApi(_Api):
     permission_classes = [IsExpertOrAdmin]
 
     @extend_schema(responses=ClipAdminOutputSerializer)
@@ -257,7 +269,7 @@ class ClipDetailApi(APIView):
         return Response(_clip_serializer(request.user)(clip).data)
 
 
-class DistributionListApi(APIView):
+class DistributionListApi(_Api):
     """Every clip's grade distribution (admins only), computed by the database."""
 
     permission_classes = [IsAdmin]

@@ -44,10 +44,40 @@ SITE_SETTINGS_CACHE_KEY = "annotation:site-settings"
 # --- roles -------------------------------------------------------------------------
 
 
+ROLE_GROUPS = (EXPERTS_GROUP, ADMINS_GROUP)
+
+
+def role_group_flags(*, user_field: str = "pk") -> dict:
+    """Annotations ``in_experts`` / ``in_admins`` for a query that loads users.
+
+    With them the user and their roles come back in one round trip (see
+    ``user_role_groups_remember``), instead of one more query per request.
+    """
+    from django.contrib.auth import get_user_model
+
+    membership = get_user_model().groups.through.objects
+    return {
+        f"in_{name}": Exists(
+            membership.filter(user_id=OuterRef(user_field), group__name=name)
+        )
+        for name in ROLE_GROUPS
+    }
+
+
+def user_role_groups_remember(*, user, row) -> None:
+    """Memoise on ``user`` the role groups read by ``role_group_flags`` on ``row``."""
+    user._spermgrade_groups = {
+        name for name in ROLE_GROUPS if getattr(row, f"in_{name}", False)
+    }
+
+
 def _group_names(user) -> set[str]:
+    """The user's role groups, fetched once per user object (so once per request)."""
     cached = getattr(user, "_spermgrade_groups", None)
     if cached is None:
-        cached = set(user.groups.values_list("name", flat=True))
+        cached = set(
+            user.groups.filter(name__in=ROLE_GROUPS).values_list("name", flat=True)
+        )
         user._spermgrade_groups = cached
     return cached
 
@@ -262,6 +292,7 @@ def distribution_recount_mismatches() -> list[int]:
 # --- the queue ---------------------------------------------------------------------
 
 _PRIME = 2_147_483_647  # 2**31 - 1
+_EXPIRED_LEASE_SWEEP_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -433,6 +464,9 @@ def clip_next_for_expert(
         holder=holder,
         clips=[(clip.pk, is_repeat) for clip, is_repeat in picked],
         now=now,
+        # Expired leases count nowhere; sweeping them is housekeeping, done on a
+        # share of requests (own dice, so a caller's seeded rng stays unaffected).
+        release_expired=random.random() < _EXPIRED_LEASE_SWEEP_SHARE,
     )
     return [Assignment(clip, expires_at, is_repeat) for clip, is_repeat in picked]
 

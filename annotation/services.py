@@ -369,17 +369,27 @@ def votes_bulk_create_simulated(
 
 
 def clip_leases_grant(
-    *, expert, holder: str, clips: list[tuple[int, bool]], now: datetime
+    *,
+    expert,
+    holder: str,
+    clips: list[tuple[int, bool]],
+    now: datetime,
+    release_expired: bool = True,
 ) -> datetime:
-    """Lease (or re-lease) clips to an expert's tab; returns the expiry time.
+    """Lease (or re-lease) clips to an expert's tab, in order; returns the expiry.
 
-    The expert's expired leases go first, so the clips return to the pool and a
-    re-used row never jumps ahead of the tab's held clips (ordered by id). No
-    transaction: each statement is safe alone, and round trips are what a request
-    costs under load.
+    One upsert (INSERT ... ON CONFLICT DO UPDATE): a clip the expert held before,
+    in this tab or as an expired row, gets its row refreshed. ``created_at`` is
+    stamped a microsecond apart in the given order, so the tab's held clips keep
+    coming back first and a refreshed expired row never jumps ahead of them.
+
+    Expired leases never count anywhere (every query asks ``expires_at > now``), so
+    deleting them is housekeeping: ``release_expired`` does it for this expert in
+    the same call; callers do it now and then rather than on every request.
     """
     expires_at = now + timedelta(seconds=settings.CLIP_LEASE_SECONDS)
-    clip_leases_release_expired(expert=expert, before=now)
+    if release_expired:
+        clip_leases_release_expired(expert=expert, before=now)
     if clips:
         ClipLease.objects.bulk_create(
             [
@@ -389,9 +399,9 @@ def clip_leases_grant(
                     is_repeat=is_repeat,
                     holder=holder,
                     expires_at=expires_at,
-                    created_at=now,
+                    created_at=now + timedelta(microseconds=position),
                 )
-                for clip_id, is_repeat in clips
+                for position, (clip_id, is_repeat) in enumerate(clips)
             ],
             update_conflicts=True,
             unique_fields=["expert", "clip"],

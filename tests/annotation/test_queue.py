@@ -119,3 +119,33 @@ def test_repeat_share_is_about_the_configured_fraction(expert, settings):
 def test_progress_counts_graded_of_all_open(expert, clips):
     services.vote_create(expert=expert, clip=clips[0], grade="A")
     assert selectors.expert_progress(expert=expert) == (1, 5)
+
+
+def test_expired_leases_are_ignored_then_swept(expert, settings, monkeypatch):
+    settings.REPEAT_SHARE = 0.0
+    settings.VOTES_PER_CLIP = 1
+    clip = ClipFactory()
+    monkeypatch.setattr(selectors, "_EXPIRED_LEASE_SWEEP_SHARE", 0.0)
+    selectors.clip_next_for_expert(expert=expert, count=1, holder="a")
+    ClipLease.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    # An expired lease is not a vote in flight, even before it is deleted.
+    other = ExpertFactory()
+    [offered] = selectors.clip_next_for_expert(expert=other, count=1)
+    assert offered.clip == clip
+    assert ClipLease.objects.filter(expert=expert).exists()
+    monkeypatch.setattr(selectors, "_EXPIRED_LEASE_SWEEP_SHARE", 1.0)
+    selectors.clip_next_for_expert(expert=expert, count=1, holder="b")
+    assert not ClipLease.objects.filter(expert=expert, holder="a").exists()
+
+
+def test_a_refreshed_expired_lease_does_not_jump_ahead_of_held_clips(expert, settings):
+    settings.REPEAT_SHARE = 0.0
+    ClipFactory()  # leased, then its lease expires
+    selectors.clip_next_for_expert(expert=expert, count=1, holder="t")
+    ClipLease.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    ClipFactory.create_batch(3)
+    current, preload = selectors.clip_next_for_expert(
+        expert=expert, count=2, holder="t"
+    )
+    again = selectors.clip_next_for_expert(expert=expert, count=3, holder="t")
+    assert _ids(again)[:2] == [current.clip.pk, preload.clip.pk]
