@@ -13,12 +13,20 @@ def _reinstall_triggers(sender, using="default", **kwargs) -> None:
     _grant_admin_permissions(using)
 
 
+ROLE_GROUPS = ("experts", "admins", "operators")
+
+
 def _grant_admin_permissions(using: str) -> None:
-    # Permissions exist only after migrate, so the "admins" group gets them here:
-    # everything in this app, users, groups and API tokens.
+    # The role groups come from data migrations; a flush (tests, `manage.py flush`)
+    # empties the table and is followed by post_migrate, so they are ensured here.
+    # Only "admins" holds model permissions: everything in this app, users, groups
+    # and API tokens (permissions exist only after migrate, hence here). Experts and
+    # operators are checked by group name in the views and need none.
     from django.contrib.auth.models import Group, Permission
 
-    group, _ = Group.objects.using(using).get_or_create(name="admins")
+    for name in ROLE_GROUPS:
+        Group.objects.using(using).get_or_create(name=name)
+    group = Group.objects.using(using).get(name="admins")
     wanted = Permission.objects.using(using).filter(
         content_type__app_label__in=["annotation", "auth", "authtoken"]
     )

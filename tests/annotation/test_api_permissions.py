@@ -132,3 +132,30 @@ def test_admin_vote_list_contains_everyones_votes(world):
     response = session_client(world["admin"]).get("/api/votes/")
     ids = {row["id"] for row in response.json()["results"]}
     assert ids == {world["own_vote"].pk, world["others_vote"].pk}
+
+
+# --- role groups -------------------------------------------------------------------
+
+
+def test_migrations_create_the_three_role_groups():
+    from django.contrib.auth.models import Group
+
+    names = set(Group.objects.values_list("name", flat=True))
+    assert {"experts", "admins", "operators"} <= names
+    # Operators are checked by group name; only admins hold model permissions.
+    assert not Group.objects.get(name="operators").permissions.exists()
+    assert Group.objects.get(name="admins").permissions.exists()
+
+
+def test_a_member_of_the_migrated_operators_group_sees_recordings_not_the_api(
+    django_user_model,
+):
+    from django.contrib.auth.models import Group
+    from django.urls import reverse
+
+    user = django_user_model.objects.create_user("operator1", password="op-pass-123")
+    user.groups.add(Group.objects.get(name="operators"))
+    client = session_client(user)
+    assert client.get(reverse("recording_list")).status_code == 200
+    assert client.get("/api/clips/next/").status_code == 403
+    assert client.get("/api/votes/").status_code == 403
