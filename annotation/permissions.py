@@ -10,19 +10,14 @@ user, so a permission check costs no extra round trip.
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.db import DEFAULT_DB_ALIAS
 from drf_spectacular.authentication import TokenScheme
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.permissions import BasePermission
 
-from annotation.selectors import (
-    role_group_flags,
-    user_is_admin,
-    user_is_expert,
-    user_role_groups_remember,
-)
+from annotation.selectors import user_is_admin, user_is_expert, user_with_roles
 
 
 class IsExpert(BasePermission):
@@ -50,19 +45,16 @@ class RoleTokenAuthentication(TokenAuthentication):
     """DRF token authentication that reads the user's role groups in the same query."""
 
     def authenticate_credentials(self, key):
-        model = self.get_model()
-        token = (
-            model.objects.select_related("user")
-            .annotate(**role_group_flags(user_field="user_id"))
-            .filter(key=key)
-            .first()
-        )
-        if token is None:
+        user, created = user_with_roles(token_key=key)
+        if user is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
-        if not token.user.is_active:
+        if not user.is_active:
             raise exceptions.AuthenticationFailed("User inactive or deleted.")
-        user_role_groups_remember(user=token.user, row=token)
-        return (token.user, token)
+        token = self.get_model().from_db(
+            DEFAULT_DB_ALIAS, ["key", "user_id", "created"], [key, user.pk, created]
+        )
+        token.user = user
+        return (user, token)
 
 
 class RoleTokenScheme(TokenScheme):
@@ -81,13 +73,7 @@ class RoleModelBackend(ModelBackend):
     """
 
     def get_user(self, user_id):
-        user = (
-            get_user_model()
-            ._default_manager.annotate(**role_group_flags())
-            .filter(pk=user_id)
-            .first()
-        )
+        user, _ = user_with_roles(user_id=user_id)
         if user is None or not self.user_can_authenticate(user):
             return None
-        user_role_groups_remember(user=user, row=user)
         return user
