@@ -227,28 +227,13 @@ def vote_create(
         raise errors.ClipInactive(f"Clip {clip.pk} has been withdrawn from grading.")
     now = timezone.now()
     try:
-        with transaction.atomic():
-            # Taking the lease tells whether the clip was handed out as a hidden
-            # repeat; a failed insert below rolls the deletion back.
-            was_repeat = _lease_take(expert_id=expert.pk, clip_id=clip.pk)
-            model = RepeatVote if was_repeat else Vote
-            vote = model.objects.create(
-                expert=expert,
-                clip=clip,
-                grade=grade,
-                created_at=now,
-                updated_at=now,
-                seconds_spent=seconds_spent,
+        if connection.vendor == "postgresql":
+            vote = _vote_insert_one_statement(
+                expert=expert, clip=clip, grade=grade, seconds=seconds_spent, now=now
             )
-            history = {"repeat_vote": vote, "is_repeat": True} if was_repeat else {}
-            VoteHistory.objects.create(
-                vote=None if was_repeat else vote,
-                expert=expert,
-                clip=clip,
-                action=VoteHistory.Action.CREATE,
-                grade=grade,
-                at=now,
-                **history,
+        else:
+            vote = _vote_insert(
+                expert=expert, clip=clip, grade=grade, seconds=seconds_spent, now=now
             )
     except IntegrityError:
         if not Clip.objects.filter(pk=clip.pk).exists():
@@ -257,6 +242,104 @@ def vote_create(
             f"You have already graded clip {clip.pk}; change that vote instead."
         ) from None
     return vote
+
+
+def _vote_insert(*, expert, clip: Clip, grade: str, seconds: float, now: datetime):
+    with transaction.atomic():
+        # Taking the lease tells whether the clip was handed out as a hidden
+        # repeat; a failed insert below rolls the deletion back.
+        was_repeat = _lease_take(expert_id=expert.pk, clip_id=clip.pk)
+        model = RepeatVote if was_repeat else Vote
+        vote = model.objects.create(
+            expert=expert,
+            clip=clip,
+            grade=grade,
+            created_at=now,
+            updated_at=now,
+            seconds_spent=seconds,
+        )
+        history = {"repeat_vote": vote, "is_repeat": True} if was_repeat else {}
+        VoteHistory.objects.create(
+            vote=None if was_repeat else vote,
+            expert=expert,
+            clip=clip,
+            action=VoteHistory.Action.CREATE,
+            grade=grade,
+            at=now,
+            **history,
+        )
+    return vote
+
+
+# PostgreSQL: lease taken, vote (or repeat) and its history row in one statement,
+# so one round trip; the statement is atomic, so a duplicate vote (unique
+# constraint) undoes the lease deletion too, as in _vote_insert.
+_VOTE_INSERT_SQL = """
+WITH lease AS (
+  DELETE FROM annotation_cliplease
+  WHERE expert_id = %(expert)s AND clip_id = %(clip)s RETURNING is_repeat
+), kind AS (
+  SELECT COALESCE(bool_or(is_repeat), false) AS is_repeat FROM lease
+), v AS (
+  INSERT INTO annotation_vote
+    (expert_id, clip_id, grade, created_at, updated_at, seconds_spent)
+  SELECT %(expert)s, %(clip)s, %(grade)s, %(now)s, %(now)s, %(seconds)s
+  FROM kind WHERE NOT kind.is_repeat
+  RETURNING id
+), r AS (
+  INSERT INTO annotation_repeatvote
+    (expert_id, clip_id, grade, created_at, updated_at, seconds_spent)
+  SELECT %(expert)s, %(clip)s, %(grade)s, %(now)s, %(now)s, %(seconds)s
+  FROM kind WHERE kind.is_repeat
+  RETURNING id
+), h AS (
+  INSERT INTO annotation_votehistory
+    (vote_id, repeat_vote_id, expert_id, clip_id, action, grade, previous_grade,
+     is_repeat, at)
+  SELECT v.id, NULL, %(expert)s, %(clip)s, %(action)s, %(grade)s, '', false, %(now)s
+  FROM v
+  UNION ALL
+  SELECT NULL, r.id, %(expert)s, %(clip)s, %(action)s, %(grade)s, '', true, %(now)s
+  FROM r
+)
+SELECT (SELECT id FROM v), (SELECT id FROM r)
+"""
+
+
+def _vote_insert_one_statement(
+    *, expert, clip: Clip, grade: str, seconds: float, now: datetime
+):
+    params = {
+        "expert": expert.pk,
+        "clip": clip.pk,
+        "grade": grade,
+        "now": now,
+        "seconds": seconds,
+        "action": VoteHistory.Action.CREATE.value,
+    }
+
+    def insert() -> tuple:
+        with connection.cursor() as cursor:
+            cursor.execute(_VOTE_INSERT_SQL, params)
+            return cursor.fetchone()
+
+    # One statement is atomic alone; inside a caller's transaction a savepoint
+    # keeps a duplicate-vote error from breaking that transaction.
+    if connection.in_atomic_block:
+        with transaction.atomic():
+            vote_id, repeat_id = insert()
+    else:
+        vote_id, repeat_id = insert()
+    model, pk = (RepeatVote, repeat_id) if repeat_id else (Vote, vote_id)
+    return model(
+        pk=pk,
+        expert=expert,
+        clip=clip,
+        grade=grade,
+        created_at=now,
+        updated_at=now,
+        seconds_spent=seconds,
+    )
 
 
 def _lease_take(*, expert_id: int, clip_id: int) -> bool:
