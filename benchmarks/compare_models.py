@@ -137,8 +137,8 @@ def main() -> None:
         extra["Note"] = args.note
     argv, skip = [], False
     for arg in sys.argv[1:]:
-        if skip or arg.startswith("--from-json"):
-            skip = arg == "--from-json"
+        if skip or arg.startswith(("--from-json", "--note")):
+            skip = arg in ("--from-json", "--note")
             continue
         argv.append(arg)
     extra["Command"] = f"`python benchmarks/compare_models.py {shlex.join(argv)}`"
