@@ -331,7 +331,7 @@ def _vote_insert_one_statement(
     else:
         vote_id, repeat_id = insert()
     model, pk = (RepeatVote, repeat_id) if repeat_id else (Vote, vote_id)
-    return model(
+    vote = model(
         pk=pk,
         expert=expert,
         clip=clip,
@@ -340,6 +340,8 @@ def _vote_insert_one_statement(
         updated_at=now,
         seconds_spent=seconds,
     )
+    vote._state.adding, vote._state.db = False, connection.alias  # a stored row
+    return vote
 
 
 def _lease_take(*, expert_id: int, clip_id: int) -> bool:
