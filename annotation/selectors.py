@@ -437,6 +437,41 @@ def _fresh_candidates(*, expert, now: datetime, limit: int, exclude: set[int]) -
     ]
 
 
+_HELD_SQL = """
+SELECT c.id, c.n_frames, c.fps, c.size_px, c.is_synthetic, c.is_active, l.is_repeat
+FROM annotation_cliplease l JOIN annotation_clip c ON c.id = l.clip_id
+WHERE l.expert_id = %(expert)s AND l.holder = %(holder)s AND l.expires_at > %(now)s
+  AND c.is_active
+ORDER BY l.created_at, l.id
+LIMIT %(limit)s
+"""
+
+
+def _held_clips(*, expert, holder: str, now: datetime, limit: int) -> list:
+    """The clips this tab holds under live leases, in the order they were handed
+    out, as (clip, is_repeat); raw SQL like the ranking query (no ORM assembly)."""
+    params = {
+        "expert": expert.pk,
+        "holder": holder,
+        "now": connection.ops.adapt_datetimefield_value(now),
+        "limit": limit,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_HELD_SQL, params)
+        rows = cursor.fetchall()
+    return [
+        (
+            Clip.from_db(
+                connection.alias,
+                _CLIP_QUEUE_FIELDS,
+                (clip_id, n_frames, fps, size_px, bool(synthetic), bool(active)),
+            ),
+            bool(is_repeat),
+        )
+        for clip_id, n_frames, fps, size_px, synthetic, active, is_repeat in rows
+    ]
+
+
 def _repeat_candidates(*, expert, now: datetime, limit: int, exclude: set[int]) -> list:
     """Clips the expert graded long enough ago (in clips or hours), never repeated."""
     gap_clips = settings.REPEAT_MIN_GAP_CLIPS
@@ -486,15 +521,7 @@ def clip_next_for_expert(
         return []
     rng = rng or random.Random()
     now = timezone.now()
-    held = list(
-        ClipLease.objects.filter(
-            expert=expert, holder=holder, expires_at__gt=now, clip__is_active=True
-        )
-        .select_related("clip")
-        .only("is_repeat", *(f"clip__{name}" for name in _CLIP_QUEUE_FIELDS))
-        .order_by("created_at", "id")[:count]
-    )
-    picked: list[tuple[Clip, bool]] = [(lease.clip, lease.is_repeat) for lease in held]
+    picked = _held_clips(expert=expert, holder=holder, now=now, limit=count)
     taken = {clip.pk for clip, _ in picked}
     slots = count - len(picked)
     repeat_slots = [rng.random() < settings.REPEAT_SHARE for _ in range(slots)]
