@@ -442,6 +442,14 @@ SELECT c.id, c.n_frames, c.fps, c.size_px, c.is_synthetic, c.is_active, l.is_rep
 FROM annotation_cliplease l JOIN annotation_clip c ON c.id = l.clip_id
 WHERE l.expert_id = %(expert)s AND l.holder = %(holder)s AND l.expires_at > %(now)s
   AND c.is_active
+  -- A next-clip request that crosses a vote can re-lease the clip just graded;
+  -- such a lease is never handed out again (it simply expires).
+  AND NOT EXISTS (
+    SELECT 1 FROM annotation_vote v
+    WHERE v.clip_id = l.clip_id AND v.expert_id = l.expert_id AND NOT l.is_repeat)
+  AND NOT EXISTS (
+    SELECT 1 FROM annotation_repeatvote r
+    WHERE r.clip_id = l.clip_id AND r.expert_id = l.expert_id AND l.is_repeat)
 ORDER BY l.created_at, l.id
 LIMIT %(limit)s
 """

@@ -36,6 +36,23 @@ def test_queue_returns_current_and_preload_and_keeps_the_preload_next(expert, cl
     assert first.clip.pk not in _ids(again)
 
 
+def test_a_lease_recreated_after_the_vote_never_offers_the_graded_clip_again(
+    expert, clips, settings
+):
+    # The race: a next-clip request read the lease before the vote and re-granted it
+    # after the vote had released it.
+    settings.REPEAT_SHARE = 0.0
+    first, _ = selectors.clip_next_for_expert(expert=expert, count=2, holder="tab")
+    services.vote_create(expert=expert, clip=first.clip, grade="A")
+    services.clip_leases_grant(
+        expert=expert, holder="tab", clips=[(first.clip.pk, False)], now=timezone.now()
+    )
+    assert ClipLease.objects.filter(expert=expert, clip=first.clip).exists()
+    for _ in range(3):
+        offered = selectors.clip_next_for_expert(expert=expert, count=2, holder="tab")
+        assert first.clip.pk not in _ids(offered)
+
+
 def test_two_tabs_of_one_expert_get_different_clips(expert, clips):
     tab_a = selectors.clip_next_for_expert(expert=expert, holder="tab-a")
     tab_b = selectors.clip_next_for_expert(expert=expert, holder="tab-b")
