@@ -147,3 +147,38 @@ def test_operator_clicks_a_sperm_on_the_first_frame_and_it_is_followed(
     (target,) = recording.targets
     assert np.hypot(target[0] - x, target[1] - y) < 4  # the click, or its snap
     assert recording.clips.count() == 1
+
+
+def test_real_recording_uploaded_in_the_browser_becomes_gradable_clips(
+    live_server, world, shared_data
+):
+    from playwright.sync_api import sync_playwright
+
+    from annotation import selectors
+
+    source = shared_data / "svia_sperm_videos" / "videos" / "S_0002.mp4"
+    if not source.exists():
+        pytest.skip(f"{source} is absent")
+
+    with sync_playwright() as playwright:
+        browser, page = logged_in_page(playwright, live_server)
+        page.goto(f"{live_server.url}/recordings/upload/")
+        page.fill("input[name=patient_code]", "PAT-REAL")
+        page.set_input_files("input[name=file]", str(source))
+        page.fill("input[name=max_clips]", "3")
+        page.click("form.form button[type=submit]")
+        page.wait_for_selector(".clip-card video", timeout=PROCESSING_TIMEOUT_MS)
+        n_videos = page.locator(".clip-card video").count()
+        browser.close()
+
+    recording = Recording.objects.get(original_name="S_0002.mp4")
+    assert recording.status == Recording.Status.DONE, recording.error_message
+    assert recording.patient.code == "PAT-REAL" and not recording.is_synthetic
+    clips = list(recording.clips.all())
+    assert n_videos == len(clips) >= 1
+    for clip in clips:
+        assert clip.array_file and clip.video_file and len(clip.track) == clip.n_frames
+        assert {"vcl", "vsl", "lin"} <= set(clip.kinematics)
+    expert = services.expert_create(username="grader", password="grader-pass-1")
+    offered = selectors.clip_next_for_expert(expert=expert, count=5)
+    assert {a.clip.pk for a in offered} & {clip.pk for clip in clips}
