@@ -80,6 +80,9 @@
   }
 
   function draw() {
+    // The form follows the targets at once; only painting waits for the image, so a
+    // click made while the frame is still loading is never lost from the submission.
+    syncForm();
     if (!canvas || !image.complete || !image.naturalWidth) return;
     var ctx = canvas.getContext("2d");
     ctx.drawImage(image, 0, 0, canvas.width, canvas.height);
@@ -99,6 +102,10 @@
       ctx.stroke();
       ctx.fillText(String(i + 1), p[0] + 12 * line, p[1] - 8 * line);
     });
+  }
+
+  function syncForm() {
+    if (!input) return;
     input.value = JSON.stringify(targets);
     count.textContent = targets.length;
     submit.disabled = targets.length === 0 || lastStatus === "queued" || lastStatus === "processing";
@@ -154,6 +161,7 @@
     });
   }
 
+  syncForm();
   if (statusBox.dataset.previewReady === "true") loadPreview();
   if (needsPolling({ status: lastStatus, preview_ready: statusBox.dataset.previewReady === "true" })) {
     window.setTimeout(poll, POLL_MS);
