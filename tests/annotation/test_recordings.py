@@ -15,6 +15,7 @@ from django.urls import reverse
 from annotation import services, services_recordings
 from annotation.models import Clip, Recording
 from tests.workers import recording_files as rf
+from tests.workers.recording_files import upload
 
 pytestmark = pytest.mark.django_db
 
@@ -56,20 +57,6 @@ def expert_client(client):
     services.expert_create(username="grader", password="grader-pass-123")
     client.login(username="grader", password="grader-pass-123")
     return client
-
-
-def upload(client, data: bytes, *, name="field.mp4", **fields):
-    form = {
-        "patient_code": "P-0042",
-        "mode": "auto",
-        "max_clips": 5,
-        "um_per_px": "0.5",
-        "fps": "",
-        "microscope_notes": "",
-        "file": SimpleUploadedFile(name, data, content_type="video/mp4"),
-        **fields,
-    }
-    return client.post(reverse("recording_upload"), form)
 
 
 # --- who may ---------------------------------------------------------------------

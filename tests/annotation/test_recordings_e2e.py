@@ -9,7 +9,6 @@ import json
 
 import numpy as np
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
@@ -49,20 +48,16 @@ def test_real_recording_uploaded_by_admin_becomes_clips_in_the_expert_queue(
     if not REAL_VIDEO.is_file():
         pytest.skip(f"real recording {REAL_VIDEO} is absent (no ../shared)")
     admin = logged_in("boss", admin=True)
-    form = {
-        "patient_code": "SVIA-0002",
-        "mode": "auto",
-        "max_clips": 3,
-        "um_per_px": "",
-        "fps": "",
-        "microscope_notes": "SVIA sample",
-        "file": SimpleUploadedFile(
-            "S_0002.mp4", REAL_VIDEO.read_bytes(), content_type="video/mp4"
-        ),
-    }
-
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin.post(reverse("recording_upload"), form)
+        response = rf.upload(
+            admin,
+            REAL_VIDEO.read_bytes(),
+            name="S_0002.mp4",
+            patient_code="SVIA-0002",
+            max_clips=3,
+            um_per_px="",
+            microscope_notes="SVIA sample",
+        )
 
     assert response.status_code == 302
     recording = Recording.objects.get()
@@ -94,17 +89,8 @@ def test_rerun_from_the_page_replaces_clips_without_duplicates(
     django_capture_on_commit_callbacks,
 ):
     admin = logged_in("boss", admin=True)
-    form = {
-        "patient_code": "SYN-1",
-        "mode": "auto",
-        "max_clips": 2,
-        "um_per_px": "0.5",
-        "fps": "",
-        "microscope_notes": "",
-        "file": SimpleUploadedFile("field.mp4", rf.synthetic_mp4()),
-    }
     with django_capture_on_commit_callbacks(execute=True):
-        admin.post(reverse("recording_upload"), form)
+        rf.upload(admin, rf.synthetic_mp4(), patient_code="SYN-1", max_clips=2)
     recording = Recording.objects.get()
     # The synthetic field needs the synthetic detector preset.
     Recording.objects.filter(pk=recording.pk).update(is_synthetic=True)
@@ -128,17 +114,15 @@ def test_corrupt_upload_ends_failed_with_message_through_the_task(
     django_capture_on_commit_callbacks,
 ):
     admin = logged_in("boss", admin=True)
-    form = {
-        "patient_code": "P-9",
-        "mode": "auto",
-        "max_clips": 2,
-        "um_per_px": "",
-        "fps": "",
-        "microscope_notes": "",
-        "file": SimpleUploadedFile("cut.mp4", rf.truncated_mp4()),
-    }
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin.post(reverse("recording_upload"), form)
+        response = rf.upload(
+            admin,
+            rf.truncated_mp4(),
+            name="cut.mp4",
+            patient_code="P-9",
+            max_clips=2,
+            um_per_px="",
+        )
     assert response.status_code == 302
     recording = Recording.objects.get()
     assert recording.status == Recording.Status.FAILED
@@ -169,17 +153,10 @@ def test_manual_mode_shows_first_frame_detections_and_follows_clicked_sperm(
     django_capture_on_commit_callbacks,
 ):
     admin = logged_in("boss", admin=True)
-    form = {
-        "patient_code": "SYN-2",
-        "mode": "manual",
-        "max_clips": 2,
-        "um_per_px": "0.5",
-        "fps": "",
-        "microscope_notes": "",
-        "file": SimpleUploadedFile("field.mp4", rf.synthetic_mp4()),
-    }
     with django_capture_on_commit_callbacks(execute=True):
-        admin.post(reverse("recording_upload"), form)
+        rf.upload(
+            admin, rf.synthetic_mp4(), patient_code="SYN-2", mode="manual", max_clips=2
+        )
     recording = Recording.objects.get()
     status = admin.get(reverse("recording_status", args=[recording.pk])).json()
     assert status["status"] == "uploaded" and status["preview_ready"]

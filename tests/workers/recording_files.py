@@ -10,6 +10,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 
 from workers.video.io import encode_mp4
 from workers.video.synthetic import render_recording
@@ -72,3 +74,19 @@ def png_bytes() -> bytes:
 
 
 TEXT_BYTES = b"patient,filename\nP1,a.mp4\n" * 20
+
+
+def upload(client, data: bytes, *, name: str = "field.mp4", **fields):
+    """POST the recording upload form with ``data`` as the file; ``fields``
+    override the defaults (automatic mode, 5 clips, 0.5 µm/px)."""
+    form = {
+        "patient_code": "P-0042",
+        "mode": "auto",
+        "max_clips": 5,
+        "um_per_px": "0.5",
+        "fps": "",
+        "microscope_notes": "",
+        "file": SimpleUploadedFile(name, data, content_type="video/mp4"),
+        **fields,
+    }
+    return client.post(reverse("recording_upload"), form)
