@@ -1,1 +1,1 @@
-"""The Django project. Loading the Celery app here makes ``shared_task`` use it."""
+"""The Django project: settings, URLs, WSGI/ASGI (the Celery app is workers.celery)."""

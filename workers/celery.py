@@ -12,7 +12,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("spermgrade")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = None
 app.conf.task_default_queue = "cpu"
 # GPU work has its own queue and takes one task at a time.
 app.conf.task_routes = {"workers.tasks.gpu_*": {"queue": "gpu"}}
