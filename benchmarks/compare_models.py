@@ -6,9 +6,10 @@ k-fold CV for each model and loss, writes the Table-1-style markdown
 
     # the full table on a GPU machine (random-init backbones: nothing downloads)
     python benchmarks/compare_models.py --n-clips 615 --epochs 30
-    # a CPU-sized version with the registry's tiny model configs
-    python benchmarks/compare_models.py --tiny --n-clips 120 --size 64 --frames 8 \\
-        --epochs 12 --optimizer adamw --lr 1e-3 --doc var/compare_tiny.md
+    # a CPU-sized version: every backbone at 0.2-0.9 M parameters, two runs at once
+    python benchmarks/compare_models.py --profile small --n-clips 200 \\
+        --source-size 64 --size 48 --epochs 20 --optimizer adamw --lr 3e-3 \\
+        --jobs 2 --doc var/compare_small.md
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ sys.path.insert(0, str(REPO))
 
 from modeling.compare import (  # noqa: E402
     IMAGE_MODELS,
+    PROFILES,
     best_row,
     compare_markdown,
     compare_run,
     context_describe,
+    profile_kwargs,
 )
 from modeling.config import config_from_dict  # noqa: E402
 from modeling.data import clipset_load  # noqa: E402
@@ -47,7 +50,15 @@ def _args() -> argparse.Namespace:
     p.add_argument("--size", type=int, default=224, help="model input px")
     p.add_argument("--models", default="all", help="comma list or 'all'")
     p.add_argument("--losses", default=",".join(LOSSES), help="comma list")
-    p.add_argument("--tiny", action="store_true", help="the registry's tiny kwargs")
+    p.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="full",
+        help="model sizes: full (paper-sized), small (CPU table), tiny (tests)",
+    )
+    p.add_argument("--tiny", action="store_true", help="same as --profile tiny")
+    p.add_argument("--jobs", type=int, default=1, help="CV runs at once (CPU only)")
+    p.add_argument("--threads-per-job", type=int, default=1)
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw"])
@@ -69,10 +80,24 @@ def _args() -> argparse.Namespace:
     return p.parse_args()
 
 
+def _param_counts(kwargs: dict, base) -> list[tuple[str, int]]:
+    from modeling.compare import model_kwargs_fit
+    from modeling.models import create_model
+
+    n_speed = len(base.data.speed_features)
+    counts = []
+    for name, kw in kwargs.items():
+        model = create_model(name, n_speed=n_speed, **model_kwargs_fit(kw, base))
+        counts.append((name, sum(p.numel() for p in model.parameters())))
+    return counts
+
+
 def main() -> None:
     args = _args()
-    from modeling.models import TINY_KWARGS, list_models
+    from modeling.models import list_models
 
+    if args.tiny:
+        args.profile = "tiny"
     data = args.data
     if data is None:
         from modeling.synthetic import write_synthetic_manifest
@@ -111,10 +136,7 @@ def main() -> None:
     )
     clips = clipset_load(data, speed_features=speed)
     models = list_models() if args.models == "all" else args.models.split(",")
-    if args.tiny:
-        kwargs = {m: TINY_KWARGS[m] for m in models}
-    else:
-        kwargs = {m: {"weights": "random"} for m in models}
+    kwargs = profile_kwargs(args.profile, models)
     start = time.perf_counter()
     if args.from_json:
         result = json.loads(args.from_json.read_text())
@@ -127,12 +149,24 @@ def main() -> None:
             model_kwargs=kwargs,
             out_dir=args.out / "runs",
             budget_s=args.budget_s,
+            jobs=args.jobs,
+            threads_per_job=args.threads_per_job,
         )
         (args.out / "compare.json").write_text(json.dumps(result, indent=2))
-    extra = {
-        "Models": ("registry tiny configs" if args.tiny else "full-size, random init")
-        + " (no pretrained weights: nothing is downloaded)",
+    sizes = {
+        "full": "full-size, random init",
+        "tiny": "registry tiny configs",
+        "small": "the 'small' CPU profile of modeling.compare.SMALL_KWARGS",
     }
+    extra = {
+        "Models": sizes[args.profile]
+        + " (no pretrained weights: nothing is downloaded); parameters: "
+        + ", ".join(f"{m} {n / 1e6:.2f} M" for m, n in _param_counts(kwargs, base)),
+    }
+    if args.jobs > 1:
+        extra["Parallelism"] = (
+            f"{args.jobs} CV runs at once, {args.threads_per_job} torch thread(s) each"
+        )
     if args.note:
         extra["Note"] = args.note
     argv, skip = [], False
@@ -152,6 +186,7 @@ def main() -> None:
     video = best_row(result, video_only=True)
     image = best_row(result, image_only=True)
     base_emd = result["baseline"]["mean"]["emd"]
+    refs = {r["name"]: r["mean"]["emd"] for r in result.get("references", [])}
     print(doc)
     print(
         json.dumps(
@@ -163,6 +198,7 @@ def main() -> None:
                 "best_video_emd": video["mean"]["emd"] if video else None,
                 "best_image_emd": image["mean"]["emd"] if image else None,
                 "image_models": sorted(IMAGE_MODELS),
+                "reference_emd": refs,
                 "n_runs": len(result["rows"]),
                 "wall_s": time.perf_counter() - start,
                 "device": result["device"],

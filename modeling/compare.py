@@ -9,17 +9,23 @@ with the "training-set mean distribution" baseline as the floor to beat.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import multiprocessing
 import platform
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from modeling.config import Config, LossConfig, ModelConfig
-from modeling.data import ClipSet
-from modeling.training import run_cv
+from modeling.cv import Fold, folds_make
+from modeling.data import ClipSet, clipset_load
+from modeling.metrics import emd_per_clip, metrics_all
+from modeling.training import mean_std, run_cv
 
 IMAGE_MODELS = frozenset({"resnet_image"})
 TABLE_COLUMNS = (
@@ -33,6 +39,49 @@ TABLE_COLUMNS = (
     ("mode_accuracy", "Mode acc.", "fix", "max"),
 )
 BASELINE_NAME = "train-set mean distribution"
+SPEED_KNN_NAME = "speed features only (kNN)"
+ORACLE_KNN_NAME = "true latent quality (kNN, synthetic oracle)"
+KNN_CHOICES = (5, 10, 20, 40)
+
+# Model settings per size profile. "tiny": the registry's test configs (4 frames
+# of 32 px, very unequal sizes). "small": a CPU-sized comparison with every
+# backbone at 0.2-0.9 M parameters, for 8 frames of 48-64 px (the TimeSformers
+# use 8 px patches so a frame still has 36-64 tokens). "full": the paper-sized
+# networks, random init (no pretrained file is downloaded).
+_SMALL_TIMESFORMER = {
+    "weights": "random",
+    "embed_dim": 96,
+    "depth": 4,
+    "num_heads": 4,
+    "patch_size": 8,
+    "img_size": 64,
+    "num_frames": 8,
+}
+SMALL_KWARGS: dict[str, dict] = {
+    "resnet_image": {"tiny": True, "width": 16, "weights": "random"},
+    "r2plus1d": {"tiny": True, "widths": [16, 32, 64, 128], "weights": "random"},
+    "x3d": {"tiny": True, "weights": "random"},
+    "slowfast": {"tiny": True, "weights": "random"},
+    "timesformer": _SMALL_TIMESFORMER,
+    "rostfine": {**_SMALL_TIMESFORMER, "num_selected": 12},
+    "clinic": {"tiny": True, "weights": "random", "input_size": 32},
+}
+PROFILES = ("full", "small", "tiny")
+
+
+def profile_kwargs(profile: str, models: list[str]) -> dict[str, dict]:
+    """Model kwargs for ``models`` under a size profile (see ``PROFILES``)."""
+    from modeling.models import TINY_KWARGS
+
+    if profile == "full":
+        return {m: {"weights": "random"} for m in models}
+    table = {"tiny": TINY_KWARGS, "small": SMALL_KWARGS}.get(profile)
+    if table is None:
+        raise ValueError(f"unknown profile {profile!r}; choose from {PROFILES}")
+    missing = [m for m in models if m not in table]
+    if missing:
+        raise ValueError(f"profile {profile!r} has no settings for {missing}")
+    return {m: dict(table[m]) for m in models}
 
 
 def model_kwargs_fit(kwargs: dict, cfg: Config) -> dict:
@@ -45,6 +94,38 @@ def model_kwargs_fit(kwargs: dict, cfg: Config) -> dict:
     return fitted
 
 
+def _run_one(
+    clips: ClipSet, base: Config, name: str, loss: str, kwargs: dict, out: Path
+) -> dict:
+    cfg = dataclasses.replace(
+        base,
+        model=ModelConfig(name=name, kwargs=model_kwargs_fit(kwargs, base)),
+        loss=LossConfig(name=loss),
+    )
+    summary = run_cv(cfg=cfg, clips=clips, out_dir=out / f"{name}__{loss}")
+    return {
+        "model": name,
+        "loss": loss,
+        "mean": summary["mean"],
+        "std": summary["std"],
+        "wall_s": summary["wall_s"],
+        "device": summary["device"],
+        "baseline": summary["baseline_mean_distribution"],
+    }
+
+
+_WORKER: dict = {}
+
+
+def _worker_init(root: str, speed_features: list[str], threads: int) -> None:
+    torch.set_num_threads(threads)
+    _WORKER["clips"] = clipset_load(root, speed_features=speed_features)
+
+
+def _worker_run(base: Config, name: str, loss: str, kwargs: dict, out: str) -> dict:
+    return _run_one(_WORKER["clips"], base, name, loss, kwargs, Path(out))
+
+
 def compare_run(
     *,
     clips: ClipSet,
@@ -54,45 +135,155 @@ def compare_run(
     model_kwargs: dict[str, dict],
     out_dir: str | Path,
     budget_s: float | None = None,
+    jobs: int = 1,
+    threads_per_job: int = 1,
 ) -> dict:
     """Run every model x loss; returns {"rows": [...], "baseline": {...}, ...}.
 
     With ``budget_s``, no new run starts once that many seconds have passed; the
-    runs left out are listed under "skipped".
+    runs left out are listed under "skipped". ``jobs`` > 1 runs that many CV runs
+    at once in worker processes (``threads_per_job`` torch threads each; CPU
+    only), each reloading the data set from ``clips.root``. Rows come back in
+    the order of the runs, every model with the first loss before the next loss.
     """
     out = Path(out_dir)
-    rows, baseline, skipped = [], None, []
+    runs = [(name, loss) for loss in losses for name in models]
     start = time.perf_counter()
-    for loss in losses:  # every model with the first loss before the next loss
-        for name in models:
+    skipped: list[str] = []
+    results: dict[tuple[str, str], dict] = {}
+    if jobs <= 1:
+        for name, loss in runs:
             if budget_s is not None and time.perf_counter() - start > budget_s:
                 skipped.append(f"{name}/{loss}")
                 continue
-            cfg = dataclasses.replace(
-                base,
-                model=ModelConfig(
-                    name=name, kwargs=model_kwargs_fit(model_kwargs.get(name, {}), base)
-                ),
-                loss=LossConfig(name=loss),
-            )
-            summary = run_cv(cfg=cfg, clips=clips, out_dir=out / f"{name}__{loss}")
-            baseline = summary["baseline_mean_distribution"]
-            rows.append(
-                {
-                    "model": name,
-                    "loss": loss,
-                    "mean": summary["mean"],
-                    "std": summary["std"],
-                    "wall_s": summary["wall_s"],
-                }
-            )
+            kwargs = model_kwargs.get(name, {})
+            results[name, loss] = _run_one(clips, base, name, loss, kwargs, out)
+    else:
+        if base.runtime.device not in ("cpu", "auto") or torch.cuda.is_available():
+            raise ValueError("jobs > 1 is for CPU runs; use jobs=1 on a GPU")
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            max_workers=jobs,
+            mp_context=context,
+            initializer=_worker_init,
+            initargs=(str(clips.root), clips.speed_names, threads_per_job),
+        ) as pool:
+            pending = list(runs)
+            running = {}
+            while pending or running:
+                while pending and len(running) < jobs:
+                    name, loss = pending.pop(0)
+                    if budget_s is not None and time.perf_counter() - start > budget_s:
+                        skipped.append(f"{name}/{loss}")
+                        continue
+                    kwargs = model_kwargs.get(name, {})
+                    future = pool.submit(
+                        _worker_run, base, name, loss, kwargs, str(out)
+                    )
+                    running[future] = (name, loss)
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    results[running.pop(future)] = future.result()
+    rows = [results[r] for r in runs if r in results]
+    baseline = rows[0].pop("baseline") if rows else None
+    for row in rows:
+        row.pop("baseline", None)
     return {
         "rows": rows,
         "baseline": baseline,
+        "references": reference_rows(clips, base),
         "skipped": skipped,
         "wall_s": time.perf_counter() - start,
-        "device": str(summary["device"]) if rows else "",
+        "device": str(rows[0]["device"]) if rows else "",
     }
+
+
+def _standardise(x: np.ndarray, fit: np.ndarray) -> np.ndarray:
+    mu, sd = x[fit].mean(0), x[fit].std(0)
+    return (x - mu) / np.where(sd > 1e-12, sd, 1.0)
+
+
+def knn_predict(
+    x: np.ndarray, targets: np.ndarray, fit: np.ndarray, query: np.ndarray, k: int
+) -> np.ndarray:
+    """Mean target distribution of the ``k`` nearest ``fit`` clips of each query."""
+    d = ((x[query][:, None, :] - x[fit][None, :, :]) ** 2).sum(-1)
+    k = min(k, len(fit))
+    nearest = np.argsort(d, axis=1, kind="stable")[:, :k]
+    return targets[fit][nearest].mean(1)
+
+
+def knn_reference(
+    features: np.ndarray, targets: np.ndarray, folds: list[Fold]
+) -> list[dict]:
+    """Per fold: test metrics of a k-nearest-neighbour predictor on ``features``.
+
+    k is chosen among ``KNN_CHOICES`` by EMD on the fold's validation split
+    (neighbours from its training split); the test clips then take their
+    neighbours from training and validation clips together, as the models do
+    with the selected checkpoint.
+    """
+    features = np.asarray(features, dtype=np.float64).reshape(len(targets), -1)
+    rows = []
+    for fold in folds:
+        x = _standardise(features, fold.train)
+        best_k = min(
+            KNN_CHOICES,
+            key=lambda k: emd_per_clip(
+                knn_predict(x, targets, fold.train, fold.val, k), targets[fold.val]
+            ).mean(),
+        )
+        seen = np.concatenate([fold.train, fold.val])
+        x = _standardise(features, seen)
+        pred = knn_predict(x, targets, seen, fold.test, best_k)
+        rows.append(metrics_all(pred, targets[fold.test]) | {"k": best_k})
+    return rows
+
+
+def latent_qualities(clips: ClipSet) -> np.ndarray | None:
+    """The synthetic ground-truth ``latent_quality`` per clip, or None if absent."""
+    manifest = Path(clips.root) / "manifest.jsonl"
+    if not manifest.is_file():
+        return None
+    found = {}
+    for line in manifest.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            if "latent_quality" in row:
+                found[row["clip_id"]] = float(row["latent_quality"])
+    if not all(cid in found for cid in clips.clip_ids):
+        return None
+    return np.array([found[cid] for cid in clips.clip_ids])
+
+
+def reference_rows(clips: ClipSet, base: Config) -> list[dict]:
+    """Reference predictors on the same folds as the models: what the speed
+    features alone give, and (synthetic data) what the true latent quality gives.
+    """
+    folds = folds_make(
+        clips.modes,
+        clips.patient_ids,
+        k=base.cv.k,
+        seed=base.cv.seed,
+        val_fraction=base.cv.val_fraction,
+    )
+    targets = clips.targets.numpy().astype(np.float64)
+    inputs = []
+    if clips.speed_raw.shape[1] > 0:
+        inputs.append((SPEED_KNN_NAME, clips.speed_raw.numpy()))
+    quality = latent_qualities(clips)
+    if quality is not None:
+        inputs.append((ORACLE_KNN_NAME, quality))
+    rows = []
+    for name, features in inputs:
+        per_fold = knn_reference(features, targets, folds)
+        mean, std = mean_std(per_fold)
+        rows.append(
+            {"name": name, "mean": mean, "std": std, "k": [r["k"] for r in per_fold]}
+        )
+    return rows
 
 
 def best_row(result: dict, *, video_only: bool = False, image_only: bool = False):
@@ -119,11 +310,15 @@ def compare_markdown(result: dict, *, context: dict) -> str:
     """Table-1-style markdown; the best value per column is in bold."""
     entries = [(r["model"], r["loss"], r["mean"], r["std"]) for r in result["rows"]]
     base = result["baseline"]
-    entries.append((BASELINE_NAME, "-", base["mean"], base["std"]))
+    references = [(BASELINE_NAME, "-", base["mean"], base["std"])]
+    references += [
+        (r["name"], "-", r["mean"], r["std"]) for r in result.get("references", [])
+    ]
     best = {}
     for key, _, _, direction in TABLE_COLUMNS:
-        values = [e[2][key] for e in entries]
+        values = [e[2][key] for e in entries] or [r[2][key] for r in references]
         best[key] = min(values) if direction == "min" else max(values)
+    entries += references
     header = "| Model | Loss | " + " | ".join(c[1] for c in TABLE_COLUMNS) + " |"
     lines = [header, "|" + "---|" * (len(TABLE_COLUMNS) + 2)]
     for model, loss, mean, std in entries:
@@ -144,7 +339,13 @@ def compare_markdown(result: dict, *, context: dict) -> str:
         "HI = histogram intersection; Macro HI = mean HI per true grade-mode "
         "class; Macro F1 and Mode acc. score the grade mode (ties to the better "
         "grade). Lower is better for EMD/MSE/JSD/CE, higher for the rest; the "
-        "best value of each column is bold.\n\n" + "\n".join(lines) + "\n"
+        "best model value of each column is bold. The last rows are references "
+        "on the same folds, not models: the training-set mean distribution (the "
+        "floor to beat), a k-nearest-neighbour predictor on the speed features "
+        "alone (what the clip must add to), and on synthetic data one on the "
+        "true latent quality (about the best any model can do, given the "
+        "panel's own noise); their k is chosen on each fold's validation "
+        "split.\n\n" + "\n".join(lines) + "\n"
     )
 
 

@@ -11,6 +11,7 @@ softmax inside the model; we chose logits to keep "softmax once".)
 from __future__ import annotations
 
 import torch
+from timm.models import resnet as timm_resnet
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
@@ -27,7 +28,7 @@ from modeling.models.weights import (
 
 class ResNetImage(GradeModel):
     def __init__(
-        self, *, backbone: ResNet, num_features: int, n_speed: int, dropout: float
+        self, *, backbone: nn.Module, num_features: int, n_speed: int, dropout: float
     ) -> None:
         super().__init__()
         backbone.fc = nn.Identity()
@@ -50,10 +51,24 @@ def resnet_image(
     n_speed: int = 1,
     dropout: float = 0.0,
     tiny: bool = False,
+    width: int = 64,
 ) -> ResNetImage:
-    """ResNet-50 per frame (``tiny=True``: one BasicBlock per stage, 512 features)."""
+    """ResNet-50 per frame (``tiny=True``: one BasicBlock per stage, 512 features;
+    ``width`` sets a tiny network's first stage, doubled per stage: 16 gives
+    128 features and 1/16 of the parameters)."""
     path = weights_resolve(model_name="resnet_image", weights=weights)
-    if tiny:
+    if width != 64 and not tiny:
+        raise ValueError("width applies to the tiny ResNet only (tiny=True).")
+    if tiny and width != 64:
+        backbone = timm_resnet.ResNet(
+            timm_resnet.BasicBlock,
+            (1, 1, 1, 1),
+            channels=(width, 2 * width, 4 * width, 8 * width),
+            stem_width=width,
+            num_classes=0,
+        )
+        num_features = 8 * width
+    elif tiny:
         backbone, num_features = ResNet(BasicBlock, [1, 1, 1, 1]), 512
     else:
         backbone, num_features = ResNet(Bottleneck, [3, 4, 6, 3]), 2048

@@ -36,26 +36,76 @@ def _load(module: nn.Module, path: Path | None) -> None:
         backbone_load(module, state_dict_load(path), source=str(path))
 
 
+R2PLUS1D_WIDTHS = (64, 128, 256, 512)
+
+
+class NarrowR2Plus1D(VideoResNet):
+    """torchvision's R(2+1)D with other stage widths (torchvision fixes 64..512).
+
+    Same blocks, stem layout (the stem's middle width scaled as 45/64) and
+    initialisation; only for random-init small configs, since no weights file
+    has these shapes.
+    """
+
+    def __init__(self, *, layers: list[int], widths: tuple[int, ...]) -> None:
+        nn.Module.__init__(self)
+        mid = max(1, round(widths[0] * 45 / 64))
+        self.inplanes = widths[0]
+        self.stem = nn.Sequential(
+            nn.Conv3d(
+                3, mid, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False
+            ),
+            nn.BatchNorm3d(mid),
+            nn.ReLU(inplace=True),
+            nn.Conv3d(mid, widths[0], (3, 1, 1), padding=(1, 0, 0), bias=False),
+            nn.BatchNorm3d(widths[0]),
+            nn.ReLU(inplace=True),
+        )
+        for i, (width, n) in enumerate(zip(widths, layers, strict=True)):
+            layer = self._make_layer(
+                BasicBlock, Conv2Plus1D, width, n, stride=1 if i == 0 else 2
+            )
+            setattr(self, f"layer{i + 1}", layer)
+        self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
+        self.fc = nn.Identity()
+        for m in self.modules():
+            if isinstance(m, nn.Conv3d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm3d):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+
+
 class R2Plus1D(GradeModel):
     def __init__(
         self,
         *,
         layers: list[int],
+        widths: tuple[int, ...],
         weights_path: Path | None,
         n_speed: int,
         dropout: float,
     ) -> None:
         super().__init__()
-        self.backbone = VideoResNet(
-            block=BasicBlock,
-            conv_makers=[Conv2Plus1D] * 4,
-            layers=layers,
-            stem=R2Plus1dStem,
-        )
+        if tuple(widths) == R2PLUS1D_WIDTHS:
+            self.backbone = VideoResNet(
+                block=BasicBlock,
+                conv_makers=[Conv2Plus1D] * 4,
+                layers=layers,
+                stem=R2Plus1dStem,
+            )
+        elif weights_path is not None:
+            raise ValueError(
+                f"widths {tuple(widths)} fit no weights file: use weights='random'."
+            )
+        else:
+            self.backbone = NarrowR2Plus1D(layers=layers, widths=tuple(widths))
         _load(self.backbone, weights_path)
         self.backbone.fc = nn.Identity()
-        self.num_features = 512
-        self.head = GradeHead(in_features=512, n_speed=n_speed, dropout=dropout)
+        self.num_features = widths[-1]
+        self.head = GradeHead(
+            in_features=self.num_features, n_speed=n_speed, dropout=dropout
+        )
 
     def forward_features(self, video: torch.Tensor) -> torch.Tensor:
         return self.backbone(video)
@@ -68,11 +118,21 @@ def r2plus1d(
     n_speed: int = 1,
     dropout: float = 0.0,
     tiny: bool = False,
+    widths: tuple[int, ...] = R2PLUS1D_WIDTHS,
 ) -> R2Plus1D:
-    """R(2+1)D-18 (``tiny=True``: one block per stage)."""
+    """R(2+1)D-18 (``tiny=True``: one block per stage; other ``widths``, four
+    stage widths, build a narrower random-init network)."""
+    if len(widths) != 4 or min(widths) < 1:
+        raise ValueError(f"widths must be four positive stage widths, got {widths}")
     layers = [1, 1, 1, 1] if tiny else [2, 2, 2, 2]
     path = weights_resolve(model_name="r2plus1d", weights=weights)
-    return R2Plus1D(layers=layers, weights_path=path, n_speed=n_speed, dropout=dropout)
+    return R2Plus1D(
+        layers=layers,
+        widths=widths,
+        weights_path=path,
+        n_speed=n_speed,
+        dropout=dropout,
+    )
 
 
 def _strip_resnet_head(head: nn.Module) -> None:

@@ -1,13 +1,24 @@
+import numpy as np
+import pytest
+
 from modeling import checkpoint as ckpt
 from modeling.compare import (
     BASELINE_NAME,
+    ORACLE_KNN_NAME,
+    SMALL_KWARGS,
+    SPEED_KNN_NAME,
     best_row,
     compare_markdown,
     compare_run,
+    knn_reference,
     model_kwargs_fit,
+    profile_kwargs,
+    reference_rows,
 )
 from modeling.config import config_from_dict
+from modeling.cv import Fold
 from modeling.data import clipset_load
+from modeling.synthetic import write_synthetic_manifest
 from tests.modeling.conftest import tiny_manifest
 from tests.modeling.test_training import TinyVideoModel
 
@@ -106,3 +117,84 @@ def test_compare_run_runs_every_model_and_loss_on_the_same_folds(tmp_path, monke
     )
     assert skipped["rows"] == []
     assert skipped["skipped"] == ["a/emd", "a/mse"]
+
+
+def test_knn_reference_chooses_k_on_validation_and_scores_the_test_fold():
+    # Four blocks of 30 clips; the target depends on the block alone and blocks
+    # lie far apart in the feature: k <= 10 takes neighbours from the clip's own
+    # block only (10 training clips per block), k >= 20 from other blocks too.
+    feature = np.repeat(np.arange(4.0), 30) + np.tile(np.linspace(0, 0.1, 30), 4)
+    targets = np.zeros((120, 5))
+    targets[np.arange(120), np.repeat(np.arange(4), 30)] = 1.0
+    idx = np.arange(120)
+    fold = Fold(
+        index=0, train=idx[idx % 3 == 0], val=idx[idx % 3 == 1], test=idx[idx % 3 == 2]
+    )
+    (row,) = knn_reference(feature, targets, [fold])
+    assert row["k"] == 5  # the smallest of the perfect choices (5 and 10)
+    assert row["emd"] < 1e-12 and row["mode_accuracy"] == 1.0
+    noise = np.random.default_rng(0).random(120)
+    (shuffled,) = knn_reference(noise, targets, [fold])
+    assert shuffled["emd"] > 0.05
+
+
+def test_reference_rows_speed_only_and_the_synthetic_oracle(tmp_path):
+    base = config_from_dict({"cv": {"k": 2, "val_fraction": 0.5}})
+    clips = clipset_load(tiny_manifest(tmp_path / "d", n_clips=20, n_patients=10))
+    (speed,) = reference_rows(clips, base)  # no latent quality in this manifest
+    assert speed["name"] == SPEED_KNN_NAME and len(speed["k"]) == 2
+    synthetic = write_synthetic_manifest(
+        tmp_path / "s", n_clips=24, n_patients=8, seed=1, n_frames=2, size=16
+    )
+    clips = clipset_load(synthetic, speed_features=["speed"])
+    rows = {r["name"]: r for r in reference_rows(clips, base)}
+    assert set(rows) == {SPEED_KNN_NAME, ORACLE_KNN_NAME}
+    assert rows[ORACLE_KNN_NAME]["mean"]["emd"] < rows[SPEED_KNN_NAME]["mean"]["emd"]
+
+
+def test_profiles_cover_every_model_and_reject_unknown_names():
+    from modeling.models import list_models
+
+    assert set(SMALL_KWARGS) == set(list_models())
+    kwargs = profile_kwargs("small", ["timesformer"])
+    assert kwargs["timesformer"]["patch_size"] == 8
+    assert profile_kwargs("full", ["x3d"]) == {"x3d": {"weights": "random"}}
+    with pytest.raises(ValueError, match="unknown profile"):
+        profile_kwargs("huge", ["x3d"])
+
+
+def test_compare_run_in_two_worker_processes_matches_the_run_order(tmp_path):
+    from modeling.models import TINY_KWARGS
+
+    root = tiny_manifest(tmp_path / "d", n_clips=12, n_patients=6)
+    clips = clipset_load(root)
+    base = config_from_dict(
+        {
+            "data": {"n_frames": 4, "size": 32},
+            "optim": {"epochs": 1, "batch_size": 4},
+            "cv": {"k": 2, "val_fraction": 0.5},
+            "runtime": {"progress": False, "device": "cpu"},
+        }
+    )
+    result = compare_run(
+        clips=clips,
+        base=base,
+        models=["timesformer", "clinic"],
+        losses=["emd", "mse"],
+        model_kwargs=TINY_KWARGS,
+        out_dir=tmp_path / "out",
+        jobs=2,
+    )
+    assert [(r["model"], r["loss"]) for r in result["rows"]] == [
+        ("timesformer", "emd"),
+        ("clinic", "emd"),
+        ("timesformer", "mse"),
+        ("clinic", "mse"),
+    ]
+    assert all(np.isfinite(r["mean"]["emd"]) for r in result["rows"])
+    assert result["baseline"]["mean"]["emd"] > 0
+    assert [r["name"] for r in result["references"]] == [SPEED_KNN_NAME]
+    for r in result["rows"]:
+        assert (
+            tmp_path / "out" / f"{r['model']}__{r['loss']}" / "metrics.json"
+        ).is_file()

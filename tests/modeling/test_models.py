@@ -183,3 +183,24 @@ def test_clinic_model_exports_to_onnx_and_matches_pytorch(tmp_path):
     with torch.no_grad():
         want = model(video, speed).numpy()
     assert abs(got - want).max() < 1e-4
+
+
+def test_narrow_cnns_for_the_small_profile_train_and_refuse_weight_files(tmp_path):
+    video, speed = _inputs()
+    r2 = _tiny("r2plus1d", widths=[8, 16, 24, 32])
+    image = _tiny("resnet_image", width=8)
+    assert r2.num_features == 32 and image.num_features == 64
+    for model in (r2, image):
+        model(video, speed).sum().backward()
+        assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    assert sum(p.numel() for p in r2.parameters()) < 0.05 * sum(
+        p.numel() for p in _tiny("r2plus1d").parameters()
+    )
+    with pytest.raises(ValueError, match="four positive stage widths"):
+        create_model("r2plus1d", weights="random", widths=[8, 16])
+    weights = tmp_path / "r2.safetensors"
+    weights.write_bytes(b"not read")
+    with pytest.raises(ValueError, match="fit no weights file"):
+        create_model("r2plus1d", weights=str(weights), widths=[8, 16, 24, 32])
+    with pytest.raises(ValueError, match="tiny ResNet only"):
+        create_model("resnet_image", weights="random", width=16)
