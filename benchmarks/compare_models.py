@@ -32,6 +32,7 @@ from modeling.compare import (  # noqa: E402
     compare_run,
     context_describe,
     profile_kwargs,
+    reference_rows,
 )
 from modeling.config import config_from_dict  # noqa: E402
 from modeling.data import clipset_load  # noqa: E402
@@ -140,6 +141,8 @@ def main() -> None:
     start = time.perf_counter()
     if args.from_json:
         result = json.loads(args.from_json.read_text())
+        # References are cheap and deterministic: always from the current code.
+        result["references"] = reference_rows(clips, base)
     else:
         result = compare_run(
             clips=clips,

@@ -41,6 +41,7 @@ TABLE_COLUMNS = (
 BASELINE_NAME = "train-set mean distribution"
 SPEED_KNN_NAME = "speed features only (kNN)"
 ORACLE_KNN_NAME = "true latent quality (kNN, synthetic oracle)"
+SHAPE_KNN_NAME = "speed + true shape defect (kNN, synthetic)"
 KNN_CHOICES = (5, 10, 20, 40)
 
 # Model settings per size profile. "tiny": the registry's test configs (4 frames
@@ -242,8 +243,9 @@ def knn_reference(
     return rows
 
 
-def latent_qualities(clips: ClipSet) -> np.ndarray | None:
-    """The synthetic ground-truth ``latent_quality`` per clip, or None if absent."""
+def manifest_field(clips: ClipSet, key: str) -> np.ndarray | None:
+    """A numeric per-clip manifest field (e.g. the synthetic ground truth
+    ``latent_quality``), in clip order, or None unless every clip has it."""
     manifest = Path(clips.root) / "manifest.jsonl"
     if not manifest.is_file():
         return None
@@ -251,8 +253,8 @@ def latent_qualities(clips: ClipSet) -> np.ndarray | None:
     for line in manifest.read_text().splitlines():
         if line.strip():
             row = json.loads(line)
-            if "latent_quality" in row:
-                found[row["clip_id"]] = float(row["latent_quality"])
+            if isinstance(row.get(key), int | float):
+                found[row["clip_id"]] = float(row[key])
     if not all(cid in found for cid in clips.clip_ids):
         return None
     return np.array([found[cid] for cid in clips.clip_ids])
@@ -260,7 +262,8 @@ def latent_qualities(clips: ClipSet) -> np.ndarray | None:
 
 def reference_rows(clips: ClipSet, base: Config) -> list[dict]:
     """Reference predictors on the same folds as the models: what the speed
-    features alone give, and (synthetic data) what the true latent quality gives.
+    features alone give and, on synthetic data, what the speed plus the true
+    shape defect (all an image model could add) and the true latent quality give.
     """
     folds = folds_make(
         clips.modes,
@@ -271,9 +274,13 @@ def reference_rows(clips: ClipSet, base: Config) -> list[dict]:
     )
     targets = clips.targets.numpy().astype(np.float64)
     inputs = []
-    if clips.speed_raw.shape[1] > 0:
-        inputs.append((SPEED_KNN_NAME, clips.speed_raw.numpy()))
-    quality = latent_qualities(clips)
+    speed = clips.speed_raw.numpy()
+    if speed.shape[1] > 0:
+        inputs.append((SPEED_KNN_NAME, speed))
+    shape = manifest_field(clips, "shape_defect")
+    if shape is not None and speed.shape[1] > 0:
+        inputs.append((SHAPE_KNN_NAME, np.column_stack([speed, shape])))
+    quality = manifest_field(clips, "latent_quality")
     if quality is not None:
         inputs.append((ORACLE_KNN_NAME, quality))
     rows = []
@@ -343,9 +350,10 @@ def compare_markdown(result: dict, *, context: dict) -> str:
         "on the same folds, not models: the training-set mean distribution (the "
         "floor to beat), a k-nearest-neighbour predictor on the speed features "
         "alone (what the clip must add to), and on synthetic data one on the "
-        "true latent quality (about the best any model can do, given the "
-        "panel's own noise); their k is chosen on each fold's validation "
-        "split.\n\n" + "\n".join(lines) + "\n"
+        "speed plus the true shape defect (what a perfect reader of single "
+        "frames could add) and one on the true latent quality (about the best "
+        "any model can do, given the panel's own noise); their k is chosen on "
+        "each fold's validation split.\n\n" + "\n".join(lines) + "\n"
     )
 
 

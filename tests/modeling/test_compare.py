@@ -5,6 +5,7 @@ from modeling import checkpoint as ckpt
 from modeling.compare import (
     BASELINE_NAME,
     ORACLE_KNN_NAME,
+    SHAPE_KNN_NAME,
     SMALL_KWARGS,
     SPEED_KNN_NAME,
     best_row,
@@ -56,8 +57,17 @@ def test_markdown_has_every_row_the_baseline_and_bold_best():
             "std": dict.fromkeys(METRICS, 0.0),
         },
         "skipped": ["slowfast/ce"],
+        "references": [
+            {
+                "name": ORACLE_KNN_NAME,
+                "mean": dict.fromkeys(METRICS, 0.9) | {"emd": 0.001},
+                "std": dict.fromkeys(METRICS, 0.0),
+            }
+        ],
     }
     text = compare_markdown(result, context={"Machine": "test box"})
+    # A reference row is listed but never takes the bold from the models.
+    assert f"| {ORACLE_KNN_NAME} | - | 1.000e-3 ± 0.000e-3 |" in text
     assert "| timesformer | emd | **1.230e-2 ± 1.000e-2** |" in text
     assert f"| {BASELINE_NAME} | - | 7.000e-2" in text
     assert "Machine: test box" in text
@@ -148,7 +158,7 @@ def test_reference_rows_speed_only_and_the_synthetic_oracle(tmp_path):
     )
     clips = clipset_load(synthetic, speed_features=["speed"])
     rows = {r["name"]: r for r in reference_rows(clips, base)}
-    assert set(rows) == {SPEED_KNN_NAME, ORACLE_KNN_NAME}
+    assert set(rows) == {SPEED_KNN_NAME, SHAPE_KNN_NAME, ORACLE_KNN_NAME}
     assert rows[ORACLE_KNN_NAME]["mean"]["emd"] < rows[SPEED_KNN_NAME]["mean"]["emd"]
 
 
