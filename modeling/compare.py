@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import multiprocessing
+import os
 import platform
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -198,6 +199,8 @@ def compare_run(
         "skipped": skipped,
         "wall_s": time.perf_counter() - start,
         "device": str(rows[0]["device"]) if rows else "",
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "threads_per_run": threads_per_job if jobs > 1 else torch.get_num_threads(),
     }
 
 
@@ -357,11 +360,24 @@ def compare_markdown(result: dict, *, context: dict) -> str:
     )
 
 
-def machine_describe(device: str) -> str:
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_describe(device: str, threads: int | None = None) -> str:
     if device.startswith("cuda") and torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)} (torch {torch.__version__})"
-    cpu = platform.processor() or platform.machine()
-    return f"CPU {cpu}, {torch.get_num_threads()} threads (torch {torch.__version__})"
+    threads = threads or torch.get_num_threads()
+    return (
+        f"CPU {_cpu_name()} ({platform.machine()}, {os.cpu_count()} cores), "
+        f"{threads} torch thread(s) per CV run (torch {torch.__version__})"
+    )
 
 
 def context_describe(
@@ -369,8 +385,10 @@ def context_describe(
 ) -> dict:
     d, o, cv = base.data, base.optim, base.cv
     return {
-        "Date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "Machine": machine_describe(result.get("device", "")),
+        "Date": result.get("date") or datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "Machine": machine_describe(
+            result.get("device", ""), result.get("threads_per_run")
+        ),
         "Data": (
             f"{len(clips)} clips, {len(set(clips.patient_ids))} patients, "
             f"{clips.videos.shape[1]} frames of {clips.videos.shape[2]} px; "
