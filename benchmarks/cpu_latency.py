@@ -26,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from modeling.compare import cpu_name  # noqa: E402
 from modeling.models import create_model, list_models  # noqa: E402
 
 PAPER_TIMESFORMER_MS_PER_CLIP = 4180 / 8  # Nakagawa et al., Table 8, 14 cores
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         "models_ms_per_clip": {
             r["model"]: r["ms_per_clip"] for r in rows if r["runtime"] == "pytorch"
         },
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "load_average_1min": round(os.getloadavg()[0], 2),
         "torch": torch.__version__,
     }
@@ -177,16 +178,6 @@ def _row(name: str, runtime: str, ms: float) -> dict:
         "ms_per_clip": round(ms, 1),
         "cpu_ms_per_clip": round(CPU_TIMES[-1], 1),
     }
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":

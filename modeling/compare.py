@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 from modeling.config import Config, LossConfig, ModelConfig
-from modeling.cv import Fold, folds_make
+from modeling.cv import Fold
 from modeling.data import ClipSet, clipset_load
 from modeling.metrics import emd_per_clip, metrics_all
-from modeling.training import mean_std, run_cv
+from modeling.training import folds_for, mean_std, run_cv
 
 IMAGE_MODELS = frozenset({"resnet_image"})
 TABLE_COLUMNS = (
@@ -268,13 +268,7 @@ def reference_rows(clips: ClipSet, base: Config) -> list[dict]:
     features alone give and, on synthetic data, what the speed plus the true
     shape defect (all an image model could add) and the true latent quality give.
     """
-    folds = folds_make(
-        clips.modes,
-        clips.patient_ids,
-        k=base.cv.k,
-        seed=base.cv.seed,
-        val_fraction=base.cv.val_fraction,
-    )
+    folds = folds_for(clips, base)
     targets = clips.targets.numpy().astype(np.float64)
     inputs = []
     speed = clips.speed_raw.numpy()
@@ -360,7 +354,8 @@ def compare_markdown(result: dict, *, context: dict) -> str:
     )
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo (else what platform says)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -375,7 +370,7 @@ def machine_describe(device: str, threads: int | None = None) -> str:
         return f"{torch.cuda.get_device_name(0)} (torch {torch.__version__})"
     threads = threads or torch.get_num_threads()
     return (
-        f"CPU {_cpu_name()} ({platform.machine()}, {os.cpu_count()} cores), "
+        f"CPU {cpu_name()} ({platform.machine()}, {os.cpu_count()} cores), "
         f"{threads} torch thread(s) per CV run (torch {torch.__version__})"
     )
 

@@ -389,6 +389,17 @@ def oof_write(path: Path, clips: ClipSet, results: list[FoldResult]) -> np.ndarr
     return oof
 
 
+def folds_for(clips: ClipSet, cfg: Config) -> list[Fold]:
+    """The protocol's folds for ``clips`` under ``cfg.cv`` (same seed, same folds)."""
+    return folds_make(
+        clips.modes,
+        clips.patient_ids,
+        k=cfg.cv.k,
+        seed=cfg.cv.seed,
+        val_fraction=cfg.cv.val_fraction,
+    )
+
+
 def run_cv(*, cfg: Config, clips: ClipSet, out_dir: str | Path) -> dict:
     """The full protocol; writes config.yaml, folds.json, per-fold checkpoints,
     oof_predictions.jsonl and metrics.json under ``out_dir``; returns the metrics.
@@ -397,13 +408,7 @@ def run_cv(*, cfg: Config, clips: ClipSet, out_dir: str | Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     config_dump(cfg, out / "config.yaml")
     device = device_resolve(cfg.runtime.device)
-    folds = folds_make(
-        clips.modes,
-        clips.patient_ids,
-        k=cfg.cv.k,
-        seed=cfg.cv.seed,
-        val_fraction=cfg.cv.val_fraction,
-    )
+    folds = folds_for(clips, cfg)
     fold_overlap_check(folds, clips.patient_ids)
     ids = np.array(clips.clip_ids)
     _json_write(

@@ -26,6 +26,17 @@ from tests.modeling.test_training import TinyVideoModel
 METRICS = ("emd", "mse", "jsd", "ce", "hi", "macro_hi", "macro_f1", "mode_accuracy")
 
 
+def _one_epoch_base(*, n_frames: int, size: int):
+    return config_from_dict(
+        {
+            "data": {"n_frames": n_frames, "size": size},
+            "optim": {"epochs": 1, "batch_size": 4},
+            "cv": {"k": 2, "val_fraction": 0.5},
+            "runtime": {"progress": False, "device": "cpu"},
+        }
+    )
+
+
 def _row(model, emd, loss="emd"):
     mean = dict.fromkeys(METRICS, 0.5) | {"emd": emd}
     return {
@@ -88,14 +99,7 @@ def test_compare_run_runs_every_model_and_loss_on_the_same_folds(tmp_path, monke
     monkeypatch.setattr(ckpt, "model_create", lambda name, **kw: TinyVideoModel(**kw))
     root = tiny_manifest(tmp_path / "d", n_clips=12, n_patients=6)
     clips = clipset_load(root)
-    base = config_from_dict(
-        {
-            "data": {"n_frames": 2, "size": 16},
-            "optim": {"epochs": 1, "batch_size": 4},
-            "cv": {"k": 2, "val_fraction": 0.5},
-            "runtime": {"progress": False, "device": "cpu"},
-        }
-    )
+    base = _one_epoch_base(n_frames=2, size=16)
     result = compare_run(
         clips=clips,
         base=base,
@@ -178,14 +182,7 @@ def test_compare_run_in_two_worker_processes_matches_the_run_order(tmp_path):
 
     root = tiny_manifest(tmp_path / "d", n_clips=12, n_patients=6)
     clips = clipset_load(root)
-    base = config_from_dict(
-        {
-            "data": {"n_frames": 4, "size": 32},
-            "optim": {"epochs": 1, "batch_size": 4},
-            "cv": {"k": 2, "val_fraction": 0.5},
-            "runtime": {"progress": False, "device": "cpu"},
-        }
-    )
+    base = _one_epoch_base(n_frames=4, size=32)
     result = compare_run(
         clips=clips,
         base=base,
