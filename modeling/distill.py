@@ -11,10 +11,8 @@ knowledge distillation); its test-fold predictions are never used for training.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
-import math
 import time
 from pathlib import Path
 
@@ -97,32 +95,19 @@ def distill_fold(
     )
     train_data = dataclasses.replace(data, targets=soft)
     model = training.model_for(cfg, len(clips.speed_names), device)
-    optimizer, scheduler = training.optimizer_make(model, cfg)
-    train_model = torch.compile(model) if cfg.runtime.compile else model
-    sample_gen = torch.Generator().manual_seed(cfg.runtime.seed + fold.index)
-    aug_gen = torch.Generator(device=device).manual_seed(cfg.runtime.seed)
-    panel_val = data.targets[fold.val].cpu().numpy()
-    best_emd, best_epoch, best_state = math.inf, 0, None
-    for epoch in range(1, cfg.optim.epochs + 1):
-        training.train_one_epoch(
-            model=train_model,
-            data=train_data,
-            train_idx=fold.train,
-            optimizer=optimizer,
-            cfg=cfg,
-            device=device,
-            sample_gen=sample_gen,
-            aug_gen=aug_gen,
-        )
-        scheduler.step()
-        if epoch % cfg.cv.eval_every == 0 or epoch == cfg.optim.epochs:
-            probs = training.evaluate(
-                model=model, data=data, idx=fold.val, cfg=cfg, device=device
-            )
-            emd = metrics_all(probs, panel_val)["emd"]
-            if emd < best_emd:
-                best_emd, best_epoch = emd, epoch
-                best_state = copy.deepcopy(model.state_dict())
+    # Selected on the panel's validation EMD whatever cfg.cv.selection_metric says.
+    select_cfg = dataclasses.replace(
+        cfg, cv=dataclasses.replace(cfg.cv, selection_metric="emd")
+    )
+    best_state, best_epoch, val_metrics, _ = training.train_epochs(
+        model=model,
+        data=data,
+        train_data=train_data,
+        fold=fold,
+        cfg=select_cfg,
+        device=device,
+        label=f"distil fold {fold.index}",
+    )
     model.load_state_dict(best_state)
     test_probs = training.evaluate(
         model=model, data=data, idx=fold.test, cfg=cfg, device=device
@@ -131,7 +116,7 @@ def distill_fold(
     return {
         "index": fold.index,
         "best_epoch": best_epoch,
-        "val_emd": best_emd,
+        "val_emd": val_metrics["emd"],
         "test": test,
         "test_probs": test_probs,
         "model": model,

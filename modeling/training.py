@@ -252,10 +252,15 @@ def _selection_value(metrics: dict, cfg: Config) -> float:
     return metrics[cfg.loss.name if name == "loss" else name]
 
 
-def _train_epochs(
-    *, model, data, fold: Fold, cfg: Config, device, label: str
+def train_epochs(
+    *, model, data, fold: Fold, cfg: Config, device, label: str, train_data=None
 ) -> tuple[dict, int, dict, list]:
-    """Train, validating every ``eval_every`` epochs; returns the best state."""
+    """Train, validating every ``eval_every`` epochs; returns the best state.
+
+    Gradient steps read ``train_data`` (default ``data``; distillation passes
+    soft targets there); validation always scores against ``data``'s targets.
+    Returns (best state on the CPU, best epoch, its validation metrics, history).
+    """
     optimizer, scheduler = optimizer_make(model, cfg)
     seed = cfg.runtime.seed + 7919 * (fold.index + 1)
     sample_gen = torch.Generator().manual_seed(seed)
@@ -273,7 +278,7 @@ def _train_epochs(
     for epoch in epochs:
         stats = train_one_epoch(
             model=train_model,
-            data=data,
+            data=data if train_data is None else train_data,
             train_idx=fold.train,
             optimizer=optimizer,
             cfg=cfg,
@@ -320,7 +325,7 @@ def run_fold(
     data = device_data(clips, scaler, cfg, device)
     model = model_for(cfg, len(clips.speed_names), device)
     label = f"fold {fold.index}" if fold.index >= 0 else "full"
-    state, best_epoch, val_metrics, history = _train_epochs(
+    state, best_epoch, val_metrics, history = train_epochs(
         model=model, data=data, fold=fold, cfg=cfg, device=device, label=label
     )
     model.load_state_dict(state)
