@@ -380,6 +380,18 @@ def _shuffled(queryset: QuerySet, expert_id: int) -> QuerySet:
 
 _CLIP_QUEUE_FIELDS = ("id", "n_frames", "fps", "size_px", "is_synthetic", "is_active")
 
+
+def _queue_clip(row: tuple) -> Clip:
+    """A Clip holding ``_CLIP_QUEUE_FIELDS`` from a raw SQL row in that order
+    (the booleans cast: SQLite returns them as integers)."""
+    clip_id, n_frames, fps, size_px, synthetic, active = row
+    return Clip.from_db(
+        connection.alias,
+        _CLIP_QUEUE_FIELDS,
+        (clip_id, n_frames, fps, size_px, bool(synthetic), bool(active)),
+    )
+
+
 # One indexed query on both PostgreSQL and SQLite. Live leases are counted once per
 # clip in a grouped subquery (the ORM would repeat a correlated count per row).
 _FRESH_SQL = """
@@ -427,14 +439,7 @@ def _fresh_candidates(*, expert, now: datetime, limit: int, exclude: set[int]) -
     with connection.cursor() as cursor:
         cursor.execute(_FRESH_SQL.format(exclude=excluded), params)
         rows = cursor.fetchall()
-    return [
-        Clip.from_db(
-            connection.alias,
-            _CLIP_QUEUE_FIELDS,
-            (clip_id, n_frames, fps, size_px, bool(synthetic), bool(active)),
-        )
-        for clip_id, n_frames, fps, size_px, synthetic, active in rows
-    ]
+    return [_queue_clip(row) for row in rows]
 
 
 _HELD_SQL = """
@@ -467,17 +472,7 @@ def _held_clips(*, expert, holder: str, now: datetime, limit: int) -> list:
     with connection.cursor() as cursor:
         cursor.execute(_HELD_SQL, params)
         rows = cursor.fetchall()
-    return [
-        (
-            Clip.from_db(
-                connection.alias,
-                _CLIP_QUEUE_FIELDS,
-                (clip_id, n_frames, fps, size_px, bool(synthetic), bool(active)),
-            ),
-            bool(is_repeat),
-        )
-        for clip_id, n_frames, fps, size_px, synthetic, active, is_repeat in rows
-    ]
+    return [(_queue_clip(row[:-1]), bool(row[-1])) for row in rows]
 
 
 def _repeat_candidates(*, expert, now: datetime, limit: int, exclude: set[int]) -> list:
