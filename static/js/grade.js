@@ -406,11 +406,11 @@ import { renderPanel } from "./grade/reveal.js";
     sendCreate(item);
   }
 
-  async function sendCreate(item) {
-    setBusy(true, item.grade);
-    setStatus("Saving grade " + item.grade + " for clip " + item.clip + "…");
+  // Send one outbox item until the server answers (retrying with the item's
+  // attempt count kept in the outbox), then take it out of the outbox.
+  async function deliver(item, unsavedMessage) {
     const result = await persist(
-      "Your grade " + item.grade + " for clip " + item.clip + " is not saved yet",
+      unsavedMessage,
       () => api(item.method, item.url, item.body),
       (failures) => {
         item.attempts = failures;
@@ -419,6 +419,16 @@ import { renderPanel } from "./grade/reveal.js";
     );
     outbox.remove(item);
     setBusy(false);
+    return result;
+  }
+
+  async function sendCreate(item) {
+    setBusy(true, item.grade);
+    setStatus("Saving grade " + item.grade + " for clip " + item.clip + "…");
+    const result = await deliver(
+      item,
+      "Your grade " + item.grade + " for clip " + item.clip + " is not saved yet"
+    );
     state.epoch += 1;
     if (result.ok || result.error.status === 409 || result.error.status === 404) {
       rememberSettled(item.clip);
@@ -574,16 +584,10 @@ import { renderPanel } from "./grade/reveal.js";
   async function sendChange(item) {
     setBusy(true);
     setStatus("Changing clip " + item.clip + " to " + item.grade + "…");
-    const result = await persist(
-      "The change of clip " + item.clip + " to " + item.grade + " is not saved yet",
-      () => api(item.method, item.url, item.body),
-      (failures) => {
-        item.attempts = failures;
-        outbox.update(item);
-      }
+    const result = await deliver(
+      item,
+      "The change of clip " + item.clip + " to " + item.grade + " is not saved yet"
     );
-    outbox.remove(item);
-    setBusy(false);
     if (result.ok) {
       const vote = result.data;
       hideError();
