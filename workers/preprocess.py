@@ -66,6 +66,14 @@ class PreprocessOutcome:
         }
 
 
+def _failed(recording_id: int, message: str) -> PreprocessOutcome:
+    """Mark the recording failed with ``message`` and say so in the outcome."""
+    services_recordings.recording_mark_failed(
+        recording_id=recording_id, message=message
+    )
+    return PreprocessOutcome(recording_id, Recording.Status.FAILED, message=message)
+
+
 def _limits() -> tuple[int, int]:
     return (
         int(settings.RECORDING_MAX_FRAMES),
@@ -198,10 +206,7 @@ def recording_preprocess_run(
             "and was stopped; no clip was stored. Cut the recording shorter or "
             "raise the limit."
         )
-        services_recordings.recording_mark_failed(
-            recording_id=recording_id, message=message
-        )
-        return PreprocessOutcome(recording_id, Recording.Status.FAILED, message=message)
+        return _failed(recording_id, message)
     except Exception as exc:
         services_recordings.recording_mark_failed(
             recording_id=recording_id,
@@ -250,20 +255,14 @@ def _preprocess(*, recording_id: int, qualities: Callable | None) -> PreprocessO
         # Bad input, not a bug: record why and let the worker carry on.
         message = str(exc)
         logger.info("recording %s failed: %s", recording_id, message)
-        services_recordings.recording_mark_failed(
-            recording_id=recording_id, message=message
-        )
-        return PreprocessOutcome(recording_id, Recording.Status.FAILED, message=message)
+        return _failed(recording_id, message)
     if not result.clips:
         message = (
             f"No sperm was tracked for {config.clip_frames} consecutive frames, so "
             "no clip could be cut. Check the micrometres per pixel, or click target "
             "sperm on the first frame (manual mode)."
         )
-        services_recordings.recording_mark_failed(
-            recording_id=recording_id, message=message
-        )
-        return PreprocessOutcome(recording_id, Recording.Status.FAILED, message=message)
+        return _failed(recording_id, message)
     specs = clip_specs_from_result(
         result, is_synthetic=recording.is_synthetic, qualities=qualities
     )
@@ -304,10 +303,7 @@ def recording_inspect_run(*, recording_id: int) -> PreprocessOutcome:
         _preview_write(recording, path)
     except (VideoError, ValueError) as exc:
         message = str(exc)
-        services_recordings.recording_mark_failed(
-            recording_id=recording_id, message=message
-        )
-        return PreprocessOutcome(recording_id, Recording.Status.FAILED, message=message)
+        return _failed(recording_id, message)
     return PreprocessOutcome(recording_id, recording.status)
 
 
