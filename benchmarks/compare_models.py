@@ -37,6 +37,7 @@ from modeling.compare import (  # noqa: E402
 from modeling.config import config_from_dict  # noqa: E402
 from modeling.data import clipset_load  # noqa: E402
 from modeling.losses import LOSSES  # noqa: E402
+from modeling.training import folds_for  # noqa: E402
 
 
 def _args() -> argparse.Namespace:
@@ -142,7 +143,7 @@ def main() -> None:
     if args.from_json:
         result = json.loads(args.from_json.read_text())
         # References are cheap and deterministic: always from the current code.
-        result["references"] = reference_rows(clips, base)
+        result["references"] = reference_rows(clips, folds_for(clips, base))
     else:
         result = compare_run(
             clips=clips,

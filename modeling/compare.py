@@ -26,7 +26,7 @@ from modeling.config import Config, LossConfig, ModelConfig
 from modeling.cv import Fold
 from modeling.data import ClipSet, clipset_load
 from modeling.metrics import emd_per_clip, metrics_all
-from modeling.training import folds_for, mean_std, run_cv
+from modeling.training import baseline_mean_distribution, folds_for, mean_std, run_cv
 
 IMAGE_MODELS = frozenset({"resnet_image"})
 TABLE_COLUMNS = (
@@ -112,7 +112,6 @@ def _run_one(
         "std": summary["std"],
         "wall_s": summary["wall_s"],
         "device": summary["device"],
-        "baseline": summary["baseline_mean_distribution"],
     }
 
 
@@ -189,13 +188,12 @@ def compare_run(
                 for future in done:
                     results[running.pop(future)] = future.result()
     rows = [results[r] for r in runs if r in results]
-    baseline = rows[0].pop("baseline") if rows else None
-    for row in rows:
-        row.pop("baseline", None)
+    folds = folds_for(clips, base)
+    base_mean, base_std = mean_std(baseline_mean_distribution(clips, folds))
     return {
         "rows": rows,
-        "baseline": baseline,
-        "references": reference_rows(clips, base),
+        "baseline": {"mean": base_mean, "std": base_std},
+        "references": reference_rows(clips, folds),
         "skipped": skipped,
         "wall_s": time.perf_counter() - start,
         "device": str(rows[0]["device"]) if rows else "",
@@ -246,38 +244,40 @@ def knn_reference(
     return rows
 
 
-def manifest_field(clips: ClipSet, key: str) -> np.ndarray | None:
-    """A numeric per-clip manifest field (e.g. the synthetic ground truth
-    ``latent_quality``), in clip order, or None unless every clip has it."""
+def manifest_fields(clips: ClipSet, keys: tuple[str, ...]) -> dict:
+    """Numeric per-clip manifest fields (e.g. the synthetic ground truth
+    ``latent_quality``), each in clip order, or None unless every clip has it."""
     manifest = Path(clips.root) / "manifest.jsonl"
-    if not manifest.is_file():
-        return None
-    found = {}
-    for line in manifest.read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            if isinstance(row.get(key), int | float):
-                found[row["clip_id"]] = float(row[key])
-    if not all(cid in found for cid in clips.clip_ids):
-        return None
-    return np.array([found[cid] for cid in clips.clip_ids])
+    found: dict[str, dict] = {key: {} for key in keys}
+    if manifest.is_file():
+        for line in manifest.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                for key in keys:
+                    if isinstance(row.get(key), int | float):
+                        found[key][row["clip_id"]] = float(row[key])
+    return {
+        key: np.array([values[cid] for cid in clips.clip_ids])
+        if all(cid in values for cid in clips.clip_ids)
+        else None
+        for key, values in found.items()
+    }
 
 
-def reference_rows(clips: ClipSet, base: Config) -> list[dict]:
+def reference_rows(clips: ClipSet, folds: list[Fold]) -> list[dict]:
     """Reference predictors on the same folds as the models: what the speed
     features alone give and, on synthetic data, what the speed plus the true
     shape defect (all an image model could add) and the true latent quality give.
     """
-    folds = folds_for(clips, base)
     targets = clips.targets.numpy().astype(np.float64)
     inputs = []
     speed = clips.speed_raw.numpy()
     if speed.shape[1] > 0:
         inputs.append((SPEED_KNN_NAME, speed))
-    shape = manifest_field(clips, "shape_defect")
+    truth = manifest_fields(clips, ("shape_defect", "latent_quality"))
+    shape, quality = truth["shape_defect"], truth["latent_quality"]
     if shape is not None and speed.shape[1] > 0:
         inputs.append((SHAPE_KNN_NAME, np.column_stack([speed, shape])))
-    quality = manifest_field(clips, "latent_quality")
     if quality is not None:
         inputs.append((ORACLE_KNN_NAME, quality))
     rows = []

@@ -20,6 +20,7 @@ from modeling.config import config_from_dict
 from modeling.cv import Fold
 from modeling.data import clipset_load
 from modeling.synthetic import write_synthetic_manifest
+from modeling.training import folds_for
 from tests.modeling.conftest import tiny_manifest
 from tests.modeling.test_training import TinyVideoModel
 
@@ -155,13 +156,14 @@ def test_knn_reference_chooses_k_on_validation_and_scores_the_test_fold():
 def test_reference_rows_speed_only_and_the_synthetic_oracle(tmp_path):
     base = config_from_dict({"cv": {"k": 2, "val_fraction": 0.5}})
     clips = clipset_load(tiny_manifest(tmp_path / "d", n_clips=20, n_patients=10))
-    (speed,) = reference_rows(clips, base)  # no latent quality in this manifest
+    # No latent quality or shape defect in this manifest: the speed row only.
+    (speed,) = reference_rows(clips, folds_for(clips, base))
     assert speed["name"] == SPEED_KNN_NAME and len(speed["k"]) == 2
     synthetic = write_synthetic_manifest(
         tmp_path / "s", n_clips=24, n_patients=8, seed=1, n_frames=2, size=16
     )
     clips = clipset_load(synthetic, speed_features=["speed"])
-    rows = {r["name"]: r for r in reference_rows(clips, base)}
+    rows = {r["name"]: r for r in reference_rows(clips, folds_for(clips, base))}
     assert set(rows) == {SPEED_KNN_NAME, SHAPE_KNN_NAME, ORACLE_KNN_NAME}
     assert rows[ORACLE_KNN_NAME]["mean"]["emd"] < rows[SPEED_KNN_NAME]["mean"]["emd"]
 
