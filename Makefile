@@ -12,12 +12,13 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+SQLITE_PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
 RUNTIME_STAMP := $(VENV)/.stamp-requirements
 DEV_STAMP := $(VENV)/.stamp-requirements-dev
 
-.PHONY: help demo demo-reset test lint format bench-web venv venv-dev
+.PHONY: help demo demo-reset test test-sqlite lint format bench-web venv venv-dev
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) \
@@ -46,8 +47,8 @@ demo: $(RUNTIME_STAMP) ## migrate SQLite, load the synthetic demo, serve it with
 	$(PY) manage.py demo_data
 	$(PY) manage.py demo_recordings
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	@$(PY) -c "from workers.celery import ensure_broker_folders; ensure_broker_folders()"
-	@$(VENV)/bin/celery -A workers.celery worker -Q cpu,gpu --concurrency 1 \
+	@$(PY) -c "from config.celery import ensure_broker_folders; ensure_broker_folders()"
+	@$(VENV)/bin/celery -A config.celery worker -Q cpu --concurrency 1 \
 		--loglevel INFO --hostname demo@%h & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null || true; wait $$worker 2>/dev/null || true' EXIT; \
 	trap 'exit 0' INT TERM; \
@@ -62,8 +63,16 @@ demo: $(RUNTIME_STAMP) ## migrate SQLite, load the synthetic demo, serve it with
 demo-reset: ## delete the demo database, media and broker folders under var/
 	rm -rf var/spermgrade.sqlite3 var/media var/celery var/staticfiles
 
-test: $(DEV_STAMP) ## run the whole test suite (PostgreSQL, Redis, Chromium when installed)
+test: $(DEV_STAMP) ## the whole suite on PostgreSQL, then the app tests on the demo's SQLite
 	$(PY) -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-sqlite
+
+# The demo runs on SQLite: the grading and worker tests run on it too (the tests
+# marked postgres are left to the run above).
+SQLITE_TESTS ?= tests/annotation tests/workers
+
+test-sqlite: $(DEV_STAMP) ## the annotation and worker tests on SQLite (the demo's database)
+	SPERMGRADE_TEST_SQLITE=1 $(PY) -m pytest $(SQLITE_TESTS) $(SQLITE_PYTEST_ARGS)
 
 lint: $(DEV_STAMP) ## ruff lint and format check
 	$(VENV)/bin/ruff check .

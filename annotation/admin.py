@@ -14,8 +14,9 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from annotation import errors, services, services_experts
+from annotation import errors, services
 from annotation.models import (
+    GRADES,
     Clip,
     ClipDistribution,
     ClipLease,
@@ -80,7 +81,7 @@ class DistributionInline(ReadOnlyMixin, admin.StackedInline):
         d = distribution_from_counts(obj.counts)
         if not d["n_votes"]:
             return "no votes yet"
-        counts = ", ".join(f"{g}: {c}" for g, c in zip("ABCDE", d["counts"]))
+        counts = ", ".join(f"{g}: {c}" for g, c in zip(GRADES, d["counts"]))
         return (
             f"{d['n_votes']} votes ({counts}); mode {d['mode']}, "
             f"mean score {d['mean_score']:.2f}, std {d['std']:.2f}, "
@@ -123,11 +124,15 @@ class ClipAdmin(admin.ModelAdmin):
 
     @admin.action(description="Withdraw the selected clips from grading")
     def deactivate(self, request, queryset) -> None:
-        queryset.update(is_active=False)
+        services.clips_set_active(
+            clip_ids=queryset.values_list("pk", flat=True), active=False
+        )
 
     @admin.action(description="Put the selected clips back into grading")
     def activate(self, request, queryset) -> None:
-        queryset.update(is_active=True)
+        services.clips_set_active(
+            clip_ids=queryset.values_list("pk", flat=True), active=True
+        )
 
 
 class VoteHistoryInline(ReadOnlyMixin, admin.TabularInline):
@@ -252,9 +257,7 @@ class SpermGradeUserAdmin(UserAdmin):
         if request.method == "POST" and form.is_valid():
             raw = form.cleaned_data["csv_file"].read()
             try:
-                created = services_experts.experts_import_csv(
-                    text=raw.decode("utf-8-sig")
-                )
+                created = services.experts_import_csv(text=raw.decode("utf-8-sig"))
             except UnicodeDecodeError:
                 form.add_error("csv_file", "The file is not UTF-8 text.")
             except errors.InvalidInput as exc:

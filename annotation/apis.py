@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from annotation import errors, selectors, services
+from annotation import errors, roles, selectors, services
 from annotation.models import Clip, RepeatVote
 from annotation.permissions import (
     IsAdmin,
@@ -242,7 +242,7 @@ class RepeatVoteChangeApi(_Api):
 
 
 def _clip_serializer(user):
-    if selectors.user_is_admin(user=user):
+    if roles.user_is_admin(user=user):
         return ClipAdminOutputSerializer
     return ClipOutputSerializer
 
@@ -290,9 +290,12 @@ class DistributionListApi(_Api):
         rows = selectors.distribution_rows(clip_ids=params.validated_data.get("clip"))
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(rows, request, view=self)
+        summaries = selectors.distribution_dicts(
+            selectors.distribution_stats([row.counts for row in page])
+        )
         data = [
-            {"clip": row.clip_id, **selectors.distribution_from_counts(row.counts)}
-            for row in page
+            {"clip": row.clip_id, **summary}
+            for row, summary in zip(page, summaries, strict=True)
         ]
         return paginator.get_paginated_response(
             DistributionRowSerializer(data, many=True).data

@@ -7,13 +7,10 @@ def _reinstall_triggers(sender, using="default", **kwargs) -> None:
     # them back after every migrate keeps the distribution counts maintained.
     from django.db import connections
 
-    from annotation import db_triggers
+    from annotation import sql
 
-    db_triggers.install(connections[using])
+    sql.install(connections[using])
     _grant_admin_permissions(using)
-
-
-ROLE_GROUPS = ("experts", "admins", "operators")
 
 
 def _grant_admin_permissions(using: str) -> None:
@@ -24,9 +21,11 @@ def _grant_admin_permissions(using: str) -> None:
     # operators are checked by group name in the views and need none.
     from django.contrib.auth.models import Group, Permission
 
+    from annotation.roles import ADMINS_GROUP, ROLE_GROUPS
+
     for name in ROLE_GROUPS:
         Group.objects.using(using).get_or_create(name=name)
-    group = Group.objects.using(using).get(name="admins")
+    group = Group.objects.using(using).get(name=ADMINS_GROUP)
     wanted = Permission.objects.using(using).filter(
         content_type__app_label__in=["annotation", "auth", "authtoken"]
     )

@@ -7,7 +7,7 @@ import json
 from django import forms
 
 from annotation.models import Recording
-from annotation.services_recordings import (
+from annotation.services.recordings import (
     MAX_CLIPS_PER_RECORDING,
     MAX_TARGETS,
     VIDEO_EXTENSIONS,

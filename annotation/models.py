@@ -2,7 +2,7 @@
 
 Invariants live in the database: one vote per expert and clip (unique constraint),
 grades limited to A..E (check constraint), and per-clip grade counts kept by database
-triggers (``annotation/db_triggers.py``) so the distribution can never drift from the
+triggers (``annotation/sql.py``) so the distribution can never drift from the
 votes.
 """
 
@@ -13,17 +13,13 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from modeling.grades import GRADE_LABELS, GRADE_SCORE, GRADES  # noqa: F401
 
-class Grade(models.TextChoices):
-    A = "A", "A (good)"
-    B = "B", "B"
-    C = "C", "C"
-    D = "D", "D"
-    E = "E", "E (bad)"
-
-
-GRADES = [grade.value for grade in Grade]
-GRADE_SCORE = {grade: index + 1 for index, grade in enumerate(GRADES)}  # A=1 .. E=5
+# The grades are defined once, in modeling.grades (pure: the models and the dataset
+# manifest share them).
+Grade = models.TextChoices(
+    "Grade", [(grade, (grade, GRADE_LABELS.get(grade, grade))) for grade in GRADES]
+)
 
 
 class Patient(models.Model):
@@ -80,6 +76,10 @@ class Recording(models.Model):
         default=list, blank=True, help_text="[[x, y], ...] clicked on the first frame."
     )
     is_synthetic = models.BooleanField(default=False)
+    preview_ready = models.BooleanField(
+        default=False,
+        help_text="The first frame and its detections are stored (set by the worker).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -142,7 +142,7 @@ class ClipDistribution(models.Model):
     """Per-clip grade counts, maintained by database triggers on ``annotation_vote``.
 
     Never written by application code: rows are created by a trigger on clip insert
-    and updated by triggers on vote insert/update/delete (see ``db_triggers.py``).
+    and updated by triggers on vote insert/update/delete (see ``sql.py``).
     Hidden repeat votes live in another table and are never counted here.
     """
 

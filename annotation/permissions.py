@@ -11,13 +11,17 @@ user, so a permission check costs no extra round trip.
 from __future__ import annotations
 
 from django.contrib.auth.backends import ModelBackend
-from django.db import DEFAULT_DB_ALIAS
 from drf_spectacular.authentication import TokenScheme
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.permissions import BasePermission
 
-from annotation.selectors import user_is_admin, user_is_expert, user_with_roles
+from annotation.roles import (
+    roles_remember,
+    user_is_admin,
+    user_is_expert,
+    users_with_roles,
+)
 
 
 class IsExpert(BasePermission):
@@ -45,16 +49,19 @@ class RoleTokenAuthentication(TokenAuthentication):
     """DRF token authentication that reads the user's role groups in the same query."""
 
     def authenticate_credentials(self, key):
-        user, created = user_with_roles(token_key=key)
-        if user is None:
-            raise exceptions.AuthenticationFailed("Invalid token.")
-        if not user.is_active:
-            raise exceptions.AuthenticationFailed("User inactive or deleted.")
-        token = self.get_model().from_db(
-            DEFAULT_DB_ALIAS, ["key", "user_id", "created"], [key, user.pk, created]
+        token = (
+            users_with_roles(
+                self.get_model().objects.select_related("user"), user_field="user"
+            )
+            .filter(key=key)
+            .first()
         )
-        token.user = user
-        return (user, token)
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed("User inactive or deleted.")
+        roles_remember(user=token.user, row=token)
+        return (token.user, token)
 
 
 class RoleTokenScheme(TokenScheme):
@@ -67,13 +74,12 @@ class RoleTokenScheme(TokenScheme):
 
 
 class RoleModelBackend(ModelBackend):
-    """Django's ModelBackend; the session's user comes with their role groups.
-
-    Opt-in through AUTHENTICATION_BACKENDS; without it roles cost one query more.
-    """
+    """Django's ModelBackend; the session's user comes with their role groups
+    (one query for both). Named in AUTHENTICATION_BACKENDS."""
 
     def get_user(self, user_id):
-        user, _ = user_with_roles(user_id=user_id)
+        user = users_with_roles().filter(pk=user_id).first()
         if user is None or not self.user_can_authenticate(user):
             return None
+        roles_remember(user=user)
         return user

@@ -20,7 +20,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_safe
 
 from annotation.models import Clip
-from annotation.selectors import user_is_admin, user_is_expert
+from annotation.roles import user_is_admin, user_is_expert
 
 
 class LogoutView(auth_views.LogoutView):

@@ -17,7 +17,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Count, Q
 from django.http import (
     FileResponse,
     Http404,
@@ -29,21 +28,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotation import errors, services, services_recordings
+from annotation import errors, selectors, services
 from annotation.forms import RecordingTargetsForm, RecordingUploadForm
 from annotation.models import Recording
-from annotation.selectors import user_is_admin
-
-_BUSY = (Recording.Status.QUEUED, Recording.Status.PROCESSING)
-
-
-def user_is_operator(*, user) -> bool:
-    """Administrators, and members of the "operators" group, handle recordings."""
-    if user_is_admin(user=user):
-        return True
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    return user.groups.filter(name=services_recordings.OPERATORS_GROUP).exists()
+from annotation.roles import user_is_operator
 
 
 def operator_required(view):
@@ -66,45 +54,10 @@ def _recording_or_404(recording_id: int) -> Recording:
     )
 
 
-def _preview_ready(recording: Recording) -> bool:
-    image, detections = services_recordings.recording_preview_names(
-        recording_id=recording.pk
-    )
-    return default_storage.exists(image) and default_storage.exists(detections)
-
-
-def recording_status_payload(recording: Recording) -> dict:
-    return {
-        "id": recording.pk,
-        "status": recording.status,
-        "status_label": recording.get_status_display(),
-        "mode": recording.mode,
-        "progress_percent": round(recording.progress_percent, 1),
-        "frames_per_s": (
-            round(recording.frames_per_s, 1)
-            if recording.frames_per_s is not None
-            else None
-        ),
-        "n_frames": recording.n_frames,
-        "fps": recording.fps,
-        "width": recording.width,
-        "height": recording.height,
-        "error_message": recording.error_message,
-        "n_clips": recording.clips.filter(is_active=True).count(),
-        "preview_ready": _preview_ready(recording),
-        "finished": recording.status
-        in (Recording.Status.DONE, Recording.Status.FAILED),
-    }
-
-
 @require_GET
 @operator_required
 def recording_list(request: HttpRequest) -> HttpResponse:
-    recordings = (
-        Recording.objects.select_related("patient")
-        .annotate(n_clips=Count("clips", filter=Q(clips__is_active=True)))
-        .order_by("-created_at")
-    )
+    recordings = selectors.recordings_for_list()
     return render(
         request,
         "recordings/list.html",
@@ -144,7 +97,7 @@ def recording_upload(request: HttpRequest) -> HttpResponse:
             data = form.cleaned_data
             try:
                 patient = services.patient_get_or_create(code=data["patient_code"])
-                recording = services_recordings.recording_create_from_upload(
+                recording = services.recording_create_from_upload(
                     file=data["file"],
                     patient=patient,
                     original_name=data["file"].name,
@@ -154,7 +107,7 @@ def recording_upload(request: HttpRequest) -> HttpResponse:
                     max_clips=data["max_clips"],
                     microscope_notes=data["microscope_notes"],
                 )
-            except services_recordings.DuplicateRecording as exc:
+            except services.DuplicateRecording as exc:
                 form.add_error("file", exc.message)
                 return _upload_page(
                     request, form, status=exc.status_code, existing=exc.existing
@@ -163,19 +116,9 @@ def recording_upload(request: HttpRequest) -> HttpResponse:
                 form.add_error("file", exc.message)
                 status = exc.status_code
             else:
-                if recording.mode == Recording.Mode.AUTO:
-                    services_recordings.recording_enqueue(recording=recording)
-                    messages.success(
-                        request,
-                        f"Recording #{recording.pk} uploaded; preprocessing is queued.",
-                    )
-                else:
-                    services_recordings.recording_inspect_enqueue(recording=recording)
-                    messages.success(
-                        request,
-                        f"Recording #{recording.pk} uploaded. Click the target sperm "
-                        "on the first frame when it appears.",
-                    )
+                messages.success(
+                    request, services.recording_submit(recording=recording)
+                )
                 return redirect("recording_detail", recording_id=recording.pk)
     return _upload_page(request, form, status=status)
 
@@ -201,8 +144,7 @@ def _upload_page(
 @operator_required
 def recording_detail(request: HttpRequest, recording_id: int) -> HttpResponse:
     recording = _recording_or_404(recording_id)
-    clips = recording.clips.filter(is_active=True).order_by("id")
-    withdrawn = recording.clips.filter(is_active=False).count()
+    clips, withdrawn = selectors.recording_clips(recording=recording)
     return render(
         request,
         "recordings/detail.html",
@@ -210,8 +152,10 @@ def recording_detail(request: HttpRequest, recording_id: int) -> HttpResponse:
             "recording": recording,
             "clips": clips,
             "withdrawn": withdrawn,
-            "status": recording_status_payload(recording),
-            "busy": recording.status in _BUSY,
+            "status": selectors.recording_status_payload(recording=recording),
+            "busy": recording.status in selectors.BUSY,
+            "targets": recording.targets,
+            # The hidden input's initial value; autoescaped in the attribute.
             "targets_json": json.dumps(recording.targets),
             "status_url": reverse("recording_status", args=[recording.pk]),
             "frame_url": reverse("recording_first_frame", args=[recording.pk]),
@@ -223,12 +167,12 @@ def recording_detail(request: HttpRequest, recording_id: int) -> HttpResponse:
 @require_GET
 @operator_required
 def recording_status(request: HttpRequest, recording_id: int) -> JsonResponse:
-    recording = Recording.objects.filter(pk=recording_id).first()
+    recording = selectors.recording_for_status(recording_id=recording_id)
     if recording is None:
         return JsonResponse(
             {"detail": f"Recording {recording_id} does not exist."}, status=404
         )
-    response = JsonResponse(recording_status_payload(recording))
+    response = JsonResponse(selectors.recording_status_payload(recording=recording))
     response["Cache-Control"] = "no-store"
     return response
 
@@ -236,7 +180,7 @@ def recording_status(request: HttpRequest, recording_id: int) -> JsonResponse:
 @require_GET
 @operator_required
 def recording_first_frame(request: HttpRequest, recording_id: int) -> FileResponse:
-    image, _ = services_recordings.recording_preview_names(recording_id=recording_id)
+    image, _ = services.recording_preview_names(recording_id=recording_id)
     try:
         handle = default_storage.open(image, "rb")
     except FileNotFoundError:
@@ -247,9 +191,7 @@ def recording_first_frame(request: HttpRequest, recording_id: int) -> FileRespon
 @require_GET
 @operator_required
 def recording_detections(request: HttpRequest, recording_id: int) -> HttpResponse:
-    _, detections = services_recordings.recording_preview_names(
-        recording_id=recording_id
-    )
+    _, detections = services.recording_preview_names(recording_id=recording_id)
     try:
         with default_storage.open(detections, "rb") as handle:
             body = handle.read()
@@ -273,12 +215,10 @@ def recording_targets(request: HttpRequest, recording_id: int) -> HttpResponse:
     try:
         # One transaction: targets refused for a busy recording are not kept.
         with transaction.atomic():
-            services_recordings.recording_targets_set(
+            services.recording_targets_set(
                 recording=recording, targets=form.cleaned_data["targets"]
             )
-            services_recordings.recording_enqueue(
-                recording=recording, mode=Recording.Mode.MANUAL
-            )
+            services.recording_enqueue(recording=recording, mode=Recording.Mode.MANUAL)
     except errors.DomainError as exc:
         messages.error(request, exc.message)
     else:
@@ -296,7 +236,7 @@ def recording_rerun(request: HttpRequest, recording_id: int) -> HttpResponse:
     recording = _recording_or_404(recording_id)
     mode = request.POST.get("mode") or recording.mode
     try:
-        services_recordings.recording_enqueue(recording=recording, mode=mode)
+        services.recording_enqueue(recording=recording, mode=mode)
     except errors.DomainError as exc:
         messages.error(request, exc.message)
     else:

@@ -27,9 +27,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from workers.video.detection import DETECTOR_PRESETS, BlobDetector  # noqa: E402
-from workers.video.io import iter_frames  # noqa: E402
-from workers.video.realdata import (  # noqa: E402
+from video.detection import DETECTOR_PRESETS, BlobDetector  # noqa: E402
+from video.io import iter_frames  # noqa: E402
+from video.realdata import (  # noqa: E402
     detector_evaluate,
     hand_tracked_pairs,
     svia_annotations,
@@ -50,7 +50,7 @@ def _score(frames, preset: str):
 def impurity_hits(stem: str) -> tuple[int, int]:
     """(impurity boxes a detection hits at IoU >= 0.3, impurity boxes) at the
     operating threshold: how much debris the size/shape filters let through."""
-    from workers.video.tracking_metrics import box_iou
+    from video.tracking_metrics import box_iou
 
     folder = DATA / "svia_sperm_videos"
     annotations = svia_annotations(folder / "annotations_subsetA", stem)

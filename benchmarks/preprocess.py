@@ -1,8 +1,8 @@
 """Speed and memory of automatic preprocessing: detect + track + cut, one CPU core.
 
-Renders synthetic full-field recordings (workers.video.synthetic.render_recording,
+Renders synthetic full-field recordings (video.synthetic.render_recording,
 1392x976 at 15 fps, 60 cells, debris, noise) frame by frame and streams them
-through workers.video.pipeline.recording_process. Each length runs in its own
+through video.pipeline.recording_process. Each length runs in its own
 subprocess pinned to one core (sched_setaffinity, cv2.setNumThreads(1)) so that
 peak RSS (ru_maxrss) belongs to that run alone.
 
@@ -60,7 +60,7 @@ def _pin_one_core() -> str:
 def _recording(n_frames: int, seed: int = 0):
     import numpy as np
 
-    from workers.video.synthetic import render_recording
+    from video.synthetic import render_recording
 
     return render_recording(
         n_sperm=N_SPERM,
@@ -73,8 +73,8 @@ def _recording(n_frames: int, seed: int = 0):
 
 
 def _pipeline_config():
-    from workers.video.detection import DETECTOR_PRESETS
-    from workers.video.pipeline import PipelineConfig
+    from video.detection import DETECTOR_PRESETS
+    from video.pipeline import PipelineConfig
 
     # The synthetic renderer draws bright heads ~11 px long (0.5 um/px).
     return PipelineConfig(detector=DETECTOR_PRESETS["synthetic"], encode_mp4=False)
@@ -82,7 +82,7 @@ def _pipeline_config():
 
 def child(n_frames: int, *, decode: bool) -> dict:
     where = _pin_one_core()
-    from workers.video.pipeline import recording_process
+    from video.pipeline import recording_process
 
     recording = _recording(n_frames)
     rss_before = _rss_mb()
@@ -140,7 +140,7 @@ def _rss_mb() -> float:
 def _decode_speed(recording) -> float:
     import av
 
-    from workers.video.io import iter_frames
+    from video.io import iter_frames
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "recording.mp4"

@@ -2,7 +2,7 @@
 
 What it does, all on loopback and bounded in time:
 
-1. starts a throwaway PostgreSQL (``tests/servers.py``) and migrates it;
+1. starts a throwaway PostgreSQL (``tests/servers/processes.py``) and migrates it;
 2. creates 1,000 synthetic clips (placeholder media) and 40 experts with API tokens;
 3. serves the app with gunicorn (gthread workers, DEBUG off, a SECRET_KEY);
 4. runs 40 concurrent expert sessions for ``--seconds``: each loops

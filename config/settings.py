@@ -274,6 +274,9 @@ REPEAT_SHARE = env_float("REPEAT_SHARE", 0.05, minimum=0.0, maximum=0.5)
 REPEAT_MIN_GAP_CLIPS = env_int("REPEAT_MIN_GAP_CLIPS", 20, minimum=1)
 REPEAT_MIN_GAP_HOURS = env_float("REPEAT_MIN_GAP_HOURS", 24.0, minimum=0.0)
 
+# The session's user is loaded with its role groups in one query.
+AUTHENTICATION_BACKENDS = ["annotation.permissions.RoleModelBackend"]
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
@@ -320,7 +323,37 @@ CELERY_RESULT_BACKEND = env_str(
 )
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_TIME_LIMIT_CPU = env_int("CELERY_TASK_TIME_LIMIT_CPU", 3600, minimum=10)
-CELERY_TASK_TIME_LIMIT_GPU = env_int("CELERY_TASK_TIME_LIMIT_GPU", 6 * 3600, minimum=10)
+# Every task by its explicit name (workers/tasks.py) and the queue that runs it. The
+# web apps send tasks by these names (annotation.services.enqueue); a test checks
+# that each one is a registered task.
+CELERY_TASK_ROUTES = {
+    "workers.tasks.panel_snapshot": {"queue": "cpu"},
+    "workers.tasks.recording_preprocess": {"queue": "cpu"},
+    "workers.tasks.recording_inspect": {"queue": "cpu"},
+}
+CELERY_TASK_DEFAULT_QUEUE = "cpu"
+# Time limits per queue, applied to each task routed there: the soft limit raises
+# inside the task (which then records the failure); the hard one stops a task that
+# ignores it.
+_QUEUE_TIME_LIMITS = {"cpu": CELERY_TASK_TIME_LIMIT_CPU}
+CELERY_TASK_ANNOTATIONS = {
+    name: {
+        "soft_time_limit": _QUEUE_TIME_LIMITS[route["queue"]],
+        "time_limit": _QUEUE_TIME_LIMITS[route["queue"]] + 60,
+    }
+    for name, route in CELERY_TASK_ROUTES.items()
+}
+# A worker takes one task at a time and acknowledges it after it ran (the tasks are
+# idempotent), so a worker that dies mid-task leaves it for another.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+CELERY_TASK_TRACK_STARTED = True
+# Video work holds large arrays; a fresh child process after some tasks returns
+# the memory to the system.
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int(
+    "CELERY_WORKER_MAX_TASKS_PER_CHILD", 20, minimum=1
+)
 
 _log_level = env_str("LOG_LEVEL", "INFO").upper()
 if _log_level not in _LOG_LEVELS:

@@ -50,7 +50,10 @@ def checkpoint_save(
     fold: int,
     epoch: int,
     metrics: dict,
+    dataset_sha256: str = "",
 ) -> Path:
+    """Write weights and metadata; ``dataset_sha256`` is the training data's
+    ``manifest_sha256`` (``modeling.manifest``), its identity."""
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     model = getattr(model, "_orig_mod", model)  # unwrap torch.compile
@@ -76,6 +79,7 @@ def checkpoint_save(
         "fold": fold,
         "epoch": epoch,
         "metrics": metrics,
+        "dataset": {"manifest_sha256": dataset_sha256},
         "config": config_to_dict(cfg),
         "torch_version": torch.__version__,
     }

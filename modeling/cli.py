@@ -10,7 +10,7 @@ from pathlib import Path
 from modeling.checkpoint import CheckpointError
 from modeling.config import ConfigError, config_load
 from modeling.cv import CVError
-from modeling.data import ManifestError
+from modeling.manifest import ManifestError
 
 EPILOG = """\
 examples:
@@ -129,8 +129,8 @@ def _train(args: argparse.Namespace) -> dict:
 
 
 def _predict(args: argparse.Namespace, *, need_labels: bool) -> dict:
-    from modeling.data import manifest_read
-    from modeling.training import predict
+    from modeling.manifest import manifest_read
+    from modeling.predict import predict
 
     if need_labels:
         manifest_read(args.data, require_votes=True)  # clear error when unlabelled

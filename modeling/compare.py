@@ -9,7 +9,6 @@ with the "training-set mean distribution" baseline as the floor to beat.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import multiprocessing
 import os
@@ -247,21 +246,14 @@ def knn_reference(
 def manifest_fields(clips: ClipSet, keys: tuple[str, ...]) -> dict:
     """Numeric per-clip manifest fields (e.g. the synthetic ground truth
     ``latent_quality``), each in clip order, or None unless every clip has it."""
-    manifest = Path(clips.root) / "manifest.jsonl"
-    found: dict[str, dict] = {key: {} for key in keys}
-    if manifest.is_file():
-        for line in manifest.read_text().splitlines():
-            if line.strip():
-                row = json.loads(line)
-                for key in keys:
-                    if isinstance(row.get(key), int | float):
-                        found[key][row["clip_id"]] = float(row[key])
-    return {
-        key: np.array([values[cid] for cid in clips.clip_ids])
-        if all(cid in values for cid in clips.clip_ids)
-        else None
-        for key, values in found.items()
-    }
+    found = {}
+    for key in keys:
+        values = [record.extra.get(key) for record in clips.records]
+        usable = len(values) == len(clips) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in values
+        )
+        found[key] = np.array(values, dtype=float) if usable else None
+    return found
 
 
 def reference_rows(clips: ClipSet, folds: list[Fold]) -> list[dict]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-N_GRADES = 5
+from modeling.grades import N_GRADES
 
 
 class CVError(ValueError):

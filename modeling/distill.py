@@ -163,6 +163,7 @@ def distill_cv(
             fold=fold.index,
             epoch=result["best_epoch"],
             metrics={"test": result["test"], "teacher_weight": teacher_weight},
+            dataset_sha256=clips.manifest_sha256,
         )
         result.pop("test_probs")
         results.append(result)

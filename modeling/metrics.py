@@ -21,7 +21,8 @@ import math
 
 import numpy as np
 
-N_GRADES = 5
+from modeling.grades import GRADES, N_GRADES
+
 EPS = 1e-8
 TOP_FRACTIONS = (0.25, 0.50, 0.75)
 
@@ -155,7 +156,7 @@ def top_hi_segments(
             row[f"top{round(f * 100)}"] = float(values[:count].mean())
         row["all"] = float(values.mean())
         row["n"] = len(values)
-        table["ABCDE"[c]] = row
+        table[GRADES[c]] = row
     return table
 
 

@@ -10,24 +10,23 @@ experts, b_e the expert's severity bias (positive = harsher) and s_e the expert'
 noise level. The grade is the number of thresholds (0.5, 1.5, 2.5, 3.5) that
 y_ie exceeds, so good quality gives mostly A and every expert stays ordinal.
 
-``write_synthetic_manifest`` renders clips with :func:`workers.video.synthetic.
+``write_synthetic_manifest`` renders clips with :func:`video.synthetic.
 render_clip` (motion and shape both depend on the latent quality) and writes them
-in the manifest format read by :mod:`modeling.data`.
+through :mod:`modeling.manifest`.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from workers.video.synthetic import render_clip
+from modeling.grades import N_GRADES
+from modeling.manifest import manifest_write
+from video.kinematics import kinematics_compute
+from video.synthetic import render_clip
 
-N_GRADES = 5
-GRADES = ("A", "B", "C", "D", "E")
 THRESHOLDS = (0.5, 1.5, 2.5, 3.5)
 NOT_VOTED = -1
 
@@ -132,20 +131,10 @@ def patient_qualities(
     return qualities, patients
 
 
-def track_kinematics(track: np.ndarray, *, fps: float) -> dict[str, float]:
-    """VCL, VSL (px/s) and LIN of a (T, 2) track.
-
-    A deliberately small set computed here directly; the full WHO set (VAP, STR,
-    WOB, ALH, BCF, motility class) belongs to ``workers.video.kinematics``.
-    """
-    track = np.asarray(track, dtype=float)
-    if len(track) < 2:
-        return {"vcl": 0.0, "vsl": 0.0, "lin": 0.0}
-    duration = (len(track) - 1) / fps
-    vcl = float(np.linalg.norm(np.diff(track, axis=0), axis=1).sum() / duration)
-    vsl = float(np.linalg.norm(track[-1] - track[0]) / duration)
-    lin = vsl / vcl if vcl > 1e-9 else 0.0
-    return {"vcl": vcl, "vsl": vsl, "lin": float(min(lin, 1.0))}
+def clip_kinematics(track: np.ndarray, *, fps: float) -> dict:
+    """The full WHO kinematics of a (T, 2) track (``video.kinematics``), as real
+    clips carry them (speeds in px/s: synthetic clips have no scale)."""
+    return kinematics_compute(track=np.asarray(track, dtype=float), fps=fps).to_dict()
 
 
 def write_synthetic_manifest(
@@ -165,9 +154,6 @@ def write_synthetic_manifest(
     ``"synthetic": true`` and the ground truth ``"latent_quality"``) and
     ``dataset.json``. The same seed gives the same dataset.
     """
-    # Imported here so the panel simulation stays usable without torch.
-    from modeling.data import MANIFEST_FORMAT, MANIFEST_VERSION
-
     if n_clips < 1 or n_patients < 1 or n_experts < 1:
         raise ValueError("n_clips, n_patients and n_experts must be at least 1")
     rng = np.random.default_rng(seed)
@@ -176,12 +162,10 @@ def write_synthetic_manifest(
     )
     panel = simulate_panel(qualities=qualities, n_experts=n_experts, rng=rng)
     counts = panel.counts
-    out = Path(out_dir)
-    (out / "clips").mkdir(parents=True, exist_ok=True)
     fps = 15.0
-    with (out / "manifest.jsonl").open("w") as fh:
+
+    def rows():
         for i in range(n_clips):
-            clip_id = f"syn{i:05d}"
             clip = render_clip(
                 quality=float(qualities[i]),
                 rng=rng,
@@ -189,27 +173,19 @@ def write_synthetic_manifest(
                 size=size,
                 fps=fps,
             )
-            np.save(out / "clips" / f"{clip_id}.npy", clip.frames)
-            row = {
-                "clip_id": clip_id,
+            yield {
+                "clip_id": f"syn{i:05d}",
                 "patient_id": f"SYN-P{patients[i] + 1:02d}",
                 "votes": [int(c) for c in counts[i]],
                 "speed": round(clip.speed_px_s, 4),
-                "kinematics": {
-                    k: round(v, 5)
-                    for k, v in track_kinematics(clip.field_track, fps=fps).items()
-                },
-                "array": f"clips/{clip_id}.npy",
+                "kinematics": clip_kinematics(clip.field_track, fps=fps),
+                "frames": clip.frames,
                 "synthetic": True,
                 "latent_quality": round(float(qualities[i]), 6),
                 "shape_defect": round(clip.shape_defect, 6),
             }
-            fh.write(json.dumps(row) + "\n")
+
     meta = {
-        "format": MANIFEST_FORMAT,
-        "version": MANIFEST_VERSION,
-        "n_clips": n_clips,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "synthetic": True,
         "source": "modeling.synthetic.write_synthetic_manifest",
         "seed": seed,
@@ -220,5 +196,4 @@ def write_synthetic_manifest(
         "fps": fps,
         "speed_unit": "px/s",
     }
-    (out / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
-    return out
+    return manifest_write(out_dir, rows=rows(), meta=meta)

@@ -31,11 +31,10 @@ from modeling.cv import (
     folds_make,
     stratified_group_split,
 )
-from modeling.data import ClipSet, SpeedScaler, clipset_load
+from modeling.data import ClipSet, SpeedScaler
+from modeling.grades import GRADES
 from modeling.losses import loss_get
 from modeling.metrics import metrics_all, top_hi_segments
-
-GRADES = "ABCDE"
 
 
 def device_resolve(name: str) -> torch.device:
@@ -344,12 +343,13 @@ def run_fold(
         fold=fold.index,
         epoch=best_epoch,
         metrics=metrics,
+        dataset_sha256=clips.manifest_sha256,
     )
-    _json_write(fold_dir / "metrics.json", {**metrics, "history": history})
+    json_write(fold_dir / "metrics.json", {**metrics, "history": history})
     return FoldResult(fold.index, fold.test, probs, metrics, best_epoch)
 
 
-def _json_write(path: Path, data: dict) -> None:
+def json_write(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
 
@@ -416,7 +416,7 @@ def run_cv(*, cfg: Config, clips: ClipSet, out_dir: str | Path) -> dict:
     folds = folds_for(clips, cfg)
     fold_overlap_check(folds, clips.patient_ids)
     ids = np.array(clips.clip_ids)
-    _json_write(
+    json_write(
         out / "folds.json",
         {
             f"fold_{f.index}": {
@@ -450,7 +450,7 @@ def run_cv(*, cfg: Config, clips: ClipSet, out_dir: str | Path) -> dict:
         "oof_top_hi": top_hi_segments(oof, targets),
         "baseline_mean_distribution": {"mean": base_mean, "std": base_std},
     }
-    _json_write(out / "metrics.json", summary)
+    json_write(out / "metrics.json", summary)
     return summary
 
 
@@ -468,46 +468,3 @@ def train_final(*, cfg: Config, clips: ClipSet, out_dir: str | Path) -> FoldResu
     fold = Fold(index=-1, train=train, val=val, test=np.array([], dtype=int))
     device = device_resolve(cfg.runtime.device)
     return run_fold(cfg=cfg, clips=clips, fold=fold, out_dir=out, device=device)
-
-
-def predict(
-    *,
-    checkpoint: str | Path,
-    data: str | Path,
-    out: str | Path,
-    device: str = "auto",
-) -> dict:
-    """Predict every clip of a manifest with a checkpoint.
-
-    Writes ``predictions.jsonl`` (clip_id, pred, pred_mode) under ``out``; when the
-    manifest has votes, also ``metrics.json``. Returns the metrics (or {}).
-    """
-    dev = device_resolve(device)
-    model, meta, cfg, scaler = ckpt.checkpoint_load(checkpoint, device=dev)
-    clips = clipset_load(data, speed_features=scaler.names, require_votes=False)
-    dd = device_data(clips, scaler, cfg, dev)
-    probs = evaluate(
-        model=model, data=dd, idx=np.arange(len(clips)), cfg=cfg, device=dev
-    )
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / "predictions.jsonl").open("w") as fh:
-        for cid, p in zip(clips.clip_ids, probs):
-            row = {
-                "clip_id": cid,
-                "pred": [round(float(x), 6) for x in p],
-                "pred_mode": GRADES[int(np.argmax(p))],
-            }
-            fh.write(json.dumps(row) + "\n")
-    labelled = clips.votes.sum(1) > 0
-    result: dict = {}
-    if bool(labelled.all()):
-        targets = clips.targets.numpy().astype(np.float64)
-        result = {
-            "checkpoint": meta["path"],
-            "data": str(clips.root),
-            **metrics_all(probs, targets),
-            "top_hi": top_hi_segments(probs, targets),
-        }
-        _json_write(out / "metrics.json", result)
-    return result

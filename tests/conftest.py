@@ -1,4 +1,4 @@
-"""Shared fixtures. Server fixtures (PostgreSQL, Redis) live in tests/services.py."""
+"""Shared fixtures. Server fixtures (PostgreSQL, Redis): tests/servers/plugin.py."""
 
 from pathlib import Path
 

@@ -1,1 +1,1 @@
-"""Celery workers: the app, thin tasks, and pure video code in ``workers.video``."""
+"""Celery workers: the app, thin tasks, and pure video code in ``video``."""

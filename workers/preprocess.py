@@ -1,18 +1,18 @@
 """Recording preprocessing as the Celery tasks run it: re-read, process, store.
 
 :func:`recording_preprocess_run` turns an uploaded recording into tracked clips with
-``workers.video.pipeline`` (automatic: the best-tracked sperm up to
+``video.pipeline`` (automatic: the best-tracked sperm up to
 ``Recording.max_clips``; manual: the template tracker from each clicked point), then
 replaces the recording's clips in one transaction. Bad input (a
-:class:`~workers.video.io.VideoError`) ends in status *failed* with the error's
+:class:`~video.io.VideoError`) ends in status *failed* with the error's
 message; nothing raises out of it for bad input, so the worker carries on, and no
 partial clips are ever stored.
 
 :func:`recording_inspect_run` writes the first frame and its detections, for the
 page where an operator clicks target sperm.
 
-:func:`demo_recordings_process` renders synthetic full-field recordings for the demo,
-stores them through the upload service and runs them through the same path.
+The demo's synthetic recordings go through the same path
+(``workers/demo_recordings.py``).
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from annotation import services, services_recordings
+from annotation import services
 from annotation.models import Recording
-from workers.video.detection import DETECTOR_PRESETS, DetectorConfig
-from workers.video.io import VideoError, probe
-from workers.video.pipeline import (
+from video.detection import DETECTOR_PRESETS, DetectorConfig
+from video.io import VideoError, probe
+from video.pipeline import (
     PipelineConfig,
     PipelineResult,
     first_frame_detections,
@@ -68,9 +68,7 @@ class PreprocessOutcome:
 
 def _failed(recording_id: int, message: str) -> PreprocessOutcome:
     """Mark the recording failed with ``message`` and say so in the outcome."""
-    services_recordings.recording_mark_failed(
-        recording_id=recording_id, message=message
-    )
+    services.recording_mark_failed(recording_id=recording_id, message=message)
     return PreprocessOutcome(recording_id, Recording.Status.FAILED, message=message)
 
 
@@ -103,7 +101,7 @@ def _probe(recording: Recording, path: Path):
     name = recording.original_name or path.name
     with path.open("rb") as handle:
         head = handle.read(512)
-    if services_recordings.video_container_sniff(head) is None:
+    if services.video_container_sniff(head) is None:
         # FFmpeg happily "decodes" a PNG or a JPEG as a one-frame video.
         raise VideoError(
             f"“{name}” is not a video file: its content is not an MP4, AVI or other "
@@ -121,7 +119,7 @@ def _probe(recording: Recording, path: Path):
             f"“{recording.original_name}” states no frame rate; upload it again "
             "with the frame rate (fps) filled in."
         )
-    services_recordings.recording_update_info(
+    services.recording_update_info(
         recording_id=recording.pk,
         fps=fps,
         width=info.width,
@@ -132,7 +130,7 @@ def _probe(recording: Recording, path: Path):
 
 
 def _pipeline_config(recording: Recording) -> PipelineConfig:
-    # Synthetic recordings come from workers.video.synthetic (bright heads); real
+    # Synthetic recordings come from video.synthetic (bright heads); real
     # ones get the detector defaults, tuned on dark-head phase-contrast footage.
     detector = (
         DETECTOR_PRESETS["synthetic"] if recording.is_synthetic else DetectorConfig()
@@ -153,7 +151,7 @@ class _ProgressWriter:
         if now - self.last < PROGRESS_INTERVAL_S:
             return
         self.last = now
-        services_recordings.recording_update_progress(
+        services.recording_update_progress(
             recording_id=self.recording_id,
             percent=min(99.0, 100.0 * frames_done / self.total),
             frames_per_s=frames_per_s,
@@ -208,7 +206,7 @@ def recording_preprocess_run(
         )
         return _failed(recording_id, message)
     except Exception as exc:
-        services_recordings.recording_mark_failed(
+        services.recording_mark_failed(
             recording_id=recording_id,
             message=(
                 f"Preprocessing failed unexpectedly ({type(exc).__name__}: {exc}). "
@@ -225,7 +223,7 @@ def _preprocess(*, recording_id: int, qualities: Callable | None) -> PreprocessO
     if recording is None:
         logger.warning("recording %s no longer exists; nothing to do", recording_id)
         return PreprocessOutcome(recording_id, "missing", message="no such recording")
-    services_recordings.recording_mark_processing(recording_id=recording_id)
+    services.recording_mark_processing(recording_id=recording_id)
     manual = recording.mode == Recording.Mode.MANUAL
     try:
         if manual and not recording.targets:
@@ -266,12 +264,10 @@ def _preprocess(*, recording_id: int, qualities: Callable | None) -> PreprocessO
     specs = clip_specs_from_result(
         result, is_synthetic=recording.is_synthetic, qualities=qualities
     )
-    clips = services_recordings.clips_replace_for_recording(
-        recording=recording, clips=specs
-    )
+    clips = services.clips_replace_for_recording(recording=recording, clips=specs)
     if not manual:
         Recording.objects.filter(pk=recording_id).update(n_frames=result.n_frames)
-    services_recordings.recording_mark_done(
+    services.recording_mark_done(
         recording_id=recording_id, frames_per_s=round(result.frames_per_s, 1)
     )
     logger.info(
@@ -311,7 +307,7 @@ def _preview_write(recording: Recording, path: Path) -> None:
     frame, detections = first_frame_detections(
         path, config=_pipeline_config(recording).detector
     )
-    image_name, detections_name = services_recordings.recording_preview_names(
+    image_name, detections_name = services.recording_preview_names(
         recording_id=recording.pk
     )
     ok, png = cv2.imencode(".png", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
@@ -339,113 +335,11 @@ def _preview_write(recording: Recording, path: Path) -> None:
         if default_storage.exists(name):
             default_storage.delete(name)
         default_storage.save(name, ContentFile(data))
+    services.recording_preview_mark_ready(recording_id=recording.pk)
 
 
 def _preview_ensure(recording: Recording, path: Path) -> None:
     """The first-frame preview for the recording's page, if not there yet."""
-    image_name, _ = services_recordings.recording_preview_names(
-        recording_id=recording.pk
-    )
-    if not default_storage.exists(image_name):
+    image_name, _ = services.recording_preview_names(recording_id=recording.pk)
+    if not (recording.preview_ready and default_storage.exists(image_name)):
         _preview_write(recording, path)
-
-
-# --- the demo's synthetic recordings -------------------------------------------------
-
-DEMO_PATIENT = "SYN-REC"
-DEMO_PREFIX = "demo-field-recording-"
-
-
-def demo_recordings_process(
-    *,
-    n_recordings: int = 1,
-    seed: int = 0,
-    n_sperm: int = 50,
-    n_frames: int = 48,
-    width: int = 1392,
-    height: int = 976,
-    fps: float = 15.0,
-    max_clips: int = 10,
-    log: Callable[[str], None] = lambda _: None,
-) -> list[Recording]:
-    """Render synthetic full-field recordings, store them as uploads, preprocess them.
-
-    Each clip gets the ground-truth quality of the cell it
-    follows as ``latent_quality``. Idempotent: a recording already done is kept; one
-    that failed or was never processed is run again. Other synthetic recordings
-    waiting in status "uploaded" are preprocessed too.
-    """
-    from workers.video.io import encode_mp4
-    from workers.video.synthetic import UM_PER_PX, render_recording
-
-    patient = services.patient_get_or_create(code=DEMO_PATIENT, is_synthetic=True)
-    recordings = []
-    for index in range(n_recordings):
-        name = f"{DEMO_PREFIX}{seed}-{index + 1:02d}.mp4"
-        rng = np.random.default_rng([seed, 9_100_003, index])
-        truth = render_recording(
-            n_sperm=n_sperm,
-            n_frames=n_frames,
-            width=width,
-            height=height,
-            fps=fps,
-            rng=rng,
-            focus_drift=0.3,
-        )
-        recording = Recording.objects.filter(
-            original_name=name, is_synthetic=True
-        ).first()
-        if recording is None:
-            log(f"Rendering {name} ({n_sperm} sperm, {n_frames} frames)...")
-            video = encode_mp4(truth.frames(), fps=fps)
-            recording = services_recordings.recording_create_from_upload(
-                file=ContentFile(video, name=name),
-                patient=patient,
-                original_name=name,
-                um_per_px=UM_PER_PX,
-                fps=fps,
-                max_clips=max_clips,
-                microscope_notes="Synthetic full-field recording (demo).",
-                is_synthetic=True,
-            )
-        if recording.status != Recording.Status.DONE or not recording.clips.exists():
-            log(f"Preprocessing recording #{recording.pk} ({name})...")
-
-            outcome = recording_preprocess_run(
-                recording_id=recording.pk,
-                qualities=lambda track, start, _truth=truth: _nearest_quality(
-                    _truth, track=track, frame_start=start
-                ),
-            )
-            log(
-                f"  {outcome.status}: {outcome.n_clips} clips"
-                + (f" ({outcome.message})" if outcome.message else "")
-            )
-        recordings.append(recording)
-    # Synthetic recordings rendered elsewhere (demo_data --recordings) that still
-    # wait for preprocessing go through the same path, without ground truth.
-    waiting = Recording.objects.filter(
-        is_synthetic=True, status=Recording.Status.UPLOADED
-    ).exclude(pk__in=[r.pk for r in recordings])
-    for recording in waiting:
-        log(f"Preprocessing recording #{recording.pk} ({recording.original_name})...")
-        outcome = recording_preprocess_run(recording_id=recording.pk)
-        log(f"  {outcome.status}: {outcome.n_clips} clips")
-        recordings.append(recording)
-    return recordings
-
-
-def _nearest_quality(truth, *, track: np.ndarray, frame_start: int) -> float | None:
-    """Quality of the synthetic cell whose true path the clip's track follows."""
-    track = np.asarray(track, dtype=float)
-    best, best_err = None, np.inf
-    for cell_id, true in truth.tracks.items():
-        window = true[frame_start : frame_start + len(track)]
-        if len(window) != len(track) or np.isnan(window).all():
-            continue
-        err = float(np.nanmedian(np.linalg.norm(window - track, axis=1)))
-        if err < best_err:
-            best, best_err = cell_id, err
-    if best is None or best_err > 6.0:
-        return None
-    return float(truth.qualities[best])

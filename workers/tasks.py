@@ -1,5 +1,7 @@
 """Celery tasks: thin wrappers that re-read the world, call one service, record status.
 
+Each task has an explicit name, the one the web side sends
+(``annotation.services.enqueue``) and the settings route (``CELERY_TASK_ROUTES``).
 Every task uses ``RecordedTask``: with a ``job_id`` keyword it marks that Job running,
 done or failed (with the error text); with a ``recording_id`` keyword a failure also
 marks the Recording failed, so nothing is left "processing" forever.
@@ -7,37 +9,32 @@ marks the Recording failed, so nothing is left "processing" forever.
 
 from __future__ import annotations
 
-from celery import Task
+from celery import Task, shared_task
 
-from workers.celery import app
+from annotation import services
+from workers.preprocess import recording_inspect_run, recording_preprocess_run
 
 
 class RecordedTask(Task):
     """Base task: records failures on the job row (and recording) it was given."""
 
     def before_start(self, task_id, args, kwargs) -> None:
-        from annotation import services
-
         if kwargs.get("job_id"):
             services.job_mark_running(job_id=kwargs["job_id"], celery_task_id=task_id)
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
-        from annotation import services
-
         error = f"{type(exc).__name__}: {exc}"
         if kwargs.get("job_id"):
             services.job_mark_failed(job_id=kwargs["job_id"], error=error)
         if kwargs.get("recording_id"):
             services.recording_mark_failed(
-                recording_id=kwargs["recording_id"], error=error
+                recording_id=kwargs["recording_id"], message=error
             )
 
 
-@app.task(base=RecordedTask, acks_late=True, name="workers.tasks.panel_snapshot")
+@shared_task(base=RecordedTask, name="workers.tasks.panel_snapshot")
 def panel_snapshot(*, job_id: int, clip_ids: list[int] | None = None) -> dict:
     """Summarize the panel's grade distributions into the job's result (idempotent)."""
-    from annotation import services
-
     if clip_ids is not None and not all(isinstance(i, int) for i in clip_ids):
         raise ValueError(f"clip_ids must be a list of integers, got {clip_ids!r}")
     result = services.panel_snapshot_compute(clip_ids=clip_ids)
@@ -45,21 +42,17 @@ def panel_snapshot(*, job_id: int, clip_ids: list[int] | None = None) -> dict:
     return result
 
 
-@app.task(base=RecordedTask, acks_late=True, name="workers.tasks.recording_preprocess")
+@shared_task(base=RecordedTask, name="workers.tasks.recording_preprocess")
 def recording_preprocess(*, recording_id: int) -> dict:
     """Detect, track and cut a recording's clips (idempotent: clips are replaced).
 
     Bad input ends in the recording's error state inside the service; only a bug
     raises, and RecordedTask.on_failure then marks the recording failed.
     """
-    from workers.preprocess import recording_preprocess_run
-
     return recording_preprocess_run(recording_id=recording_id).as_dict()
 
 
-@app.task(base=RecordedTask, acks_late=True, name="workers.tasks.recording_inspect")
+@shared_task(base=RecordedTask, name="workers.tasks.recording_inspect")
 def recording_inspect(*, recording_id: int) -> dict:
     """Store a recording's first frame and detections for choosing targets."""
-    from workers.preprocess import recording_inspect_run
-
     return recording_inspect_run(recording_id=recording_id).as_dict()

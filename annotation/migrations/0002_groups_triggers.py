@@ -17,10 +17,10 @@ def remove_groups(apps, schema_editor):
 
 
 def install_triggers(apps, schema_editor):
-    from annotation import db_triggers
+    from annotation import sql
 
-    db_triggers.install(schema_editor.connection)
-    db_triggers.recount(schema_editor.connection)
+    sql.install(schema_editor.connection)
+    sql.recount(schema_editor.connection)
 
 
 class Migration(migrations.Migration):

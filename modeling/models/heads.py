@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-NUM_GRADES = 5
+from modeling.grades import N_GRADES as NUM_GRADES
 
 
 class GradeHead(nn.Module):

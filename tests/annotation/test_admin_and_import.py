@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from annotation import errors, services, services_experts
+from annotation import errors, services
 from annotation.models import ExpertProfile
 from tests.factories import ClipFactory, VoteFactory
 
@@ -98,9 +98,7 @@ def test_import_errors_name_the_line_and_import_nothing(tmp_path):
 
 def test_import_rejects_a_wrong_header():
     with pytest.raises(errors.InvalidInput, match="missing: code"):
-        services_experts.experts_import_csv(
-            text="username,email,years_experience\na,,1\n"
-        )
+        services.experts_import_csv(text="username,email,years_experience\na,,1\n")
 
 
 def test_import_command_help_explains_the_format():

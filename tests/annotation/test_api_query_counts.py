@@ -7,20 +7,19 @@ vote's atomic block (in production that block is BEGIN/COMMIT on the connection)
 
 import pytest
 from django.contrib.auth.models import Group
-from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from annotation import selectors
+from annotation.selectors import queue as queue_selectors
 from tests.factories import ClipFactory
 
 pytestmark = pytest.mark.django_db
 
 # token auth + roles (1), held leases, ranked fresh clips, lease upsert, progress
 NEXT_MAX_QUERIES = 5
-# token auth + roles, clip, one statement taking the lease and writing the vote and
-# its history (PostgreSQL; SQLite: three), progress, 2 savepoints
-VOTE_MAX_QUERIES = 6 if connection.vendor == "postgresql" else 8
+# token auth + roles, clip, lease taken, vote, its history row, progress,
+# 2 savepoints: the same plain path on PostgreSQL and SQLite
+VOTE_MAX_QUERIES = 8
 
 
 @pytest.fixture
@@ -35,7 +34,7 @@ def queue(settings, monkeypatch):
     settings.REPEAT_SHARE = 0.0
     # The occasional sweep of expired leases is one DELETE more; off here so the
     # budget is exact (test_queue checks the sweep itself).
-    monkeypatch.setattr(selectors, "_EXPIRED_LEASE_SWEEP_SHARE", 0.0)
+    monkeypatch.setattr(queue_selectors, "_EXPIRED_LEASE_SWEEP_SHARE", 0.0)
     return ClipFactory.create_batch(6)
 
 

@@ -3,7 +3,7 @@ import math
 import pytest
 from django.db import connection
 
-from annotation import db_triggers, selectors, services
+from annotation import selectors, services, sql
 from annotation.models import ClipDistribution, Vote
 from tests.factories import ClipFactory, ExpertFactory, VoteFactory
 
@@ -98,8 +98,8 @@ def test_recount_repairs_counts_after_tampering():
 
 
 def test_trigger_install_is_idempotent():
-    db_triggers.install(connection)
-    db_triggers.install(connection)
+    sql.install(connection)
+    sql.install(connection)
     VoteFactory(grade="D")
     assert selectors.distribution_recount_mismatches() == []
 

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from annotation import selectors, services
 from annotation.models import ClipLease, Vote
+from annotation.selectors import queue as queue_selectors
 from tests.factories import ClipFactory, ExpertFactory, VoteFactory
 
 pytestmark = pytest.mark.django_db
@@ -142,7 +143,7 @@ def test_expired_leases_are_ignored_then_swept(expert, settings, monkeypatch):
     settings.REPEAT_SHARE = 0.0
     settings.VOTES_PER_CLIP = 1
     clip = ClipFactory()
-    monkeypatch.setattr(selectors, "_EXPIRED_LEASE_SWEEP_SHARE", 0.0)
+    monkeypatch.setattr(queue_selectors, "_EXPIRED_LEASE_SWEEP_SHARE", 0.0)
     selectors.clip_next_for_expert(expert=expert, count=1, holder="a")
     ClipLease.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     # An expired lease is not a vote in flight, even before it is deleted.
@@ -150,7 +151,7 @@ def test_expired_leases_are_ignored_then_swept(expert, settings, monkeypatch):
     [offered] = selectors.clip_next_for_expert(expert=other, count=1)
     assert offered.clip == clip
     assert ClipLease.objects.filter(expert=expert).exists()
-    monkeypatch.setattr(selectors, "_EXPIRED_LEASE_SWEEP_SHARE", 1.0)
+    monkeypatch.setattr(queue_selectors, "_EXPIRED_LEASE_SWEEP_SHARE", 1.0)
     selectors.clip_next_for_expert(expert=expert, count=1, holder="b")
     assert not ClipLease.objects.filter(expert=expert, holder="a").exists()
 

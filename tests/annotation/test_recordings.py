@@ -4,6 +4,7 @@ status, and the all-or-nothing replacement of a recording's clips."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,8 +13,9 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from annotation import services, services_recordings
+from annotation import services
 from annotation.models import Clip, Recording
+from annotation.services import enqueue
 from tests.workers import recording_files as rf
 from tests.workers.recording_files import upload
 
@@ -30,18 +32,20 @@ def media(settings, tmp_path):
 
 @pytest.fixture
 def sent(monkeypatch):
-    """Records the tasks that would be sent to the worker (after commit)."""
+    """Records the tasks sent to the worker by name (after commit)."""
     calls: list[tuple[str, int]] = []
-    monkeypatch.setattr(
-        services_recordings,
-        "_send_preprocess",
-        lambda recording_id: calls.append(("preprocess", recording_id)),
-    )
-    monkeypatch.setattr(
-        services_recordings,
-        "_send_inspect",
-        lambda recording_id: calls.append(("inspect", recording_id)),
-    )
+    short = {
+        enqueue.RECORDING_PREPROCESS: "preprocess",
+        enqueue.RECORDING_INSPECT: "inspect",
+    }
+
+    class Broker:
+        conf = SimpleNamespace(task_always_eager=False)
+
+        def send_task(self, name, *, kwargs):
+            calls.append((short[name], kwargs["recording_id"]))
+
+    monkeypatch.setattr(enqueue, "current_app", Broker())
     return calls
 
 
@@ -180,8 +184,8 @@ def test_invalid_form_fields_are_reported(admin_client, sent):
 
 def test_service_rejects_empty_file():
     patient = services.patient_get_or_create(code="P-1")
-    with pytest.raises(services_recordings.RecordingRejected, match="empty"):
-        services_recordings.recording_create_from_upload(
+    with pytest.raises(services.RecordingRejected, match="empty"):
+        services.recording_create_from_upload(
             file=ContentFile(b"", name="a.mp4"), patient=patient
         )
 
@@ -191,7 +195,7 @@ def test_service_rejects_empty_file():
 
 def make_recording(**fields) -> Recording:
     patient = services.patient_get_or_create(code="P-7")
-    return services_recordings.recording_create_from_upload(
+    return services.recording_create_from_upload(
         file=ContentFile(rf.synthetic_mp4(), name="field.mp4"),
         patient=patient,
         **fields,
@@ -200,8 +204,8 @@ def make_recording(**fields) -> Recording:
 
 def test_status_endpoint_reports_progress_as_json(admin_client):
     recording = make_recording()
-    services_recordings.recording_mark_processing(recording_id=recording.pk)
-    services_recordings.recording_update_progress(
+    services.recording_mark_processing(recording_id=recording.pk)
+    services.recording_update_progress(
         recording_id=recording.pk, percent=42.26, frames_per_s=180.04
     )
     payload = admin_client.get(reverse("recording_status", args=[recording.pk])).json()
@@ -212,6 +216,27 @@ def test_status_endpoint_reports_progress_as_json(admin_client):
     assert payload["n_clips"] == 0
 
 
+def test_status_poll_reads_one_row_and_never_the_storage(
+    admin_client, monkeypatch, django_assert_num_queries
+):
+    from django.core.files.storage import default_storage
+
+    recording = make_recording()
+    services.recording_preview_mark_ready(recording_id=recording.pk)
+    admin_client.get(reverse("recording_status", args=[recording.pk]))  # warm up
+
+    def no_storage(*_):
+        raise AssertionError("the status poll must not touch the storage")
+
+    monkeypatch.setattr(default_storage, "exists", no_storage)
+    # session, user with roles, the recording with its clip count
+    with django_assert_num_queries(3):
+        payload = admin_client.get(
+            reverse("recording_status", args=[recording.pk])
+        ).json()
+    assert payload["preview_ready"] is True and payload["n_clips"] == 0
+
+
 def test_status_of_a_missing_recording_is_json_404(admin_client):
     response = admin_client.get(reverse("recording_status", args=[999]))
     assert response.status_code == 404
@@ -220,7 +245,7 @@ def test_status_of_a_missing_recording_is_json_404(admin_client):
 
 def test_detail_page_shows_failure_message_and_list_links_it(admin_client):
     recording = make_recording()
-    services_recordings.recording_mark_failed(
+    services.recording_mark_failed(
         recording_id=recording.pk, message="the file looks truncated"
     )
     detail = admin_client.get(reverse("recording_detail", args=[recording.pk]))
@@ -272,7 +297,7 @@ def test_bad_targets_are_refused_with_a_message(admin_client, sent, targets, exp
 
 def test_recording_being_processed_cannot_be_queued_twice(admin_client, sent):
     recording = make_recording()
-    services_recordings.recording_mark_processing(recording_id=recording.pk)
+    services.recording_mark_processing(recording_id=recording.pk)
     response = admin_client.post(
         reverse("recording_rerun", args=[recording.pk]), follow=True
     )
@@ -307,10 +332,10 @@ def test_replacing_clips_twice_leaves_one_active_set(
 ):
     recording = make_recording()
     with django_capture_on_commit_callbacks(execute=True):
-        services_recordings.clips_replace_for_recording(
+        services.clips_replace_for_recording(
             recording=recording, clips=[clip_spec(1), clip_spec(2)]
         )
-        services_recordings.clips_replace_for_recording(
+        services.clips_replace_for_recording(
             recording=recording, clips=[clip_spec(3), clip_spec(4)]
         )
     clips = list(recording.clips.all())
@@ -320,14 +345,14 @@ def test_replacing_clips_twice_leaves_one_active_set(
 
 def test_failure_midway_keeps_the_old_clips_and_leaves_no_new_files(media):
     recording = make_recording()
-    old = services_recordings.clips_replace_for_recording(
+    old = services.clips_replace_for_recording(
         recording=recording, clips=[clip_spec(1)]
     )
     files_before = {p for p in media.rglob("*.npy")}
     bad = clip_spec(2) | {"fps": -1.0}  # clip_create refuses it
 
     with pytest.raises(ValueError):
-        services_recordings.clips_replace_for_recording(
+        services.clips_replace_for_recording(
             recording=recording, clips=[clip_spec(5), bad]
         )
 
@@ -337,15 +362,13 @@ def test_failure_midway_keeps_the_old_clips_and_leaves_no_new_files(media):
 
 def test_graded_clips_are_withdrawn_not_deleted_when_clips_are_replaced():
     recording = make_recording()
-    (graded,) = services_recordings.clips_replace_for_recording(
+    (graded,) = services.clips_replace_for_recording(
         recording=recording, clips=[clip_spec(1)]
     )
     expert = services.expert_create(username="e1", password="e1-pass-123")
     services.vote_create(expert=expert, clip=graded, grade="B")
 
-    services_recordings.clips_replace_for_recording(
-        recording=recording, clips=[clip_spec(2)]
-    )
+    services.clips_replace_for_recording(recording=recording, clips=[clip_spec(2)])
 
     graded.refresh_from_db()
     assert graded.is_active is False and graded.votes.count() == 1
@@ -356,12 +379,13 @@ def test_graded_clips_are_withdrawn_not_deleted_when_clips_are_replaced():
 def test_unreachable_task_queue_fails_the_recording_instead_of_a_server_error(
     admin_client, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from workers import tasks
+    class BrokerDown:
+        conf = SimpleNamespace(task_always_eager=False)
 
-    def broker_down(**_):
-        raise ConnectionRefusedError("redis:6379")
+        def send_task(self, name, **_):
+            raise ConnectionRefusedError("redis:6379")
 
-    monkeypatch.setattr(tasks.recording_preprocess, "apply_async", broker_down)
+    monkeypatch.setattr(enqueue, "current_app", BrokerDown())
     with django_capture_on_commit_callbacks(execute=True):
         response = upload(admin_client, rf.synthetic_mp4())
     assert response.status_code == 302
@@ -386,7 +410,7 @@ def test_request_larger_than_the_limit_is_refused_before_reading_it(
 def test_targets_sent_while_processing_are_refused_and_not_kept(admin_client, sent):
     recording = make_recording(mode=Recording.Mode.MANUAL)
     Recording.objects.filter(pk=recording.pk).update(width=320, height=240)
-    services_recordings.recording_mark_processing(recording_id=recording.pk)
+    services.recording_mark_processing(recording_id=recording.pk)
     response = admin_client.post(
         reverse("recording_targets", args=[recording.pk]),
         {"targets": "[[10, 10]]"},

@@ -14,9 +14,9 @@ from django.urls import reverse
 
 from annotation import services
 from annotation.models import Clip, Recording
+from config.celery import app, ensure_broker_folders
 from tests.conftest import SHARED_DATA
 from tests.workers import recording_files as rf
-from workers.celery import app, ensure_broker_folders
 
 pytestmark = pytest.mark.django_db
 

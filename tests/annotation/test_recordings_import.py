@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from types import SimpleNamespace
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from annotation import services_recordings
 from annotation.models import Clip, Recording
+from annotation.services import enqueue
 from tests.conftest import SHARED_DATA
 from tests.workers import recording_files as rf
 
@@ -25,7 +26,15 @@ def media(settings, tmp_path):
 @pytest.fixture
 def sent(monkeypatch):
     calls = []
-    monkeypatch.setattr(services_recordings, "_send_preprocess", calls.append)
+
+    class Broker:
+        conf = SimpleNamespace(task_always_eager=False)
+
+        def send_task(self, name, *, kwargs):
+            assert name == enqueue.RECORDING_PREPROCESS
+            calls.append(kwargs["recording_id"])
+
+    monkeypatch.setattr(enqueue, "current_app", Broker())
     return calls
 
 

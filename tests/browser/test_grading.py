@@ -20,8 +20,8 @@ import pytest
 
 from annotation import services
 from annotation.models import Vote, VoteHistory
-from tests.services import missing_service
-from workers.video.io import encode_mp4
+from tests.servers.plugin import missing_service
+from video.io import encode_mp4
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modeling.data import write_manifest
+from modeling.manifest import manifest_write
 
 
 def tiny_manifest(
@@ -33,14 +33,21 @@ def tiny_manifest(
         speeds.append(50.0 - 8 * grade + rng.normal())
         kinematics.append({"vcl": 60.0 - 5 * grade, "motility_class": "progressive"})
     patients = [f"P{i % n_patients:02d}" for i in range(n_clips)]
-    return write_manifest(
-        out_dir,
-        clips=clips,
-        patient_ids=patients,
-        votes=votes,
-        speeds=speeds,
-        kinematics=kinematics,
-    )
+    rows = [
+        {
+            "clip_id": f"c{i:05d}",
+            "patient_id": patient,
+            "votes": [int(v) for v in vote],
+            "speed": float(speed),
+            "kinematics": kin,
+            "frames": frames,
+            "synthetic": True,
+        }
+        for i, (frames, patient, vote, speed, kin) in enumerate(
+            zip(clips, patients, votes, speeds, kinematics, strict=True)
+        )
+    ]
+    return manifest_write(out_dir, rows=rows, meta={"synthetic": True})
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from modeling.augment import (
     frame_indices,
 )
 from modeling.config import AugmentConfig
-from modeling.data import ManifestError, SpeedScaler, clipset_load
+from modeling.data import SpeedScaler, clipset_load
+from modeling.manifest import ManifestError
 from tests.modeling.conftest import tiny_manifest
 
 

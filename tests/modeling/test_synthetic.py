@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from modeling.data import clipset_load, manifest_read
+from modeling.data import clipset_load
+from modeling.manifest import manifest_read
 from modeling.synthetic import (
+    clip_kinematics,
     simulate_panel,
-    track_kinematics,
     votes_to_counts,
     write_synthetic_manifest,
 )
@@ -68,12 +69,17 @@ def test_panel_rejects_qualities_outside_unit_interval():
         simulate_panel(qualities=np.array([0.5, 1.2]), rng=np.random.default_rng(0))
 
 
-def test_track_kinematics_of_a_straight_and_a_zigzag_track():
-    straight = np.stack([np.arange(5) * 2.0, np.zeros(5)], axis=1)
-    kin = track_kinematics(straight, fps=10.0)
-    assert kin == pytest.approx({"vcl": 20.0, "vsl": 20.0, "lin": 1.0})
-    zigzag = np.array([[0, 0], [1, 1], [2, 0], [3, 1], [4, 0]], float)
-    kin = track_kinematics(zigzag, fps=1.0)
+def test_clip_kinematics_of_a_straight_and_a_zigzag_track():
+    straight = np.stack([np.arange(9) * 2.0, np.zeros(9)], axis=1)
+    kin = clip_kinematics(straight, fps=10.0)
+    assert {k: kin[k] for k in ("vcl", "vsl", "lin")} == pytest.approx(
+        {"vcl": 20.0, "vsl": 20.0, "lin": 1.0}
+    )
+    # the full WHO set, as real clips carry it
+    assert {"vap", "str", "wob", "alh", "bcf", "motility_class"} <= set(kin)
+    assert kin["unit"] == "px/s"
+    zigzag = np.array([[x, x % 2] for x in range(9)], float)
+    kin = clip_kinematics(zigzag, fps=1.0)
     assert kin["vcl"] == pytest.approx(np.sqrt(2))
     assert kin["vsl"] == pytest.approx(1.0)
     assert kin["lin"] == pytest.approx(1 / np.sqrt(2))

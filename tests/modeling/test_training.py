@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from modeling import checkpoint as ckpt
-from modeling import training
+from modeling import predict, training
 from modeling.config import config_from_dict
 from modeling.data import clipset_load
 from tests.modeling.conftest import tiny_manifest
@@ -99,7 +99,7 @@ def test_checkpoint_reloads_and_reproduces_the_fold_predictions(
         json.loads(x)
         for x in (tmp_path / "out" / "oof_predictions.jsonl").read_text().splitlines()
     ]
-    result = training.predict(
+    result = predict.predict(
         checkpoint=tmp_path / "out" / "fold_0" / "checkpoint",
         data=root,
         out=tmp_path / "pred",

@@ -13,8 +13,8 @@ import numpy as np
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from workers.video.io import encode_mp4
-from workers.video.synthetic import render_recording
+from video.io import encode_mp4
+from video.synthetic import render_recording
 
 SYNTH_FPS = 15.0
 

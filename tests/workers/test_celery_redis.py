@@ -1,6 +1,6 @@
 """A real Celery task through a real Redis to a real worker process.
 
-The worker runs ``celery -A workers.celery worker`` against the throwaway Redis and
+The worker runs ``celery -A config.celery worker`` against the throwaway Redis and
 the test database (committed data: transactional test), the task writes its result
 into the Job row, and a failing task is marked failed by the base task.
 """
@@ -42,7 +42,7 @@ def worker(redis_server, tmp_path):
                 "-m",
                 "celery",
                 "-A",
-                "workers.celery",
+                "config.celery",
                 "worker",
                 "-Q",
                 "cpu",
@@ -115,7 +115,7 @@ def test_panel_snapshot_runs_on_a_real_worker_through_redis(redis_server, worker
 
 @pytest.fixture
 def eager_celery():
-    from workers.celery import app, ensure_broker_folders
+    from config.celery import app, ensure_broker_folders
 
     ensure_broker_folders()
     previous = app.conf.task_always_eager

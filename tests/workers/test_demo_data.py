@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from annotation.models import Clip, ClipDistribution, ExpertProfile, Patient, Vote
-from workers.video.io import probe
+from video.io import probe
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +45,10 @@ def test_demo_data_creates_synthetic_clips_with_files_and_votes():
             frames = np.load(fh)
         assert frames.shape == (16, 150, 150, 3) and frames.dtype == np.uint8
         assert len(clip.track) == 16
-        assert set(clip.kinematics) >= {"vcl", "vsl", "lin"}
+        # the full WHO set, as clips cut from real recordings carry it
+        assert set(clip.kinematics) >= {
+            "vcl", "vsl", "vap", "lin", "str", "wob", "alh", "bcf", "motility_class"
+        }  # fmt: skip
     assert {p.code for p in Patient.objects.all()} == {"SYN-P01", "SYN-P02"}
     sims = ExpertProfile.objects.filter(is_simulated=True)
     assert sorted(p.code for p in sims) == [f"SIM-0{i}" for i in range(1, 6)]
@@ -118,8 +121,8 @@ def test_bad_options_are_refused_with_a_message():
 
 
 def test_synthetic_recordings_are_stored_as_playable_uploads_once():
+    from annotation.demo import demo_recordings_ensure
     from annotation.models import Recording
-    from workers.demo import demo_recordings_ensure
 
     kwargs = dict(n_recordings=1, seed=2, n_patients=2, width=160, height=128)
     recordings, created = demo_recordings_ensure(n_frames=6, n_sperm=4, **kwargs)

@@ -18,6 +18,7 @@ from annotation import services
 from annotation.models import Clip, Recording
 from tests.workers import recording_files as rf
 from workers import preprocess
+from workers.demo_recordings import demo_recordings_process
 
 pytestmark = pytest.mark.django_db
 
@@ -78,9 +79,7 @@ def test_synthetic_recording_becomes_clips_with_arrays_videos_tracks_kinematics(
         assert clip.kinematics["motility_class"]
         assert clip.speed == pytest.approx(clip.kinematics["vcl"])
         assert clip.is_active and clip.is_synthetic and clip.patient_id == patient.pk
-    image, _ = preprocess.services_recordings.recording_preview_names(
-        recording_id=recording.pk
-    )
+    image, _ = preprocess.services.recording_preview_names(recording_id=recording.pk)
     assert recording.source.storage.exists(image)  # shown on the recording's page
 
 
@@ -202,9 +201,7 @@ def test_unexpected_error_marks_failed_and_is_raised(patient, monkeypatch):
     def explode(**_):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(
-        preprocess.services_recordings, "clips_replace_for_recording", explode
-    )
+    monkeypatch.setattr(preprocess.services, "clips_replace_for_recording", explode)
     with pytest.raises(RuntimeError):
         preprocess.recording_preprocess_run(recording_id=recording.pk)
     recording.refresh_from_db()
@@ -215,16 +212,14 @@ def test_unexpected_error_marks_failed_and_is_raised(patient, monkeypatch):
 
 def test_progress_is_written_while_processing(patient, monkeypatch):
     seen = []
-    original = preprocess.services_recordings.recording_update_progress
+    original = preprocess.services.recording_update_progress
 
     def spy(**kwargs):
         seen.append(kwargs)
         original(**kwargs)
 
     monkeypatch.setattr(preprocess, "PROGRESS_INTERVAL_S", 0.0)
-    monkeypatch.setattr(
-        preprocess.services_recordings, "recording_update_progress", spy
-    )
+    monkeypatch.setattr(preprocess.services, "recording_update_progress", spy)
     recording = synthetic(patient)
     preprocess.recording_preprocess_run(recording_id=recording.pk)
     assert seen and all(0 <= s["percent"] <= 99 for s in seen)
@@ -234,7 +229,7 @@ def test_progress_is_written_while_processing(patient, monkeypatch):
 def test_inspect_stores_first_frame_and_detections(patient):
     recording = synthetic(patient)
     preprocess.recording_inspect_run(recording_id=recording.pk)
-    image, detections = preprocess.services_recordings.recording_preview_names(
+    image, detections = preprocess.services.recording_preview_names(
         recording_id=recording.pk
     )
     storage = recording.source.storage
@@ -245,7 +240,7 @@ def test_inspect_stores_first_frame_and_detections(patient):
 
 
 def test_demo_recording_turns_into_clips_with_ground_truth_quality(db):
-    (recording,) = preprocess.demo_recordings_process(
+    (recording,) = demo_recordings_process(
         n_recordings=1, n_sperm=12, n_frames=20, width=320, height=240, max_clips=3
     )
     recording.refresh_from_db()
@@ -254,7 +249,7 @@ def test_demo_recording_turns_into_clips_with_ground_truth_quality(db):
     assert clips and all(c.is_active and c.is_synthetic for c in clips)
     assert any(c.latent_quality is not None for c in clips)
     # Idempotent: a second call renders nothing new and keeps the clips.
-    preprocess.demo_recordings_process(
+    demo_recordings_process(
         n_recordings=1, n_sperm=12, n_frames=20, width=320, height=240, max_clips=3
     )
     assert Recording.objects.count() == 1
@@ -262,7 +257,7 @@ def test_demo_recording_turns_into_clips_with_ground_truth_quality(db):
 
 
 def test_demo_preprocesses_synthetic_recordings_rendered_by_demo_data(db):
-    from workers.demo import demo_recordings_ensure
+    from annotation.demo import demo_recordings_ensure
 
     (waiting,), _ = demo_recordings_ensure(
         n_recordings=1, seed=0, n_patients=1, width=320, height=240, n_frames=20,
@@ -270,7 +265,7 @@ def test_demo_preprocesses_synthetic_recordings_rendered_by_demo_data(db):
     )  # fmt: skip
     assert waiting.status == Recording.Status.UPLOADED
 
-    preprocess.demo_recordings_process(n_recordings=0)
+    demo_recordings_process(n_recordings=0)
 
     waiting.refresh_from_db()
     assert waiting.status == Recording.Status.DONE, waiting.error_message
@@ -285,9 +280,7 @@ def test_time_limit_stops_processing_with_a_clear_message_and_no_clips(
     def too_slow(**_):
         raise SoftTimeLimitExceeded()
 
-    monkeypatch.setattr(
-        preprocess.services_recordings, "clips_replace_for_recording", too_slow
-    )
+    monkeypatch.setattr(preprocess.services, "clips_replace_for_recording", too_slow)
     recording = synthetic(patient)
     outcome = preprocess.recording_preprocess_run(recording_id=recording.pk)
     recording.refresh_from_db()

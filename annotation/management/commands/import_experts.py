@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation import errors, services_experts
+from annotation import errors, services
 
 
 class Command(BaseCommand):
@@ -36,7 +36,7 @@ class Command(BaseCommand):
             except UnicodeDecodeError:
                 raise CommandError(f"{path} is not UTF-8 text.") from None
         try:
-            created = services_experts.experts_import_csv(text=text)
+            created = services.experts_import_csv(text=text)
         except errors.InvalidInput as exc:
             raise CommandError(f"Nothing imported.\n{exc.message}") from None
         for user, password in created:

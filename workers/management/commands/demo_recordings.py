@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from workers.preprocess import demo_recordings_process
+from workers.demo_recordings import demo_recordings_process
 
 
 class Command(BaseCommand):

@@ -1,0 +1,195 @@
+"""Reads: the expert's queue and progress.
+
+``clip_next_for_expert`` is the one selector that writes (it leases what it hands
+out); the write itself is ``services.clip_leases_grant``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import (
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+)
+from django.utils import timezone
+
+from annotation import sql
+from annotation.models import (
+    Clip,
+    ClipLease,
+    RepeatVote,
+    Vote,
+)
+from annotation.services.queue import clip_leases_grant
+
+_PRIME = 2_147_483_647  # 2**31 - 1
+
+
+_EXPIRED_LEASE_SWEEP_SHARE = 0.05
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A clip leased to an expert. ``is_repeat`` is never shown to the expert."""
+
+    clip: Clip
+    lease_expires_at: datetime
+    is_repeat: bool
+
+
+def _shuffle_key(expert_id: int) -> tuple[int, int]:
+    """Per-expert affine permutation of clip ids mod a prime: a stable random order."""
+    digest = hashlib.sha256(f"spermgrade-order-{expert_id}".encode()).digest()
+    multiplier = int.from_bytes(digest[:4], "big") % (_PRIME - 1) + 1
+    offset = int.from_bytes(digest[4:8], "big") % _PRIME
+    return multiplier, offset
+
+
+def _shuffled(queryset: QuerySet, expert_id: int) -> QuerySet:
+    multiplier, offset = _shuffle_key(expert_id)
+    return queryset.annotate(
+        shuffle=(F("id") * Value(multiplier) + Value(offset)) % Value(_PRIME)
+    )
+
+
+_CLIP_QUEUE_FIELDS = ("id", "n_frames", "fps", "size_px", "is_synthetic", "is_active")
+
+
+def _queue_clip(row: tuple) -> Clip:
+    """A Clip holding ``_CLIP_QUEUE_FIELDS`` from a raw SQL row in that order
+    (the booleans cast: SQLite returns them as integers)."""
+    clip_id, n_frames, fps, size_px, synthetic, active = row
+    return Clip.from_db(
+        connection.alias,
+        _CLIP_QUEUE_FIELDS,
+        (clip_id, n_frames, fps, size_px, bool(synthetic), bool(active)),
+    )
+
+
+def _fresh_candidates(*, expert, now: datetime, limit: int, exclude: set[int]) -> list:
+    if limit < 1:
+        return []
+    multiplier, offset = _shuffle_key(expert.pk)
+    rows = sql.queue_fresh_rows(
+        connection,
+        expert_id=expert.pk,
+        now=now,
+        wanted=settings.VOTES_PER_CLIP,
+        multiplier=multiplier,
+        offset=offset,
+        limit=limit,
+        exclude=exclude,
+    )
+    return [_queue_clip(row) for row in rows]
+
+
+def _held_clips(*, expert, holder: str, now: datetime, limit: int) -> list:
+    """The clips this tab holds under live leases, in the order they were handed
+    out, as (clip, is_repeat)."""
+    rows = sql.queue_held_rows(
+        connection, expert_id=expert.pk, holder=holder, now=now, limit=limit
+    )
+    return [(_queue_clip(row[:-1]), bool(row[-1])) for row in rows]
+
+
+def _repeat_candidates(*, expert, now: datetime, limit: int, exclude: set[int]) -> list:
+    """Clips the expert graded long enough ago (in clips or hours), never repeated."""
+    gap_clips = settings.REPEAT_MIN_GAP_CLIPS
+    own_votes = Vote.objects.filter(expert=expert)
+    nth_latest = list(
+        own_votes.order_by("-created_at").values_list("created_at", flat=True)[
+            gap_clips - 1 : gap_clips
+        ]
+    )
+    old_enough = Q(created_at__lte=now - timedelta(hours=settings.REPEAT_MIN_GAP_HOURS))
+    if nth_latest:
+        old_enough |= Q(created_at__lt=nth_latest[0])
+    eligible = (
+        own_votes.filter(old_enough, clip__is_active=True)
+        .exclude(clip_id__in=exclude)
+        .exclude(
+            Exists(RepeatVote.objects.filter(expert=expert, clip=OuterRef("clip_id")))
+        )
+        .exclude(
+            Exists(
+                ClipLease.objects.filter(
+                    expert=expert, clip=OuterRef("clip_id"), expires_at__gt=now
+                )
+            )
+        )
+        .values("clip_id")
+    )
+    clips = _shuffled(Clip.objects.filter(id__in=eligible), expert.pk)
+    return list(clips.only(*_CLIP_QUEUE_FIELDS).order_by("shuffle")[:limit])
+
+
+def clip_next_for_expert(
+    *, expert, count: int = 2, holder: str = "", rng: random.Random | None = None
+) -> list[Assignment]:
+    """The expert's next clips: the current one and ``count - 1`` to preload.
+
+    Clips this tab (``holder``) already holds come first, so the preloaded clip
+    becomes the current one. New clips: never one the expert graded or holds in
+    another tab; clips still short of VOTES_PER_CLIP (counting live leases) first,
+    least-loaded first, ties in a per-expert random order. With probability
+    REPEAT_SHARE a slot becomes a hidden repeat of a clip graded long enough ago.
+    Each returned clip is (re-)leased for CLIP_LEASE_SECONDS.
+    """
+    if count < 1:
+        return []
+    rng = rng or random.Random()
+    now = timezone.now()
+    picked = _held_clips(expert=expert, holder=holder, now=now, limit=count)
+    taken = {clip.pk for clip, _ in picked}
+    slots = count - len(picked)
+    repeat_slots = [rng.random() < settings.REPEAT_SHARE for _ in range(slots)]
+    repeat_list = (
+        _repeat_candidates(
+            expert=expert, now=now, limit=sum(repeat_slots), exclude=taken
+        )
+        if any(repeat_slots)
+        else []
+    )
+    fresh = iter(
+        _fresh_candidates(
+            expert=expert, now=now, limit=slots - len(repeat_list), exclude=taken
+        )
+    )
+    # Repeats take the slots the dice chose, so their position tells nothing.
+    repeats = iter(repeat_list)
+    for wants_repeat in repeat_slots:
+        clip = next(repeats, None) if wants_repeat else None
+        if clip is not None:
+            picked.append((clip, True))
+        elif (clip := next(fresh, None)) is not None:
+            picked.append((clip, False))
+    expires_at = clip_leases_grant(
+        expert=expert,
+        holder=holder,
+        clips=[(clip.pk, is_repeat) for clip, is_repeat in picked],
+        now=now,
+        # Expired leases count nowhere; sweeping them is housekeeping, done on a
+        # share of requests (own dice, so a caller's seeded rng stays unaffected).
+        release_expired=random.random() < _EXPIRED_LEASE_SWEEP_SHARE,
+    )
+    return [Assignment(clip, expires_at, is_repeat) for clip, is_repeat in picked]
+
+
+def expert_progress(*, expert) -> tuple[int, int]:
+    """(clips graded, graded + clips still open to the expert); one query.
+
+    Hidden repeats count as graded too, so the counter moves the same way after a
+    repeat as after a first vote and gives nothing away.
+    """
+    graded, open_clips = sql.expert_progress_counts(connection, expert_id=expert.pk)
+    return graded, graded + open_clips

@@ -1,0 +1,67 @@
+"""Reads: votes, clips as each role may see them, and test-retest agreement."""
+
+from __future__ import annotations
+
+from django.db.models import (
+    OuterRef,
+    QuerySet,
+    Subquery,
+)
+
+from annotation.models import (
+    GRADES,
+    Clip,
+    RepeatVote,
+    Vote,
+)
+from annotation.roles import user_is_admin
+
+
+def votes_for_user(*, user) -> QuerySet:
+    """An admin sees every vote; anyone else only their own."""
+    votes = Vote.objects.select_related("clip").order_by("-created_at", "-id")
+    if user_is_admin(user=user):
+        return votes
+    return votes.filter(expert=user)
+
+
+def clips_visible_to(*, user) -> QuerySet:
+    clips = Clip.objects.select_related("distribution").order_by("id")
+    if user_is_admin(user=user):
+        return clips
+    return clips.filter(is_active=True)
+
+
+def expert_self_consistency(*, expert=None) -> list[dict]:
+    """Test–retest agreement per expert from hidden repeats.
+
+    For each expert with repeats: n_repeats, exact_agreement (share of repeats given
+    the same grade as the first time) and mean_abs_diff (in grade steps).
+    """
+    repeats = RepeatVote.objects.annotate(
+        first_grade=Subquery(
+            Vote.objects.filter(
+                expert=OuterRef("expert"), clip=OuterRef("clip")
+            ).values("grade")[:1]
+        )
+    )
+    if expert is not None:
+        repeats = repeats.filter(expert=expert)
+    per_expert: dict[int, list[int]] = {}
+    for expert_id, grade, first in repeats.values_list(
+        "expert_id", "grade", "first_grade"
+    ):
+        if first is None:
+            continue
+        per_expert.setdefault(expert_id, []).append(
+            abs(GRADES.index(grade) - GRADES.index(first))
+        )
+    return [
+        {
+            "expert_id": expert_id,
+            "n_repeats": len(diffs),
+            "exact_agreement": sum(d == 0 for d in diffs) / len(diffs),
+            "mean_abs_diff": sum(diffs) / len(diffs),
+        }
+        for expert_id, diffs in sorted(per_expert.items())
+    ]

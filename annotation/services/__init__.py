@@ -1,0 +1,68 @@
+"""Writes, split by topic; every public name is re-exported here, so callers
+write ``services.vote_create`` whatever module holds it."""
+
+from annotation.services.clips import (  # noqa: F401
+    clip_create,
+    clips_set_active,
+    patient_get_or_create,
+)
+from annotation.services.distributions import (  # noqa: F401
+    distribution_recount,
+)
+from annotation.services.enqueue import (  # noqa: F401
+    task_send,
+)
+from annotation.services.experts import (  # noqa: F401
+    EXPERT_CSV_COLUMNS,
+    ExpertRow,
+    admin_create,
+    expert_create,
+    experts_import_csv,
+    experts_parse_csv,
+)
+from annotation.services.jobs import (  # noqa: F401
+    job_create,
+    job_mark_done,
+    job_mark_failed,
+    job_mark_running,
+    panel_snapshot_compute,
+    panel_snapshot_request,
+)
+from annotation.services.queue import (  # noqa: F401
+    clip_leases_grant,
+    clip_leases_release_expired,
+    site_setting_update,
+    site_settings_forget,
+)
+from annotation.services.recordings import (  # noqa: F401
+    MAX_CLIPS_PER_RECORDING,
+    MAX_TARGETS,
+    VIDEO_EXTENSIONS,
+    DuplicateRecording,
+    RecordingBusy,
+    RecordingRejected,
+    RecordingTooLarge,
+    clips_replace_for_recording,
+    recording_create_from_upload,
+    recording_enqueue,
+    recording_inspect_enqueue,
+    recording_mark_done,
+    recording_mark_failed,
+    recording_mark_processing,
+    recording_preview_mark_ready,
+    recording_preview_names,
+    recording_submit,
+    recording_targets_set,
+    recording_update_info,
+    recording_update_progress,
+    recording_upload_check,
+    video_container_sniff,
+)
+from annotation.services.votes import (  # noqa: F401
+    grade_parse,
+    repeat_vote_change,
+    vote_change,
+    vote_create,
+    vote_undo_until,
+    votes_bulk_create_simulated,
+)

@@ -1,0 +1,213 @@
+"""Writes: votes, their changes within the undo window, the simulated panel's votes.
+
+Races are settled by the database: the unique constraint on (expert, clip) decides
+which of two simultaneous votes wins, and changes lock the row they change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from annotation import errors, sql
+from annotation.models import (
+    GRADES,
+    Clip,
+    RepeatVote,
+    Vote,
+    VoteHistory,
+)
+from annotation.roles import user_is_expert
+
+_NUMERIC_GRADES = {str(i + 1): grade for i, grade in enumerate(GRADES)}
+
+
+def grade_parse(value: object) -> str:
+    """'A'..'E' (any case) or 1..5 → 'A'..'E'; anything else is InvalidGrade."""
+    text = str(value).strip().upper() if value is not None else ""
+    if isinstance(value, bool):
+        text = ""
+    if text in GRADES:
+        return text
+    if text in _NUMERIC_GRADES:
+        return _NUMERIC_GRADES[text]
+    raise errors.InvalidGrade(
+        f"Grade {value!r} is not valid: use one of A, B, C, D, E (or 1-5)."
+    )
+
+
+def _seconds_parse(value: object) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise errors.InvalidInput(
+            f"seconds_spent {value!r} is not a number of seconds."
+        ) from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise errors.InvalidInput(
+            f"seconds_spent must be a finite number ≥ 0, got {value!r}."
+        )
+    return seconds
+
+
+def _undo_deadline(created_at: datetime) -> datetime:
+    return created_at + timedelta(seconds=settings.VOTE_UNDO_SECONDS)
+
+
+def vote_undo_until(*, vote: Vote | RepeatVote) -> datetime:
+    return _undo_deadline(vote.created_at)
+
+
+def vote_create(
+    *, expert, clip: Clip, grade: str, seconds_spent: float = 0.0
+) -> Vote | RepeatVote:
+    """Record the expert's grade of a clip; the server decides if it is a repeat.
+
+    A clip the expert holds as a hidden repeat becomes a RepeatVote (never in the
+    distribution); otherwise a Vote, unique per expert and clip by constraint: the
+    second of two simultaneous submits gets AlreadyVoted.
+    """
+    grade = grade_parse(grade)
+    seconds_spent = _seconds_parse(seconds_spent)
+    if not user_is_expert(user=expert):
+        raise errors.NotAnExpert("Only members of the experts group can vote.")
+    if not clip.is_active:
+        raise errors.ClipInactive(f"Clip {clip.pk} has been withdrawn from grading.")
+    now = timezone.now()
+    try:
+        vote = _vote_insert(
+            expert=expert, clip=clip, grade=grade, seconds=seconds_spent, now=now
+        )
+    except IntegrityError:
+        if not Clip.objects.filter(pk=clip.pk).exists():
+            raise errors.ClipNotFound(f"Clip {clip.pk} does not exist.") from None
+        raise errors.AlreadyVoted(
+            f"You have already graded clip {clip.pk}; change that vote instead."
+        ) from None
+    return vote
+
+
+def _vote_insert(*, expert, clip: Clip, grade: str, seconds: float, now: datetime):
+    with transaction.atomic():
+        # Taking the lease tells whether the clip was handed out as a hidden
+        # repeat; a failed insert below rolls the deletion back.
+        was_repeat = sql.lease_take(connection, expert_id=expert.pk, clip_id=clip.pk)
+        model = RepeatVote if was_repeat else Vote
+        vote = model.objects.create(
+            expert=expert,
+            clip=clip,
+            grade=grade,
+            created_at=now,
+            updated_at=now,
+            seconds_spent=seconds,
+        )
+        history = {"repeat_vote": vote, "is_repeat": True} if was_repeat else {}
+        VoteHistory.objects.create(
+            vote=None if was_repeat else vote,
+            expert=expert,
+            clip=clip,
+            action=VoteHistory.Action.CREATE,
+            grade=grade,
+            at=now,
+            **history,
+        )
+    return vote
+
+
+def _change(model, *, expert, vote_id: int, grade: str):
+    grade = grade_parse(grade)
+    now = timezone.now()
+    with transaction.atomic():
+        vote = (
+            model.objects.select_for_update().filter(pk=vote_id, expert=expert).first()
+        )
+        if vote is None:
+            raise errors.VoteNotFound(f"You have no vote with id {vote_id}.")
+        if now > _undo_deadline(vote.created_at):
+            raise errors.UndoWindowPassed(
+                f"The undo window of {settings.VOTE_UNDO_SECONDS} s has passed."
+            )
+        if vote.grade != grade:
+            previous = vote.grade
+            vote.grade, vote.updated_at = grade, now
+            vote.save(update_fields=["grade", "updated_at"])
+            is_repeat = model is RepeatVote
+            VoteHistory.objects.create(
+                vote=None if is_repeat else vote,
+                repeat_vote=vote if is_repeat else None,
+                is_repeat=is_repeat,
+                expert=expert,
+                clip_id=vote.clip_id,
+                action=VoteHistory.Action.CHANGE,
+                grade=grade,
+                previous_grade=previous,
+                at=now,
+            )
+    return vote
+
+
+def vote_change(*, expert, vote_id: int, grade: str) -> Vote:
+    """Change one's own vote within VOTE_UNDO_SECONDS of casting it (history kept)."""
+    return _change(Vote, expert=expert, vote_id=vote_id, grade=grade)
+
+
+def repeat_vote_change(*, expert, repeat_vote_id: int, grade: str) -> RepeatVote:
+    return _change(RepeatVote, expert=expert, vote_id=repeat_vote_id, grade=grade)
+
+
+def votes_bulk_create_simulated(
+    *,
+    votes: Iterable[tuple],
+    seconds_spent: float = 0.0,
+    batch_size: int = 2000,
+) -> int:
+    """Insert many votes at once for the simulated demo panel, with history rows.
+
+    ``votes`` holds (expert_id, clip_id, grade) or (expert_id, clip_id, grade,
+    created_at) tuples. All or nothing; an existing (expert, clip) pair raises
+    IntegrityError. The counting triggers fire for these rows as for any vote.
+    """
+    now = timezone.now()
+    rows = []
+    for item in votes:
+        expert_id, clip_id, grade, *rest = item
+        at = rest[0] if rest and rest[0] is not None else now
+        rows.append(
+            Vote(
+                expert_id=int(expert_id),
+                clip_id=int(clip_id),
+                grade=grade_parse(grade),
+                created_at=at,
+                updated_at=at,
+                seconds_spent=seconds_spent,
+            )
+        )
+    with transaction.atomic():
+        created = Vote.objects.bulk_create(rows, batch_size=batch_size)
+        if any(vote.pk is None for vote in created):
+            created = list(
+                Vote.objects.filter(
+                    expert_id__in={v.expert_id for v in rows},
+                    clip_id__in={v.clip_id for v in rows},
+                )
+            )
+        VoteHistory.objects.bulk_create(
+            [
+                VoteHistory(
+                    vote_id=vote.pk,
+                    expert_id=vote.expert_id,
+                    clip_id=vote.clip_id,
+                    action=VoteHistory.Action.CREATE,
+                    grade=vote.grade,
+                    at=vote.created_at,
+                )
+                for vote in created
+            ],
+            batch_size=batch_size,
+        )
+    return len(rows)

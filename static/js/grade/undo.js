@@ -1,0 +1,164 @@
+/*
+ * The vote just given can be changed (PATCH change_url) until the server's undo
+ * window closes: the countdown box, "change mode" (U or Backspace, then a grade key)
+ * and sending the change through the outbox.
+ */
+import { newKey } from "./outbox.js";
+import { renderPanel } from "./reveal.js";
+
+// ctx: {state, ui, config, outbox, deliver, setBusy, setStatus, showError,
+// hideError, showProgress, renderGradeButtons} from grade.js.
+export function createUndo(ctx) {
+  const { state, ui, config, outbox } = ctx;
+  const { deliver, setBusy, setStatus, showError, hideError, showProgress } = ctx;
+  const renderGradeButtons = () => ctx.renderGradeButtons();
+  let undoTimer = null;
+
+  function rememberLast(vote, item) {
+    if (!vote.change_url || !vote.undo_until) {
+      state.last = null;
+      renderUndo();
+      return;
+    }
+    const serverDeadline = Date.parse(vote.undo_until);
+    let deadline = Number.isNaN(serverDeadline)
+      ? Date.now() + config.undoSeconds * 1000
+      : serverDeadline - state.clockOffsetMs;
+    // The Date header has 1 s resolution: never promise more than the configured window.
+    if (config.undoSeconds > 0) deadline = Math.min(deadline, Date.now() + config.undoSeconds * 1000);
+    state.last = {
+      id: vote.id,
+      clip: vote.clip != null ? vote.clip : item.clip,
+      grade: vote.grade || item.grade,
+      changeUrl: vote.change_url,
+      deadline,
+    };
+    clearInterval(undoTimer);
+    undoTimer = setInterval(renderUndo, 250);
+    renderUndo();
+  }
+
+  function undoSecondsLeft() {
+    if (!state.last) return 0;
+    return Math.max(0, Math.ceil((state.last.deadline - Date.now()) / 1000));
+  }
+
+  function formatCountdown(seconds) {
+    const m = Math.floor(seconds / 60);
+    const s = seconds % 60;
+    return m + ":" + String(s).padStart(2, "0");
+  }
+
+  function renderUndo() {
+    const left = undoSecondsLeft();
+    if (!state.last || left <= 0) {
+      if (state.last && !state.busy) state.last = null;
+      if (!state.last) {
+        clearInterval(undoTimer);
+        state.changeMode = false;
+        ui.undo.hidden = true;
+        ui.undo.classList.remove("is-changing");
+        renderGradeButtons();
+        return;
+      }
+    }
+    const last = state.last;
+    renderGradeButtons();
+    ui.undo.hidden = false;
+    ui.undo.classList.toggle("is-changing", state.changeMode);
+    if (state.changeMode) {
+      ui.undoText.textContent =
+        "Choose the new grade for clip #" + last.clip + " (now " + last.grade + "). " +
+        "Esc cancels. " + formatCountdown(left) + " left.";
+    } else {
+      ui.undoText.textContent =
+        "Clip #" + last.clip + " graded " + last.grade + ". You can change it for " +
+        formatCountdown(left) + ".";
+    }
+    ui.undoButtons.forEach((button) => {
+      button.disabled = state.busy || left <= 0;
+      button.setAttribute("aria-current", String(button.dataset.grade === last.grade));
+    });
+  }
+
+  function enterChangeMode() {
+    if (!state.last || undoSecondsLeft() <= 0) {
+      setStatus("There is no recent grade to change.", "warn");
+      return;
+    }
+    if (state.busy) {
+      setStatus("Please wait: your last grade is still being sent.", "warn");
+      return;
+    }
+    state.changeMode = true;
+    setStatus("");
+    renderUndo();
+  }
+
+  function exitChangeMode() {
+    if (!state.changeMode) return;
+    state.changeMode = false;
+    setStatus("");
+    renderUndo();
+  }
+
+  function changeLast(grade) {
+    const last = state.last;
+    state.changeMode = false;
+    if (!last || undoSecondsLeft() <= 0) {
+      renderUndo();
+      setStatus("The time to change that grade has passed.", "warn");
+      return;
+    }
+    if (state.busy) {
+      setStatus("Please wait: your last grade is still being sent.", "warn");
+      return;
+    }
+    if (grade === last.grade) {
+      renderUndo();
+      setStatus("Clip " + last.clip + " stays " + grade + ".");
+      return;
+    }
+    const item = {
+      key: newKey(),
+      kind: "change",
+      method: "PATCH",
+      url: last.changeUrl,
+      voteId: last.id,
+      clip: last.clip,
+      grade,
+      body: { grade },
+      queuedAt: Date.now(),
+      attempts: 0,
+    };
+    outbox.push(item);
+    sendChange(item);
+  }
+
+  async function sendChange(item) {
+    setBusy(true);
+    setStatus("Changing clip " + item.clip + " to " + item.grade + "…");
+    const result = await deliver(
+      item,
+      "The change of clip " + item.clip + " to " + item.grade + " is not saved yet"
+    );
+    if (result.ok) {
+      const vote = result.data;
+      hideError();
+      if (state.last && state.last.id === vote.id) state.last.grade = vote.grade || item.grade;
+      showProgress(vote.progress);
+      setStatus("Changed: clip " + item.clip + " is now graded " + (vote.grade || item.grade) + ".", "ok");
+      if (vote.panel) renderPanel(ui.reveal, vote.panel, item.clip);
+      renderUndo();
+      return;
+    }
+    if (result.error.status === 409 && state.last && state.last.id === item.voteId) {
+      state.last = null;
+    }
+    showError("Clip " + item.clip + " was not changed to " + item.grade + ": " + result.error.message);
+    setStatus("");
+    renderUndo();
+  }
+
+  return { rememberLast, renderUndo, enterChangeMode, exitChangeMode, changeLast, sendChange };
+}

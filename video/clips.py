@@ -1,0 +1,110 @@
+"""Cutting tracked single-sperm clips: T frames x S x S crops centred on a track.
+
+Crops are centred on the rounded track position (no resampling, so the pixels are
+the recording's own) and padded where the crop leaves the frame: ``"reflect"``
+(mirror the image, default; no hard black edge for the model to latch onto) or
+``"constant"`` (``pad_value``). The result is uint8 (T, S, S, 3); grey recordings
+are repeated to three channels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from video.io import encode_mp4
+
+DEFAULT_CLIP_FRAMES = 16
+DEFAULT_CLIP_SIZE = 150
+
+PadMode = Literal["reflect", "constant"]
+
+
+def crop_centred(
+    frame: np.ndarray,
+    *,
+    centre: tuple[float, float],
+    size: int = DEFAULT_CLIP_SIZE,
+    pad: PadMode = "reflect",
+    pad_value: int = 0,
+) -> np.ndarray:
+    """size x size crop of ``frame`` centred on ``centre`` (x, y), padded at borders."""
+    if size < 1:
+        raise ValueError(f"size must be positive, got {size}.")
+    if not np.all(np.isfinite(centre)):
+        raise ValueError(f"centre must be finite, got {centre}.")
+    h, w = frame.shape[:2]
+    x0 = int(round(float(centre[0]))) - size // 2
+    y0 = int(round(float(centre[1]))) - size // 2
+    x1, y1 = x0 + size, y0 + size
+    cx0, cy0 = max(x0, 0), max(y0, 0)
+    cx1, cy1 = min(x1, w), min(y1, h)
+    if cx0 >= cx1 or cy0 >= cy1:
+        # The crop misses the frame entirely: nothing to mirror.
+        shape = (size, size) + frame.shape[2:]
+        return np.full(shape, pad_value, dtype=frame.dtype)
+    inner = frame[cy0:cy1, cx0:cx1]
+    pads = [(cy0 - y0, y1 - cy1), (cx0 - x0, x1 - cx1)] + [(0, 0)] * (frame.ndim - 2)
+    if not any(p for pair in pads for p in pair):
+        return inner.copy()
+    if pad == "reflect":
+        if inner.shape[0] < 2 or inner.shape[1] < 2:
+            return np.pad(inner, pads, mode="edge")
+        return np.pad(inner, pads, mode="reflect")
+    if pad == "constant":
+        return np.pad(inner, pads, mode="constant", constant_values=pad_value)
+    raise ValueError(f"pad must be 'reflect' or 'constant', got {pad!r}.")
+
+
+def clip_cut(
+    frames: Sequence[np.ndarray],
+    *,
+    track: np.ndarray,
+    size: int = DEFAULT_CLIP_SIZE,
+    pad: PadMode = "reflect",
+    pad_value: int = 0,
+) -> np.ndarray:
+    """uint8 (T, S, S, 3) clip: frame t cropped around ``track[t]`` (x, y)."""
+    track = np.asarray(track, dtype=np.float64).reshape(-1, 2)
+    if len(frames) != len(track):
+        raise ValueError(
+            f"need one track point per frame: {len(frames)} frames, "
+            f"{len(track)} points."
+        )
+    if len(frames) == 0:
+        raise ValueError("no frames to cut a clip from.")
+    if np.isnan(track).any():
+        raise ValueError("the track has gaps (NaN); fill them before cutting.")
+    crops = [
+        crop_centred(f, centre=tuple(p), size=size, pad=pad, pad_value=pad_value)
+        for f, p in zip(frames, track)
+    ]
+    clip = np.stack(crops)
+    if clip.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8, got {clip.dtype}.")
+    if clip.ndim == 3:
+        clip = np.repeat(clip[..., None], 3, axis=-1)
+    elif clip.shape[-1] == 1:
+        clip = np.repeat(clip, 3, axis=-1)
+    return clip
+
+
+@dataclass(frozen=True)
+class CutClip:
+    """A cut clip with its place in the recording."""
+
+    frames: np.ndarray  # uint8 (T, S, S, 3)
+    track: np.ndarray  # (T, 2) recording pixels
+    frame_start: int
+    fps: float
+
+    @property
+    def frame_end(self) -> int:
+        return self.frame_start + len(self.frames) - 1
+
+    def mp4(self) -> bytes:
+        """Browser-playable H.264 of the clip (see :func:`encode_mp4`)."""
+        return encode_mp4(self.frames, fps=self.fps)
