@@ -19,6 +19,13 @@ SMALL = ["--clips", "6", "--experts", "5", "--patients", "2", "--seed", "3"]
 
 
 @pytest.fixture(autouse=True)
+def own_media(settings, tmp_path):
+    # Each test its own media folder: on SQLite a rolled-back test hands the same
+    # clip ids out again, and files left by an earlier test would collide.
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # The demo logins hash two passwords per run; PBKDF2 would dominate the time.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
