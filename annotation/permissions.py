@@ -16,12 +16,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.permissions import BasePermission
 
-from annotation.roles import (
-    roles_remember,
-    user_is_admin,
-    user_is_expert,
-    users_with_roles,
-)
+from annotation.roles import user_is_admin, user_is_expert, user_with_roles
 
 
 class IsExpert(BasePermission):
@@ -49,19 +44,13 @@ class RoleTokenAuthentication(TokenAuthentication):
     """DRF token authentication that reads the user's role groups in the same query."""
 
     def authenticate_credentials(self, key):
-        token = (
-            users_with_roles(
-                self.get_model().objects.select_related("user"), user_field="user"
-            )
-            .filter(key=key)
-            .first()
-        )
-        if token is None:
+        user = user_with_roles(token_key=key)
+        if user is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
-        if not token.user.is_active:
+        if not user.is_active:
             raise exceptions.AuthenticationFailed("User inactive or deleted.")
-        roles_remember(user=token.user, row=token)
-        return (token.user, token)
+        # The token row itself holds nothing more the views use.
+        return (user, self.get_model()(key=key, user=user))
 
 
 class RoleTokenScheme(TokenScheme):
@@ -78,8 +67,7 @@ class RoleModelBackend(ModelBackend):
     (one query for both). Named in AUTHENTICATION_BACKENDS."""
 
     def get_user(self, user_id):
-        user = users_with_roles().filter(pk=user_id).first()
+        user = user_with_roles(user_id=user_id)
         if user is None or not self.user_can_authenticate(user):
             return None
-        roles_remember(user=user)
         return user

@@ -6,14 +6,10 @@ are created by migrations and ensured after every ``migrate`` (``apps.py``).
 
 A check reads the user's role groups once per user object, so once per request;
 the authentication classes (``permissions.py``) and the session backend load them
-in the same query as the user (``users_with_roles``), with the public ORM.
+in the same statement as the user (``user_with_roles``).
 """
 
 from __future__ import annotations
-
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
-from django.db.models import Exists, OuterRef, QuerySet
 
 EXPERTS_GROUP = "experts"
 ADMINS_GROUP = "admins"
@@ -23,39 +19,24 @@ ROLE_GROUPS = (EXPERTS_GROUP, ADMINS_GROUP, OPERATORS_GROUP)
 _CACHE_ATTR = "_spermgrade_groups"
 
 
-def _flag(group: str) -> str:
+def role_flag(group: str) -> str:
+    """The attribute (and SQL alias) that holds a loaded user's membership."""
     return f"_role_{group}"
 
 
-def users_with_roles(
-    users: QuerySet | None = None, *, user_field: str = ""
-) -> QuerySet:
-    """``users`` (default: all users) annotated with one boolean per role group.
+def user_with_roles(*, token_key: str | None = None, user_id=None):
+    """The user with ``token_key`` (an API token) or ``user_id``, with their role
+    groups memoised, in one statement (``sql.user_with_roles``); None if none."""
+    from annotation import sql
 
-    With ``user_field`` (e.g. ``"user"`` for API tokens) the rows are of another
-    model and the flags describe the user that field points to.
-    """
-    if users is None:
-        users = get_user_model().objects.all()
-    user_ref = f"{user_field}_id" if user_field else "pk"
-    return users.annotate(
-        **{
-            _flag(name): Exists(
-                Group.objects.filter(name=name, user=OuterRef(user_ref))
-            )
-            for name in ROLE_GROUPS
-        }
-    )
-
-
-def roles_remember(*, user, row=None) -> None:
-    """Keep the role flags annotated on ``row`` (default: the user) on the user."""
-    row = user if row is None else row
-    setattr(
-        user,
-        _CACHE_ATTR,
-        {name for name in ROLE_GROUPS if getattr(row, _flag(name), False)},
-    )
+    user = sql.user_with_roles(token_key=token_key, user_id=user_id)
+    if user is not None:
+        setattr(
+            user,
+            _CACHE_ATTR,
+            {name for name in ROLE_GROUPS if getattr(user, role_flag(name), False)},
+        )
+    return user
 
 
 def _group_names(user) -> set[str]:
