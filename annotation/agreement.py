@@ -1,0 +1,510 @@
+"""Panel statistics, pure (numpy and scipy only; no Django, no app code).
+
+Votes come as three equal-length arrays: ``items``, ``raters`` and ``values``
+(numbers; grades as 1..5), with any pattern of missing votes. Every statistic here
+is checked against a reference implementation on real multi-rater data
+(tests/annotation/test_agreement.py): the ``krippendorff`` package for α,
+scikit-learn for Cohen's κ, statsmodels for Fleiss' κ, pingouin for the ICC and
+crowd-kit for Dawid–Skene.
+
+Krippendorff's α (Krippendorff 2011, "Computing Krippendorff's alpha-reliability"):
+values are pooled into a coincidence matrix o (units with fewer than two values are
+not pairable and add nothing), n_c are its margins, and
+
+    α = 1 - (n - 1) Σ o_ck δ²_ck / Σ n_c n_k δ²_ck
+
+with δ² nominal (c ≠ k), interval ((c - k)²), ratio (((c - k)/(c + k))²) or ordinal
+((Σ_{g=c..k} n_g - (n_c + n_k)/2)², from the cumulative margins; not |c - k|).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+LEVELS = ("nominal", "ordinal", "interval", "ratio")
+ICC_FORMS = ("1,1", "2,1", "3,1", "1,k", "2,k", "3,k")
+N_GRADES = 5
+_EPS = 1e-10
+
+
+# --- votes as tables ----------------------------------------------------------------
+
+
+def _codes(values) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct values, index of each value in them).
+
+    Integers in a modest range (grades, database ids) take a linear-time path; a
+    general sort (``np.unique``) handles the rest.
+    """
+    values = np.asarray(values).reshape(-1)
+    if values.dtype.kind in "iu" and len(values):
+        low, high = int(values.min()), int(values.max())
+        if high - low <= 4 * len(values) + 1024:
+            present = np.zeros(high - low + 1, dtype=bool)
+            present[values - low] = True
+            uniques = np.flatnonzero(present) + low
+            lookup = np.cumsum(present) - 1
+            return uniques.astype(values.dtype), lookup[values - low]
+    uniques, codes = np.unique(values, return_inverse=True)
+    return uniques, codes.reshape(-1)
+
+
+def _votes(items, raters, values):
+    items, raters, values = (np.asarray(a).reshape(-1) for a in (items, raters, values))
+    if not len(items) == len(raters) == len(values):
+        raise ValueError(
+            f"items, raters and values must have one entry per vote; got "
+            f"{len(items)}, {len(raters)} and {len(values)}"
+        )
+    if len(values) and not np.all(np.isfinite(values.astype(float))):
+        raise ValueError("values must be finite numbers (drop missing votes first)")
+    return items, raters, values
+
+
+def unit_value_counts(items, values, categories=None) -> tuple[np.ndarray, np.ndarray]:
+    """(units × categories) vote counts and the categories (sorted values)."""
+    unit_ids, unit_index = _codes(items)
+    if categories is None:
+        categories, value_index = _codes(values)
+    else:
+        categories = np.asarray(categories)
+        value_index = np.searchsorted(categories, values)
+    c = len(categories)
+    flat = np.bincount(unit_index * c + value_index, minlength=len(unit_ids) * c)
+    return flat.reshape(len(unit_ids), c).astype(np.int64), categories
+
+
+# --- Krippendorff's alpha -----------------------------------------------------------
+
+
+def _unit_coincidences(counts: np.ndarray) -> np.ndarray:
+    """Per-unit coincidence contributions, flattened (units × C²), pairable only."""
+    m = counts.sum(axis=1)
+    pairable = counts[m >= 2]
+    m = m[m >= 2].astype(np.float64)
+    outer = pairable[:, :, None] * pairable[:, None, :]
+    c = counts.shape[1]
+    outer[:, np.arange(c), np.arange(c)] -= pairable
+    return (outer / (m - 1)[:, None, None]).reshape(len(pairable), c * c)
+
+
+def _delta2(level: str, categories: np.ndarray, n_c: np.ndarray) -> np.ndarray:
+    """δ² for every category pair; ``n_c`` (…, C) may hold one margin per row."""
+    v = categories.astype(np.float64)
+    if level == "nominal":
+        return np.broadcast_to(1.0 - np.eye(len(v)), (*n_c.shape[:-1], len(v), len(v)))
+    if level == "interval":
+        d = (v[:, None] - v[None, :]) ** 2
+        return np.broadcast_to(d, (*n_c.shape[:-1], len(v), len(v)))
+    if level == "ratio":
+        total = v[:, None] + v[None, :]
+        diff = v[:, None] - v[None, :]
+        d = np.divide(diff, total, out=np.zeros_like(diff), where=total != 0) ** 2
+        return np.broadcast_to(d, (*n_c.shape[:-1], len(v), len(v)))
+    # ordinal: Σ_{g between c and k, inclusive} n_g - (n_c + n_k) / 2
+    cum = np.cumsum(n_c, axis=-1)
+    low = np.minimum.outer(np.arange(len(v)), np.arange(len(v)))
+    high = np.maximum.outer(np.arange(len(v)), np.arange(len(v)))
+    before_low = np.where(low > 0, cum[..., np.maximum(low - 1, 0)], 0.0)
+    between = cum[..., high] - before_low
+    half = (n_c[..., :, None] + n_c[..., None, :]) / 2.0
+    return (between - half) ** 2
+
+
+def _alpha_from_coincidences(
+    o: np.ndarray, level: str, categories: np.ndarray
+) -> np.ndarray:
+    """α from coincidence matrices (…, C, C); NaN where no disagreement is possible."""
+    n_c = o.sum(axis=-1)
+    n = n_c.sum(axis=-1)
+    d = _delta2(level, categories, n_c)
+    observed = (o * d).sum(axis=(-2, -1))
+    expected = (n_c[..., :, None] * n_c[..., None, :] * d).sum(axis=(-2, -1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(expected > 0, 1.0 - (n - 1) * observed / expected, np.nan)
+
+
+def _check_level(level: str) -> None:
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {', '.join(LEVELS)}; got {level!r}")
+
+
+def krippendorff_alpha(items, raters, values, *, level: str = "ordinal") -> float:
+    """Krippendorff's α of the votes (see the module docstring).
+
+    ``raters`` only checks the input's shape: α pools the values of each unit.
+    NaN when it is undefined: fewer than two categories or no pairable unit.
+    """
+    _check_level(level)
+    items, raters, values = _votes(items, raters, values)
+    counts, categories = unit_value_counts(items, values)
+    if len(categories) < 2:
+        return float("nan")
+    per_unit = _unit_coincidences(counts)
+    if not len(per_unit):
+        return float("nan")
+    c = len(categories)
+    o = per_unit.sum(axis=0).reshape(c, c)
+    return float(_alpha_from_coincidences(o, level, categories))
+
+
+def _distinct_rows(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct rows of a count table, how often each occurs), by encoding each
+    row as one integer (base max + 1) instead of sorting rows."""
+    base = int(counts.max()) + 1
+    if base ** counts.shape[1] < 2**62:
+        weights = base ** np.arange(counts.shape[1], dtype=np.int64)
+        codes, first, frequency = np.unique(
+            counts @ weights, return_index=True, return_counts=True
+        )
+        return counts[first], frequency
+    return np.unique(counts, axis=0, return_counts=True)
+
+
+def krippendorff_alpha_ci(
+    items,
+    raters,
+    values,
+    *,
+    level: str = "ordinal",
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """(α, low, high): α with a percentile bootstrap interval over units.
+
+    Units are resampled with replacement, all at once: identical units are pooled,
+    and a bootstrap sample is a multinomial draw of how often each distinct unit
+    appears (benchmarks/agreement.py times 100,000 units × 1,000 resamples).
+    """
+    _check_level(level)
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    items, raters, values = _votes(items, raters, values)
+    counts, categories = unit_value_counts(items, values)
+    c = len(categories)
+    pairable = counts[counts.sum(axis=1) >= 2]
+    if c < 2 or not len(pairable):
+        return float("nan"), float("nan"), float("nan")
+    patterns, frequency = _distinct_rows(pairable)
+    per_pattern = _unit_coincidences(patterns)  # (K, C²)
+    o = (frequency @ per_pattern).reshape(c, c)
+    alpha = float(_alpha_from_coincidences(o, level, categories))
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(len(pairable), frequency / frequency.sum(), size=n_boot)
+    o = (draws.astype(np.float64) @ per_pattern).reshape(n_boot, c, c)
+    boot = _alpha_from_coincidences(o, level, categories)
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.nanquantile(boot, [tail, 1.0 - tail])
+    return alpha, float(low), float(high)
+
+
+# --- kappas and the ICC -------------------------------------------------------------
+
+
+def weighted_kappa(a, b, *, weights: str | None = "quadratic") -> float:
+    """Cohen's κ of two raters' paired labels, unweighted or with linear or
+    quadratic weights over the positions of the sorted labels seen in either."""
+    a, b = np.asarray(a).reshape(-1), np.asarray(b).reshape(-1)
+    if len(a) != len(b):
+        raise ValueError(f"a and b must be paired; got {len(a)} and {len(b)} labels")
+    if weights not in (None, "linear", "quadratic"):
+        raise ValueError(
+            f"weights must be None, 'linear' or 'quadratic'; got {weights!r}"
+        )
+    labels, codes = _codes(np.concatenate([a, b]))
+    k = len(labels)
+    if not len(a) or k < 2:
+        return float("nan")
+    confusion = np.zeros((k, k))
+    np.add.at(confusion, (codes[: len(a)], codes[len(a) :]), 1)
+    expected = np.outer(confusion.sum(axis=1), confusion.sum(axis=0)) / confusion.sum()
+    grid = np.abs(np.subtract.outer(np.arange(k), np.arange(k))).astype(float)
+    w = {None: (grid > 0).astype(float), "linear": grid, "quadratic": grid**2}[weights]
+    return float(1.0 - (w * confusion).sum() / (w * expected).sum())
+
+
+def pairwise_weighted_kappa(
+    items,
+    raters,
+    values,
+    *,
+    weights: str | None = "quadratic",
+    min_overlap: int = 10,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(κ matrix, overlap counts, rater ids): weighted κ of every pair of raters on
+    the items both rated; NaN where they share fewer than ``min_overlap`` items.
+    The diagonal is 1 (a rater agrees with themselves). A rater who voted twice on
+    an item counts with the first vote."""
+    items, raters, values = _votes(items, raters, values)
+    rater_ids, rater_index = _codes(raters)
+    _, item_index = _codes(items)
+    table = np.full((len(rater_ids), item_index.max(initial=-1) + 1), np.nan)
+    order = np.arange(len(values))[::-1]  # the first vote wins when written last
+    table[rater_index[order], item_index[order]] = values[order].astype(float)
+    rated = ~np.isnan(table)
+    overlap = rated.astype(np.int64) @ rated.T.astype(np.int64)
+    kappa = np.full(overlap.shape, np.nan)
+    for i in range(len(rater_ids)):
+        kappa[i, i] = 1.0
+        for j in range(i + 1, len(rater_ids)):
+            if overlap[i, j] >= min_overlap:
+                both = rated[i] & rated[j]
+                kappa[i, j] = kappa[j, i] = weighted_kappa(
+                    table[i, both], table[j, both], weights=weights
+                )
+    return kappa, overlap, rater_ids
+
+
+def fleiss_kappa(counts) -> float:
+    """Fleiss' κ of an items × categories table of counts (equal votes per item)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.ndim != 2:
+        raise ValueError(f"counts must be items × categories, got shape {counts.shape}")
+    per_item = counts.sum(axis=1)
+    if not np.all(per_item == per_item[0]) or per_item[0] < 2:
+        raise ValueError("Fleiss' κ needs the same number (≥ 2) of votes per item")
+    n = per_item[0]
+    p_j = counts.sum(axis=0) / counts.sum()
+    p_i = ((counts**2).sum(axis=1) - n) / (n * (n - 1))
+    p_e = (p_j**2).sum()
+    return float((p_i.mean() - p_e) / (1.0 - p_e))
+
+
+def icc(table, *, form: str = "2,1") -> float:
+    """Intraclass correlation (Shrout & Fleiss 1979) of a complete items × raters
+    table: ``form`` 1,1 / 2,1 / 3,1 (single rater) or 1,k / 2,k / 3,k (the mean of
+    the k raters)."""
+    if form not in ICC_FORMS:
+        raise ValueError(f"form must be one of {', '.join(ICC_FORMS)}; got {form!r}")
+    x = np.asarray(table, dtype=np.float64)
+    if x.ndim != 2 or min(x.shape) < 2 or not np.all(np.isfinite(x)):
+        raise ValueError("the ICC needs a complete items × raters table (≥ 2 × 2)")
+    n, k = x.shape
+    grand = x.mean()
+    ss_rows = k * ((x.mean(axis=1) - grand) ** 2).sum()
+    ss_cols = n * ((x.mean(axis=0) - grand) ** 2).sum()
+    ss_total = ((x - grand) ** 2).sum()
+    msr = ss_rows / (n - 1)
+    msc = ss_cols / (k - 1)
+    mse = (ss_total - ss_rows - ss_cols) / ((n - 1) * (k - 1))
+    msw = (ss_total - ss_rows) / (n * (k - 1))
+    return float(
+        {
+            "1,1": (msr - msw) / (msr + (k - 1) * msw),
+            "2,1": (msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n),
+            "3,1": (msr - mse) / (msr + (k - 1) * mse),
+            "1,k": (msr - msw) / msr,
+            "2,k": (msr - mse) / (msr + (msc - mse) / n),
+            "3,k": (msr - mse) / msr,
+        }[form]
+    )
+
+
+# --- Dawid–Skene ----------------------------------------------------------------------
+
+
+def dawid_skene(
+    items, raters, values, *, n_iter: int = 100, tol: float = 1e-5
+) -> tuple[np.ndarray, np.ndarray]:
+    """(item posteriors, rater confusions) by EM (Dawid & Skene 1979).
+
+    Starts from the majority vote (each item's vote shares), then alternates the
+    M step (class priors and each rater's confusion matrix from the posteriors,
+    floored at 1e-10 and normalised over the labels that rater used) and the E step,
+    until the evidence lower bound per vote improves by less than ``tol``.
+    Posteriors: one row per distinct item (ascending), one column per category
+    (ascending). Confusions: raters × true category × observed category.
+    """
+    items, raters, values = _votes(items, raters, values)
+    _, item_index = _codes(items)
+    _, rater_index = _codes(raters)
+    categories, label = _codes(values)
+    n_items, n_raters, c = item_index.max() + 1, rater_index.max() + 1, len(categories)
+    counts = np.zeros((n_items, c))
+    np.add.at(counts, (item_index, label), 1)
+    posterior = counts / counts.sum(axis=1, keepdims=True)
+    used = np.zeros((n_raters, c), dtype=bool)
+    used[rater_index, label] = True
+
+    def m_step(post):
+        errors = np.zeros((n_raters, c, c))  # rater, observed, true
+        np.add.at(errors, (rater_index, label), post[item_index])
+        errors = np.where(used[:, :, None], np.maximum(errors, _EPS), 0.0)
+        errors /= errors.sum(axis=1, keepdims=True)
+        return np.maximum(post.mean(axis=0), _EPS), errors
+
+    def e_step(priors, errors):
+        log_errors = np.log2(np.where(used[:, :, None], errors, 1.0))
+        loglik = np.zeros((n_items, c))
+        np.add.at(loglik, item_index, log_errors[rater_index, label])
+        loglik += np.log2(priors)
+        scaled = np.exp2(loglik - loglik.max(axis=1, keepdims=True))
+        return scaled / scaled.sum(axis=1, keepdims=True)
+
+    def elbo(post, priors, errors):
+        log_errors = np.log(np.where(used[:, :, None], errors, 1.0))
+        joint = post[item_index] * (log_errors[rater_index, label] + np.log(priors))
+        clipped = np.maximum(post, _EPS)
+        return (joint.sum() - (np.log(clipped) * clipped).sum()) / len(values)
+
+    priors, errors = m_step(posterior)
+    loss = -np.inf
+    for _ in range(n_iter):
+        posterior = e_step(priors, errors)
+        priors, errors = m_step(posterior)
+        new_loss = elbo(posterior, priors, errors)
+        if new_loss - loss < tol:
+            break
+        loss = new_loss
+    return posterior, errors.transpose(0, 2, 1)
+
+
+# --- per clip -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClipDispersion:
+    """Per-clip spread of the panel's votes (one entry per row of counts)."""
+
+    n_votes: np.ndarray
+    entropy_bits: np.ndarray
+    std: np.ndarray
+    ordinal_dispersion: np.ndarray  # Leik's D in [0, 1]: 0 unanimous, 1 split in two
+    ci_low: np.ndarray  # (N, 5) credible interval of each grade's share
+    ci_high: np.ndarray
+
+    @property
+    def ci_width_max(self) -> np.ndarray:
+        return (self.ci_high - self.ci_low).max(axis=1)
+
+
+def clip_dispersion(counts, *, credibility: float = 0.95, prior: float = 1.0):
+    """Dispersion of each clip's votes from its (N, 5) grade counts.
+
+    Entropy in bits, the standard deviation of the scores (A = 1 … E = 5), Leik's
+    ordinal dispersion D = Σ_c 2·min(F_c, 1 - F_c) / (K - 1) over the cumulative
+    shares F_c, and the equal-tailed credible interval of each grade's share under a
+    Dirichlet(``prior``, …) prior: its marginal is Beta(prior + n_c, (K - 1)·prior +
+    n - n_c). Statistics of a clip without votes are NaN (the interval is the
+    prior's).
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.ndim != 2:
+        raise ValueError(f"counts must be clips × grades, got shape {counts.shape}")
+    k = counts.shape[1]
+    n = counts.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = counts / n[:, None]
+        logs = np.where(p > 0, np.log2(np.where(p > 0, p, 1.0)), 0.0)
+        entropy = -(p * logs).sum(axis=1) + 0.0
+        scores = np.arange(1, k + 1)
+        mean = p @ scores
+        std = np.sqrt(np.clip(p @ scores**2 - mean**2, 0.0, None))
+        cum = np.cumsum(p, axis=1)[:, :-1]
+        leik = (2.0 * np.minimum(cum, 1.0 - cum)).sum(axis=1) / (k - 1)
+    tail = (1.0 - credibility) / 2.0
+    a = prior + counts
+    b = (k - 1) * prior + n[:, None] - counts
+    return ClipDispersion(
+        n_votes=n.astype(np.int64),
+        entropy_bits=np.where(n > 0, entropy, np.nan),
+        std=np.where(n > 0, std, np.nan),
+        ordinal_dispersion=np.where(n > 0, leik, np.nan),
+        ci_low=stats.beta.ppf(tail, a, b),
+        ci_high=stats.beta.ppf(1.0 - tail, a, b),
+    )
+
+
+# --- per expert -----------------------------------------------------------------------
+
+
+def emd_to_distribution(grade_index, distributions) -> np.ndarray:
+    """EMD between one-hot votes and distributions over the ordered grades: the
+    mean squared difference of the cumulative distributions, the definition of
+    ``modeling.metrics.emd_per_clip`` (so experts and models share one scale)."""
+    distributions = np.asarray(distributions, dtype=np.float64)
+    k = distributions.shape[1]
+    cdf_vote = (np.arange(k)[None, :] >= np.asarray(grade_index)[:, None]).astype(float)
+    return ((cdf_vote - np.cumsum(distributions, axis=1)) ** 2).mean(axis=1)
+
+
+@dataclass(frozen=True)
+class ExpertFigures:
+    """One entry per rater id (ascending), from the leave-one-out panel."""
+
+    rater_ids: np.ndarray
+    n_votes: np.ndarray
+    bias: np.ndarray  # mean(own score - rest of the panel's mean score); + = harsher
+    emd: np.ndarray  # mean EMD of own vote to the rest of the panel's distribution
+    within_one: np.ndarray  # share of votes within one grade of the rest's mode
+    confusion: np.ndarray  # raters × 5 × 5: rows the rest's mode, columns own grade
+
+
+def expert_figures(items, raters, values, *, n_grades: int = N_GRADES) -> ExpertFigures:
+    """Each rater against the rest of the panel on the same clips (values 1..n).
+
+    Only clips with at least one other vote count. The rest's mode breaks ties
+    towards the better grade.
+    """
+    items, raters, values = _votes(items, raters, values)
+    grade = values.astype(np.int64) - 1
+    if len(grade) and (grade.min() < 0 or grade.max() >= n_grades):
+        raise ValueError(f"values must be grades 1..{n_grades}")
+    rater_ids, rater_index = _codes(raters)
+    _, item_index = _codes(items)
+    counts = np.zeros((item_index.max(initial=-1) + 1, n_grades))
+    np.add.at(counts, (item_index, grade), 1)
+    rest = counts[item_index].copy()
+    rest[np.arange(len(grade)), grade] -= 1
+    n_rest = rest.sum(axis=1)
+    keep = n_rest > 0
+    rest, n_rest, grade_k = rest[keep], n_rest[keep], grade[keep]
+    who = rater_index[keep]
+    dist = rest / n_rest[:, None]
+    scores = np.arange(1, n_grades + 1)
+    bias = (grade_k + 1) - dist @ scores
+    emd = emd_to_distribution(grade_k, dist)
+    mode = rest.argmax(axis=1)
+    within = (np.abs(grade_k - mode) <= 1).astype(float)
+    r = len(rater_ids)
+    n_votes = np.bincount(who, minlength=r)
+
+    def per_rater(x):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.bincount(who, weights=x, minlength=r) / n_votes
+
+    confusion = np.zeros((r, n_grades, n_grades), dtype=np.int64)
+    np.add.at(confusion, (who, mode, grade_k), 1)
+    return ExpertFigures(
+        rater_ids=rater_ids,
+        n_votes=n_votes,
+        bias=per_rater(bias),
+        emd=per_rater(emd),
+        within_one=per_rater(within),
+        confusion=confusion,
+    )
+
+
+def test_retest_kappa(first, repeat, *, weights: str = "quadratic") -> float:
+    """Weighted κ between an expert's first votes and their hidden repeats."""
+    return weighted_kappa(first, repeat, weights=weights)
+
+
+def median_seconds(seconds) -> float:
+    seconds = np.asarray(seconds, dtype=np.float64)
+    return float(np.median(seconds)) if len(seconds) else float("nan")
+
+
+def human_baseline(items, raters, values, *, min_votes: int = 1) -> float:
+    """The median over experts of their leave-one-out EMD: how close a typical
+    expert is to the rest of the panel, the yardstick a model is held to.
+    Experts with fewer than ``min_votes`` comparable votes are left out."""
+    figures = expert_figures(items, raters, values)
+    usable = figures.n_votes >= max(min_votes, 1)
+    return float(np.median(figures.emd[usable])) if usable.any() else float("nan")
