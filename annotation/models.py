@@ -378,3 +378,25 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} job {self.pk} ({self.status})"
+
+
+class PanelStatistics(models.Model):
+    """The panel's agreement figures, computed from all votes and cached here.
+
+    A periodic task recomputes them when the votes changed (``votes_marker`` is the
+    newest vote-history id they saw), so the dashboards read one row, however many
+    votes there are.
+    """
+
+    key = models.CharField(max_length=32, unique=True, default="panel")
+    computed_at = models.DateTimeField()
+    votes_marker = models.BigIntegerField(default=0)
+    n_votes = models.PositiveIntegerField(default=0)
+    seconds_to_compute = models.FloatField(default=0.0)
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        verbose_name_plural = "panel statistics"
+
+    def __str__(self) -> str:
+        return f"{self.key} at {self.computed_at:%Y-%m-%d %H:%M}"

@@ -453,3 +453,39 @@ def vote_insert_one_statement(
     with connection.cursor() as cursor:
         cursor.execute(_VOTE_INSERT_SQL, params)
         return cursor.fetchone()
+
+
+# --- all votes as arrays (panel statistics) -----------------------------------------
+
+_PANEL_VOTES_SQL = f"""
+SELECT v.clip_id, v.expert_id, v.grade, v.created_at, v.seconds_spent
+FROM {VOTE} v JOIN {CLIP} c ON c.id = v.clip_id
+WHERE c.is_active
+ORDER BY v.clip_id, v.expert_id
+"""
+_REPEAT_PAIRS_SQL = f"""
+SELECT r.expert_id, v.grade, r.grade
+FROM {REPEAT} r JOIN {VOTE} v ON v.clip_id = r.clip_id AND v.expert_id = r.expert_id
+"""
+_VOTES_MARKER_SQL = f"SELECT COALESCE(MAX(id), 0), COUNT(*) FROM {HISTORY}"
+
+
+def panel_votes_rows(connection) -> list[tuple]:
+    """Every vote on an active clip: (clip, expert, grade, created_at, seconds)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_PANEL_VOTES_SQL)
+        return cursor.fetchall()
+
+
+def repeat_pairs_rows(connection) -> list[tuple]:
+    """(expert, first grade, repeat grade) for every hidden repeat."""
+    with connection.cursor() as cursor:
+        cursor.execute(_REPEAT_PAIRS_SQL)
+        return cursor.fetchall()
+
+
+def votes_marker(connection) -> int:
+    """Grows with every vote written or changed (the newest vote-history id)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_VOTES_MARKER_SQL)
+        return int(cursor.fetchone()[0])

@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
+import plotly
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -189,6 +190,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served locally: labs may be offline
     "annotation",
+    "dashboards",
     "workers",
 ]
 
@@ -243,7 +245,12 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# plotly.js comes from the plotly package and is served from our static files,
+# never from a CDN (labs may be offline).
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    ("plotly", Path(plotly.__file__).parent / "package_data"),
+]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
@@ -273,6 +280,13 @@ VOTE_UNDO_SECONDS = env_int("VOTE_UNDO_SECONDS", 120, minimum=0)
 REPEAT_SHARE = env_float("REPEAT_SHARE", 0.05, minimum=0.0, maximum=0.5)
 REPEAT_MIN_GAP_CLIPS = env_int("REPEAT_MIN_GAP_CLIPS", 20, minimum=1)
 REPEAT_MIN_GAP_HOURS = env_float("REPEAT_MIN_GAP_HOURS", 24.0, minimum=0.0)
+# Dashboards: an expert whose median time per clip is below this is flagged.
+FAST_GRADING_SECONDS = env_float("FAST_GRADING_SECONDS", 2.0, minimum=0.0)
+# Up to this many votes the dashboard recomputes stale statistics while it loads;
+# above it, it shows the last figures and asks the worker to refresh them.
+PANEL_STATISTICS_INLINE_VOTES = env_int(
+    "PANEL_STATISTICS_INLINE_VOTES", 20000, minimum=0
+)
 
 # The session's user is loaded with its role groups in one query.
 AUTHENTICATION_BACKENDS = ["annotation.permissions.RoleModelBackend"]
@@ -330,8 +344,19 @@ CELERY_TASK_ROUTES = {
     "workers.tasks.panel_snapshot": {"queue": "cpu"},
     "workers.tasks.recording_preprocess": {"queue": "cpu"},
     "workers.tasks.recording_inspect": {"queue": "cpu"},
+    "workers.tasks.panel_statistics_refresh": {"queue": "cpu"},
 }
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
+# The panel statistics behind the dashboards, recomputed when votes changed.
+PANEL_STATISTICS_REFRESH_SECONDS = env_int(
+    "PANEL_STATISTICS_REFRESH_SECONDS", 300, minimum=10
+)
+CELERY_BEAT_SCHEDULE = {
+    "panel-statistics-refresh": {
+        "task": "workers.tasks.panel_statistics_refresh",
+        "schedule": float(PANEL_STATISTICS_REFRESH_SECONDS),
+    },
+}
 # Time limits per queue, applied to each task routed there: the soft limit raises
 # inside the task (which then records the failure); the hard one stops a task that
 # ignores it.

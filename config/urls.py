@@ -1,9 +1,11 @@
-"""Top-level URLs: the annotation app owns the pages and the API."""
+"""Top-level URLs: the annotation app owns the pages and the API; the dashboards
+live under /dashboards/."""
 
 from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("dashboards/", include("dashboards.urls")),
     path("", include("annotation.urls")),
 ]

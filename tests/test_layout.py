@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-PACKAGES = ("annotation", "config", "modeling", "video", "workers")
+PACKAGES = ("annotation", "config", "dashboards", "modeling", "video", "workers")
 PURE = {"modeling": {"video"}, "video": set()}  # package -> app packages it may use
 FRAMEWORKS = {"django", "rest_framework", "celery", "kombu"}
 

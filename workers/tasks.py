@@ -56,3 +56,10 @@ def recording_preprocess(*, recording_id: int) -> dict:
 def recording_inspect(*, recording_id: int) -> dict:
     """Store a recording's first frame and detections for choosing targets."""
     return recording_inspect_run(recording_id=recording_id).as_dict()
+
+
+@shared_task(base=RecordedTask, name="workers.tasks.panel_statistics_refresh")
+def panel_statistics_refresh(*, force: bool = False) -> dict:
+    """Recompute the dashboards' panel statistics if votes changed (periodic)."""
+    statistics = services.panel_statistics_refresh(force=force)
+    return {"n_votes": statistics.n_votes, "seconds": statistics.seconds_to_compute}

@@ -12,6 +12,18 @@ from annotation.selectors.distributions import (  # noqa: F401
     distribution_rows,
     distribution_stats,
 )
+from annotation.selectors.panel import (  # noqa: F401
+    CLIP_SORTS,
+    PanelVotes,
+    clips_explorer,
+    expert_codes,
+    expert_detail,
+    panel_is_synthetic,
+    panel_statistics_latest,
+    panel_statistics_stale,
+    panel_votes,
+    repeat_pairs,
+)
 from annotation.selectors.queue import (  # noqa: F401
     Assignment,
     clip_next_for_expert,

@@ -28,6 +28,14 @@ from annotation.services.jobs import (  # noqa: F401
     panel_snapshot_compute,
     panel_snapshot_request,
 )
+from annotation.services.panel import (  # noqa: F401
+    CONVERGENCE_CLIPS,
+    KAPPA_EXPERTS,
+    MEAN_BINS,
+    STD_BINS,
+    panel_statistics_compute,
+    panel_statistics_refresh,
+)
 from annotation.services.queue import (  # noqa: F401
     clip_leases_grant,
     clip_leases_release_expired,

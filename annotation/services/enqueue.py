@@ -20,7 +20,13 @@ logger = logging.getLogger(__name__)
 PANEL_SNAPSHOT = "workers.tasks.panel_snapshot"
 RECORDING_PREPROCESS = "workers.tasks.recording_preprocess"
 RECORDING_INSPECT = "workers.tasks.recording_inspect"
-TASK_NAMES = (PANEL_SNAPSHOT, RECORDING_PREPROCESS, RECORDING_INSPECT)
+PANEL_STATISTICS_REFRESH = "workers.tasks.panel_statistics_refresh"
+TASK_NAMES = (
+    PANEL_SNAPSHOT,
+    RECORDING_PREPROCESS,
+    RECORDING_INSPECT,
+    PANEL_STATISTICS_REFRESH,
+)
 
 UNREACHABLE = (
     "the task queue is unreachable ({error}). Check that the Celery broker and "

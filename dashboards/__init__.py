@@ -1,0 +1,1 @@
+"""Dashboards for admins: views and pure plotly figure builders; no models."""

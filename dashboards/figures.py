@@ -1,0 +1,213 @@
+"""Plotly figures as plain dicts: numbers in, ``{"data": [...], "layout": {...}}``
+out. Pure (no Django); the pages hand them to plotly.js, served from our static
+files. Every builder is unit-tested on hand-made inputs."""
+
+from __future__ import annotations
+
+GRADES = ("A", "B", "C", "D", "E")
+_FONT = {"family": "system-ui, sans-serif", "size": 13}
+
+
+def _layout(title: str, **extra) -> dict:
+    return {
+        "title": {"text": title},
+        "font": _FONT,
+        "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
+        **extra,
+    }
+
+
+def alpha_by_month_figure(rows: list[dict]) -> dict:
+    """Krippendorff's α (ordinal) per month with its bootstrap interval.
+    ``rows``: {"month", "value", "low", "high"}; months without a value are left
+    out."""
+    rows = [r for r in rows if r.get("value") is not None]
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "markers+lines",
+                "name": "α (ordinal)",
+                "x": [r["month"] for r in rows],
+                "y": [r["value"] for r in rows],
+                "error_y": {
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [(r["high"] or r["value"]) - r["value"] for r in rows],
+                    "arrayminus": [r["value"] - (r["low"] or r["value"]) for r in rows],
+                },
+            }
+        ],
+        "layout": _layout(
+            "Panel agreement per month (95 % bootstrap interval)",
+            xaxis={"title": {"text": "month"}, "type": "category"},
+            yaxis={"title": {"text": "Krippendorff's α"}, "range": [-0.1, 1.0]},
+        ),
+    }
+
+
+def mean_std_histogram_figure(mean_edges, std_edges, counts) -> dict:
+    """Joint histogram of the clips' mean grade score and its standard deviation
+    (Fig. 3 of Nakagawa et al.); ``counts`` is len(mean_edges)-1 × len(std_edges)-1."""
+    mean_centres = [(a + b) / 2 for a, b in zip(mean_edges[:-1], mean_edges[1:])]
+    std_centres = [(a + b) / 2 for a, b in zip(std_edges[:-1], std_edges[1:])]
+    return {
+        "data": [
+            {
+                "type": "heatmap",
+                "x": mean_centres,
+                "y": std_centres,
+                # plotly's z rows are y: transpose the (mean, std) table
+                "z": [list(column) for column in zip(*counts)],
+                "colorscale": "Blues",
+                "colorbar": {"title": {"text": "clips"}},
+            }
+        ],
+        "layout": _layout(
+            "Mean vs standard deviation of the grade scores (A = 1 … E = 5)",
+            xaxis={"title": {"text": "mean score"}},
+            yaxis={"title": {"text": "standard deviation"}},
+        ),
+    }
+
+
+def mode_histogram_figure(mode_counts) -> dict:
+    """How many clips have each grade as their most-voted grade."""
+    return {
+        "data": [
+            {"type": "bar", "x": list(GRADES), "y": [int(c) for c in mode_counts]}
+        ],
+        "layout": _layout(
+            "Grade mode of the clips",
+            xaxis={"title": {"text": "grade mode"}},
+            yaxis={"title": {"text": "clips"}},
+        ),
+    }
+
+
+def kappa_heatmap_figure(labels, matrix) -> dict:
+    """Pairwise quadratic-weighted κ between experts (blank: too little overlap)."""
+    return {
+        "data": [
+            {
+                "type": "heatmap",
+                "x": list(labels),
+                "y": list(labels),
+                "z": [list(row) for row in matrix],
+                "zmin": -1,
+                "zmax": 1,
+                "colorscale": "RdBu",
+                "colorbar": {"title": {"text": "κ"}},
+            }
+        ],
+        "layout": _layout(
+            "Pairwise weighted κ (quadratic) between experts",
+            xaxis={"type": "category"},
+            yaxis={"type": "category", "autorange": "reversed"},
+        ),
+    }
+
+
+def convergence_figure(k, median, q25, q75) -> dict:
+    """Widest 95 % credible interval of a clip's grade shares against its votes."""
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": list(k),
+                "y": list(q75),
+                "line": {"width": 0},
+                "showlegend": False,
+                "hoverinfo": "skip",
+            },
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": list(k),
+                "y": list(q25),
+                "fill": "tonexty",
+                "line": {"width": 0},
+                "name": "interquartile range",
+            },
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "x": list(k),
+                "y": list(median),
+                "name": "median over clips",
+            },
+        ],
+        "layout": _layout(
+            "How fast a clip's distribution converges (its own votes subsampled)",
+            xaxis={"title": {"text": "votes per clip"}},
+            yaxis={"title": {"text": "widest 95 % interval of a grade share"}},
+        ),
+    }
+
+
+def confusion_figure(matrix, *, title: str) -> dict:
+    """5 × 5 counts: rows the rest of the panel's grade mode, columns the vote."""
+    return {
+        "data": [
+            {
+                "type": "heatmap",
+                "x": list(GRADES),
+                "y": list(GRADES),
+                "z": [list(row) for row in matrix],
+                "colorscale": "Blues",
+                "text": [[str(v) for v in row] for row in matrix],
+                "texttemplate": "%{text}",
+            }
+        ],
+        "layout": _layout(
+            title,
+            xaxis={"title": {"text": "this expert's grade"}},
+            yaxis={"title": {"text": "panel's mode"}, "autorange": "reversed"},
+        ),
+    }
+
+
+def bias_over_time_figure(months, bias) -> dict:
+    """Signed bias per month (+ = harsher than the rest of the panel)."""
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "markers+lines",
+                "x": list(months),
+                "y": list(bias),
+                "connectgaps": False,
+            }
+        ],
+        "layout": _layout(
+            "Bias against the rest of the panel (grade steps, + = harsher)",
+            xaxis={"title": {"text": "month"}, "type": "category"},
+            yaxis={"title": {"text": "mean own score − panel mean"}, "zeroline": True},
+        ),
+    }
+
+
+def distribution_figure(probs, low, high, *, title: str = "") -> dict:
+    """A clip's grade distribution with the credible interval of each share."""
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "x": list(GRADES),
+                "y": list(probs),
+                "error_y": {
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [h - p for p, h in zip(probs, high)],
+                    "arrayminus": [p - lo for p, lo in zip(probs, low)],
+                },
+            }
+        ],
+        "layout": _layout(
+            title,
+            margin={"l": 36, "r": 8, "t": 28 if title else 8, "b": 28},
+            yaxis={"range": [0, 1], "title": {"text": "share"}},
+            height=180,
+        ),
+    }

@@ -1,0 +1,77 @@
+"""The dashboards in Chromium: every chart is drawn, nothing is fetched from another
+host (plotly.js is ours) and the console stays free of errors."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlparse
+
+import pytest
+
+from annotation import services
+from tests.browser.test_grading import TIMEOUT_MS, chromium_path, launch  # noqa: F401
+from tests.factories import ClipFactory, ExpertFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+PASSWORD = "dash-board-123"
+
+
+@pytest.fixture
+def dashboard_world(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    services.admin_create(username="dash-admin", password=PASSWORD)
+    clips = ClipFactory.create_batch(8)
+    experts = ExpertFactory.create_batch(5)
+    rows = [
+        (expert.pk, clip.pk, "ABCDE"[min(4, i % 5 + (e % 2))])
+        for i, clip in enumerate(clips)
+        for e, expert in enumerate(experts)
+    ]
+    services.votes_bulk_create_simulated(votes=rows, seconds_spent=6.0)
+    services.panel_statistics_refresh()
+    return experts
+
+
+def _visit(page, url: str, n_charts: int) -> None:
+    page.goto(url)
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('.js-plotly-plot .main-svg').length >= n",
+        arg=n_charts,
+        timeout=TIMEOUT_MS,
+    )
+
+
+def test_dashboards_draw_their_charts_from_our_own_host_only(
+    live_server,
+    dashboard_world,
+    chromium_path,  # noqa: F811 (the fixture, imported above)
+):
+    from playwright.sync_api import sync_playwright
+
+    own_host = urlparse(live_server.url).netloc
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_context().new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            hosts, errors = set(), []
+            page.on("request", lambda r: hosts.add(urlparse(r.url).netloc))
+            page.on(
+                "console",
+                lambda m: errors.append(m.text) if m.type == "error" else None,
+            )
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{live_server.url}/login/")
+            page.fill("input[name=username]", "dash-admin")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(re.compile(r".*/overview/?$|.*/$"))
+            _visit(page, f"{live_server.url}/dashboards/", 5)
+            assert page.locator("#alpha-value").inner_text().strip() != ""
+            assert page.locator("#expert-table tbody tr").count() == 5
+            _visit(page, f"{live_server.url}/dashboards/clips/", 8)
+            assert page.locator("[data-clip]").count() == 8
+        finally:
+            browser.close()
+    assert hosts == {own_host}, hosts
+    assert not errors, errors
