@@ -508,3 +508,41 @@ def human_baseline(items, raters, values, *, min_votes: int = 1) -> float:
     figures = expert_figures(items, raters, values)
     usable = figures.n_votes >= max(min_votes, 1)
     return float(np.median(figures.emd[usable])) if usable.any() else float("nan")
+
+
+# --- the vote budget ------------------------------------------------------------------
+
+
+def clip_settled(counts, *, ci_width: float, min_votes: int, prior: float = 1.0):
+    """True for each clip (row of counts) whose distribution is precise enough: at
+    least ``min_votes`` votes and every grade share's 95 % credible interval at
+    most ``ci_width`` wide."""
+    counts = np.asarray(counts, dtype=np.float64).reshape(-1, N_GRADES)
+    width = clip_dispersion(counts, prior=prior).ci_width_max
+    return (counts.sum(axis=1) >= min_votes) & (width <= ci_width)
+
+
+def settled_ranges(
+    *, ci_width: float, min_votes: int, max_votes: int, prior: float = 1.0
+) -> list[tuple[int, int, int]]:
+    """(n, low, high) for n = min_votes … max_votes: a clip with n votes is settled
+    unless some grade's count lies in low … high (its share's interval is then
+    wider than ``ci_width``; the interval's width is unimodal in the count, so the
+    too-wide counts form one range). An empty range is (n, 1, 0).
+
+    This is how the queue's SQL decides "settled" exactly, without Beta quantiles.
+    """
+    rows = []
+    k = N_GRADES
+    for n in range(max(min_votes, 0), max_votes + 1):
+        c = np.arange(n + 1, dtype=np.float64)
+        a, b = prior + c, (k - 1) * prior + n - c
+        width = stats.beta.ppf(0.975, a, b) - stats.beta.ppf(0.025, a, b)
+        wide = np.flatnonzero(width > ci_width)
+        if not len(wide):
+            rows.append((n, 1, 0))
+            continue
+        if np.any(np.diff(wide) != 1):  # pragma: no cover - guarded by a test
+            raise ArithmeticError(f"interval widths not unimodal at n={n}")
+        rows.append((n, int(wide[0]), int(wide[-1])))
+    return rows

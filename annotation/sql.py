@@ -201,8 +201,13 @@ def recount(connection) -> None:
 
 _QUEUE_COLUMNS = "c.id, c.n_frames, c.fps, c.size_px, c.is_synthetic, c.is_active"
 
-# Live leases are counted once per clip in a grouped subquery.
+# Live leases are counted once per clip in a grouped subquery. With the vote budget
+# on, {budget} is a CTE of (n, lo, hi) rows (agreement.settled_ranges): a clip with
+# n votes is settled, and no longer offered, unless one of its grade counts lies in
+# lo..hi; and {order} ranks the least certain first by the summed posterior
+# variance of the grade shares, Σ_c (1 + n_c)(4 + n - n_c) / ((5 + n)²(6 + n)).
 _FRESH_SQL = f"""
+{{budget}}
 SELECT {_QUEUE_COLUMNS}
 FROM {CLIP} c
 LEFT JOIN {TABLE} d ON d.clip_id = c.id
@@ -210,6 +215,7 @@ LEFT JOIN (
     SELECT clip_id, COUNT(*) AS n FROM {LEASE}
     WHERE expires_at > %(now)s GROUP BY clip_id
 ) l ON l.clip_id = c.id
+{{budget_join}}
 WHERE c.is_active
   AND NOT EXISTS (
     SELECT 1 FROM {VOTE} v WHERE v.clip_id = c.id AND v.expert_id = %(expert)s
@@ -219,12 +225,38 @@ WHERE c.is_active
     WHERE m.clip_id = c.id AND m.expert_id = %(expert)s AND m.expires_at > %(now)s
   )
   {{exclude}}
+  {{budget_where}}
 ORDER BY
   CASE WHEN COALESCE(d.n_votes, 0) + COALESCE(l.n, 0) >= %(wanted)s THEN 1 ELSE 0 END,
-  COALESCE(d.n_votes, 0) + COALESCE(l.n, 0),
+  {{order}},
   (c.id * %(multiplier)s + %(offset)s) %% 2147483647
 LIMIT %(limit)s
 """
+_LEAST_LOADED = "COALESCE(d.n_votes, 0) + COALESCE(l.n, 0)"
+_N = "COALESCE(d.n_votes, 0)"
+_UNCERTAINTY = (
+    "("
+    + " + ".join(
+        f"(1.0 + COALESCE(d.{col}, 0)) * (4.0 + {_N} - COALESCE(d.{col}, 0))"
+        for col in _COLUMNS.split(", ")
+    )
+    + f") / ((5.0 + {_N}) * (5.0 + {_N}) * (6.0 + {_N})) DESC"
+)
+
+
+def _budget_parts(budget: list[tuple[int, int, int]] | None, min_votes: int):
+    if not budget:
+        return "", "", ""
+    rows = ", ".join(f"({int(n)}, {int(lo)}, {int(hi)})" for n, lo, hi in budget)
+    wide = " OR ".join(
+        f"COALESCE(d.{col}, 0) BETWEEN b.lo AND b.hi" for col in _COLUMNS.split(", ")
+    )
+    return (
+        f"WITH budget(n, lo, hi) AS (VALUES {rows})",
+        f"LEFT JOIN budget b ON b.n = {_N}",
+        f"AND NOT ({_N} >= {int(min_votes)} AND b.n IS NOT NULL AND NOT ({wide}))",
+    )
+
 
 _HELD_SQL = f"""
 SELECT {_QUEUE_COLUMNS}, l.is_repeat
@@ -269,10 +301,15 @@ def queue_fresh_rows(
     offset: int,
     limit: int,
     exclude: set[int],
+    budget: list[tuple[int, int, int]] | None = None,
+    budget_min_votes: int = 0,
+    least_certain_first: bool = False,
 ) -> list[tuple]:
     """Clips the expert neither graded nor holds: short of ``wanted`` votes
-    (counting live leases) first, least-loaded first, then the per-expert order.
-    Rows hold (id, n_frames, fps, size_px, is_synthetic, is_active)."""
+    (counting live leases) first, then least-loaded first (or, with
+    ``least_certain_first``, the least certain distribution first), then the
+    per-expert order. With ``budget`` (``agreement.settled_ranges``) settled clips
+    are left out. Rows hold (id, n_frames, fps, size_px, is_synthetic, is_active)."""
     params = {
         "now": connection.ops.adapt_datetimefield_value(now),
         "expert": expert_id,
@@ -285,8 +322,16 @@ def queue_fresh_rows(
     if exclude:
         ids = ", ".join(str(int(i)) for i in sorted(exclude))
         excluded = f"AND c.id NOT IN ({ids})"
+    cte, join, where = _budget_parts(budget, budget_min_votes)
+    statement = _FRESH_SQL.format(
+        budget=cte,
+        budget_join=join,
+        budget_where=where,
+        exclude=excluded,
+        order=_UNCERTAINTY if least_certain_first else _LEAST_LOADED,
+    )
     with connection.cursor() as cursor:
-        cursor.execute(_FRESH_SQL.format(exclude=excluded), params)
+        cursor.execute(statement, params)
         return cursor.fetchall()
 
 

@@ -280,6 +280,15 @@ VOTE_UNDO_SECONDS = env_int("VOTE_UNDO_SECONDS", 120, minimum=0)
 REPEAT_SHARE = env_float("REPEAT_SHARE", 0.05, minimum=0.0, maximum=0.5)
 REPEAT_MIN_GAP_CLIPS = env_int("REPEAT_MIN_GAP_CLIPS", 20, minimum=1)
 REPEAT_MIN_GAP_HOURS = env_float("REPEAT_MIN_GAP_HOURS", 24.0, minimum=0.0)
+# Vote budget (off at 0): a clip stops collecting votes once it has at least
+# VOTE_BUDGET_MIN_VOTES and every grade share's 95 % credible interval is at most
+# VOTE_BUDGET_CI_WIDTH wide; the queue then offers the least certain clips first,
+# except on a random share of requests. VOTES_PER_CLIP stays the cap.
+VOTE_BUDGET_CI_WIDTH = env_float("VOTE_BUDGET_CI_WIDTH", 0.0, minimum=0.0, maximum=1.0)
+VOTE_BUDGET_MIN_VOTES = env_int("VOTE_BUDGET_MIN_VOTES", 10, minimum=1)
+VOTE_BUDGET_RANDOM_SHARE = env_float(
+    "VOTE_BUDGET_RANDOM_SHARE", 0.2, minimum=0.0, maximum=1.0
+)
 # Dashboards: an expert whose median time per clip is below this is flagged.
 FAST_GRADING_SECONDS = env_float("FAST_GRADING_SECONDS", 2.0, minimum=0.0)
 # Up to this many votes the dashboard recomputes stale statistics while it loads;

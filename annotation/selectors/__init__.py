@@ -28,6 +28,7 @@ from annotation.selectors.queue import (  # noqa: F401
     Assignment,
     clip_next_for_expert,
     expert_progress,
+    vote_budget,
 )
 from annotation.selectors.recordings import (  # noqa: F401
     BUSY,

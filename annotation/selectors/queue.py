@@ -6,6 +6,7 @@ out); the write itself is ``services.clip_leases_grant``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from django.db.models import (
 )
 from django.utils import timezone
 
-from annotation import sql
+from annotation import agreement, sql
 from annotation.models import (
     Clip,
     ClipLease,
@@ -76,10 +77,32 @@ def _queue_clip(row: tuple) -> Clip:
     )
 
 
-def _fresh_candidates(*, expert, now: datetime, limit: int, exclude: set[int]) -> list:
+@functools.cache
+def _settled_ranges(ci_width: float, min_votes: int, cap: int) -> list:
+    return agreement.settled_ranges(
+        ci_width=ci_width, min_votes=min_votes, max_votes=cap
+    )
+
+
+def vote_budget() -> list[tuple[int, int, int]] | None:
+    """The (n, lo, hi) rows deciding when a clip is settled, or None when the vote
+    budget is off (VOTE_BUDGET_CI_WIDTH = 0)."""
+    if settings.VOTE_BUDGET_CI_WIDTH <= 0:
+        return None
+    return _settled_ranges(
+        float(settings.VOTE_BUDGET_CI_WIDTH),
+        int(settings.VOTE_BUDGET_MIN_VOTES),
+        int(settings.VOTES_PER_CLIP),
+    )
+
+
+def _fresh_candidates(
+    *, expert, now: datetime, limit: int, exclude: set[int], rng: random.Random
+) -> list:
     if limit < 1:
         return []
     multiplier, offset = _shuffle_key(expert.pk)
+    budget = vote_budget()
     rows = sql.queue_fresh_rows(
         connection,
         expert_id=expert.pk,
@@ -89,6 +112,12 @@ def _fresh_candidates(*, expert, now: datetime, limit: int, exclude: set[int]) -
         offset=offset,
         limit=limit,
         exclude=exclude,
+        budget=budget,
+        budget_min_votes=settings.VOTE_BUDGET_MIN_VOTES,
+        # A random share of requests keeps the plain order, so the clips that get
+        # votes stay representative rather than only the contested ones.
+        least_certain_first=budget is not None
+        and rng.random() >= settings.VOTE_BUDGET_RANDOM_SHARE,
     )
     return [_queue_clip(row) for row in rows]
 
@@ -162,7 +191,11 @@ def clip_next_for_expert(
     )
     fresh = iter(
         _fresh_candidates(
-            expert=expert, now=now, limit=slots - len(repeat_list), exclude=taken
+            expert=expert,
+            now=now,
+            limit=slots - len(repeat_list),
+            exclude=taken,
+            rng=rng,
         )
     )
     # Repeats take the slots the dice chose, so their position tells nothing.
