@@ -446,6 +446,32 @@ class ExpertFigures:
     confusion: np.ndarray  # raters × 5 × 5: rows the rest's mode, columns own grade
 
 
+def votes_against_rest(grade_index, panel_counts) -> dict:
+    """Each vote against the rest of the panel on its clip.
+
+    ``grade_index`` (V,) holds the votes as 0..4 and ``panel_counts`` (V, 5) the
+    clip's counts *including* that vote. Returns per vote: ``usable`` (someone else
+    voted), and for the usable ones ``bias`` (own score − the rest's mean score),
+    ``emd`` (to the rest's distribution), ``within_one`` (of the rest's mode, ties
+    to the better grade) and ``mode``.
+    """
+    grade_index = np.asarray(grade_index, dtype=np.int64)
+    rest = np.asarray(panel_counts, dtype=np.float64).copy()
+    rest[np.arange(len(grade_index)), grade_index] -= 1
+    n_rest = rest.sum(axis=1)
+    usable = n_rest > 0
+    rest, grade_k = rest[usable], grade_index[usable]
+    dist = rest / n_rest[usable][:, None]
+    mode = rest.argmax(axis=1)
+    return {
+        "usable": usable,
+        "bias": (grade_k + 1) - dist @ np.arange(1, rest.shape[1] + 1),
+        "emd": emd_to_distribution(grade_k, dist),
+        "within_one": (np.abs(grade_k - mode) <= 1).astype(float),
+        "mode": mode,
+    }
+
+
 def expert_figures(items, raters, values, *, n_grades: int = N_GRADES) -> ExpertFigures:
     """Each rater against the rest of the panel on the same clips (values 1..n).
 
@@ -460,18 +486,9 @@ def expert_figures(items, raters, values, *, n_grades: int = N_GRADES) -> Expert
     _, item_index = _codes(items)
     counts = np.zeros((item_index.max(initial=-1) + 1, n_grades))
     np.add.at(counts, (item_index, grade), 1)
-    rest = counts[item_index].copy()
-    rest[np.arange(len(grade)), grade] -= 1
-    n_rest = rest.sum(axis=1)
-    keep = n_rest > 0
-    rest, n_rest, grade_k = rest[keep], n_rest[keep], grade[keep]
-    who = rater_index[keep]
-    dist = rest / n_rest[:, None]
-    scores = np.arange(1, n_grades + 1)
-    bias = (grade_k + 1) - dist @ scores
-    emd = emd_to_distribution(grade_k, dist)
-    mode = rest.argmax(axis=1)
-    within = (np.abs(grade_k - mode) <= 1).astype(float)
+    against = votes_against_rest(grade, counts[item_index])
+    who = rater_index[against["usable"]]
+    grade_k = grade[against["usable"]]
     r = len(rater_ids)
     n_votes = np.bincount(who, minlength=r)
 
@@ -480,13 +497,13 @@ def expert_figures(items, raters, values, *, n_grades: int = N_GRADES) -> Expert
             return np.bincount(who, weights=x, minlength=r) / n_votes
 
     confusion = np.zeros((r, n_grades, n_grades), dtype=np.int64)
-    np.add.at(confusion, (who, mode, grade_k), 1)
+    np.add.at(confusion, (who, against["mode"], grade_k), 1)
     return ExpertFigures(
         rater_ids=rater_ids,
         n_votes=n_votes,
-        bias=per_rater(bias),
-        emd=per_rater(emd),
-        within_one=per_rater(within),
+        bias=per_rater(against["bias"]),
+        emd=per_rater(against["emd"]),
+        within_one=per_rater(against["within_one"]),
         confusion=confusion,
     )
 

@@ -515,6 +515,25 @@ FROM {REPEAT} r JOIN {VOTE} v ON v.clip_id = r.clip_id AND v.expert_id = r.exper
 _VOTES_MARKER_SQL = f"SELECT COALESCE(MAX(id), 0), COUNT(*) FROM {HISTORY}"
 
 
+_D_COLUMNS = ", ".join("d." + c for c in _COLUMNS.split(", "))
+_EXPERT_VOTES_SQL = f"""
+SELECT v.grade, v.created_at, v.seconds_spent, {_D_COLUMNS}
+FROM {VOTE} v
+JOIN {CLIP} c ON c.id = v.clip_id
+JOIN {TABLE} d ON d.clip_id = v.clip_id
+WHERE v.expert_id = %s AND c.is_active
+ORDER BY v.created_at
+"""
+
+
+def expert_votes_rows(connection, *, expert_id: int) -> list[tuple]:
+    """The expert's votes on active clips with each clip's panel counts:
+    (grade, created_at, seconds, n_a … n_e), oldest first."""
+    with connection.cursor() as cursor:
+        cursor.execute(_EXPERT_VOTES_SQL, [expert_id])
+        return cursor.fetchall()
+
+
 def panel_votes_rows(connection) -> list[tuple]:
     """Every vote on an active clip: (clip, expert, grade, created_at, seconds)."""
     with connection.cursor() as cursor:

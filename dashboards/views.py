@@ -133,11 +133,14 @@ def clip_explorer(request: HttpRequest) -> HttpResponse:
         min_votes = max(0, min(10_000, int(request.GET.get("min_votes", "0"))))
     except ValueError:
         min_votes = 0
-    rows = selectors.clips_explorer(
+    table = selectors.clips_explorer(
         sort=sort, descending=descending, min_votes=min_votes
     )
-    page = Paginator(rows, 24).get_page(request.GET.get("page"))
-    for row in page:
+    per_page = 24
+    page = Paginator(range(len(table)), per_page).get_page(request.GET.get("page"))
+    start = (page.number - 1) * per_page
+    page.object_list = table.rows(start, start + per_page)
+    for row in page.object_list:
         row["chart"] = figures.distribution_figure(
             row["probs"], row["ci_low"], row["ci_high"]
         )
@@ -150,6 +153,6 @@ def clip_explorer(request: HttpRequest) -> HttpResponse:
             "descending": descending,
             "min_votes": min_votes,
             "sort_labels": SORT_LABELS,
-            "charts": {f"clip-{row['id']}": row["chart"] for row in page},
+            "charts": {f"clip-{row['id']}": row["chart"] for row in page.object_list},
         },
     )

@@ -14,6 +14,7 @@ from annotation.selectors.distributions import (  # noqa: F401
 )
 from annotation.selectors.panel import (  # noqa: F401
     CLIP_SORTS,
+    ClipTable,
     PanelVotes,
     clips_explorer,
     expert_codes,

@@ -76,44 +76,51 @@ def expert_codes() -> dict[int, str]:
     return dict(ExpertProfile.objects.values_list("user_id", "code"))
 
 
-def expert_detail(*, expert_id: int, votes: PanelVotes | None = None) -> dict | None:
+def expert_detail(*, expert_id: int) -> dict | None:
     """One expert against the rest of the panel: confusion, bias per month,
-    test–retest κ, speed. None if the expert never voted."""
-    votes = votes if votes is not None else panel_votes()
-    mine = votes.expert == expert_id
-    if not mine.any():
+    test–retest κ, speed. Reads only this expert's votes, each with its clip's
+    trigger-maintained counts. None if the expert never voted."""
+    rows = sql.expert_votes_rows(connection, expert_id=expert_id)
+    if not rows:
         return None
-    figures = agreement.expert_figures(votes.clip, votes.expert, votes.grade)
-    (row,) = np.flatnonzero(figures.rater_ids == expert_id)
-    months = sorted(set(votes.month[mine].tolist()))
-    bias_by_month = []
-    for month in months:
-        in_month = votes.month == month
-        # the rest of the panel on the expert's clips of that month, all votes
-        clips = np.unique(votes.clip[mine & in_month])
-        on_clips = np.isin(votes.clip, clips)
-        monthly = agreement.expert_figures(
-            votes.clip[on_clips], votes.expert[on_clips], votes.grade[on_clips]
-        )
-        at = np.flatnonzero(monthly.rater_ids == expert_id)
-        bias_by_month.append(float(monthly.bias[at[0]]) if len(at) else None)
+    score = {grade: index for index, grade in enumerate(GRADES)}
+    grade = np.array([score[r[0]] for r in rows], dtype=np.int64)
+    month = np.array([f"{r[1]:%Y-%m}" for r in rows])
+    seconds = np.array([r[2] for r in rows], dtype=np.float64)
+    counts = np.array([r[3:] for r in rows], dtype=np.float64)
+    against = agreement.votes_against_rest(grade, counts)
+    usable = against["usable"]
+    confusion = np.zeros((len(GRADES), len(GRADES)), dtype=np.int64)
+    np.add.at(confusion, (against["mode"], grade[usable]), 1)
+    months = sorted(set(month.tolist()))
+    usable_month = month[usable]
+    bias_by_month = [
+        float(against["bias"][usable_month == m].mean())
+        if (usable_month == m).any()
+        else None
+        for m in months
+    ]
     firsts, repeats = repeat_pairs().get(expert_id, ([], []))
-    seconds = agreement.median_seconds(votes.seconds[mine])
+    median = agreement.median_seconds(seconds)
+
+    def mean(values) -> float | None:
+        return float(values.mean()) if len(values) else None
+
     return {
         "expert_id": expert_id,
-        "n_votes": int(mine.sum()),
-        "bias": float(figures.bias[row]),
-        "emd": float(figures.emd[row]),
-        "within_one": float(figures.within_one[row]),
-        "confusion": figures.confusion[row].tolist(),
+        "n_votes": len(rows),
+        "bias": mean(against["bias"]),
+        "emd": mean(against["emd"]),
+        "within_one": mean(against["within_one"]),
+        "confusion": confusion.tolist(),
         "months": months,
         "bias_by_month": bias_by_month,
         "n_repeats": len(firsts),
         "test_retest_kappa": (
             agreement.test_retest_kappa(firsts, repeats) if len(firsts) >= 2 else None
         ),
-        "median_seconds": seconds,
-        "too_fast": bool(seconds < settings.FAST_GRADING_SECONDS),
+        "median_seconds": median,
+        "too_fast": bool(median < settings.FAST_GRADING_SECONDS),
     }
 
 
@@ -126,52 +133,93 @@ CLIP_SORTS = {
 }
 
 
+@dataclass(frozen=True)
+class ClipTable:
+    """Every active clip's distribution and dispersion, in the explorer's order."""
+
+    clip_ids: np.ndarray
+    synthetic: np.ndarray
+    has_video: np.ndarray
+    counts: np.ndarray
+    probs: np.ndarray
+    dispersion: agreement.ClipDispersion
+
+    def __len__(self) -> int:
+        return len(self.clip_ids)
+
+    def row(self, i: int) -> dict:
+        d = self.dispersion
+        return {
+            "id": int(self.clip_ids[i]),
+            "is_synthetic": bool(self.synthetic[i]),
+            "has_video": bool(self.has_video[i]),
+            "n_votes": int(d.n_votes[i]),
+            "counts": self.counts[i].tolist(),
+            "probs": self.probs[i].tolist(),
+            "ci_low": d.ci_low[i].tolist(),
+            "ci_high": d.ci_high[i].tolist(),
+            "ci_width": float(d.ci_width_max[i]),
+            "entropy": _finite(d.entropy_bits[i]),
+            "std": _finite(d.std[i]),
+            "ordinal_dispersion": _finite(d.ordinal_dispersion[i]),
+        }
+
+    def rows(self, start: int, stop: int) -> list[dict]:
+        return [self.row(i) for i in range(start, min(stop, len(self)))]
+
+
 def clips_explorer(
     *, sort: str = "disagreement", descending: bool = True, min_votes: int = 0
-) -> list[dict]:
+) -> ClipTable:
     """Every active clip with its distribution, credible intervals and dispersion,
-    sorted by ``sort`` (a key of CLIP_SORTS)."""
+    sorted by ``sort`` (a key of CLIP_SORTS; clips without votes last), as arrays:
+    100,000 clips sort in a fraction of a second, and only a page becomes dicts."""
     if sort not in CLIP_SORTS:
         raise ValueError(f"sort must be one of {', '.join(CLIP_SORTS)}; got {sort!r}")
     from annotation.selectors.distributions import distribution_arrays
 
     active = list(
-        Clip.objects.filter(is_active=True).values_list(
-            "id", "is_synthetic", "video_file"
-        )
+        Clip.objects.filter(is_active=True)
+        .order_by("id")
+        .values_list("id", "is_synthetic", "video_file")
     )
-    arrays = distribution_arrays(clip_ids=[clip_id for clip_id, _, _ in active])
+    ids = np.array([a[0] for a in active], dtype=np.int64)
+    arrays = distribution_arrays(clip_ids=ids.tolist())
+    # distribution rows come in clip order, as do the active clips
+    keep = np.isin(ids, arrays.clip_ids)
+    ids = ids[keep]
+    synthetic = np.array([a[1] for a in active], dtype=bool)[keep]
+    video = np.array([bool(a[2]) for a in active], dtype=bool)[keep]
     dispersion = agreement.clip_dispersion(arrays.counts)
-    media = {clip_id: (synthetic, bool(video)) for clip_id, synthetic, video in active}
-    rows = []
-    for i, clip_id in enumerate(arrays.clip_ids.tolist()):
-        n = int(arrays.n_votes[i])
-        if n < min_votes:
-            continue
-        synthetic, has_video = media.get(clip_id, (False, False))
-        rows.append(
-            {
-                "id": clip_id,
-                "is_synthetic": synthetic,
-                "has_video": has_video,
-                "n_votes": n,
-                "counts": arrays.counts[i].tolist(),
-                "probs": arrays.probs[i].tolist(),
-                "ci_low": dispersion.ci_low[i].tolist(),
-                "ci_high": dispersion.ci_high[i].tolist(),
-                "ci_width": float(dispersion.ci_width_max[i]),
-                "entropy": _finite(dispersion.entropy_bits[i]),
-                "std": _finite(dispersion.std[i]),
-                "ordinal_dispersion": _finite(dispersion.ordinal_dispersion[i]),
-            }
-        )
-    key = CLIP_SORTS[sort]
-    # clips without votes (no dispersion) sort last either way
-    rows.sort(key=lambda r: (r[key] is None, r[key] or 0), reverse=False)
-    if descending:
-        with_value = [r for r in rows if r[key] is not None]
-        rows = with_value[::-1] + [r for r in rows if r[key] is None]
-    return rows
+    key = {
+        "ordinal_dispersion": dispersion.ordinal_dispersion,
+        "n_votes": dispersion.n_votes.astype(np.float64),
+        "ci_width": dispersion.ci_width_max,
+        "entropy": dispersion.entropy_bits,
+        "id": ids.astype(np.float64),
+    }[CLIP_SORTS[sort]]
+    chosen = dispersion.n_votes >= min_votes
+    order = np.flatnonzero(chosen)
+    values = key[order]
+    missing = np.isnan(values)
+    ranked = np.argsort(-values if descending else values, kind="stable")
+    ranked = np.concatenate([ranked[~missing[ranked]], ranked[missing[ranked]]])
+    pick = order[ranked]
+    return ClipTable(
+        clip_ids=ids[pick],
+        synthetic=synthetic[pick],
+        has_video=video[pick],
+        counts=arrays.counts[pick],
+        probs=arrays.probs[pick],
+        dispersion=agreement.ClipDispersion(
+            n_votes=dispersion.n_votes[pick],
+            entropy_bits=dispersion.entropy_bits[pick],
+            std=dispersion.std[pick],
+            ordinal_dispersion=dispersion.ordinal_dispersion[pick],
+            ci_low=dispersion.ci_low[pick],
+            ci_high=dispersion.ci_high[pick],
+        ),
+    )
 
 
 def _finite(value) -> float | None:

@@ -138,3 +138,9 @@ def test_the_clip_explorer_sorts_by_disagreement_and_filters_by_votes(admin, pan
         reverse("clip_explorer"), {"sort": "nope", "min_votes": "x"}
     )
     assert odd.status_code == 200
+
+
+def test_the_clip_explorer_with_no_clips_says_so(admin):
+    response = _client(admin).get(reverse("clip_explorer"), {"page": "7"})
+    assert response.status_code == 200
+    assert "No clips match." in response.content.decode()
