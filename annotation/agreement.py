@@ -409,15 +409,24 @@ def clip_dispersion(counts, *, credibility: float = 0.95, prior: float = 1.0):
         cum = np.cumsum(p, axis=1)[:, :-1]
         leik = (2.0 * np.minimum(cum, 1.0 - cum)).sum(axis=1) / (k - 1)
     tail = (1.0 - credibility) / 2.0
-    a = prior + counts
-    b = (k - 1) * prior + n[:, None] - counts
+    # The interval depends only on (n_c, n): Beta quantiles once per distinct pair.
+    count_int = np.rint(counts).astype(np.int64)
+    n_int = np.broadcast_to(count_int.sum(axis=1, keepdims=True), count_int.shape)
+    key = count_int * (int(n_int.max(initial=0)) + 1) + n_int
+    distinct, inverse = np.unique(key.ravel(), return_inverse=True)
+    c_distinct = distinct // (int(n_int.max(initial=0)) + 1)
+    n_distinct = distinct % (int(n_int.max(initial=0)) + 1)
+    a = prior + c_distinct
+    b = (k - 1) * prior + n_distinct - c_distinct
+    low = stats.beta.ppf(tail, a, b)[inverse].reshape(counts.shape)
+    high = stats.beta.ppf(1.0 - tail, a, b)[inverse].reshape(counts.shape)
     return ClipDispersion(
         n_votes=n.astype(np.int64),
         entropy_bits=np.where(n > 0, entropy, np.nan),
         std=np.where(n > 0, std, np.nan),
         ordinal_dispersion=np.where(n > 0, leik, np.nan),
-        ci_low=stats.beta.ppf(tail, a, b),
-        ci_high=stats.beta.ppf(1.0 - tail, a, b),
+        ci_low=low,
+        ci_high=high,
     )
 
 

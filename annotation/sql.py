@@ -516,21 +516,47 @@ _VOTES_MARKER_SQL = f"SELECT COALESCE(MAX(id), 0), COUNT(*) FROM {HISTORY}"
 
 
 _D_COLUMNS = ", ".join("d." + c for c in _COLUMNS.split(", "))
-_EXPERT_VOTES_SQL = f"""
-SELECT v.grade, v.created_at, v.seconds_spent, {_D_COLUMNS}
-FROM {VOTE} v
-JOIN {CLIP} c ON c.id = v.clip_id
-JOIN {TABLE} d ON d.clip_id = v.clip_id
+# Seconds since the epoch, so 100,000 votes need no datetime objects.
+_EPOCH = {
+    "postgresql": "EXTRACT(EPOCH FROM v.created_at)::float8",
+    "sqlite": "CAST(strftime('%%s', v.created_at) AS REAL)",
+}
+_EXPERT_VOTES_SQL = """
+SELECT v.grade, {epoch}, v.seconds_spent, {counts}
+FROM {vote} v
+JOIN {clip} c ON c.id = v.clip_id
+JOIN {table} d ON d.clip_id = v.clip_id
 WHERE v.expert_id = %s AND c.is_active
 ORDER BY v.created_at
+"""
+_EXPLORER_SQL = f"""
+SELECT c.id, c.is_synthetic, CASE WHEN c.video_file <> '' THEN 1 ELSE 0 END,
+       {_D_COLUMNS}
+FROM {CLIP} c JOIN {TABLE} d ON d.clip_id = c.id
+WHERE c.is_active
+ORDER BY c.id
 """
 
 
 def expert_votes_rows(connection, *, expert_id: int) -> list[tuple]:
     """The expert's votes on active clips with each clip's panel counts:
-    (grade, created_at, seconds, n_a … n_e), oldest first."""
+    (grade, created_at as epoch seconds, seconds spent, n_a … n_e), oldest first."""
+    statement = _EXPERT_VOTES_SQL.format(
+        epoch=_EPOCH[connection.vendor],
+        counts=_D_COLUMNS,
+        vote=VOTE,
+        clip=CLIP,
+        table=TABLE,
+    )
     with connection.cursor() as cursor:
-        cursor.execute(_EXPERT_VOTES_SQL, [expert_id])
+        cursor.execute(statement, [expert_id])
+        return cursor.fetchall()
+
+
+def explorer_rows(connection) -> list[tuple]:
+    """Every active clip: (id, is_synthetic, has_video, n_a … n_e), in id order."""
+    with connection.cursor() as cursor:
+        cursor.execute(_EXPLORER_SQL)
         return cursor.fetchall()
 
 

@@ -75,9 +75,7 @@ def main() -> int:
         start = time.perf_counter()
         cached = services.panel_statistics_refresh(force=True)
         refresh_s = time.perf_counter() - start
-        print(
-            f"panel statistics of {cached.n_votes:,} votes computed in {refresh_s:.1f} s"
-        )
+        print(f"panel statistics of {cached.n_votes:,} votes: {refresh_s:.1f} s")
         client = Client(SERVER_NAME="127.0.0.1")
         client.force_login(admin)
         panel_s = _median_get(client, "/dashboards/", args.repeats)

@@ -83,11 +83,12 @@ def expert_detail(*, expert_id: int) -> dict | None:
     rows = sql.expert_votes_rows(connection, expert_id=expert_id)
     if not rows:
         return None
-    score = {grade: index for index, grade in enumerate(GRADES)}
-    grade = np.array([score[r[0]] for r in rows], dtype=np.int64)
-    month = np.array([f"{r[1]:%Y-%m}" for r in rows])
-    seconds = np.array([r[2] for r in rows], dtype=np.float64)
-    counts = np.array([r[3:] for r in rows], dtype=np.float64)
+    columns = list(zip(*rows))
+    grade = np.searchsorted(np.array(GRADES), np.array(columns[0]))
+    epoch = np.array(columns[1], dtype=np.float64).astype("datetime64[s]")
+    month = np.datetime_as_string(epoch.astype("datetime64[M]"), unit="M")
+    seconds = np.array(columns[2], dtype=np.float64)
+    counts = np.array(columns[3:], dtype=np.float64).T
     against = agreement.votes_against_rest(grade, counts)
     usable = against["usable"]
     confusion = np.zeros((len(GRADES), len(GRADES)), dtype=np.int64)
@@ -158,7 +159,7 @@ class ClipTable:
             "probs": self.probs[i].tolist(),
             "ci_low": d.ci_low[i].tolist(),
             "ci_high": d.ci_high[i].tolist(),
-            "ci_width": float(d.ci_width_max[i]),
+            "ci_width": float((d.ci_high[i] - d.ci_low[i]).max()),
             "entropy": _finite(d.entropy_bits[i]),
             "std": _finite(d.std[i]),
             "ordinal_dispersion": _finite(d.ordinal_dispersion[i]),
@@ -176,21 +177,11 @@ def clips_explorer(
     100,000 clips sort in a fraction of a second, and only a page becomes dicts."""
     if sort not in CLIP_SORTS:
         raise ValueError(f"sort must be one of {', '.join(CLIP_SORTS)}; got {sort!r}")
-    from annotation.selectors.distributions import distribution_arrays
-
-    active = list(
-        Clip.objects.filter(is_active=True)
-        .order_by("id")
-        .values_list("id", "is_synthetic", "video_file")
-    )
-    ids = np.array([a[0] for a in active], dtype=np.int64)
-    arrays = distribution_arrays(clip_ids=ids.tolist())
-    # distribution rows come in clip order, as do the active clips
-    keep = np.isin(ids, arrays.clip_ids)
-    ids = ids[keep]
-    synthetic = np.array([a[1] for a in active], dtype=bool)[keep]
-    video = np.array([bool(a[2]) for a in active], dtype=bool)[keep]
-    dispersion = agreement.clip_dispersion(arrays.counts)
+    table = np.array(sql.explorer_rows(connection), dtype=np.int64).reshape(-1, 8)
+    ids, synthetic, video = table[:, 0], table[:, 1] > 0, table[:, 2] > 0
+    counts = table[:, 3:]
+    probs = counts / np.maximum(counts.sum(axis=1), 1)[:, None]
+    dispersion = agreement.clip_dispersion(counts)
     key = {
         "ordinal_dispersion": dispersion.ordinal_dispersion,
         "n_votes": dispersion.n_votes.astype(np.float64),
@@ -209,8 +200,8 @@ def clips_explorer(
         clip_ids=ids[pick],
         synthetic=synthetic[pick],
         has_video=video[pick],
-        counts=arrays.counts[pick],
-        probs=arrays.probs[pick],
+        counts=counts[pick],
+        probs=probs[pick],
         dispersion=agreement.ClipDispersion(
             n_votes=dispersion.n_votes[pick],
             entropy_bits=dispersion.entropy_bits[pick],
