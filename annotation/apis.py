@@ -27,6 +27,7 @@ from annotation.permissions import (
     IsExpertOrAdmin,
     RoleTokenAuthentication,
 )
+from annotation.request_errors import request_error
 from annotation.serializers import (
     ClipAdminOutputSerializer,
     ClipNextInputSerializer,
@@ -60,6 +61,10 @@ def _summarize(field_errors) -> str:
 
 
 def exception_handler(exc, context):
+    known = request_error(exc)
+    if known is not None:
+        set_rollback()
+        return Response({"detail": known[1]}, status=known[0])
     if isinstance(exc, errors.DomainError):
         set_rollback()
         return Response({"detail": exc.message}, status=exc.status_code)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from django import forms
 
@@ -73,17 +74,33 @@ class RecordingTargetsForm(forms.Form):
 
     def clean_targets(self) -> list[list[float]]:
         raw = self.cleaned_data["targets"]
+
+        def no_constants(name: str):
+            raise ValueError(f"{name} is not a coordinate")
+
         try:
-            points = json.loads(raw)
-        except json.JSONDecodeError:
-            raise forms.ValidationError("The targets are not valid JSON.") from None
+            # NaN and Infinity are not coordinates; a huge exponent parses as inf
+            points = json.loads(raw, parse_constant=no_constants)
+        except (ValueError, RecursionError):
+            raise forms.ValidationError(
+                "The targets are not valid JSON: send a list of [x, y] points "
+                "(NaN and Infinity are not coordinates)."
+            ) from None
         if not isinstance(points, list) or not all(
             isinstance(p, list)
             and len(p) == 2
-            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in p)
+            and all(
+                isinstance(v, int | float)
+                and not isinstance(v, bool)
+                and math.isfinite(v)
+                for v in p
+            )
             for p in points
         ):
-            raise forms.ValidationError("Targets must be a list of [x, y] points.")
+            raise forms.ValidationError(
+                "Targets must be a list of [x, y] points with finite coordinates; "
+                "these are not."
+            )
         if not points:
             raise forms.ValidationError("Click at least one sperm on the first frame.")
         if len(points) > MAX_TARGETS:

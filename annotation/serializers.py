@@ -176,7 +176,8 @@ class ClipAdminOutputSerializer(ClipOutputSerializer):
 
 class DistributionListInputSerializer(serializers.Serializer):
     clip = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        # a clip id fits the database's bigint column
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
         required=False,
         help_text="Repeat to restrict to some clips: ?clip=1&clip=2",
     )

@@ -13,13 +13,20 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_safe
 
 from annotation.models import Clip
+from annotation.request_errors import request_error
 from annotation.roles import user_is_admin, user_is_expert
 
 
@@ -144,3 +151,17 @@ def clip_video(request: HttpRequest, clip_id: int) -> HttpResponse:
     response["Accept-Ranges"] = "bytes"
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+def bad_request(request: HttpRequest, exception=None) -> HttpResponse:
+    """Django's 400 handler: request errors (a body too large is 413) as a page, or
+    as JSON under /api/."""
+    status, message = request_error(exception) or (
+        400,
+        "The request could not be understood.",
+    )
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": message}, status=status)
+    return render(
+        request, "400.html", {"message": message, "status": status}, status=status
+    )

@@ -9,3 +9,6 @@ urlpatterns = [
     path("dashboards/", include("dashboards.urls")),
     path("", include("annotation.urls")),
 ]
+
+# Request errors (too large, too many fields, malformed) as a clear 4xx page.
+handler400 = "annotation.views.bad_request"

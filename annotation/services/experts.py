@@ -96,6 +96,12 @@ def experts_parse_csv(*, text: str) -> list[ExpertRow]:
     seen_users: set[str] = set()
     seen_codes: set[str] = set()
     for line, raw in enumerate(reader, start=2):
+        if raw.get(None):  # csv puts cells beyond the header under None
+            problems.append(
+                f"line {line}: has {len(header) + len(raw[None])} columns, the "
+                f"header {len(header)}; remove the extra cells."
+            )
+            continue
         row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
         username, email, code = row["username"], row["email"], row["code"]
         if not any(row.values()):

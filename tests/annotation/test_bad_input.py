@@ -1,0 +1,120 @@
+"""Every bad request body or query is a 4xx with a clear message, never a 500, with
+DEBUG off as in production (issue "hardening", part 1)."""
+
+import json
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from annotation import errors, services
+from annotation.models import ExpertProfile, Patient, Recording
+from tests.annotation.conftest import session_client
+
+pytestmark = pytest.mark.django_db
+
+DEEP = "[" * 1000 + "]" * 1000
+
+
+@pytest.fixture(autouse=True)
+def production(settings):
+    settings.DEBUG = False
+    settings.ALLOWED_HOSTS = ["testserver"]
+
+
+def _json(response) -> dict:
+    assert response["Content-Type"].startswith("application/json"), response.content
+    return response.json()
+
+
+def test_deeply_nested_json_to_the_token_endpoint_is_400_for_anyone():
+    client = Client(raise_request_exception=False)
+    response = client.post("/api/auth/token/", DEEP, content_type="application/json")
+    assert response.status_code == 400
+    assert "nested too deeply" in _json(response)["detail"]
+
+
+def test_deeply_nested_json_to_a_vote_is_400(expert):
+    client = session_client(expert)
+    client.raise_request_exception = False
+    response = client.post("/api/votes/", DEEP, content_type="application/json")
+    assert response.status_code == 400
+    assert "nested too deeply" in _json(response)["detail"]
+
+
+def test_a_json_body_over_the_limit_is_413(expert, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2_000
+    client = session_client(expert)
+    client.raise_request_exception = False
+    body = json.dumps({"clip": 1, "grade": "A", "pad": "x" * 5_000})
+    response = client.post("/api/votes/", body, content_type="application/json")
+    assert response.status_code == 413
+    assert "too large" in _json(response)["detail"]
+
+
+def test_too_many_form_fields_or_query_values_are_400(admin_user, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 50
+    client = Client(raise_request_exception=False)
+    fields = {f"f{i}": "x" for i in range(80)}
+    response = client.post("/api/auth/token/", fields)
+    assert response.status_code == 400
+    assert "too many fields" in _json(response)["detail"].lower()
+    admin = session_client(admin_user)
+    admin.raise_request_exception = False
+    query = "&".join(f"clip={i}" for i in range(1, 80))
+    response = admin.get(f"/api/distributions/?{query}")
+    assert response.status_code == 400
+    assert "too many fields" in _json(response)["detail"].lower()
+
+
+def test_a_clip_id_beyond_any_integer_column_is_400(admin_user):
+    client = session_client(admin_user)
+    client.raise_request_exception = False
+    response = client.get("/api/distributions/?clip=99999999999999999999")
+    assert response.status_code == 400
+    assert "clip" in _json(response)["errors"]
+
+
+def test_a_page_post_over_the_limit_is_a_413_page(settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2_000
+    client = Client(raise_request_exception=False)
+    response = client.post(
+        "/login/", {"username": "u", "password": "p" * 5_000}, follow=False
+    )
+    assert response.status_code == 413
+    assert "too large" in response.content.decode()
+
+
+@pytest.fixture
+def recording(db):
+    patient = Patient.objects.create(code="P-BAD")
+    return Recording.objects.create(
+        patient=patient, width=640, height=480, status=Recording.Status.UPLOADED
+    )
+
+
+@pytest.mark.parametrize(
+    "targets",
+    ["[[NaN, NaN]]", "[[1e999, 1]]", "[[Infinity, 2]]", DEEP, "[[" * 600 + "]]" * 600],
+)
+def test_impossible_target_points_are_refused_with_a_message(
+    admin_user, recording, targets
+):
+    client = Client(raise_request_exception=False)
+    client.force_login(admin_user)
+    response = client.post(
+        reverse("recording_targets", args=[recording.pk]), {"targets": targets}
+    )
+    assert response.status_code == 302  # back to the page, with the reason
+    page = client.get(response["Location"]).content.decode()
+    assert "targets" in page.lower() and "not" in page.lower()
+    recording.refresh_from_db()
+    assert recording.targets == [] and recording.status == Recording.Status.UPLOADED
+
+
+def test_a_csv_row_with_extra_columns_is_named_not_a_crash():
+    text = "username,email,code,years_experience\nann,ann@example.org,EXP-1,3,extra\n"
+    with pytest.raises(errors.InvalidInput) as info:
+        services.experts_import_csv(text=text)
+    assert "line 2" in str(info.value) and "columns" in str(info.value)
+    assert not ExpertProfile.objects.exists()
