@@ -14,6 +14,8 @@ from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
@@ -129,7 +131,9 @@ def _vote_result(*, expert, vote) -> dict:
 class _Api(APIView):
     # Session or token; the token query brings the user's role groups along, so a
     # permission check costs no extra round trip.
-    authentication_classes = [SessionAuthentication, RoleTokenAuthentication]
+    # Token first: a request that fails authentication gets 401 with the
+    # ``WWW-Authenticate: Token`` challenge, not a bare 403.
+    authentication_classes = [RoleTokenAuthentication, SessionAuthentication]
 
 
 def _paginate(view: APIView, request, queryset, serializer_class) -> Response:
@@ -305,3 +309,28 @@ class DistributionListApi(_Api):
         return paginator.get_paginated_response(
             DistributionRowSerializer(data, many=True).data
         )
+
+
+class ThrottledObtainAuthToken(ObtainAuthToken):
+    """DRF's token endpoint; repeated failures are throttled (services.throttle)."""
+
+    def post(self, request, *args, **kwargs):
+        data = request.data if isinstance(request.data, dict) else {}
+        who = {
+            "username": str(data.get("username", ""))[:150],
+            "address": request.META.get("REMOTE_ADDR", ""),
+        }
+        wait = services.login_wait_seconds(**who)
+        if wait:
+            return Response(
+                {"detail": services.login_refusal_message(wait)},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(wait)},
+            )
+        serializer = self.get_serializer(data=request.data)
+        if not serializer.is_valid():
+            services.login_failure_record(**who)
+            raise exceptions.ValidationError(serializer.errors)
+        services.login_success_record(**who)
+        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
+        return Response({"token": token.key})

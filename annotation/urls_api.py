@@ -2,7 +2,6 @@
 
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 
 from annotation import apis
 
@@ -22,7 +21,7 @@ urlpatterns = [
         apis.DistributionListApi.as_view(),
         name="api-distributions",
     ),
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", apis.ThrottledObtainAuthToken.as_view(), name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "docs/",

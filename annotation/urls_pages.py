@@ -1,17 +1,12 @@
 """Page URLs (login, logout, home, grading page, admin landing page, clip video)."""
 
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from annotation import views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("login/", views.ThrottledLoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("grade/", views.grade, name="grade"),
     path("admin-home/", views.admin_home, name="admin_home"),

@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_safe
 
+from annotation import services
 from annotation.models import Clip
 from annotation.request_errors import request_error
 from annotation.roles import user_is_admin, user_is_expert
@@ -151,6 +152,43 @@ def clip_video(request: HttpRequest, clip_id: int) -> HttpResponse:
     response["Accept-Ranges"] = "bytes"
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+class ThrottledLoginView(auth_views.LoginView):
+    """Django's login page; repeated failures are throttled (services.throttle)."""
+
+    redirect_authenticated_user = True
+
+    def _who(self) -> dict:
+        return {
+            "username": self.request.POST.get("username", ""),
+            "address": self.request.META.get("REMOTE_ADDR", ""),
+        }
+
+    def post(self, request, *args, **kwargs):
+        wait = services.login_wait_seconds(**self._who())
+        if wait:
+            # An unbound form: the password is not even checked while refused.
+            form = self.get_form_class()(
+                request=request, initial={"username": self._who()["username"]}
+            )
+            response = self.render_to_response(
+                self.get_context_data(
+                    form=form, refusal=services.login_refusal_message(wait)
+                )
+            )
+            response.status_code = 429
+            response["Retry-After"] = str(wait)
+            return response
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        services.login_failure_record(**self._who())
+        return super().form_invalid(form)
+
+    def form_valid(self, form):
+        services.login_success_record(**self._who())
+        return super().form_valid(form)
 
 
 def bad_request(request: HttpRequest, exception=None) -> HttpResponse:

@@ -289,6 +289,27 @@ VOTE_BUDGET_MIN_VOTES = env_int("VOTE_BUDGET_MIN_VOTES", 10, minimum=1)
 VOTE_BUDGET_RANDOM_SHARE = env_float(
     "VOTE_BUDGET_RANDOM_SHARE", 0.2, minimum=0.0, maximum=1.0
 )
+# Sign-in throttling (login page and API token): this many failures for one
+# username from one address lock it out for LOGIN_LOCKOUT_SECONDS.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+# The cache holds the sign-in failure counts: redis://host:6379/2 shares them
+# between web processes (docker-compose sets it); empty = a per-process memory cache.
+_cache_url = env_str("CACHE_URL") if os.environ.get("CACHE_URL") else ""
+if _cache_url and not _cache_url.startswith(("redis://", "rediss://")):
+    raise ImproperlyConfigured(
+        f"CACHE_URL={_cache_url!r}: use redis://host:6379/2, or leave it empty."
+    )
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _cache_url,
+        }
+        if _cache_url
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 # Dashboards: an expert whose median time per clip is below this is flagged.
 FAST_GRADING_SECONDS = env_float("FAST_GRADING_SECONDS", 2.0, minimum=0.0)
 # Up to this many votes the dashboard recomputes stale statistics while it loads;

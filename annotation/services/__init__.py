@@ -66,6 +66,12 @@ from annotation.services.recordings import (  # noqa: F401
     recording_upload_check,
     video_container_sniff,
 )
+from annotation.services.throttle import (  # noqa: F401
+    login_failure_record,
+    login_refusal_message,
+    login_success_record,
+    login_wait_seconds,
+)
 from annotation.services.votes import (  # noqa: F401
     grade_parse,
     repeat_vote_change,

@@ -106,6 +106,7 @@ def test_an_unknown_token_is_refused(queue):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
     response = client.get("/api/clips/next/")
-    # 403, not 401: session authentication comes first and sends no challenge
-    assert response.status_code == 403
+    # 401 with the Token challenge (the token scheme is asked first)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
     assert response.json()["detail"] == "Invalid token."
