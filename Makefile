@@ -42,6 +42,8 @@ venv: $(RUNTIME_STAMP) ## create .venv with the runtime requirements
 
 venv-dev: $(DEV_STAMP) ## create .venv with the test and lint requirements too
 
+# The demo is a development server: DEBUG on (production's default is off).
+demo: export DEBUG ?= true
 demo: $(RUNTIME_STAMP) ## migrate SQLite, load the synthetic demo, serve it with a Celery worker
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_data

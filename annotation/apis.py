@@ -16,13 +16,13 @@ from rest_framework import exceptions, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from annotation import errors, roles, selectors, services
 from annotation.models import Clip, RepeatVote
+from annotation.pagination import Pagination
 from annotation.permissions import (
     IsAdmin,
     IsExpert,
@@ -79,7 +79,8 @@ def exception_handler(exc, context):
     if isinstance(exc, DataError):
         set_rollback()
         return Response(
-            {"detail": f"A value does not fit the database: {exc}".strip()},
+            # the database's own text names tables and columns: not for clients
+            {"detail": "A value in the request does not fit the database."},
             status=status.HTTP_400_BAD_REQUEST,
         )
     response = drf_exception_handler(exc, context)
@@ -137,7 +138,7 @@ class _Api(APIView):
 
 
 def _paginate(view: APIView, request, queryset, serializer_class) -> Response:
-    paginator = LimitOffsetPagination()
+    paginator = Pagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
@@ -297,7 +298,7 @@ class DistributionListApi(_Api):
         )
         params.is_valid(raise_exception=True)
         rows = selectors.distribution_rows(clip_ids=params.validated_data.get("clip"))
-        paginator = LimitOffsetPagination()
+        paginator = Pagination()
         page = paginator.paginate_queryset(rows, request, view=self)
         summaries = selectors.distribution_dicts(
             selectors.distribution_stats([row.counts for row in page])

@@ -34,6 +34,10 @@ _SETTINGS_VARIABLES = (
     "REPEAT_SHARE",
     "LOG_LEVEL",
     "TRUST_X_FORWARDED_PROTO",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
     "SPERMGRADE_VAR_DIR",
     "DJANGO_SETTINGS_MODULE",
 )
@@ -52,8 +56,16 @@ _REPORT = (
 )
 
 
-def start_django(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
-    """Run django.setup() in a fresh interpreter with only ``env`` configured."""
+def start_django(
+    tmp_path: Path, *, debug_unset: bool = False, **env: str
+) -> subprocess.CompletedProcess:
+    """Run django.setup() in a fresh interpreter with only ``env`` configured.
+
+    DEBUG is on unless a test sets it (as ``make demo`` does), or ``debug_unset``
+    leaves it out to see the production default.
+    """
+    if not debug_unset:
+        env = {"DEBUG": "true", **env}
     environ = {k: v for k, v in os.environ.items() if k not in _SETTINGS_VARIABLES}
     environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     environ["SPERMGRADE_VAR_DIR"] = str(tmp_path / "var")
@@ -95,6 +107,40 @@ def test_defaults_use_sqlite_under_var_and_the_filesystem_broker(tmp_path):
     assert report["media"] == str(var / "media")
     assert report["votes_per_clip"] == 40
     assert report["debug"] is True
+
+
+def test_debug_is_off_unless_set(tmp_path):
+    assert_refused(start_django(tmp_path, debug_unset=True), "SECRET_KEY")
+    report = started(
+        start_django(tmp_path, debug_unset=True, SECRET_KEY="k" * 60 + "-not-change")
+    )
+    assert report["debug"] is False
+
+
+def test_production_settings_pass_the_deploy_check_without_a_warning(tmp_path):
+    environ = {k: v for k, v in os.environ.items() if k not in _SETTINGS_VARIABLES}
+    environ.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        SPERMGRADE_VAR_DIR=str(tmp_path / "var"),
+        DEBUG="false",
+        SECRET_KEY="x9" * 30 + "-production-secret",
+        ALLOWED_HOSTS="grade.example.org",
+        SECURE_SSL_REDIRECT="true",
+        SECURE_HSTS_SECONDS="31536000",
+        SECURE_HSTS_INCLUDE_SUBDOMAINS="true",
+        SECURE_HSTS_PRELOAD="true",
+        TRUST_X_FORWARDED_PROTO="true",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO_ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
 
 
 def test_demo_secret_key_is_generated_once_and_kept_private(tmp_path):

@@ -51,6 +51,7 @@ from annotation.services.recordings import (  # noqa: F401
     RecordingRejected,
     RecordingTooLarge,
     clips_replace_for_recording,
+    message_scrub,
     recording_create_from_upload,
     recording_enqueue,
     recording_inspect_enqueue,
@@ -73,6 +74,7 @@ from annotation.services.throttle import (  # noqa: F401
     login_wait_seconds,
 )
 from annotation.services.votes import (  # noqa: F401
+    MAX_SECONDS_SPENT,
     grade_parse,
     repeat_vote_change,
     vote_change,

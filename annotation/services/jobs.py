@@ -10,6 +10,7 @@ from annotation.models import (
 )
 from annotation.selectors.distributions import distribution_arrays
 from annotation.services import enqueue
+from annotation.services.recordings import message_scrub
 
 
 def job_create(*, kind: str, params: dict | None = None) -> Job:
@@ -32,7 +33,9 @@ def job_mark_done(*, job_id: int, result: dict) -> None:
 
 def job_mark_failed(*, job_id: int, error: str) -> None:
     Job.objects.filter(pk=job_id).update(
-        status=Job.Status.FAILED, error_message=error[:5000], updated_at=timezone.now()
+        status=Job.Status.FAILED,
+        error_message=message_scrub(error)[:5000],
+        updated_at=timezone.now(),
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import re
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
@@ -303,10 +304,24 @@ def recording_mark_done(
     )
 
 
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[\w.+-]+/)+[\w.+-]*")
+
+
+def message_scrub(text: str) -> str:
+    """A message for people: server file-system paths (from a worker's error)
+    replaced by "[server file]"."""
+    media = str(settings.MEDIA_ROOT).rstrip("/")
+    if media:
+        text = text.replace(media, "[media]")
+    return _ABSOLUTE_PATH.sub("[server file]", text)
+
+
 def recording_mark_failed(*, recording_id: int, message: str) -> None:
     Recording.objects.filter(pk=recording_id).update(
         status=Recording.Status.FAILED,
-        error_message=message or "Preprocessing failed for an unknown reason.",
+        error_message=message_scrub(
+            message or "Preprocessing failed for an unknown reason."
+        ),
         updated_at=timezone.now(),
     )
 

@@ -41,6 +41,9 @@ def grade_parse(value: object) -> str:
     )
 
 
+MAX_SECONDS_SPENT = 86_400  # a day on one clip is already not grading
+
+
 def _seconds_parse(value: object) -> float:
     try:
         seconds = float(value)
@@ -48,9 +51,10 @@ def _seconds_parse(value: object) -> float:
         raise errors.InvalidInput(
             f"seconds_spent {value!r} is not a number of seconds."
         ) from None
-    if not math.isfinite(seconds) or seconds < 0:
+    if not math.isfinite(seconds) or not 0 <= seconds <= MAX_SECONDS_SPENT:
         raise errors.InvalidInput(
-            f"seconds_spent must be a finite number ≥ 0, got {value!r}."
+            f"seconds_spent must lie between 0 and {MAX_SECONDS_SPENT} "
+            f"(a day), got {value!r}."
         )
     return seconds
 

@@ -118,3 +118,58 @@ def test_a_csv_row_with_extra_columns_is_named_not_a_crash():
         services.experts_import_csv(text=text)
     assert "line 2" in str(info.value) and "columns" in str(info.value)
     assert not ExpertProfile.objects.exists()
+
+
+def test_page_sizes_are_capped_and_a_malformed_limit_means_the_default(admin_user):
+    from tests.factories import ClipFactory
+
+    ClipFactory.create_batch(3)
+    client = session_client(admin_user)
+    client.raise_request_exception = False
+    from annotation.pagination import Pagination
+
+    assert Pagination.max_limit == 1000
+    for limit in ("1000000", "1e20", "-5", "abc"):
+        response = client.get(f"/api/distributions/?limit={limit}")
+        assert response.status_code == 200, (limit, response.content)
+        assert len(_json(response)["results"]) == 3
+
+
+def test_seconds_spent_beyond_a_day_is_refused(expert):
+    from tests.factories import ClipFactory
+
+    clip = ClipFactory()
+    client = session_client(expert)
+    response = client.post(
+        "/api/votes/",
+        {"clip": clip.pk, "grade": "A", "seconds_spent": 1e308},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "seconds_spent" in _json(response)["detail"]
+
+
+def test_worker_error_messages_never_show_server_paths(settings, recording):
+    settings.MEDIA_ROOT = "/srv/spermgrade/media"
+    services.recording_mark_failed(
+        recording_id=recording.pk,
+        message="Invalid data found when processing input: "
+        "'/srv/spermgrade/media/recordings/ab12.mp4' (also /tmp/x/y.bin)",
+    )
+    recording.refresh_from_db()
+    assert "/srv" not in recording.error_message
+    assert "/tmp" not in recording.error_message
+    assert "Invalid data found" in recording.error_message
+
+
+def test_database_errors_are_not_echoed_to_clients():
+    from django.db import DataError
+
+    from annotation.apis import exception_handler
+
+    response = exception_handler(
+        DataError('value too long for type character varying(1) in "annotation_vote"'),
+        {},
+    )
+    assert response.status_code == 400
+    assert "annotation_vote" not in response.data["detail"]
