@@ -9,10 +9,13 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
+from rest_framework.authtoken.admin import TokenAdmin
+from rest_framework.authtoken.models import TokenProxy
 
 from annotation import errors, services
 from annotation.models import (
@@ -35,11 +38,35 @@ User = get_user_model()
 
 
 class ReadOnlyMixin:
+    """Append-only records (votes, repeat votes, their history): no add, change or
+    delete in the admin, for anyone."""
+
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class WithdrawNotDeleteMixin:
+    """Objects with votes are withdrawn from grading, never deleted (no vote is
+    lost): their delete page is refused and there is no bulk delete."""
+
+    def has_votes(self, obj) -> bool:  # pragma: no cover - each admin says
+        raise NotImplementedError
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and self.has_votes(obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
 
 @admin.register(Patient)
@@ -50,7 +77,12 @@ class PatientAdmin(admin.ModelAdmin):
 
 
 @admin.register(Recording)
-class RecordingAdmin(admin.ModelAdmin):
+class RecordingAdmin(WithdrawNotDeleteMixin, admin.ModelAdmin):
+    def has_votes(self, obj) -> bool:
+        return Vote.objects.filter(clip__recording=obj).exists() or (
+            RepeatVote.objects.filter(clip__recording=obj).exists()
+        )
+
     list_display = [
         "id",
         "original_name",
@@ -90,7 +122,10 @@ class DistributionInline(ReadOnlyMixin, admin.StackedInline):
 
 
 @admin.register(Clip)
-class ClipAdmin(admin.ModelAdmin):
+class ClipAdmin(WithdrawNotDeleteMixin, admin.ModelAdmin):
+    def has_votes(self, obj) -> bool:
+        return obj.votes.exists() or RepeatVote.objects.filter(clip=obj).exists()
+
     list_display = [
         "id",
         "patient",
@@ -220,8 +255,33 @@ class ExpertCsvForm(forms.Form):
     )
 
 
+PRIVILEGE_FIELDS = ("is_superuser", "is_staff", "groups", "user_permissions")
+
+
 class SpermGradeUserAdmin(UserAdmin):
+    """Users. Only superusers grant privileges (superuser, staff, groups,
+    permissions) or edit superusers; nobody edits their own privileges."""
+
     inlines = [*UserAdmin.inlines, ExpertProfileInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser or (obj is not None and obj == request.user):
+            fields += [f for f in PRIVILEGE_FIELDS if f not in fields]
+        return fields
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and (
+            obj == request.user or (obj.is_superuser and not request.user.is_superuser)
+        ):
+            return False
+        return super().has_delete_permission(request, obj)
+
     list_display = [
         "username",
         "expert_code",
@@ -276,7 +336,39 @@ class SpermGradeUserAdmin(UserAdmin):
         return render(request, "admin/annotation/import_experts.html", context)
 
 
+class SuperuserOnlyMixin:
+    """Groups and API tokens: only superusers see or manage them (a token lets its
+    holder vote as its user)."""
+
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_add_permission(self, request, *args) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+
+class SpermGradeGroupAdmin(SuperuserOnlyMixin, GroupAdmin):
+    pass
+
+
+class SpermGradeTokenAdmin(SuperuserOnlyMixin, TokenAdmin):
+    pass
+
+
 admin.site.unregister(User)
 admin.site.register(User, SpermGradeUserAdmin)
+admin.site.unregister(Group)
+admin.site.register(Group, SpermGradeGroupAdmin)
+admin.site.unregister(TokenProxy)
+admin.site.register(TokenProxy, SpermGradeTokenAdmin)
 admin.site.site_header = "SpermGrade administration"
 admin.site.site_title = "SpermGrade"
