@@ -139,16 +139,28 @@ def krippendorff_alpha(items, raters, values, *, level: str = "ordinal") -> floa
     NaN when it is undefined: fewer than two categories or no pairable unit.
     """
     _check_level(level)
+    pooled = _pooled(items, raters, values)
+    return float("nan") if pooled is None else _pooled_alpha(pooled, level)
+
+
+def _pooled_alpha(pooled, level: str) -> float:
+    categories, frequency, per_pattern = pooled
+    c = len(categories)
+    o = (frequency @ per_pattern).reshape(c, c)
+    return float(_alpha_from_coincidences(o, level, categories))
+
+
+def _pooled(items, raters, values):
+    """(categories, how often each distinct pairable unit occurs, each one's
+    coincidence contribution (K, C²)), or None when α is undefined (fewer than two
+    categories, nothing pairable). α and its bootstrap both start from this."""
     items, raters, values = _votes(items, raters, values)
     counts, categories = unit_value_counts(items, values)
-    if len(categories) < 2:
-        return float("nan")
-    per_unit = _unit_coincidences(counts)
-    if not len(per_unit):
-        return float("nan")
-    c = len(categories)
-    o = per_unit.sum(axis=0).reshape(c, c)
-    return float(_alpha_from_coincidences(o, level, categories))
+    pairable = counts[counts.sum(axis=1) >= 2]
+    if len(categories) < 2 or not len(pairable):
+        return None
+    patterns, frequency = _distinct_rows(pairable)
+    return categories, frequency, _unit_coincidences(patterns)
 
 
 def _distinct_rows(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -157,7 +169,7 @@ def _distinct_rows(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     base = int(counts.max()) + 1
     if base ** counts.shape[1] < 2**62:
         weights = base ** np.arange(counts.shape[1], dtype=np.int64)
-        codes, first, frequency = np.unique(
+        _, first, frequency = np.unique(
             counts @ weights, return_index=True, return_counts=True
         )
         return counts[first], frequency
@@ -185,18 +197,15 @@ def krippendorff_alpha_ci(
         raise ValueError(f"n_boot must be at least 1, got {n_boot}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
-    items, raters, values = _votes(items, raters, values)
-    counts, categories = unit_value_counts(items, values)
-    c = len(categories)
-    pairable = counts[counts.sum(axis=1) >= 2]
-    if c < 2 or not len(pairable):
+    pooled = _pooled(items, raters, values)
+    if pooled is None:
         return float("nan"), float("nan"), float("nan")
-    patterns, frequency = _distinct_rows(pairable)
-    per_pattern = _unit_coincidences(patterns)  # (K, C²)
-    o = (frequency @ per_pattern).reshape(c, c)
-    alpha = float(_alpha_from_coincidences(o, level, categories))
+    alpha = _pooled_alpha(pooled, level)
+    categories, frequency, per_pattern = pooled
+    c = len(categories)
     rng = np.random.default_rng(seed)
-    draws = rng.multinomial(len(pairable), frequency / frequency.sum(), size=n_boot)
+    n_units = int(frequency.sum())
+    draws = rng.multinomial(n_units, frequency / n_units, size=n_boot)
     o = (draws.astype(np.float64) @ per_pattern).reshape(n_boot, c, c)
     boot = _alpha_from_coincidences(o, level, categories)
     tail = (1.0 - confidence) / 2.0
@@ -412,10 +421,11 @@ def clip_dispersion(counts, *, credibility: float = 0.95, prior: float = 1.0):
     # The interval depends only on (n_c, n): Beta quantiles once per distinct pair.
     count_int = np.rint(counts).astype(np.int64)
     n_int = np.broadcast_to(count_int.sum(axis=1, keepdims=True), count_int.shape)
-    key = count_int * (int(n_int.max(initial=0)) + 1) + n_int
-    distinct, inverse = np.unique(key.ravel(), return_inverse=True)
-    c_distinct = distinct // (int(n_int.max(initial=0)) + 1)
-    n_distinct = distinct % (int(n_int.max(initial=0)) + 1)
+    base = int(n_int.max(initial=0)) + 1
+    distinct, inverse = np.unique(
+        (count_int * base + n_int).ravel(), return_inverse=True
+    )
+    c_distinct, n_distinct = distinct // base, distinct % base
     a = prior + c_distinct
     b = (k - 1) * prior + n_distinct - c_distinct
     low = stats.beta.ppf(tail, a, b)[inverse].reshape(counts.shape)

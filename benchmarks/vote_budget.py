@@ -75,9 +75,6 @@ def simulate(counts: np.ndarray, *, min_votes: int, seed: int) -> dict:
     clips = np.arange(len(counts))
     ks = np.arange(1, int(n.min()) + 1)
     fixed = np.array([emd(cum[:, k - 1] / k, full).mean() for k in ks])
-    ranges = settled_ranges(
-        ci_width=min(THRESHOLDS), min_votes=min_votes, max_votes=int(n.max())
-    )
     rows = []
     for threshold in THRESHOLDS:
         ranges = settled_ranges(
