@@ -54,6 +54,22 @@ def repeat_pairs() -> dict[int, tuple[list[int], list[int]]]:
     return pairs
 
 
+def expert_consistency(*, firsts, repeats, seconds) -> dict:
+    """An expert's test–retest κ from hidden repeats (first and repeat grades) and
+    speed (seconds per clip), as the dashboards show them."""
+    median = agreement.median_seconds(seconds)
+    return {
+        "n_repeats": len(firsts),
+        "test_retest_kappa": (
+            finite_or_none(agreement.test_retest_kappa(firsts, repeats))
+            if len(firsts) >= 2
+            else None
+        ),
+        "median_seconds": finite_or_none(median),
+        "too_fast": bool(median < settings.FAST_GRADING_SECONDS),
+    }
+
+
 def panel_statistics_latest() -> PanelStatistics | None:
     return PanelStatistics.objects.filter(key="panel").first()
 
@@ -102,7 +118,6 @@ def expert_detail(*, expert_id: int) -> dict | None:
         for m in months
     ]
     firsts, repeats = repeat_pairs().get(expert_id, ([], []))
-    median = agreement.median_seconds(seconds)
 
     def mean(values) -> float | None:
         return float(values.mean()) if len(values) else None
@@ -116,12 +131,7 @@ def expert_detail(*, expert_id: int) -> dict | None:
         "confusion": confusion.tolist(),
         "months": months,
         "bias_by_month": bias_by_month,
-        "n_repeats": len(firsts),
-        "test_retest_kappa": (
-            agreement.test_retest_kappa(firsts, repeats) if len(firsts) >= 2 else None
-        ),
-        "median_seconds": median,
-        "too_fast": bool(median < settings.FAST_GRADING_SECONDS),
+        **expert_consistency(firsts=firsts, repeats=repeats, seconds=seconds),
     }
 
 
@@ -160,9 +170,9 @@ class ClipTable:
             "ci_low": d.ci_low[i].tolist(),
             "ci_high": d.ci_high[i].tolist(),
             "ci_width": float((d.ci_high[i] - d.ci_low[i]).max()),
-            "entropy": _finite(d.entropy_bits[i]),
-            "std": _finite(d.std[i]),
-            "ordinal_dispersion": _finite(d.ordinal_dispersion[i]),
+            "entropy": finite_or_none(d.entropy_bits[i]),
+            "std": finite_or_none(d.std[i]),
+            "ordinal_dispersion": finite_or_none(d.ordinal_dispersion[i]),
         }
 
     def rows(self, start: int, stop: int) -> list[dict]:
@@ -213,6 +223,7 @@ def clips_explorer(
     )
 
 
-def _finite(value) -> float | None:
+def finite_or_none(value) -> float | None:
+    """A float for JSON, or None where it is NaN or infinite."""
     value = float(value)
     return value if np.isfinite(value) else None

@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -16,6 +15,8 @@ from annotation.models import GRADES, PanelStatistics
 from annotation.selectors.panel import (
     PanelVotes,
     expert_codes,
+    expert_consistency,
+    finite_or_none,
     panel_votes,
     repeat_pairs,
 )
@@ -26,26 +27,17 @@ KAPPA_EXPERTS = 40  # the heatmap shows the most active experts
 CONVERGENCE_CLIPS = 2000  # clips subsampled for the convergence curve
 
 
-def _alpha_ci(votes: PanelVotes, mask=None, *, n_boot: int) -> dict:
-    if mask is not None:
-        votes_clip, votes_expert = votes.clip[mask], votes.expert[mask]
-        votes_grade = votes.grade[mask]
-    else:
-        votes_clip, votes_expert, votes_grade = votes.clip, votes.expert, votes.grade
+def _alpha_ci(votes: PanelVotes, mask=slice(None), *, n_boot: int) -> dict:
+    grade = votes.grade[mask]
     value, low, high = agreement.krippendorff_alpha_ci(
-        votes_clip, votes_expert, votes_grade, n_boot=n_boot
+        votes.clip[mask], votes.expert[mask], grade, n_boot=n_boot
     )
     return {
-        "value": _finite(value),
-        "low": _finite(low),
-        "high": _finite(high),
-        "n_votes": int(len(votes_grade)),
+        "value": finite_or_none(value),
+        "low": finite_or_none(low),
+        "high": finite_or_none(high),
+        "n_votes": int(len(grade)),
     }
-
-
-def _finite(value) -> float | None:
-    value = float(value)
-    return value if np.isfinite(value) else None
 
 
 def _convergence(counts: np.ndarray, *, seed: int = 0) -> dict:
@@ -99,23 +91,17 @@ def panel_statistics_compute(votes: PanelVotes | None = None) -> dict:
     for i, expert_id in enumerate(figures.rater_ids.tolist()):
         mine = votes.expert == expert_id
         firsts, again = repeats.get(expert_id, ([], []))
-        seconds = agreement.median_seconds(votes.seconds[mine])
         experts.append(
             {
                 "expert_id": expert_id,
                 "code": codes.get(expert_id, f"#{expert_id}"),
                 "n_votes": int(mine.sum()),
-                "bias": _finite(figures.bias[i]),
-                "emd": _finite(figures.emd[i]),
-                "within_one": _finite(figures.within_one[i]),
-                "n_repeats": len(firsts),
-                "test_retest_kappa": (
-                    _finite(agreement.test_retest_kappa(firsts, again))
-                    if len(firsts) >= 2
-                    else None
+                "bias": finite_or_none(figures.bias[i]),
+                "emd": finite_or_none(figures.emd[i]),
+                "within_one": finite_or_none(figures.within_one[i]),
+                **expert_consistency(
+                    firsts=firsts, repeats=again, seconds=votes.seconds[mine]
                 ),
-                "median_seconds": _finite(seconds),
-                "too_fast": bool(seconds < settings.FAST_GRADING_SECONDS),
             }
         )
     busiest = sorted(experts, key=lambda e: -e["n_votes"])[:KAPPA_EXPERTS]
@@ -125,7 +111,6 @@ def panel_statistics_compute(votes: PanelVotes | None = None) -> dict:
     )
     code_of = {e["expert_id"]: e["code"] for e in experts}
     return {
-        "synthetic_note": "",
         "n_votes": int(len(votes)),
         "n_clips": int(voted.sum()),
         "n_experts": int(len(figures.rater_ids)),
@@ -142,12 +127,12 @@ def panel_statistics_compute(votes: PanelVotes | None = None) -> dict:
         "mode_counts": modes.astype(int).tolist(),
         "kappa": {
             "labels": [code_of.get(int(i), f"#{i}") for i in ids],
-            "matrix": [[_finite(x) for x in row] for row in kappa],
+            "matrix": [[finite_or_none(x) for x in row] for row in kappa],
             "overlap": overlap.astype(int).tolist(),
         },
         "convergence": _convergence(counts),
         "experts": experts,
-        "human_baseline_emd": _finite(
+        "human_baseline_emd": finite_or_none(
             agreement.human_baseline(votes.clip, votes.expert, votes.grade)
         ),
     }
