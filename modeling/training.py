@@ -4,6 +4,12 @@
 chosen on a validation split of the training patients), ``run_fold`` one fold,
 ``train_one_epoch`` and ``evaluate`` one pass each. Softmax is applied here, once,
 to model logits; models never apply it.
+
+``run_cv`` is ``cv_prepare`` + ``run_fold`` per fold + ``cv_finish``: a job system
+can run the folds as separate processes (each reloading the folds from
+``folds.json``) and finish once every fold is written. ``on_progress`` receives one
+event dict per training step and per epoch; raising ``TrainingCancelled`` from it
+stops training between steps.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +42,16 @@ from modeling.data import ClipSet, SpeedScaler
 from modeling.grades import GRADES
 from modeling.losses import loss_get
 from modeling.metrics import metrics_all, top_hi_segments
+
+ProgressFn = Callable[[dict], None]
+
+
+class TrainingCancelled(Exception):
+    """Raised by an ``on_progress`` callback to stop training between two steps."""
+
+
+def _no_progress(event: dict) -> None:
+    return None
 
 
 def device_resolve(name: str) -> torch.device:
@@ -161,8 +178,12 @@ def train_one_epoch(
     device: torch.device,
     sample_gen: torch.Generator,
     aug_gen: torch.Generator,
+    on_step: ProgressFn = _no_progress,
 ) -> dict[str, float]:
-    """One pass over the training clips; returns mean loss and clips per second."""
+    """One pass over the training clips; returns mean loss and clips per second.
+
+    ``on_step({"step", "steps"})`` runs after every optimiser step (it may raise
+    ``TrainingCancelled``)."""
     model.train()
     order = _epoch_order(train_idx, data.modes, cfg, sample_gen)
     bs = cfg.optim.batch_size
@@ -181,6 +202,7 @@ def train_one_epoch(
             nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
         optimizer.step()
         total += loss.detach()
+        on_step({"step": b + 1, "steps": n_batches})
     seconds = time.perf_counter() - start
     mean_loss = float(total) / n_batches  # one host sync per epoch
     if not math.isfinite(mean_loss):
@@ -252,13 +274,24 @@ def _selection_value(metrics: dict, cfg: Config) -> float:
 
 
 def train_epochs(
-    *, model, data, fold: Fold, cfg: Config, device, label: str, train_data=None
+    *,
+    model,
+    data,
+    fold: Fold,
+    cfg: Config,
+    device,
+    label: str,
+    train_data=None,
+    on_progress: ProgressFn = _no_progress,
 ) -> tuple[dict, int, dict, list]:
     """Train, validating every ``eval_every`` epochs; returns the best state.
 
     Gradient steps read ``train_data`` (default ``data``; distillation passes
     soft targets there); validation always scores against ``data``'s targets.
     Returns (best state on the CPU, best epoch, its validation metrics, history).
+    ``on_progress`` gets ``{"event": "step", "fold", "epoch", "epochs", "step",
+    "steps"}`` after each step and ``{"event": "epoch", ..., "train_loss", "val"}``
+    after each epoch.
     """
     optimizer, scheduler = optimizer_make(model, cfg)
     seed = cfg.runtime.seed + 7919 * (fold.index + 1)
@@ -274,7 +307,12 @@ def train_epochs(
         file=sys.stderr,
         leave=False,
     )
+    where = {"fold": fold.index, "epochs": cfg.optim.epochs}
     for epoch in epochs:
+
+        def on_step(step: dict, epoch: int = epoch) -> None:
+            on_progress({"event": "step", **where, "epoch": epoch, **step})
+
         stats = train_one_epoch(
             model=train_model,
             data=data if train_data is None else train_data,
@@ -284,6 +322,7 @@ def train_epochs(
             device=device,
             sample_gen=sample_gen,
             aug_gen=aug_gen,
+            on_step=on_step,
         )
         scheduler.step()
         row = {"epoch": epoch, "train_loss": stats["loss"], **stats}
@@ -302,6 +341,7 @@ def train_epochs(
                 best = (value, epoch, state, val)
             epochs.set_postfix(loss=f"{stats['loss']:.4f}", val=f"{value:.4f}")
         history.append(row)
+        on_progress({"event": "epoch", **where, **row})
     _, best_epoch, state, val_metrics = best
     return state, best_epoch, val_metrics, history
 
@@ -316,16 +356,31 @@ class FoldResult:
 
 
 def run_fold(
-    *, cfg: Config, clips: ClipSet, fold: Fold, out_dir: Path, device: torch.device
+    *,
+    cfg: Config,
+    clips: ClipSet,
+    fold: Fold,
+    out_dir: Path,
+    device: torch.device,
+    on_progress: ProgressFn = _no_progress,
 ) -> FoldResult:
-    """Train one fold, choose the checkpoint on its validation split, test it."""
+    """Train one fold, choose the checkpoint on its validation split, test it.
+
+    Writes ``fold_<i>/`` (``final/`` for index -1): the checkpoint, metrics.json
+    and test_predictions.json (what ``fold_result_load`` reads back)."""
     torch.manual_seed(cfg.runtime.seed + fold.index)
     scaler = SpeedScaler.fit(clips.speed_raw[fold.train], clips.speed_names)
     data = device_data(clips, scaler, cfg, device)
     model = model_for(cfg, len(clips.speed_names), device)
     label = f"fold {fold.index}" if fold.index >= 0 else "full"
     state, best_epoch, val_metrics, history = train_epochs(
-        model=model, data=data, fold=fold, cfg=cfg, device=device, label=label
+        model=model,
+        data=data,
+        fold=fold,
+        cfg=cfg,
+        device=device,
+        label=label,
+        on_progress=on_progress,
     )
     model.load_state_dict(state)
     metrics = {"val": val_metrics, "best_epoch": best_epoch}
@@ -333,7 +388,7 @@ def run_fold(
     if len(fold.test):
         probs = evaluate(model=model, data=data, idx=fold.test, cfg=cfg, device=device)
         metrics["test"] = metrics_all(probs, data.targets[fold.test].cpu().numpy())
-    fold_dir = out_dir / (f"fold_{fold.index}" if fold.index >= 0 else "final")
+    fold_dir = Path(out_dir) / fold_dirname(fold.index)
     ckpt.checkpoint_save(
         fold_dir / "checkpoint",
         model=model,
@@ -346,7 +401,34 @@ def run_fold(
         dataset_sha256=clips.manifest_sha256,
     )
     json_write(fold_dir / "metrics.json", {**metrics, "history": history})
+    ids = [clips.clip_ids[i] for i in fold.test]
+    json_write(
+        fold_dir / "test_predictions.json",
+        {"clip_ids": ids, "probs": probs.round(6).tolist(), "best_epoch": best_epoch},
+    )
     return FoldResult(fold.index, fold.test, probs, metrics, best_epoch)
+
+
+def fold_dirname(index: int) -> str:
+    return f"fold_{index}" if index >= 0 else "final"
+
+
+def fold_result_load(out_dir: str | Path, index: int, clips: ClipSet) -> FoldResult:
+    """A finished fold's result as ``run_fold`` returned it, read from its files."""
+    fold_dir = Path(out_dir) / fold_dirname(index)
+    metrics = json.loads((fold_dir / "metrics.json").read_text())
+    metrics.pop("history", None)
+    tested = json.loads((fold_dir / "test_predictions.json").read_text())
+    position = {cid: i for i, cid in enumerate(clips.clip_ids)}
+    unknown = [c for c in tested["clip_ids"] if c not in position]
+    if unknown:
+        raise ValueError(
+            f"{fold_dir} holds predictions for clips not in this dataset "
+            f"({unknown[:3]}...); it belongs to another dataset"
+        )
+    test_idx = np.array([position[c] for c in tested["clip_ids"]], dtype=int)
+    probs = np.array(tested["probs"], dtype=np.float64).reshape(len(test_idx), 5)
+    return FoldResult(index, test_idx, probs, metrics, int(tested["best_epoch"]))
 
 
 def json_write(path: Path, data: dict) -> None:
@@ -405,14 +487,11 @@ def folds_for(clips: ClipSet, cfg: Config) -> list[Fold]:
     )
 
 
-def run_cv(*, cfg: Config, clips: ClipSet, out_dir: str | Path) -> dict:
-    """The full protocol; writes config.yaml, folds.json, per-fold checkpoints,
-    oof_predictions.jsonl and metrics.json under ``out_dir``; returns the metrics.
-    """
+def cv_prepare(*, cfg: Config, clips: ClipSet, out_dir: str | Path) -> list[Fold]:
+    """Write config.yaml and folds.json under ``out_dir``; returns the folds."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config_dump(cfg, out / "config.yaml")
-    device = device_resolve(cfg.runtime.device)
     folds = folds_for(clips, cfg)
     fold_overlap_check(folds, clips.patient_ids)
     ids = np.array(clips.clip_ids)
@@ -425,11 +504,27 @@ def run_cv(*, cfg: Config, clips: ClipSet, out_dir: str | Path) -> dict:
             for f in folds
         },
     )
-    start = time.perf_counter()
-    results = [
-        run_fold(cfg=cfg, clips=clips, fold=f, out_dir=out, device=device)
-        for f in folds
-    ]
+    return folds
+
+
+def cv_finish(
+    *,
+    cfg: Config,
+    clips: ClipSet,
+    folds: list[Fold],
+    results: list[FoldResult],
+    out_dir: str | Path,
+    device: str,
+    wall_s: float,
+) -> dict:
+    """oof_predictions.jsonl and metrics.json from every fold's result."""
+    out = Path(out_dir)
+    if sorted(r.index for r in results) != sorted(f.index for f in folds):
+        raise ValueError(
+            f"cv_finish needs a result for every fold {[f.index for f in folds]}, "
+            f"got {sorted(r.index for r in results)}"
+        )
+    results = sorted(results, key=lambda r: r.index)
     oof = oof_write(out / "oof_predictions.jsonl", clips, results)
     targets = clips.targets.numpy().astype(np.float64)
     per_fold = [r.metrics["test"] for r in results]
@@ -441,8 +536,8 @@ def run_cv(*, cfg: Config, clips: ClipSet, out_dir: str | Path) -> dict:
         "loss": cfg.loss.name,
         "k": cfg.cv.k,
         "n_clips": len(clips),
-        "device": str(device),
-        "wall_s": time.perf_counter() - start,
+        "device": device,
+        "wall_s": wall_s,
         "folds": [r.metrics for r in results],
         "mean": mean,
         "std": std,
@@ -454,17 +549,71 @@ def run_cv(*, cfg: Config, clips: ClipSet, out_dir: str | Path) -> dict:
     return summary
 
 
-def train_final(*, cfg: Config, clips: ClipSet, out_dir: str | Path) -> FoldResult:
-    """One model on every clip (validation split still patient-grouped) for use."""
+def run_cv(
+    *,
+    cfg: Config,
+    clips: ClipSet,
+    out_dir: str | Path,
+    on_progress: ProgressFn = _no_progress,
+) -> dict:
+    """The full protocol; writes config.yaml, folds.json, per-fold checkpoints,
+    oof_predictions.jsonl and metrics.json under ``out_dir``; returns the metrics.
+    """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    config_dump(cfg, out / "config.yaml")
+    folds = cv_prepare(cfg=cfg, clips=clips, out_dir=out)
+    device = device_resolve(cfg.runtime.device)
+    start = time.perf_counter()
+    results = [
+        run_fold(
+            cfg=cfg,
+            clips=clips,
+            fold=f,
+            out_dir=out,
+            device=device,
+            on_progress=on_progress,
+        )
+        for f in folds
+    ]
+    return cv_finish(
+        cfg=cfg,
+        clips=clips,
+        folds=folds,
+        results=results,
+        out_dir=out,
+        device=str(device),
+        wall_s=time.perf_counter() - start,
+    )
+
+
+def final_fold(clips: ClipSet, cfg: Config) -> Fold:
+    """The final model's split: every clip trains but a patient-grouped validation
+    part that picks the epoch (index -1, no test clips)."""
     n_parts = max(2, round(1 / cfg.cv.val_fraction))
     parts = stratified_group_split(
         clips.modes, clips.patient_ids, k=n_parts, seed=cfg.cv.seed
     )
     val = np.sort(parts[0])
     train = np.setdiff1d(np.arange(len(clips)), val)
-    fold = Fold(index=-1, train=train, val=val, test=np.array([], dtype=int))
+    return Fold(index=-1, train=train, val=val, test=np.array([], dtype=int))
+
+
+def train_final(
+    *,
+    cfg: Config,
+    clips: ClipSet,
+    out_dir: str | Path,
+    on_progress: ProgressFn = _no_progress,
+) -> FoldResult:
+    """One model on every clip (validation split still patient-grouped) for use."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config_dump(cfg, out / "config.yaml")
     device = device_resolve(cfg.runtime.device)
-    return run_fold(cfg=cfg, clips=clips, fold=fold, out_dir=out, device=device)
+    return run_fold(
+        cfg=cfg,
+        clips=clips,
+        fold=final_fold(clips, cfg),
+        out_dir=out,
+        device=device,
+        on_progress=on_progress,
+    )

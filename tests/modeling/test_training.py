@@ -182,3 +182,97 @@ def test_model_kwargs_may_not_override_the_speed_width(tiny_registry):
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(ckpt.CheckpointError, match="checkpoint.json is missing"):
         ckpt.checkpoint_meta(tmp_path)
+
+
+def test_folds_run_apart_and_finished_later_match_the_whole_protocol(
+    tmp_path, tiny_registry
+):
+    # The job system trains each fold in its own process and finishes once all
+    # are written: the result must equal run_cv's on the same data and config.
+    root = tiny_manifest(tmp_path / "d", n_clips=12, n_patients=6)
+    clips = clipset_load(root, speed_features=["speed", "vcl"])
+    whole = training.run_cv(cfg=_cfg(), clips=clips, out_dir=tmp_path / "whole")
+    apart = tmp_path / "apart"
+    folds = training.cv_prepare(cfg=_cfg(), clips=clips, out_dir=apart)
+    for fold in reversed(folds):  # order must not matter
+        training.run_fold(
+            cfg=_cfg(),
+            clips=clips,
+            fold=training.folds_for(clips, _cfg())[fold.index],
+            out_dir=apart,
+            device=torch.device("cpu"),
+        )
+    results = [training.fold_result_load(apart, f.index, clips) for f in folds]
+    summary = training.cv_finish(
+        cfg=_cfg(),
+        clips=clips,
+        folds=folds,
+        results=results,
+        out_dir=apart,
+        device="cpu",
+        wall_s=0.0,
+    )
+    assert summary["mean"]["emd"] == pytest.approx(whole["mean"]["emd"], abs=1e-6)
+    assert summary["oof"]["emd"] == pytest.approx(whole["oof"]["emd"], abs=1e-6)
+    with pytest.raises(ValueError, match="every fold"):
+        training.cv_finish(
+            cfg=_cfg(),
+            clips=clips,
+            folds=folds,
+            results=results[:1],
+            out_dir=apart,
+            device="cpu",
+            wall_s=0.0,
+        )
+
+
+def test_progress_reports_every_step_and_epoch_and_cancel_stops_between_steps(
+    tmp_path, tiny_registry
+):
+    root = tiny_manifest(tmp_path / "d", n_clips=12, n_patients=6)
+    clips = clipset_load(root, speed_features=["speed", "vcl"])
+    cfg = _cfg(optim={"epochs": 3, "batch_size": 2})
+    fold = training.folds_for(clips, cfg)[0]
+    events = []
+    training.run_fold(
+        cfg=cfg,
+        clips=clips,
+        fold=fold,
+        out_dir=tmp_path / "a",
+        device=torch.device("cpu"),
+        on_progress=events.append,
+    )
+    steps_per_epoch = len(fold.train) // 2
+    steps = [e for e in events if e["event"] == "step"]
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert len(steps) == 3 * steps_per_epoch
+    assert [e["epoch"] for e in epochs] == [1, 2, 3]
+    assert all("emd" in e["val"] and e["fold"] == 0 for e in epochs)
+    assert steps[-1] == {
+        "event": "step",
+        "fold": 0,
+        "epochs": 3,
+        "epoch": 3,
+        "step": steps_per_epoch,
+        "steps": steps_per_epoch,
+    }
+
+    seen = []
+
+    def cancel_after_two_steps(event):
+        seen.append(event)
+        if len([e for e in seen if e["event"] == "step"]) == 2:
+            raise training.TrainingCancelled("asked")
+
+    with pytest.raises(training.TrainingCancelled):
+        training.run_fold(
+            cfg=cfg,
+            clips=clips,
+            fold=fold,
+            out_dir=tmp_path / "b",
+            device=torch.device("cpu"),
+            on_progress=cancel_after_two_steps,
+        )
+    assert seen[-1]["event"] == "step"  # nothing ran after the cancelling step
+    assert len([e for e in seen if e["event"] == "step"]) == 2
+    assert not (tmp_path / "b" / "fold_0" / "checkpoint").exists()
