@@ -190,7 +190,9 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served locally: labs may be offline
+    "django_celery_beat",  # retraining schedules, editable in the admin
     "annotation",
+    "registry",
     "dashboards",
     "workers",
 ]
@@ -374,6 +376,10 @@ CELERY_RESULT_BACKEND = env_str(
 )
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_TIME_LIMIT_CPU = env_int("CELERY_TASK_TIME_LIMIT_CPU", 3600, minimum=10)
+# One fold of a training run (or one prediction pass), on either queue.
+TRAINING_TIME_LIMIT_SECONDS = env_int(
+    "TRAINING_TIME_LIMIT_SECONDS", 6 * 3600, minimum=10
+)
 # Every task by its explicit name (workers/tasks.py) and the queue that runs it. The
 # web apps send tasks by these names (annotation.services.enqueue); a test checks
 # that each one is a registered task.
@@ -382,6 +388,14 @@ CELERY_TASK_ROUTES = {
     "workers.tasks.recording_preprocess": {"queue": "cpu"},
     "workers.tasks.recording_inspect": {"queue": "cpu"},
     "workers.tasks.panel_statistics_refresh": {"queue": "cpu"},
+    # The model loop: a run's folds and predictions go to the queue its profile
+    # chose (gpu, or cpu for the CPU profiles); the route is the default.
+    "workers.tasks.training_run_start": {"queue": "cpu"},
+    "workers.tasks.training_fold": {"queue": "gpu"},
+    "workers.tasks.version_predict": {"queue": "gpu"},
+    "workers.tasks.training_runs_reap": {"queue": "cpu"},
+    "workers.tasks.retrain_when_due": {"queue": "cpu"},
+    "workers.tasks.predictions_catch_up": {"queue": "cpu"},
 }
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 # The panel statistics behind the dashboards, recomputed when votes changed.
@@ -393,15 +407,36 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workers.tasks.panel_statistics_refresh",
         "schedule": float(PANEL_STATISTICS_REFRESH_SECONDS),
     },
+    # A fold whose worker stopped sending progress is failed (or re-queued).
+    "training-runs-reap": {
+        "task": "workers.tasks.training_runs_reap",
+        "schedule": 60.0,
+    },
+    # Clips created after the active version's registration get its prediction.
+    "predictions-catch-up": {
+        "task": "workers.tasks.predictions_catch_up",
+        "schedule": 300.0,
+    },
 }
+# Beat reads its schedule from the database (django-celery-beat): the entries above
+# are copied there, and the retraining schedules (nightly, "N new fully voted
+# clips") are rows an admin edits under Periodic tasks.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Time limits per queue, applied to each task routed there: the soft limit raises
 # inside the task (which then records the failure); the hard one stops a task that
 # ignores it.
-_QUEUE_TIME_LIMITS = {"cpu": CELERY_TASK_TIME_LIMIT_CPU}
+_QUEUE_TIME_LIMITS = {"cpu": CELERY_TASK_TIME_LIMIT_CPU, "gpu": TRAINING_TIME_LIMIT_SECONDS}
+_TASK_TIME_LIMITS = {
+    "workers.tasks.training_fold": TRAINING_TIME_LIMIT_SECONDS,
+    "workers.tasks.version_predict": TRAINING_TIME_LIMIT_SECONDS,
+}
 CELERY_TASK_ANNOTATIONS = {
     name: {
-        "soft_time_limit": _QUEUE_TIME_LIMITS[route["queue"]],
-        "time_limit": _QUEUE_TIME_LIMITS[route["queue"]] + 60,
+        "soft_time_limit": _TASK_TIME_LIMITS.get(
+            name, _QUEUE_TIME_LIMITS[route["queue"]]
+        ),
+        "time_limit": _TASK_TIME_LIMITS.get(name, _QUEUE_TIME_LIMITS[route["queue"]])
+        + 60,
     }
     for name, route in CELERY_TASK_ROUTES.items()
 }
@@ -416,6 +451,36 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int(
     "CELERY_WORKER_MAX_TASKS_PER_CHILD", 20, minimum=1
 )
+# Redis re-delivers an unacknowledged task after this long: longer than a fold may
+# take, so a long training is not started twice (a fold also refuses to start
+# while another worker's heartbeat on it is fresh).
+if CELERY_BROKER_URL.startswith("redis"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": TRAINING_TIME_LIMIT_SECONDS + 600
+    }
+
+# The model loop (registry). A snapshot takes the active clips with at least
+# SNAPSHOT_MIN_VOTES votes at its cutoff.
+SNAPSHOT_MIN_VOTES = env_int("SNAPSHOT_MIN_VOTES", 5, minimum=1)
+# A running fold reports progress every few seconds; after this long without it
+# its worker counts as lost (killed, out of memory, machine gone) and
+# TRAINING_LOST_RUN says what happens: "fail" the run or "requeue" the fold once.
+TRAINING_HEARTBEAT_TIMEOUT_SECONDS = env_int(
+    "TRAINING_HEARTBEAT_TIMEOUT_SECONDS", 180, minimum=5
+)
+TRAINING_LOST_RUN = env_str("TRAINING_LOST_RUN", "fail")
+if TRAINING_LOST_RUN not in {"fail", "requeue"}:
+    raise ImproperlyConfigured(
+        f"TRAINING_LOST_RUN={TRAINING_LOST_RUN!r}: use fail or requeue."
+    )
+# Clips predicted per batch after a promotion.
+PREDICT_BATCH_CLIPS = env_int("PREDICT_BATCH_CLIPS", 256, minimum=1)
+# Patient codes become keyed-hash pseudonyms in snapshots and exports; keep this
+# key secret and stable (changing it changes every pseudonym). Default: derived
+# from SECRET_KEY.
+PSEUDONYM_KEY = os.environ.get("PSEUDONYM_KEY") or f"pseudonym:{SECRET_KEY}"
+# Recorded with every model version; empty = the git commit of the checkout.
+CODE_VERSION = os.environ.get("SPERMGRADE_CODE_VERSION", "")
 
 _log_level = env_str("LOG_LEVEL", "INFO").upper()
 if _log_level not in _LOG_LEVELS:

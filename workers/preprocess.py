@@ -33,6 +33,8 @@ from django.core.files.storage import default_storage
 
 from annotation import services
 from annotation.models import Recording
+from registry import selectors as registry_selectors
+from registry import services as registry_services
 from video.detection import DETECTOR_PRESETS, DetectorConfig
 from video.io import VideoError, probe
 from video.pipeline import (
@@ -270,6 +272,11 @@ def _preprocess(*, recording_id: int, qualities: Callable | None) -> PreprocessO
     services.recording_mark_done(
         recording_id=recording_id, frames_per_s=round(result.frames_per_s, 1)
     )
+    active = registry_selectors.version_active()
+    if active is not None and clips:  # new clips get the active model's prediction
+        registry_services.version_predict_request(
+            version=active, clip_ids=[c.pk for c in clips]
+        )
     logger.info(
         "recording %s: %d clips from %d frames at %.1f frames/s",
         recording_id,

@@ -12,6 +12,8 @@ from __future__ import annotations
 from celery import Task, shared_task
 
 from annotation import services
+from registry import services as registry_services
+from workers import training
 from workers.preprocess import recording_inspect_run, recording_preprocess_run
 
 
@@ -30,6 +32,8 @@ class RecordedTask(Task):
             services.recording_mark_failed(
                 recording_id=kwargs["recording_id"], message=error
             )
+        if kwargs.get("run_id"):
+            registry_services.training_run_fail(run_id=kwargs["run_id"], message=error)
 
 
 @shared_task(base=RecordedTask, name="workers.tasks.panel_snapshot")
@@ -63,3 +67,54 @@ def panel_statistics_refresh(*, force: bool = False) -> dict:
     """Recompute the dashboards' panel statistics if votes changed (periodic)."""
     statistics = services.panel_statistics_refresh(force=force)
     return {"n_votes": statistics.n_votes, "seconds": statistics.seconds_to_compute}
+
+
+# --- the model loop (orchestration in workers/training.py) ----------------------
+
+
+@shared_task(base=RecordedTask, name="workers.tasks.training_run_start")
+def training_run_start(*, run_id: int) -> dict:
+    """Snapshot the votes and queue the run's folds (idempotent)."""
+    return training.training_run_start_run(run_id=run_id)
+
+
+@shared_task(base=RecordedTask, bind=True, name="workers.tasks.training_fold")
+def training_fold(self, *, run_id: int, index: int, attempt: int = 1) -> dict:
+    """Train one fold; the last one to finish registers the version.
+
+    A re-delivered message for a fold that is done, or running elsewhere, or of
+    an older attempt, does nothing (``registry.services.fold_claim``).
+    """
+    host = self.request.hostname or "unknown"
+    return training.training_fold_run(
+        run_id=run_id, index=index, attempt=attempt, host=host
+    )
+
+
+@shared_task(base=RecordedTask, name="workers.tasks.version_predict")
+def version_predict(*, version_id: int, clip_ids: list[int] | None = None) -> dict:
+    """Predict the version's missing clips in batches (idempotent)."""
+    return training.version_predict_run(version_id=version_id, clip_ids=clip_ids)
+
+
+@shared_task(base=RecordedTask, name="workers.tasks.training_runs_reap")
+def training_runs_reap() -> dict:
+    """Periodic: fail (or re-queue) folds whose worker stopped reporting."""
+    return {"runs": registry_services.training_runs_reap()}
+
+
+@shared_task(base=RecordedTask, name="workers.tasks.retrain_when_due")
+def retrain_when_due(
+    *, trigger: str, profile: str = "clinic", min_new_clips: int = 0
+) -> dict:
+    """Periodic (django-celery-beat rows): start a run when one is due."""
+    run = registry_services.retrain_if_due(
+        trigger=trigger, profile=profile, min_new_clips=min_new_clips
+    )
+    return {"run": run.pk if run else None}
+
+
+@shared_task(base=RecordedTask, name="workers.tasks.predictions_catch_up")
+def predictions_catch_up() -> dict:
+    """Periodic: the active version predicts clips it has not seen."""
+    return training.predictions_catch_up_run()

@@ -21,11 +21,24 @@ PANEL_SNAPSHOT = "workers.tasks.panel_snapshot"
 RECORDING_PREPROCESS = "workers.tasks.recording_preprocess"
 RECORDING_INSPECT = "workers.tasks.recording_inspect"
 PANEL_STATISTICS_REFRESH = "workers.tasks.panel_statistics_refresh"
+# The model loop's tasks (sent by registry.services).
+TRAINING_RUN_START = "workers.tasks.training_run_start"
+TRAINING_FOLD = "workers.tasks.training_fold"
+VERSION_PREDICT = "workers.tasks.version_predict"
+TRAINING_RUNS_REAP = "workers.tasks.training_runs_reap"
+RETRAIN_WHEN_DUE = "workers.tasks.retrain_when_due"
+PREDICTIONS_CATCH_UP = "workers.tasks.predictions_catch_up"
 TASK_NAMES = (
     PANEL_SNAPSHOT,
     RECORDING_PREPROCESS,
     RECORDING_INSPECT,
     PANEL_STATISTICS_REFRESH,
+    TRAINING_RUN_START,
+    TRAINING_FOLD,
+    VERSION_PREDICT,
+    TRAINING_RUNS_REAP,
+    RETRAIN_WHEN_DUE,
+    PREDICTIONS_CATCH_UP,
 )
 
 UNREACHABLE = (
@@ -39,9 +52,11 @@ def task_send(
     name: str,
     kwargs: dict,
     on_unreachable: Callable[[str], None] | None = None,
+    queue: str | None = None,
 ) -> None:
     """Send task ``name`` with ``kwargs`` (ids and small JSON) after the commit.
 
+    ``queue`` overrides the task's route (a CPU profile's training on ``cpu``);
     ``on_unreachable(message)`` runs when the broker refuses the message.
     """
     if name not in TASK_NAMES:
@@ -55,7 +70,7 @@ def task_send(
                 current_app.loader.import_default_modules()
                 current_app.tasks[name].apply(kwargs=kwargs)
             else:
-                current_app.send_task(name, kwargs=kwargs)
+                current_app.send_task(name, kwargs=kwargs, queue=queue)
         except Exception as exc:
             logger.exception("could not queue %s with %s", name, kwargs)
             if on_unreachable is not None:

@@ -1,0 +1,155 @@
+"""Reads for the model loop: votes as they stood at a cutoff, runs, versions and
+predictions. Everything here is for administrators and workers; no expert-facing
+view calls it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from annotation.models import GRADES, Clip, ClipDistribution, Vote, VoteHistory
+from registry.models import (
+    FINISHED,
+    ModelVersion,
+    Prediction,
+    RunStatus,
+    Snapshot,
+    TrainingFold,
+    TrainingRun,
+    VersionEvent,
+)
+
+_GRADE_INDEX = {g: i for i, g in enumerate(GRADES)}
+
+
+def vote_counts_at(*, cutoff: datetime) -> dict[int, list[int]]:
+    """Per active clip, the panel's grade counts as they stood at ``cutoff``.
+
+    Each expert's vote is the grade of their last history entry (create or change)
+    at or before the cutoff, so votes cast or changed later do not count. A vote
+    with no history at all (written by an import) counts with its current grade
+    if it was made, and last changed, before the cutoff. Repeat votes (the
+    consistency probes) are not panel votes.
+    """
+    grade_of: dict[tuple[int, int], str] = {}
+    history = (
+        VoteHistory.objects.filter(is_repeat=False, clip__is_active=True)
+        .order_by("at", "id")
+        .values_list("clip_id", "expert_id", "grade", "at")
+    )
+    with_history = set()
+    for clip_id, expert_id, grade, at in history.iterator(chunk_size=5000):
+        with_history.add((clip_id, expert_id))
+        if at <= cutoff:
+            grade_of[(clip_id, expert_id)] = grade
+    plain = Vote.objects.filter(
+        clip__is_active=True, created_at__lte=cutoff, updated_at__lte=cutoff
+    ).values_list("clip_id", "expert_id", "grade")
+    for clip_id, expert_id, grade in plain.iterator(chunk_size=5000):
+        if (clip_id, expert_id) not in with_history:
+            grade_of[(clip_id, expert_id)] = grade
+    counts: dict[int, list[int]] = {}
+    for (clip_id, _), grade in grade_of.items():
+        counts.setdefault(clip_id, [0] * len(GRADES))[_GRADE_INDEX[grade]] += 1
+    return counts
+
+
+def snapshot_latest() -> Snapshot | None:
+    return Snapshot.objects.order_by("-created_at", "-id").first()
+
+
+def votes_changed_since(*, cutoff: datetime) -> bool:
+    return (
+        VoteHistory.objects.filter(at__gt=cutoff).exists()
+        or Vote.objects.filter(updated_at__gt=cutoff).exists()
+    )
+
+
+def fully_voted_clip_ids() -> set[int]:
+    """Active clips holding every vote they will get (VOTES_PER_CLIP)."""
+    return set(
+        ClipDistribution.objects.filter(
+            clip__is_active=True, n_votes__gte=settings.VOTES_PER_CLIP
+        ).values_list("clip_id", flat=True)
+    )
+
+
+def clips_fully_voted_since(*, snapshot: Snapshot | None) -> int:
+    """How many clips became fully voted since ``snapshot`` (all, without one)."""
+    done = fully_voted_clip_ids()
+    if snapshot is None:
+        return len(done)
+    return len(done - set(snapshot.fully_voted_ids))
+
+
+def run_list() -> QuerySet[TrainingRun]:
+    return TrainingRun.objects.select_related("snapshot", "created_by").order_by(
+        "-created_at", "-id"
+    )
+
+
+def run_get(*, run_id: int) -> TrainingRun | None:
+    return (
+        TrainingRun.objects.select_related("snapshot", "created_by")
+        .filter(pk=run_id)
+        .first()
+    )
+
+
+def run_folds(*, run: TrainingRun) -> list[TrainingFold]:
+    return list(run.folds.order_by("index"))
+
+
+def runs_active() -> QuerySet[TrainingRun]:
+    return TrainingRun.objects.exclude(status__in=FINISHED)
+
+
+def folds_running() -> QuerySet[TrainingFold]:
+    return TrainingFold.objects.filter(
+        status=RunStatus.RUNNING, run__status=RunStatus.RUNNING
+    ).select_related("run")
+
+
+def version_active() -> ModelVersion | None:
+    return (
+        ModelVersion.objects.filter(is_active=True).select_related("snapshot").first()
+    )
+
+
+def version_list() -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.select_related("snapshot", "run").order_by("-number")
+
+
+def version_get(*, version_id: int) -> ModelVersion | None:
+    return (
+        ModelVersion.objects.select_related("snapshot", "run")
+        .filter(pk=version_id)
+        .first()
+    )
+
+
+def version_events(*, limit: int = 50) -> QuerySet[VersionEvent]:
+    return VersionEvent.objects.select_related("version", "previous", "by")[:limit]
+
+
+def predictions_for_version(
+    *, version: ModelVersion, clip_ids: list[int] | None = None
+) -> QuerySet[Prediction]:
+    rows = Prediction.objects.filter(version=version)
+    if clip_ids is not None:
+        rows = rows.filter(clip_id__in=clip_ids)
+    return rows.order_by("clip_id")
+
+
+def clips_without_prediction(*, version: ModelVersion) -> list[int]:
+    """Active clips the version has not predicted yet, by id."""
+    done = Prediction.objects.filter(version=version).values("clip_id")
+    return list(
+        Clip.objects.filter(is_active=True)
+        .exclude(array_file="")
+        .exclude(pk__in=done)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )

@@ -1,0 +1,172 @@
+"""Model versions: registration (by the worker, once its artifacts are complete),
+promotion and rollback (automatic or by an admin, each recorded)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from annotation.errors import DomainError
+from annotation.services.enqueue import VERSION_PREDICT, task_send
+from registry import selectors, storage
+from registry.models import ModelVersion, TrainingRun, VersionEvent
+from registry.services.predictions import predictions_store
+
+
+class VersionNotFound(DomainError):
+    status_code = 404
+
+
+class VersionStateConflict(DomainError):
+    status_code = 409
+
+
+def model_version_register(
+    *,
+    run: TrainingRun,
+    artifact_dir: Path,
+    summary: dict,
+    oof: list[tuple[int, list[float], int]],
+    code_version: str,
+) -> ModelVersion:
+    """The version row and its out-of-fold predictions, in one transaction.
+
+    ``artifact_dir`` is already complete and in place; ``oof`` holds
+    (clip id, probabilities, fold) for every snapshot clip. A run registers once:
+    a second call returns the first version.
+    """
+    existing = ModelVersion.objects.filter(run=run).first()
+    if existing is not None:
+        return existing
+    baseline = summary.get("baseline_mean_distribution", {}).get("mean", {})
+    for _ in range(3):  # two runs registering at once race for the number
+        try:
+            with transaction.atomic():
+                number = (ModelVersion.objects.aggregate(n=Max("number"))["n"] or 0) + 1
+                version = ModelVersion.objects.create(
+                    number=number,
+                    run=run,
+                    snapshot=run.snapshot,
+                    profile=run.profile,
+                    model_name=run.config["model"]["name"],
+                    metrics=summary,
+                    emd_mean=summary["mean"]["emd"],
+                    emd_std=summary["std"]["emd"],
+                    baseline_emd=baseline.get("emd"),
+                    artifact_path=storage.relative(artifact_dir),
+                    code_version=code_version,
+                )
+                predictions_store(version=version, rows=oof, source="oof")
+                return version
+        except IntegrityError:
+            if ModelVersion.objects.filter(run=run).exists():
+                return ModelVersion.objects.get(run=run)
+    raise VersionStateConflict("could not number the new version; retry the run")
+
+
+def promotion_reason(*, candidate: ModelVersion, active: ModelVersion | None):
+    """(promote automatically?, why): the candidate's cross-validated EMD must
+    beat the active version's by more than the candidate's fold standard
+    deviation."""
+    if active is None:
+        return True, "first version: nothing was active"
+    gain = active.emd_mean - candidate.emd_mean
+    text = (
+        f"EMD {candidate.emd_mean:.4f} ± {candidate.emd_std:.4f} (fold std) vs "
+        f"v{active.number}'s {active.emd_mean:.4f}"
+    )
+    if gain > candidate.emd_std:
+        return True, f"{text}: better by {gain:.4f}, more than the fold std"
+    return False, f"{text}: not better by more than the fold std; an admin decides"
+
+
+def _activate(
+    *, version: ModelVersion, action: str, user=None, reason: str = ""
+) -> ModelVersion:
+    with transaction.atomic():
+        locked = list(ModelVersion.objects.select_for_update().filter(is_active=True))
+        previous = locked[0] if locked else None
+        if previous is not None and previous.pk == version.pk:
+            raise VersionStateConflict(f"v{version.number} is already active.")
+        ModelVersion.objects.filter(is_active=True).update(is_active=False)
+        ModelVersion.objects.filter(pk=version.pk).update(is_active=True)
+        VersionEvent.objects.create(
+            version=version, previous=previous, action=action, by=user, reason=reason
+        )
+    version.refresh_from_db()
+    version_predict_request(version=version)
+    return version
+
+
+def version_auto_decide(*, version: ModelVersion) -> bool:
+    """After registration: promote when clearly better, else record that an
+    admin decides. True when promoted."""
+    promote, reason = promotion_reason(
+        candidate=version, active=selectors.version_active()
+    )
+    if promote:
+        _activate(
+            version=version, action=VersionEvent.Action.AUTO_PROMOTED, reason=reason
+        )
+    else:
+        VersionEvent.objects.create(
+            version=version, action=VersionEvent.Action.HELD, reason=reason
+        )
+    return promote
+
+
+def model_version_promote(*, version_id: int, user, reason: str = "") -> ModelVersion:
+    version = selectors.version_get(version_id=version_id)
+    if version is None:
+        raise VersionNotFound(f"There is no model version {version_id}.")
+    return _activate(
+        version=version,
+        action=VersionEvent.Action.PROMOTED,
+        user=user,
+        reason=reason or "promoted by an admin",
+    )
+
+
+def model_version_rollback(*, user) -> ModelVersion:
+    """Back to the version that was active before the current one."""
+    active = selectors.version_active()
+    if active is None:
+        raise VersionStateConflict(
+            "No version is active, so there is nothing to roll back."
+        )
+    last = (
+        VersionEvent.objects.filter(
+            version=active,
+            action__in=[
+                VersionEvent.Action.PROMOTED,
+                VersionEvent.Action.AUTO_PROMOTED,
+                VersionEvent.Action.ROLLED_BACK,
+            ],
+            previous__isnull=False,
+        )
+        .select_related("previous")
+        .first()
+    )
+    if last is None:
+        raise VersionStateConflict(
+            f"v{active.number} was the first active version; there is no earlier "
+            "one to roll back to."
+        )
+    return _activate(
+        version=last.previous,
+        action=VersionEvent.Action.ROLLED_BACK,
+        user=user,
+        reason=f"rolled back from v{active.number}",
+    )
+
+
+def version_predict_request(
+    *, version: ModelVersion, clip_ids: list[int] | None = None
+):
+    """Ask a worker on the version's queue to predict its missing clips."""
+    kwargs = {"version_id": version.pk}
+    if clip_ids is not None:
+        kwargs["clip_ids"] = [int(c) for c in clip_ids]
+    task_send(name=VERSION_PREDICT, kwargs=kwargs, queue=version.run.queue)

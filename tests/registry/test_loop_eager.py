@@ -1,0 +1,194 @@
+"""The whole loop in one process (Celery eager): snapshot -> folds -> register ->
+promote -> predict, with the tiny profile. The real-worker tests are in
+test_loop_worker.py."""
+
+import json
+
+import pytest
+from django.db import DatabaseError, transaction
+
+from registry import services, storage
+from registry.models import (
+    ModelVersion,
+    Prediction,
+    RunStatus,
+    TrainingFold,
+    TrainingRun,
+    VersionEvent,
+)
+from tests.factories import ClipFactory
+
+
+def _run_tiny(django_capture_on_commit_callbacks, **kwargs) -> TrainingRun:
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.training_run_create(profile="tiny", **kwargs)
+    run.refresh_from_db()
+    return run
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tiny_run_registers_promotes_and_predicts_every_clip(
+    voted, eager_celery, settings
+):
+    clips, _ = voted
+    outside = ClipFactory()  # no votes: outside the snapshot, predicted by final
+    outside.array_file.name = clips[0].array_file.name
+    outside.save()
+    run = services.training_run_create(profile="tiny")
+    run.refresh_from_db()
+    assert run.status == RunStatus.DONE, run.error_message + run.log_tail
+    folds = {f.index: f for f in run.folds.all()}
+    assert set(folds) == {0, 1, TrainingFold.FINAL}
+    assert all(f.status == RunStatus.DONE for f in folds.values())
+    assert all(f.device_name.startswith("cpu") for f in folds.values())
+    assert all(f.peak_memory_mb and f.peak_memory_mb > 0 for f in folds.values())
+    assert folds[0].progress["epoch"] == 2 and "emd" in folds[0].progress["metrics"]
+    assert "epoch 2/2" in folds[0].log_tail
+
+    version = ModelVersion.objects.get(run=run)
+    assert version.is_active and version.number == 1
+    assert version.snapshot.sha256 == run.snapshot.sha256
+    assert version.metrics["k"] == 2 and len(version.metrics["folds"]) == 2
+    assert version.emd_mean == pytest.approx(version.metrics["mean"]["emd"])
+    artifacts = storage.absolute(version.artifact_path)
+    for name in (
+        "final/model.safetensors",
+        "final/checkpoint.json",
+        "config.yaml",
+        "metrics.json",
+        "normalisation.json",
+        "oof_predictions.jsonl",
+        "version.json",
+    ):
+        assert (artifacts / name).is_file(), name
+    meta = json.loads((artifacts / "version.json").read_text())
+    assert meta["snapshot_sha256"] == run.snapshot.sha256 and meta["code_version"]
+    assert not storage.registry_dir("runs", str(run.pk)).exists()
+    assert not any(storage.registry_dir("tmp").iterdir())
+
+    predictions = {p.clip_id: p for p in Prediction.objects.filter(version=version)}
+    assert set(predictions) == {c.pk for c in clips} | {outside.pk}
+    assert predictions[outside.pk].source == Prediction.Source.FINAL
+    oof = [predictions[c.pk] for c in clips]
+    assert all(p.source == Prediction.Source.OUT_OF_FOLD for p in oof)
+    assert all(p.fold in (0, 1) for p in oof)
+    assert all(
+        sum(p.probs) == pytest.approx(1.0, abs=1e-4) for p in predictions.values()
+    )
+    # The out-of-fold rows are the ones the fold models wrote, clip for clip.
+    lines = (artifacts / "oof_predictions.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    assert predictions[int(first["clip_id"])].probs == pytest.approx(
+        first["pred"], abs=1e-6
+    )
+    event = VersionEvent.objects.get(version=version)
+    assert event.action == VersionEvent.Action.AUTO_PROMOTED and event.by is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_is_registered_once_even_if_registration_is_claimed_twice(
+    voted, eager_celery
+):
+    run = services.training_run_create(profile="tiny")
+    assert ModelVersion.objects.filter(run=run).count() == 1
+    assert services.run_claim_registration(run_id=run.pk) is False  # run is done
+
+
+@pytest.mark.django_db
+def test_predictions_cannot_be_changed_in_the_database(voted):
+    from registry.models import Snapshot
+
+    clips, _ = voted
+    snapshot = Snapshot.objects.create(
+        sha256="0" * 64, cutoff="2026-01-01T00:00Z", min_votes=1, n_clips=1, n_votes=1
+    )
+    run = TrainingRun.objects.create(profile="tiny", queue="cpu", snapshot=snapshot)
+    version = ModelVersion.objects.create(
+        number=1,
+        run=run,
+        snapshot=snapshot,
+        profile="tiny",
+        model_name="clinic",
+        emd_mean=0.1,
+        emd_std=0.01,
+        artifact_path="x",
+        code_version="t",
+    )
+    services.predictions_store(
+        version=version, rows=[(clips[0].pk, [0.2] * 5, 0)], source="oof"
+    )
+    # A second store of the same pair keeps the first values.
+    services.predictions_store(
+        version=version, rows=[(clips[0].pk, [0.0, 0, 0, 0, 1.0], 0)], source="oof"
+    )
+    assert Prediction.objects.get().probs == [0.2] * 5
+    with pytest.raises(DatabaseError, match="immutable"), transaction.atomic():
+        Prediction.objects.filter(version=version).update(p_a=0.9)
+    assert Prediction.objects.get().p_a == 0.2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancelling_a_queued_run_cancels_it_without_training(voted, settings):
+    # The broker is the filesystem one and no worker runs: the run stays queued.
+    run = services.training_run_create(profile="tiny")
+    run = services.training_run_cancel(run_id=run.pk)
+    assert run.status == RunStatus.CANCELLED and run.finished_at
+    from workers.training import training_run_start_run
+
+    assert training_run_start_run(run_id=run.pk)["skipped"]
+    assert not TrainingFold.objects.filter(run=run).exists()
+    with pytest.raises(services.RunStateConflict):
+        services.training_run_cancel(run_id=run.pk)
+    retry = services.training_run_retry(run_id=run.pk)
+    assert retry.retry_of_id == run.pk and retry.status == RunStatus.QUEUED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_folds_that_cannot_be_made_fail_the_run_before_training(voted, eager_celery):
+    bad = services.training_run_create(profile="tiny", overrides={"k": 40})
+    bad.refresh_from_db()
+    assert bad.status == RunStatus.FAILED
+    assert "cannot be split into 40 folds" in bad.error_message
+    assert not TrainingFold.objects.filter(run=bad).exists()
+    assert not storage.registry_dir("runs", str(bad.pk)).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_out_of_memory_in_a_fold_fails_the_run_with_the_reason(
+    voted, eager_celery, monkeypatch
+):
+    import torch
+
+    from workers import training
+
+    def oom(**kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+
+    monkeypatch.setattr(training, "run_fold", oom)
+    run = services.training_run_create(profile="tiny")
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert "ran out of memory" in run.error_message
+    assert "Lower the batch size" in run.error_message
+    assert not ModelVersion.objects.filter(run=run).exists()
+    assert not storage.registry_dir("runs", str(run.pk)).exists()
+    assert not storage.registry_dir("models", f"run-{run.pk}").exists()
+
+
+def test_code_version_names_the_commit(settings):
+    storage.code_version.cache_clear()
+    settings.CODE_VERSION = ""
+    version = storage.code_version()
+    assert version != "" and (version == "unknown" or len(version.split("-")[0]) == 12)
+    storage.code_version.cache_clear()
+    settings.CODE_VERSION = "1.2.3"
+    assert storage.code_version() == "1.2.3"
+    storage.code_version.cache_clear()
+
+
+def test_pseudonyms_are_stable_keyed_and_hide_the_code(settings):
+    settings.PSEUDONYM_KEY = "k1"
+    a = storage.patient_pseudonym("PT-00001")
+    assert a == storage.patient_pseudonym("PT-00001") and "00001" not in a
+    settings.PSEUDONYM_KEY = "k2"
+    assert storage.patient_pseudonym("PT-00001") != a
