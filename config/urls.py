@@ -1,5 +1,6 @@
 """Top-level URLs: the annotation app owns the pages and the API; the dashboards
-live under /dashboards/."""
+live under /dashboards/, the model registry under /registry/ (API:
+/api/registry/)."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -7,6 +8,8 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("dashboards/", include("dashboards.urls")),
+    path("registry/", include("registry.urls")),
+    path("api/registry/", include("registry.urls_api")),
     path("", include("annotation.urls")),
 ]
 

@@ -89,3 +89,12 @@ def eager_celery():
     app.conf.task_always_eager = True
     yield app
     app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _broker_folders():
+    # The filesystem broker (the default) needs its folders; no worker reads them
+    # here, so a sent task simply waits, as with a worker that is not running.
+    from config.celery import ensure_broker_folders
+
+    ensure_broker_folders()

@@ -1,0 +1,217 @@
+"""The model loop's pages (under /registry/), administrators only: start, watch,
+cancel and retry training runs; compare, promote and roll back versions; read
+predictions. Experts get 403 and anonymous visitors the login page: no page here
+is ever shown to an expert. Thin: services do the work, the run page polls the
+registry API for live progress."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from annotation import roles
+from annotation.errors import DomainError
+from registry import selectors, services
+from registry.profiles import OVERRIDE_KEYS, PROFILES
+from registry.serializers import RunStartInputSerializer
+
+METRIC_KEYS = ("emd", "mse", "jsd", "ce", "hi", "macro_f1", "accuracy")
+
+
+def admin_required(view):
+    @login_required
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs):
+        if not roles.user_is_admin(user=request.user):
+            raise PermissionDenied(
+                "The model registry is for administrators. Experts grade clips on "
+                "the grading page."
+            )
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _metric_rows(metrics: dict) -> list[dict]:
+    mean, std = metrics.get("mean", {}), metrics.get("std", {})
+    return [
+        {"name": k, "mean": mean[k], "std": std.get(k)}
+        for k in METRIC_KEYS
+        if k in mean
+    ]
+
+
+@require_GET
+@admin_required
+def registry_home(request: HttpRequest) -> HttpResponse:
+    versions = list(selectors.version_list()[:50])
+    return render(
+        request,
+        "registry/home.html",
+        {
+            "runs": selectors.run_list()[:25],
+            "versions": versions,
+            "active": selectors.version_active(),
+            "events": selectors.version_events(limit=15),
+            "profiles": PROFILES.values(),
+            "override_keys": OVERRIDE_KEYS,
+            "latest_snapshot": selectors.snapshot_latest(),
+        },
+    )
+
+
+@require_POST
+@admin_required
+def run_start(request: HttpRequest) -> HttpResponse:
+    data = {k: v for k, v in request.POST.items() if v not in ("", None)}
+    data.pop("csrfmiddlewaretoken", None)
+    form = RunStartInputSerializer(data=data)
+    if not form.is_valid():
+        errors = "; ".join(
+            f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items()
+        )
+        messages.error(request, f"The run was not started: {errors}")
+        return redirect("registry_home")
+    try:
+        run = services.training_run_create(
+            profile=form.validated_data["profile"],
+            queue=form.validated_data.get("queue"),
+            overrides=form.overrides(),
+            user=request.user,
+        )
+    except DomainError as exc:
+        messages.error(request, f"The run was not started: {exc.message}")
+        return redirect("registry_home")
+    messages.success(request, f"Run {run.pk} queued on the {run.queue} queue.")
+    return redirect("registry_run", run_id=run.pk)
+
+
+@require_GET
+@admin_required
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = selectors.run_get(run_id=run_id)
+    if run is None:
+        raise Http404(f"There is no training run {run_id}.")
+    version = getattr(run, "version", None) if run.status == "done" else None
+    return render(
+        request,
+        "registry/run.html",
+        {"run": run, "folds": selectors.run_folds(run=run), "version": version},
+    )
+
+
+def _post_action(request, action, success: str, target: str, **kwargs):
+    try:
+        result = action()
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, success.format(result=result))
+    return redirect(target, **kwargs)
+
+
+@require_POST
+@admin_required
+def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
+    return _post_action(
+        request,
+        lambda: services.training_run_cancel(run_id=run_id, user=request.user),
+        "Cancel requested; the run stops within a training step.",
+        "registry_run",
+        run_id=run_id,
+    )
+
+
+@require_POST
+@admin_required
+def run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
+    try:
+        run = services.training_run_retry(run_id=run_id, user=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("registry_run", run_id=run_id)
+    messages.success(request, f"Run {run.pk} queued again (retry of run {run_id}).")
+    return redirect("registry_run", run_id=run.pk)
+
+
+@require_GET
+@admin_required
+def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
+    version = selectors.version_get(version_id=version_id)
+    if version is None:
+        raise Http404(f"There is no model version {version_id}.")
+    page = Paginator(selectors.predictions_for_version(version=version), 50).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "registry/version.html",
+        {
+            "version": version,
+            "metric_rows": _metric_rows(version.metrics),
+            "folds": version.metrics.get("folds", []),
+            "page": page,
+            "n_predictions": page.paginator.count,
+            "events": version.events.select_related("by", "previous")[:20],
+        },
+    )
+
+
+@require_GET
+@admin_required
+def versions_compare(request: HttpRequest) -> HttpResponse:
+    ids = []
+    for raw in request.GET.getlist("v"):
+        try:
+            ids.append(int(raw))
+        except ValueError:
+            messages.error(request, f"{raw!r} is not a version id.")
+    versions = [v for v in (selectors.version_get(version_id=i) for i in ids) if v]
+    if not versions:
+        versions = list(selectors.version_list()[:4])
+    rows = [
+        {
+            "name": key,
+            "cells": [
+                (v.metrics.get("mean", {}).get(key), v.metrics.get("std", {}).get(key))
+                for v in versions
+            ],
+        }
+        for key in METRIC_KEYS
+    ]
+    return render(
+        request,
+        "registry/compare.html",
+        {"versions": versions, "rows": rows, "all_versions": selectors.version_list()},
+    )
+
+
+@require_POST
+@admin_required
+def version_promote(request: HttpRequest, version_id: int) -> HttpResponse:
+    return _post_action(
+        request,
+        lambda: services.model_version_promote(
+            version_id=version_id, user=request.user
+        ),
+        "v{result.number} is active; clips it has not predicted are being predicted.",
+        "registry_home",
+    )
+
+
+@require_POST
+@admin_required
+def version_rollback(request: HttpRequest) -> HttpResponse:
+    return _post_action(
+        request,
+        lambda: services.model_version_rollback(user=request.user),
+        "Rolled back: v{result.number} is active again.",
+        "registry_home",
+    )

@@ -1,0 +1,84 @@
+"""Promotion and rollback: the automatic rule by hand-computed numbers, and every
+change recorded with who and when."""
+
+import pytest
+
+from registry import selectors, services
+from registry.models import ModelVersion, Snapshot, TrainingRun, VersionEvent
+
+
+def _version(number: int, emd: float, std: float) -> ModelVersion:
+    snapshot, _ = Snapshot.objects.get_or_create(
+        sha256=f"{number:064d}",
+        defaults=dict(cutoff="2026-01-01T00:00Z", min_votes=1, n_clips=1, n_votes=1),
+    )
+    run = TrainingRun.objects.create(
+        profile="tiny", queue="cpu", snapshot=snapshot, config={"model": {"name": "x"}}
+    )
+    return ModelVersion.objects.create(
+        number=number,
+        run=run,
+        snapshot=snapshot,
+        profile="tiny",
+        model_name="clinic",
+        emd_mean=emd,
+        emd_std=std,
+        artifact_path=f"registry/models/run-{run.pk}",
+        code_version="test",
+    )
+
+
+@pytest.mark.django_db
+def test_the_first_version_is_promoted_automatically():
+    v1 = _version(1, 0.050, 0.004)
+    assert services.version_auto_decide(version=v1) is True
+    assert selectors.version_active() == v1
+
+
+@pytest.mark.django_db
+def test_a_candidate_is_promoted_only_when_better_by_more_than_its_fold_std():
+    v1 = _version(1, 0.050, 0.004)
+    services.version_auto_decide(version=v1)
+    # 0.050 - 0.047 = 0.003 < 0.004: held for an admin.
+    v2 = _version(2, 0.047, 0.004)
+    assert services.version_auto_decide(version=v2) is False
+    assert selectors.version_active() == v1
+    held = VersionEvent.objects.get(version=v2)
+    assert held.action == VersionEvent.Action.HELD and "an admin decides" in held.reason
+    # 0.050 - 0.045 = 0.005 > 0.004: promoted.
+    v3 = _version(3, 0.045, 0.004)
+    assert services.version_auto_decide(version=v3) is True
+    assert selectors.version_active() == v3
+    event = VersionEvent.objects.filter(version=v3).first()
+    assert event.previous == v1 and event.by is None
+
+
+@pytest.mark.django_db
+def test_an_admin_promotes_and_rolls_back_and_both_are_recorded(admin_user):
+    v1 = _version(1, 0.050, 0.004)
+    services.version_auto_decide(version=v1)
+    v2 = _version(2, 0.049, 0.004)
+    services.version_auto_decide(version=v2)
+    services.model_version_promote(version_id=v2.pk, user=admin_user)
+    assert selectors.version_active() == v2
+    with pytest.raises(services.VersionStateConflict, match="already active"):
+        services.model_version_promote(version_id=v2.pk, user=admin_user)
+    services.model_version_rollback(user=admin_user)
+    assert selectors.version_active() == v1
+    last = VersionEvent.objects.first()
+    assert last.action == VersionEvent.Action.ROLLED_BACK
+    assert last.by == admin_user and last.previous == v2 and last.at
+    assert ModelVersion.objects.filter(is_active=True).count() == 1
+    # v1 was the first active version: nothing before it.
+    services.model_version_rollback(user=admin_user)  # back to v2 (rolled back from)
+    assert selectors.version_active() == v2
+
+
+@pytest.mark.django_db
+def test_rollback_without_an_earlier_version_says_so(admin_user):
+    with pytest.raises(services.VersionStateConflict, match="nothing to roll back"):
+        services.model_version_rollback(user=admin_user)
+    v1 = _version(1, 0.05, 0.01)
+    services.version_auto_decide(version=v1)
+    with pytest.raises(services.VersionStateConflict, match="first active version"):
+        services.model_version_rollback(user=admin_user)
