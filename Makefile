@@ -50,8 +50,9 @@ demo: $(RUNTIME_STAMP) ## migrate SQLite, load the synthetic demo, serve it with
 	$(PY) manage.py demo_recordings
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	@$(PY) -c "from config.celery import ensure_broker_folders; ensure_broker_folders()"
-	@$(VENV)/bin/celery -A config.celery worker -Q cpu --concurrency 1 \
-		-B --schedule var/celery/beat-schedule \
+	$(PY) manage.py training_run --profile clinic --trigger demo --unless-version
+	@$(VENV)/bin/celery -A config.celery worker -Q cpu,gpu --concurrency 1 \
+		-B \
 		--loglevel INFO --hostname demo@%h & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null || true; wait $$worker 2>/dev/null || true' EXIT; \
 	trap 'exit 0' INT TERM; \

@@ -425,7 +425,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Time limits per queue, applied to each task routed there: the soft limit raises
 # inside the task (which then records the failure); the hard one stops a task that
 # ignores it.
-_QUEUE_TIME_LIMITS = {"cpu": CELERY_TASK_TIME_LIMIT_CPU, "gpu": TRAINING_TIME_LIMIT_SECONDS}
+_QUEUE_TIME_LIMITS = {
+    "cpu": CELERY_TASK_TIME_LIMIT_CPU,
+    "gpu": TRAINING_TIME_LIMIT_SECONDS,
+}
 _TASK_TIME_LIMITS = {
     "workers.tasks.training_fold": TRAINING_TIME_LIMIT_SECONDS,
     "workers.tasks.version_predict": TRAINING_TIME_LIMIT_SECONDS,

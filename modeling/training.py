@@ -15,7 +15,6 @@ stops training between steps.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import sys
 import time
@@ -39,9 +38,16 @@ from modeling.cv import (
     stratified_group_split,
 )
 from modeling.data import ClipSet, SpeedScaler
-from modeling.grades import GRADES
 from modeling.losses import loss_get
 from modeling.metrics import metrics_all, top_hi_segments
+from modeling.results import (
+    FoldResult,
+    baseline_mean_distribution,
+    fold_dirname,
+    json_write,
+    mean_std,
+    oof_write,
+)
 
 ProgressFn = Callable[[dict], None]
 
@@ -346,15 +352,6 @@ def train_epochs(
     return state, best_epoch, val_metrics, history
 
 
-@dataclass
-class FoldResult:
-    index: int
-    test_idx: np.ndarray
-    test_probs: np.ndarray
-    metrics: dict
-    best_epoch: int
-
-
 def run_fold(
     *,
     cfg: Config,
@@ -407,73 +404,6 @@ def run_fold(
         {"clip_ids": ids, "probs": probs.round(6).tolist(), "best_epoch": best_epoch},
     )
     return FoldResult(fold.index, fold.test, probs, metrics, best_epoch)
-
-
-def fold_dirname(index: int) -> str:
-    return f"fold_{index}" if index >= 0 else "final"
-
-
-def fold_result_load(out_dir: str | Path, index: int, clips: ClipSet) -> FoldResult:
-    """A finished fold's result as ``run_fold`` returned it, read from its files."""
-    fold_dir = Path(out_dir) / fold_dirname(index)
-    metrics = json.loads((fold_dir / "metrics.json").read_text())
-    metrics.pop("history", None)
-    tested = json.loads((fold_dir / "test_predictions.json").read_text())
-    position = {cid: i for i, cid in enumerate(clips.clip_ids)}
-    unknown = [c for c in tested["clip_ids"] if c not in position]
-    if unknown:
-        raise ValueError(
-            f"{fold_dir} holds predictions for clips not in this dataset "
-            f"({unknown[:3]}...); it belongs to another dataset"
-        )
-    test_idx = np.array([position[c] for c in tested["clip_ids"]], dtype=int)
-    probs = np.array(tested["probs"], dtype=np.float64).reshape(len(test_idx), 5)
-    return FoldResult(index, test_idx, probs, metrics, int(tested["best_epoch"]))
-
-
-def json_write(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n")
-
-
-def mean_std(rows: list[dict]) -> tuple[dict, dict]:
-    keys = [k for k in rows[0] if isinstance(rows[0][k], float)]
-    mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
-    std = {k: float(np.std([r[k] for r in rows])) for k in keys}
-    return mean, std
-
-
-def baseline_mean_distribution(clips: ClipSet, folds: list[Fold]) -> list[dict]:
-    """Per fold: metrics of predicting the training-set mean distribution."""
-    targets = clips.targets.numpy().astype(np.float64)
-    rows = []
-    for fold in folds:
-        mean = targets[np.concatenate([fold.train, fold.val])].mean(0)
-        pred = np.broadcast_to(mean, (len(fold.test), 5))
-        rows.append(metrics_all(pred, targets[fold.test]))
-    return rows
-
-
-def oof_write(path: Path, clips: ClipSet, results: list[FoldResult]) -> np.ndarray:
-    """Out-of-fold predictions, one JSON line per clip; returns the (N, 5) array."""
-    oof = np.full((len(clips), 5), np.nan)
-    fold_of = np.full(len(clips), -1)
-    for r in results:
-        oof[r.test_idx] = r.test_probs
-        fold_of[r.test_idx] = r.index
-    targets = clips.targets.numpy()
-    with path.open("w") as fh:
-        for i, cid in enumerate(clips.clip_ids):
-            row = {
-                "clip_id": cid,
-                "patient_id": clips.patient_ids[i],
-                "fold": int(fold_of[i]),
-                "target": [round(float(x), 6) for x in targets[i]],
-                "pred": [round(float(x), 6) for x in oof[i]],
-                "pred_mode": GRADES[int(np.argmax(oof[i]))],
-            }
-            fh.write(json.dumps(row) + "\n")
-    return oof
 
 
 def folds_for(clips: ClipSet, cfg: Config) -> list[Fold]:

@@ -86,6 +86,23 @@ def test_compose_workers_consume_exactly_the_queues_tasks_are_routed_to(settings
     assert has_beat == bool(getattr(settings, "CELERY_BEAT_SCHEDULE", None))
 
 
+def test_the_gpu_worker_trains_one_task_per_process_on_its_own_gpu():
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    gpu = {
+        name: service
+        for name, service in compose["services"].items()
+        if "gpu" in _queues_of(_command_text(service))
+    }
+    assert gpu, "no worker consumes the gpu queue"
+    for name, service in gpu.items():
+        words = _command_text(service).split()
+        assert words[words.index("--concurrency") + 1] == "1", name
+        assert words[words.index("--max-tasks-per-child") + 1] == "1", name
+        devices = service["deploy"]["resources"]["reservations"]["devices"]
+        assert len(devices[0]["device_ids"]) == 1, "one GPU per worker"
+        assert "gpu" in service.get("profiles", []), "CPU-only hosts skip it"
+
+
 def test_every_task_the_web_side_sends_is_registered_and_routed(settings):
     from annotation.services import enqueue
     from config.celery import app

@@ -1,9 +1,11 @@
 """The one-way house: imports between the top-level packages flow one way.
 
-workers -> annotation -> video and workers -> modeling -> video (annotation may
-use modeling's pure helpers: grades, the synthetic panel); nothing outside workers
-imports it (Celery finds tasks by name); modeling and video import no Django,
-Celery or app code. Read from the code's own imports, so the rule holds by itself.
+workers -> registry -> annotation -> video and workers -> modeling -> video
+(annotation and registry may use modeling's pure helpers: grades, the synthetic
+panel, the manifest and config); dashboards -> registry, annotation; nothing
+outside workers imports it (Celery finds tasks by name); modeling and video import
+no Django, Celery or app code. Read from the code's own imports, so the rule holds
+by itself.
 """
 
 import ast
@@ -14,7 +16,22 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-PACKAGES = ("annotation", "config", "dashboards", "modeling", "video", "workers")
+PACKAGES = (
+    "annotation",
+    "config",
+    "dashboards",
+    "modeling",
+    "registry",
+    "video",
+    "workers",
+)
+# Which app packages each may import (config only by workers' Celery app use).
+ALLOWED = {
+    "annotation": {"modeling", "video"},
+    "registry": {"annotation", "modeling", "video"},
+    "dashboards": {"annotation", "registry", "modeling"},
+    "workers": {"annotation", "registry", "modeling", "video", "config"},
+}
 PURE = {"modeling": {"video"}, "video": set()}  # package -> app packages it may use
 FRAMEWORKS = {"django", "rest_framework", "celery", "kombu"}
 
@@ -71,6 +88,12 @@ def test_the_cycle_finder_finds_a_cycle():
     # Guards the test above: a finder that never finds anything passes vacuously.
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_apps_import_only_the_packages_below_them(package):
+    extra = _edges()[package] - ALLOWED[package]
+    assert not extra, f"{package} imports {sorted(extra)}"
 
 
 def test_nothing_outside_workers_imports_workers():

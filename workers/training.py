@@ -32,16 +32,14 @@ from modeling.data import clipset_load
 from modeling.manifest import ManifestError, manifest_write
 from modeling.onnx_export import onnx_export
 from modeling.predict import predict
+from modeling.results import fold_dirname, fold_result_load, json_write
 from modeling.training import (
     TrainingCancelled,
     cv_finish,
     cv_prepare,
     device_resolve,
     final_fold,
-    fold_dirname,
-    fold_result_load,
     folds_for,
-    json_write,
     run_fold,
 )
 from registry import selectors, services, storage
@@ -381,41 +379,20 @@ def version_predict_run(*, version_id: int, clip_ids: list[int] | None = None) -
     start, stored = time.perf_counter(), 0
     size = settings.PREDICT_BATCH_CLIPS
 
-    for offset in range(0, len(missing), size):
-        batch = list(
-            Clip.objects.filter(pk__in=missing[offset : offset + size])
-            .select_related("patient")
-            .order_by("pk")
-        )
-        tmp = storage.tmp_dir(f"predict-v{version.number}")
-        try:
-            rows = []
-            for clip in batch:
-                target = tmp / "clips" / f"{clip.pk}.npy"
-                storage.link_or_copy(Path(clip.array_file.path), target)
-                rows.append(
-                    {
-                        "clip_id": str(clip.pk),
-                        "patient_id": storage.patient_pseudonym(clip.patient.code),
-                        "array": f"clips/{clip.pk}.npy",
-                        "speed": float(clip.speed),
-                        "kinematics": clip.kinematics or {},
-                    }
-                )
-            manifest_write(tmp, rows=rows)
-            predict(checkpoint=checkpoint, data=tmp, out=tmp / "out", device="auto")
-
-            predicted = [
-                json.loads(line)
-                for line in (tmp / "out" / "predictions.jsonl").read_text().splitlines()
-            ]
-            stored += services.predictions_store(
+    clips = list(
+        Clip.objects.filter(pk__in=missing).select_related("patient").order_by("pk")
+    )
+    # A batch stacks its clips: group them by frame count and size first.
+    groups: dict[tuple[int, int], list] = {}
+    for clip in clips:
+        groups.setdefault((clip.n_frames, clip.size_px), []).append(clip)
+    for group in groups.values():
+        for offset in range(0, len(group), size):
+            stored += _predict_batch(
                 version=version,
-                rows=[(int(p["clip_id"]), p["pred"], None) for p in predicted],
-                source="final",
+                checkpoint=checkpoint,
+                clips=group[offset : offset + size],
             )
-        finally:
-            storage.remove_tree(tmp)
     seconds = time.perf_counter() - start
     return {
         "version": version.number,
@@ -423,6 +400,36 @@ def version_predict_run(*, version_id: int, clip_ids: list[int] | None = None) -
         "seconds": round(seconds, 3),
         "clips_per_s": round(stored / seconds, 2) if stored and seconds else None,
     }
+
+
+def _predict_batch(*, version, checkpoint: Path, clips: list) -> int:
+    tmp = storage.tmp_dir(f"predict-v{version.number}")
+    try:
+        rows = []
+        for clip in clips:
+            storage.link_or_copy(
+                Path(clip.array_file.path), tmp / "clips" / f"{clip.pk}.npy"
+            )
+            rows.append(
+                {
+                    "clip_id": str(clip.pk),
+                    "patient_id": storage.patient_pseudonym(clip.patient.code),
+                    "array": f"clips/{clip.pk}.npy",
+                    "speed": float(clip.speed),
+                    "kinematics": clip.kinematics or {},
+                }
+            )
+        manifest_write(tmp, rows=rows)
+        predict(checkpoint=checkpoint, data=tmp, out=tmp / "out", device="auto")
+        lines = (tmp / "out" / "predictions.jsonl").read_text().splitlines()
+        predicted = [json.loads(line) for line in lines]
+        return services.predictions_store(
+            version=version,
+            rows=[(int(p["clip_id"]), p["pred"], None) for p in predicted],
+            source="final",
+        )
+    finally:
+        storage.remove_tree(tmp)
 
 
 def predictions_catch_up_run() -> dict:

@@ -18,7 +18,7 @@ class Broker:
         self.sent: list[tuple[str, dict]] = []
         self.error = error
 
-    def send_task(self, name, *, kwargs):
+    def send_task(self, name, *, kwargs, queue=None):
         if self.error:
             raise self.error
         self.sent.append((name, kwargs))

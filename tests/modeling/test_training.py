@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from modeling import checkpoint as ckpt
-from modeling import predict, training
+from modeling import predict, results, training
 from modeling.config import config_from_dict
 from modeling.data import clipset_load
 from tests.modeling.conftest import tiny_manifest
@@ -202,7 +202,7 @@ def test_folds_run_apart_and_finished_later_match_the_whole_protocol(
             out_dir=apart,
             device=torch.device("cpu"),
         )
-    results = [training.fold_result_load(apart, f.index, clips) for f in folds]
+    results = [results.fold_result_load(apart, f.index, clips) for f in folds]
     summary = training.cv_finish(
         cfg=_cfg(),
         clips=clips,
