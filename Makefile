@@ -73,7 +73,7 @@ test: $(DEV_STAMP) ## the whole suite on PostgreSQL, then the app tests on the d
 
 # The demo runs on SQLite: the grading and worker tests run on it too (the tests
 # marked postgres are left to the run above).
-SQLITE_TESTS ?= tests/annotation tests/dashboards tests/workers
+SQLITE_TESTS ?= tests/annotation tests/registry tests/dashboards tests/workers
 
 test-sqlite: $(DEV_STAMP) ## the annotation, dashboards and worker tests on SQLite (the demo database)
 	SPERMGRADE_TEST_SQLITE=1 $(PY) -m pytest $(SQLITE_TESTS) $(SQLITE_PYTEST_ARGS)
