@@ -53,8 +53,7 @@ def test_an_admin_runs_the_whole_loop_in_the_browser(
             page.fill("#epochs", "3")
             page.click("#run-start-form button[type=submit]")
             page.wait_for_url(re.compile(r".*/registry/runs/\d+/$"))
-            run = TrainingRun.objects.get()
-            assert run.config["optim"]["epochs"] == 3
+            run_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
             # The page polls the API and reloads itself when the run ends.
             page.wait_for_selector("text=registered v1", timeout=240_000)
             assert page.locator("#run-status").inner_text().strip() == "Done"
@@ -63,6 +62,9 @@ def test_an_admin_runs_the_whole_loop_in_the_browser(
             assert "v1" in page.locator("#active-title + p").inner_text()
         finally:
             browser.close()
+    # The ORM is not usable while Playwright's event loop runs: checked here.
+    run = TrainingRun.objects.get(pk=run_id)
+    assert run.config["optim"]["epochs"] == 3
     version = ModelVersion.objects.get()
     assert version.is_active and version.run_id == run.pk
     assert Prediction.objects.filter(version=version).count() == len(clips)
