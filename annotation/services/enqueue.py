@@ -70,7 +70,8 @@ def task_send(
                 current_app.loader.import_default_modules()
                 current_app.tasks[name].apply(kwargs=kwargs)
             else:
-                current_app.send_task(name, kwargs=kwargs, queue=queue)
+                options = {"queue": queue} if queue else {}
+                current_app.send_task(name, kwargs=kwargs, **options)
         except Exception as exc:
             logger.exception("could not queue %s with %s", name, kwargs)
             if on_unreachable is not None:

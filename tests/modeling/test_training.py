@@ -202,12 +202,12 @@ def test_folds_run_apart_and_finished_later_match_the_whole_protocol(
             out_dir=apart,
             device=torch.device("cpu"),
         )
-    results = [results.fold_result_load(apart, f.index, clips) for f in folds]
+    finished = [results.fold_result_load(apart, f.index, clips) for f in folds]
     summary = training.cv_finish(
         cfg=_cfg(),
         clips=clips,
         folds=folds,
-        results=results,
+        results=finished,
         out_dir=apart,
         device="cpu",
         wall_s=0.0,
@@ -219,7 +219,7 @@ def test_folds_run_apart_and_finished_later_match_the_whole_protocol(
             cfg=_cfg(),
             clips=clips,
             folds=folds,
-            results=results[:1],
+            results=finished[:1],
             out_dir=apart,
             device="cpu",
             wall_s=0.0,

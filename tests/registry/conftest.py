@@ -85,6 +85,8 @@ def eager_celery():
     from config.celery import app, ensure_broker_folders
 
     ensure_broker_folders()
+    # A test elsewhere may have made its own producer app the current one.
+    app.set_current()
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = True
     yield app
