@@ -153,3 +153,45 @@ def clips_without_prediction(*, version: ModelVersion) -> list[int]:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+
+
+def version_vs_latent_quality(*, version: ModelVersion) -> dict | None:
+    """Synthetic snapshots only: Spearman correlation of the known latent quality
+    with the out-of-fold predicted mean grade, and with the panel's mean grade.
+
+    Both are negated so that higher is better (quality high, grade A=0 low); the
+    mean-distribution baseline predicts one value for every clip and has none.
+    """
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    if not version.snapshot.is_synthetic:
+        return None
+    rows = list(
+        Prediction.objects.filter(
+            version=version,
+            source=Prediction.Source.OUT_OF_FOLD,
+            clip__latent_quality__isnull=False,
+        ).values_list(
+            "p_a", "p_b", "p_c", "p_d", "p_e", "clip__latent_quality", "clip_id"
+        )
+    )
+    if len(rows) < 3:
+        return None
+    probs = np.array([r[:5] for r in rows])
+    latent = np.array([r[5] for r in rows])
+    grades = np.arange(5)
+    counts = {
+        d.clip_id: [d.n_a, d.n_b, d.n_c, d.n_d, d.n_e]
+        for d in ClipDistribution.objects.filter(clip_id__in=[r[6] for r in rows])
+    }
+    panel = np.array(
+        [np.dot(counts[r[6]], grades) / max(1, sum(counts[r[6]])) for r in rows]
+    )
+    model_rho = spearmanr(-(probs @ grades), latent).statistic
+    panel_rho = spearmanr(-panel, latent).statistic
+    return {
+        "n": len(rows),
+        "model_rho": float(model_rho),
+        "panel_rho": float(panel_rho),
+    }

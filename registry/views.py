@@ -160,6 +160,7 @@ def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
             "page": page,
             "n_predictions": page.paginator.count,
             "events": version.events.select_related("by", "previous")[:20],
+            "latent": selectors.version_vs_latent_quality(version=version),
         },
     )
 

@@ -192,3 +192,90 @@ def test_pseudonyms_are_stable_keyed_and_hide_the_code(settings):
     assert a == storage.patient_pseudonym("PT-00001") and "00001" not in a
     settings.PSEUDONYM_KEY = "k2"
     assert storage.patient_pseudonym("PT-00001") != a
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_clip_created_after_promotion_is_predicted_by_the_active_version(
+    voted, eager_celery
+):
+    clips, _ = voted
+    services.training_run_create(profile="tiny")
+    version = ModelVersion.objects.get(is_active=True)
+    new = ClipFactory(patient=clips[0].patient)  # e.g. cut from a new recording
+    new.array_file.name = clips[0].array_file.name
+    new.save()
+    assert not Prediction.objects.filter(clip=new).exists()
+    from workers.tasks import predictions_catch_up
+
+    outcome = predictions_catch_up.apply().get()
+    assert outcome == {"active": version.number, "missing": 1}
+    prediction = Prediction.objects.get(clip=new, version=version)
+    assert prediction.source == Prediction.Source.FINAL and prediction.fold is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_schedules_start_a_run_only_when_one_is_due(voted, eager_celery, settings):
+    from importlib import import_module
+
+    from django.apps import apps
+    from django_celery_beat.models import PeriodicTask
+
+    # The migration installs both schedules, editable in the admin (a
+    # transactional test's flush empties the table, so it runs again here; it
+    # is idempotent).
+    migration = import_module(
+        "registry.migrations.0002_prediction_trigger_and_schedules"
+    )
+    migration.schedules_create(apps, None)
+    migration.schedules_create(apps, None)
+    tasks = PeriodicTask.objects.filter(task="workers.tasks.retrain_when_due")
+    triggers = {json.loads(t.kwargs)["trigger"] for t in tasks}
+    assert triggers == {"nightly", "votes"}
+    clips, experts = voted
+    settings.VOTES_PER_CLIP = 6  # every clip of the fixture is fully voted
+    run = services.retrain_if_due(trigger="votes", profile="tiny", min_new_clips=16)
+    assert run is not None and run.trigger == "votes"
+    # The votes have not changed since that run's snapshot: nothing is due.
+    assert services.retrain_if_due(trigger="nightly", profile="tiny") is None
+    assert services.retrain_if_due(trigger="votes", profile="tiny") is None
+    from django.utils import timezone
+
+    from tests.registry.conftest import make_voted_clips
+
+    make_voted_clips(n_clips=3, n_patients=2, seed=5, at=timezone.now())
+    assert (
+        services.retrain_if_due(trigger="votes", profile="tiny", min_new_clips=4)
+        is None
+    )
+    nightly = services.retrain_if_due(trigger="nightly", profile="tiny")
+    assert nightly is not None and nightly.trigger == "nightly"
+
+
+@pytest.mark.django_db
+def test_no_schedule_starts_a_run_while_one_is_under_way(voted):
+    services.training_run_create(profile="tiny")  # queued: no worker here
+    assert services.retrain_if_due(trigger="nightly", profile="tiny") is None
+    assert TrainingRun.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_latent_quality_check_matches_a_hand_computed_spearman(voted):
+    from registry import selectors
+    from tests.registry.test_versions import _version
+
+    clips, _ = voted
+    version = _version(1, 0.05, 0.01)
+    version.snapshot.is_synthetic = True
+    version.snapshot.save()
+    # Three clips: latent 0.1, 0.5, 0.9; predicted mean grades 3, 2, 1 (perfectly
+    # ordered, rho = +1 after the sign flip) .
+    for clip, latent, grade in zip(clips[:3], [0.1, 0.5, 0.9], [3, 2, 1], strict=True):
+        clip.latent_quality = latent
+        clip.save()
+        probs = [0.0] * 5
+        probs[grade] = 1.0
+        services.predictions_store(
+            version=version, rows=[(clip.pk, probs, 0)], source="oof"
+        )
+    result = selectors.version_vs_latent_quality(version=version)
+    assert result["n"] == 3 and result["model_rho"] == pytest.approx(1.0)
