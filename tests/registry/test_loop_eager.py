@@ -279,3 +279,46 @@ def test_the_latent_quality_check_matches_a_hand_computed_spearman(voted):
         )
     result = selectors.version_vs_latent_quality(version=version)
     assert result["n"] == 3 and result["model_rho"] == pytest.approx(1.0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_redelivered_tasks_restart_cleanly_and_register_once(voted):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from workers.training import training_fold_run, training_run_start_run
+
+    # No worker and no eager mode: the test plays the worker, delivering twice.
+    run = services.training_run_create(profile="tiny")
+    first = training_run_start_run(run_id=run.pk)
+    again = training_run_start_run(run_id=run.pk)
+    assert first["snapshot"] == again["snapshot"]
+    assert TrainingFold.objects.filter(run=run).count() == 3
+    assert training_fold_run(run_id=run.pk, index=0, attempt=1, host="a")["done"]
+    # Fold 0 delivered again: done, so nothing happens.
+    assert training_fold_run(run_id=run.pk, index=0, attempt=1, host="b")["skipped"]
+    # Fold 1's worker died mid-training long ago, leaving a half-written folder.
+    TrainingFold.objects.filter(run=run, index=1).update(
+        status=RunStatus.RUNNING, heartbeat_at=timezone.now() - timedelta(hours=1)
+    )
+    junk = storage.registry_dir("runs", str(run.pk), "fold_1", "checkpoint")
+    junk.mkdir(parents=True)
+    (junk / "model.safetensors").write_bytes(b"half")
+    # A fresh heartbeat means another worker is on it: a duplicate is refused.
+    TrainingFold.objects.filter(run=run, index=-1).update(
+        status=RunStatus.RUNNING, heartbeat_at=timezone.now()
+    )
+    assert training_fold_run(run_id=run.pk, index=-1, attempt=1, host="c")["skipped"]
+    TrainingFold.objects.filter(run=run, index=-1).update(status=RunStatus.QUEUED)
+    assert training_fold_run(run_id=run.pk, index=1, attempt=1, host="c")["done"]
+    # An older attempt's message is ignored.
+    assert training_fold_run(run_id=run.pk, index=-1, attempt=0, host="d")["skipped"]
+    last = training_fold_run(run_id=run.pk, index=-1, attempt=1, host="d")
+    assert last["version"] == 1
+    assert ModelVersion.objects.filter(run=run).count() == 1
+    run.refresh_from_db()
+    assert run.status == RunStatus.DONE
+    version = ModelVersion.objects.get(run=run)
+    weights = storage.absolute(version.artifact_path) / "final" / "model.safetensors"
+    assert weights.stat().st_size > 100
