@@ -211,3 +211,164 @@ def distribution_figure(probs, low, high, *, title: str = "") -> dict:
             height=180,
         ),
     }
+
+
+# --- a model version against the panel ----------------------------------------
+
+
+def versions_over_time_figure(labels, emd_mean, emd_std, baseline) -> dict:
+    """Cross-validated EMD (mean ± std over folds) of each version, oldest first,
+    with the mean-distribution baseline of its snapshot."""
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "markers+lines",
+                "name": "model (mean ± std over folds)",
+                "x": list(labels),
+                "y": list(emd_mean),
+                "error_y": {"type": "data", "array": list(emd_std)},
+            },
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": "predicting the mean distribution",
+                "x": list(labels),
+                "y": list(baseline),
+                "line": {"dash": "dot"},
+            },
+        ],
+        "layout": _layout(
+            "Cross-validated EMD by version (lower is better)",
+            xaxis={"title": {"text": "version"}, "type": "category"},
+            yaxis={"title": {"text": "EMD"}, "rangemode": "tozero"},
+        ),
+    }
+
+
+def hi_by_class_figure(values: dict) -> dict:
+    """Fig. 6 of Nakagawa et al.: the histogram intersection of each clip, grouped
+    by the panel's grade mode (box per class)."""
+    return {
+        "data": [
+            {"type": "box", "name": grade, "y": list(hi), "boxpoints": "all"}
+            for grade, hi in values.items()
+        ],
+        "layout": _layout(
+            "Histogram intersection by the panel's grade mode",
+            showlegend=False,
+            yaxis={"title": {"text": "HI (1 = identical)"}, "range": [0, 1]},
+        ),
+    }
+
+
+def mode_confusion_figure(matrix) -> dict:
+    """5 × 5 counts: rows the panel's grade mode, columns the model's."""
+    figure = confusion_figure(matrix, title="Grade modes: panel (rows) vs model")
+    figure["layout"]["xaxis"]["title"]["text"] = "model's grade mode"
+    return figure
+
+
+def mean_grade_figure(predicted, panel) -> dict:
+    """Predicted vs panel mean grade per clip (1 = A … 5 = E), with the diagonal."""
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "x": list(panel),
+                "y": list(predicted),
+                "name": "clips",
+                "marker": {"opacity": 0.6},
+            },
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": [1, 5],
+                "y": [1, 5],
+                "name": "equal",
+                "line": {"dash": "dot"},
+            },
+        ],
+        "layout": _layout(
+            "Mean grade: model vs panel (1 = A, 5 = E)",
+            showlegend=False,
+            xaxis={"title": {"text": "panel mean grade"}, "range": [1, 5]},
+            yaxis={"title": {"text": "predicted mean grade"}, "range": [1, 5]},
+        ),
+    }
+
+
+def calibration_figure(rows) -> dict:
+    """Per grade: mean panel share against mean predicted share, per bin."""
+    data = [
+        {
+            "type": "scatter",
+            "mode": "markers+lines",
+            "name": grade,
+            "x": [b["predicted"] for b in bins],
+            "y": [b["observed"] for b in bins],
+            "text": [f"{b['n']} clips" for b in bins],
+        }
+        for grade, bins in zip(GRADES, rows)
+    ]
+    data.append(
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "x": [0, 1],
+            "y": [0, 1],
+            "name": "calibrated",
+            "line": {"dash": "dot", "color": "#888"},
+        }
+    )
+    return {
+        "data": data,
+        "layout": _layout(
+            "Calibration per grade",
+            xaxis={"title": {"text": "predicted share"}, "range": [0, 1]},
+            yaxis={"title": {"text": "panel share"}, "range": [0, 1]},
+        ),
+    }
+
+
+def model_among_experts_figure(expert_emd, model_emd, low, high) -> dict:
+    """The experts' leave-one-out EMD as a histogram, the model's as a line with
+    its bootstrap interval."""
+    top = max(1, len(expert_emd))
+    return {
+        "data": [
+            {
+                "type": "histogram",
+                "x": list(expert_emd),
+                "name": "experts",
+                "nbinsx": 20,
+            },
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": [model_emd, model_emd],
+                "y": [0, top / 3],
+                "name": "model",
+                "line": {"color": "#c0392b", "width": 3},
+            },
+        ],
+        "layout": _layout(
+            "EMD to the panel: every expert (leave-one-out) and the model",
+            xaxis={"title": {"text": "mean EMD of a vote to the panel"}},
+            yaxis={"title": {"text": "experts"}},
+            shapes=[
+                {
+                    "type": "rect",
+                    "xref": "x",
+                    "yref": "paper",
+                    "x0": low,
+                    "x1": high,
+                    "y0": 0,
+                    "y1": 1,
+                    "fillcolor": "rgba(192,57,43,0.15)",
+                    "line": {"width": 0},
+                }
+            ],
+        ),
+    }

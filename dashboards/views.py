@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import wraps
 
+import numpy as np
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -17,8 +18,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from annotation import roles, selectors, services
+from annotation import agreement, roles, selectors, services
+from annotation.models import Clip
 from dashboards import figures
+from modeling.metrics import emd_per_clip
+from registry import selectors as registry_selectors
 
 
 def admin_required(view):
@@ -154,5 +158,149 @@ def clip_explorer(request: HttpRequest) -> HttpResponse:
             "min_votes": min_votes,
             "sort_labels": SORT_LABELS,
             "charts": {f"clip-{row['id']}": row["chart"] for row in page.object_list},
+        },
+    )
+
+
+# --- a model version against the panel -------------------------------------------
+
+METRIC_LABELS = {
+    "emd": "EMD",
+    "mse": "MSE",
+    "jsd": "JSD",
+    "ce": "cross-entropy",
+    "hi": "HI",
+    "macro_hi": "Macro HI",
+    "macro_f1": "Macro F1",
+    "mode_accuracy": "grade-mode accuracy",
+    "within_one_accuracy": "within-one accuracy",
+    "balanced_accuracy_1st": "balanced accuracy, 1st grade",
+    "balanced_accuracy_2nd": "balanced accuracy, 2nd grade",
+    "balanced_accuracy_3rd": "balanced accuracy, 3rd grade",
+    "balanced_accuracy_4th": "balanced accuracy, 4th grade",
+    "balanced_accuracy_5th": "balanced accuracy, 5th grade",
+}
+REVIEW_FILTERS = {
+    "disagree": "model and panel disagree most (largest EMD)",
+    "split": "the panel is split (highest entropy)",
+    "model_unsure": "the model is unsure, the panel is not",
+    "panel_unsure": "the panel is unsure, the model is not",
+}
+
+
+def _version_or_active(version_id: int | None):
+    if version_id is None:
+        return registry_selectors.version_active()
+    version = registry_selectors.version_get(version_id=version_id)
+    if version is None:
+        raise Http404(f"There is no model version {version_id}.")
+    return version
+
+
+@require_GET
+@admin_required
+def model_dashboard(request: HttpRequest, version_id: int | None = None):
+    version = _version_or_active(version_id)
+    versions = list(registry_selectors.version_list())
+    if version is None:
+        return render(request, "dashboards/model.html", {"version": None})
+    report = registry_selectors.version_panel_report(version=version)
+    history = list(reversed(versions))
+    expert = report["as_expert"]
+    charts = {
+        "versions": figures.versions_over_time_figure(
+            [f"v{v.number}" for v in history],
+            [v.emd_mean for v in history],
+            [v.emd_std for v in history],
+            [v.baseline_emd for v in history],
+        ),
+        "among-experts": figures.model_among_experts_figure(
+            expert["expert_emd"], expert["emd"], expert["emd_low"], expert["emd_high"]
+        ),
+        "hi": figures.hi_by_class_figure(report["hi"]["values"]),
+        "confusion": figures.mode_confusion_figure(report["confusion"]),
+        "mean-grade": figures.mean_grade_figure(
+            report["predicted_mean"], report["panel_mean"]
+        ),
+        "calibration": figures.calibration_figure(report["calibration"]),
+    }
+    metrics = [
+        {"label": label, **report["metrics"][key]}
+        for key, label in METRIC_LABELS.items()
+        if key in report["metrics"]
+    ]
+    return render(
+        request,
+        "dashboards/model.html",
+        {
+            "version": version,
+            "versions": versions,
+            "report": report,
+            "metrics": metrics,
+            "charts": charts,
+            "filters": REVIEW_FILTERS,
+        },
+    )
+
+
+@require_GET
+@admin_required
+def model_clips(request: HttpRequest, version_id: int) -> HttpResponse:
+    version = _version_or_active(version_id)
+    which = request.GET.get("filter", "disagree")
+    if which not in REVIEW_FILTERS:
+        which = "disagree"
+    rows = registry_selectors.version_clip_rows(version=version, which=which)
+    return render(
+        request,
+        "dashboards/model_clips.html",
+        {"version": version, "rows": rows, "which": which, "filters": REVIEW_FILTERS},
+    )
+
+
+@require_GET
+@admin_required
+def clip_review(request: HttpRequest, clip_id: int) -> HttpResponse:
+    clip = Clip.objects.filter(pk=clip_id).select_related("patient").first()
+    if clip is None:
+        raise Http404(f"There is no clip {clip_id}.")
+    panel = selectors.distribution_for_clip(clip_id=clip_id)
+    dispersion = agreement.clip_dispersion([panel["counts"]])
+    low, high = dispersion.ci_low[0].tolist(), dispersion.ci_high[0].tolist()
+    predictions = registry_selectors.clip_predictions(clip_id=clip_id)
+    active = next((p for p in predictions if p.version.is_active), None)
+    charts = {
+        "panel": figures.distribution_figure(panel["probs"], low, high, title="panel")
+    }
+    rows = []
+    for prediction in predictions:
+        emd = None
+        if panel["n_votes"]:
+            emd = float(
+                emd_per_clip(np.array([prediction.probs]), np.array([panel["probs"]]))[
+                    0
+                ]
+            )
+        rows.append({"prediction": prediction, "emd": emd})
+    if active is not None:
+        charts["model"] = figures.distribution_figure(
+            active.probs,
+            active.probs,
+            active.probs,
+            title=f"model v{active.version.number}",
+        )
+    return render(
+        request,
+        "dashboards/clip_review.html",
+        {
+            "clip": clip,
+            "panel": panel,
+            "dispersion": {
+                "ordinal": float(dispersion.ordinal_dispersion[0]),
+                "entropy_bits": float(dispersion.entropy_bits[0]),
+            },
+            "rows": rows,
+            "active": active,
+            "charts": charts,
         },
     )

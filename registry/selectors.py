@@ -195,3 +195,122 @@ def version_vs_latent_quality(*, version: ModelVersion) -> dict | None:
         "model_rho": float(model_rho),
         "panel_rho": float(panel_rho),
     }
+
+
+def version_oof(*, version: ModelVersion) -> dict:
+    """The version's out-of-fold predictions as registered (artifact
+    ``oof_predictions.jsonl``): clip ids, patient pseudonyms, panel distributions at
+    the snapshot's cutoff and predictions, as arrays."""
+    import json
+
+    import numpy as np
+
+    from registry import storage
+
+    path = storage.absolute(version.artifact_path) / "oof_predictions.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line]
+    return {
+        "clip_ids": [int(r["clip_id"]) for r in rows],
+        "patients": [r["patient_id"] for r in rows],
+        "target": np.array([r["target"] for r in rows], dtype=float),
+        "pred": np.array([r["pred"] for r in rows], dtype=float),
+    }
+
+
+def version_panel_report(*, version: ModelVersion, n_boot: int = 200) -> dict:
+    """Everything the model-vs-panel dashboard shows for one version, cached: the
+    version's predictions never change, only the experts' figures do (the cache
+    key carries the panel statistics' time)."""
+    from django.core.cache import cache
+
+    from annotation.selectors import panel_statistics_latest
+    from registry import evaluation
+
+    statistics = panel_statistics_latest()
+    stamp = statistics.computed_at.isoformat() if statistics else "none"
+    key = f"registry:panel-report:{version.pk}:{n_boot}:{stamp}"
+    report = cache.get(key)
+    if report is not None:
+        return report
+    oof = version_oof(version=version)
+    pred, target, patients = oof["pred"], oof["target"], oof["patients"]
+    experts = statistics.data.get("experts", []) if statistics else []
+    predicted_mean, panel_mean = evaluation.mean_grades(pred, target)
+    report = {
+        "n_clips": len(pred),
+        "n_patients": len(set(patients)),
+        "metrics": evaluation.bootstrap_over_patients(
+            pred, target, patients, n_boot=n_boot
+        ),
+        "confusion": evaluation.mode_confusion(pred, target),
+        "predicted_mean": predicted_mean,
+        "panel_mean": panel_mean,
+        "calibration": evaluation.calibration(pred, target),
+        "hi": evaluation.hi_by_class(pred, target),
+        "as_expert": evaluation.model_as_expert(
+            pred,
+            target,
+            patients,
+            expert_emd=[e["emd"] for e in experts],
+            expert_within_one=[e["within_one"] for e in experts],
+            expert_bias=[e["bias"] for e in experts],
+            n_boot=n_boot,
+        ),
+        "human_baseline_emd": statistics.data.get("human_baseline_emd")
+        if statistics
+        else None,
+    }
+    report["sentence"] = evaluation.sentence(report["as_expert"])
+    cache.set(key, report, timeout=24 * 3600)
+    return report
+
+
+def clip_predictions(*, clip_id: int) -> list[Prediction]:
+    """Every version's prediction of a clip, newest version first (admins)."""
+    return list(
+        Prediction.objects.filter(clip_id=clip_id)
+        .select_related("version")
+        .order_by("-version__number")
+    )
+
+
+def version_clip_rows(*, version: ModelVersion, which: str, limit: int = 50) -> list:
+    """Clips to review for a version, by ``which``: ``disagree`` (largest
+    model-panel EMD), ``split`` (the panel most divided: highest entropy),
+    ``model_unsure`` (predicted entropy well above the panel's) or
+    ``panel_unsure`` (the reverse). Out-of-fold clips only."""
+    import numpy as np
+
+    from modeling.metrics import emd_per_clip
+
+    oof = version_oof(version=version)
+    pred, target = oof["pred"], oof["target"]
+    if not len(pred):
+        return []
+
+    def entropy(p):
+        q = np.clip(p, 1e-12, 1)
+        return -(p * np.log(q)).sum(axis=1) / np.log(5)
+
+    emd = emd_per_clip(pred, target)
+    h_pred, h_panel = entropy(pred), entropy(target)
+    score = {
+        "disagree": emd,
+        "split": h_panel,
+        "model_unsure": h_pred - h_panel,
+        "panel_unsure": h_panel - h_pred,
+    }.get(which)
+    if score is None:
+        raise ValueError(f"unknown filter {which!r}")
+    order = np.argsort(-score)[:limit]
+    return [
+        {
+            "clip_id": oof["clip_ids"][i],
+            "emd": float(emd[i]),
+            "pred_entropy": float(h_pred[i]),
+            "panel_entropy": float(h_panel[i]),
+            "pred": pred[i].round(3).tolist(),
+            "panel": target[i].round(3).tolist(),
+        }
+        for i in order
+    ]

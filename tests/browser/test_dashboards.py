@@ -75,3 +75,50 @@ def test_dashboards_draw_their_charts_from_our_own_host_only(
             browser.close()
     assert hosts == {own_host}, hosts
     assert not errors, errors
+
+
+def test_model_dashboard_and_clip_review_draw_from_our_own_host_only(
+    live_server,
+    settings,
+    chromium_path,  # noqa: F811
+):
+    from playwright.sync_api import sync_playwright
+
+    from config.celery import app, ensure_broker_folders
+    from registry import services as registry_services
+    from registry.models import ModelVersion
+    from tests.registry.conftest import make_voted_clips
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    ensure_broker_folders()
+    app.set_current()
+    app.conf.task_always_eager = True
+    try:
+        clips, _ = make_voted_clips()
+        registry_services.training_run_create(profile="tiny")
+    finally:
+        app.conf.task_always_eager = False
+    services.panel_statistics_refresh(force=True)
+    services.admin_create(username="model-admin", password=PASSWORD)
+    version = ModelVersion.objects.get(is_active=True)
+    own_host = urlparse(live_server.url).netloc
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_context().new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            hosts, errors = set(), []
+            page.on("request", lambda r: hosts.add(urlparse(r.url).netloc))
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{live_server.url}/login/")
+            page.fill("input[name=username]", "model-admin")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(re.compile(r".*/overview/?$|.*/$"))
+            _visit(page, f"{live_server.url}/dashboards/models/{version.pk}/", 6)
+            assert "experts" in page.locator("#model-sentence").inner_text()
+            _visit(page, f"{live_server.url}/dashboards/clips/{clips[0].pk}/", 2)
+        finally:
+            browser.close()
+    assert hosts == {own_host}, hosts
+    assert not errors, errors

@@ -61,3 +61,29 @@ def test_distribution_figure_turns_intervals_into_whiskers():
     assert [round(v, 6) for v in error["array"][:3]] == [0.2, 0.1, 0.1]
     assert [round(v, 6) for v in error["arrayminus"][:2]] == [0.2, 0.3]
     assert fig["layout"]["yaxis"]["range"] == [0, 1]
+
+
+def test_model_figures_from_hand_made_numbers():
+    from dashboards import figures as f
+
+    versions = f.versions_over_time_figure(
+        ["v1", "v2"], [0.05, 0.04], [0.01, 0.005], [0.07, 0.07]
+    )
+    assert versions["data"][0]["y"] == [0.05, 0.04]
+    assert versions["data"][0]["error_y"]["array"] == [0.01, 0.005]
+    hi = f.hi_by_class_figure({"A": [0.9, 0.8], "C": [0.5]})
+    assert [d["name"] for d in hi["data"]] == ["A", "C"] and hi["data"][1]["y"] == [0.5]
+    confusion = f.mode_confusion_figure([[1, 0, 0, 0, 0]] + [[0] * 5] * 4)
+    assert confusion["data"][0]["z"][0][0] == 1
+    assert "model" in confusion["layout"]["xaxis"]["title"]["text"]
+    scatter = f.mean_grade_figure([1.5, 3.0], [1.0, 3.5])
+    assert scatter["data"][0]["x"] == [1.0, 3.5] and scatter["data"][0]["y"] == [
+        1.5,
+        3.0,
+    ]
+    cal = f.calibration_figure([[{"predicted": 0.1, "observed": 0.2, "n": 3}]] * 5)
+    assert len(cal["data"]) == 6 and cal["data"][0]["text"] == ["3 clips"]
+    among = f.model_among_experts_figure([0.1, 0.2, 0.3], 0.15, 0.12, 0.18)
+    assert among["data"][0]["x"] == [0.1, 0.2, 0.3]
+    assert among["data"][1]["x"] == [0.15, 0.15]
+    assert among["layout"]["shapes"][0]["x0"] == 0.12

@@ -1,0 +1,190 @@
+"""A model version against the panel, on its out-of-fold predictions (pure numpy).
+
+Numbers in, numbers out: the metric table with intervals from a bootstrap over
+patients (clips of one patient are not independent, so whole patients are
+resampled), the grade-mode confusion, calibration per grade, the HI of each
+grade-mode class, and the model placed among the experts on the experts' own
+leave-one-out scale.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from modeling.metrics import (
+    emd_per_clip,
+    grade_mode,
+    hi_per_clip,
+    metrics_all,
+    top_hi_segments,
+)
+
+GRADE_SCORES = np.arange(1, 6)
+
+
+def bootstrap_over_patients(
+    pred: np.ndarray,
+    target: np.ndarray,
+    patients: list[str] | np.ndarray,
+    *,
+    n_boot: int = 200,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, dict[str, float]]:
+    """Every ``metrics_all`` figure with a percentile interval: each replicate
+    draws as many patients as there are, with replacement, and scores all their
+    clips. Returns {metric: {"value", "low", "high"}}."""
+    pred, target = np.asarray(pred, float), np.asarray(target, float)
+    patients = np.asarray(patients, dtype=str)
+    ids, index = np.unique(patients, return_inverse=True)
+    members = [np.flatnonzero(index == i) for i in range(len(ids))]
+    value = metrics_all(pred, target)
+    rng = np.random.default_rng(seed)
+    samples: dict[str, list[float]] = {k: [] for k in value if k != "n_clips"}
+    for _ in range(n_boot):
+        chosen = rng.integers(0, len(ids), size=len(ids))
+        rows = np.concatenate([members[c] for c in chosen])
+        replicate = metrics_all(pred[rows], target[rows])
+        for key in samples:
+            samples[key].append(replicate[key])
+    tail = (1 - level) / 2 * 100
+    table = {}
+    for key, values in samples.items():
+        finite = np.array([v for v in values if math.isfinite(v)])
+        low, high = (
+            np.percentile(finite, [tail, 100 - tail]) if len(finite) else (np.nan,) * 2
+        )
+        table[key] = {"value": value[key], "low": float(low), "high": float(high)}
+    return table
+
+
+def mode_confusion(pred: np.ndarray, target: np.ndarray) -> list[list[int]]:
+    """5 x 5 counts: rows the panel's grade mode, columns the model's."""
+    matrix = np.zeros((5, 5), dtype=int)
+    np.add.at(matrix, (grade_mode(np.asarray(target)), grade_mode(np.asarray(pred))), 1)
+    return matrix.tolist()
+
+
+def mean_grades(pred: np.ndarray, target: np.ndarray) -> tuple[list, list]:
+    """(predicted mean grade, panel mean grade) per clip, on the 1..5 scale."""
+    return (
+        (np.asarray(pred) @ GRADE_SCORES).tolist(),
+        (np.asarray(target) @ GRADE_SCORES).tolist(),
+    )
+
+
+def calibration(pred: np.ndarray, target: np.ndarray, *, n_bins: int = 5) -> list:
+    """Per grade: bins of the predicted share (equal width over [0, 1]) with the
+    mean predicted share, the mean panel share and the clip count per bin."""
+    pred, target = np.asarray(pred, float), np.asarray(target, float)
+    edges = np.linspace(0, 1, n_bins + 1)
+    rows = []
+    for g in range(5):
+        which = np.clip(np.digitize(pred[:, g], edges[1:-1]), 0, n_bins - 1)
+        bins = []
+        for b in range(n_bins):
+            mask = which == b
+            if mask.any():
+                bins.append(
+                    {
+                        "predicted": float(pred[mask, g].mean()),
+                        "observed": float(target[mask, g].mean()),
+                        "n": int(mask.sum()),
+                    }
+                )
+        rows.append(bins)
+    return rows
+
+
+def hi_by_class(pred: np.ndarray, target: np.ndarray) -> dict:
+    """Fig. 6 and Table 5 of Nakagawa et al.: each clip's HI grouped by the
+    panel's grade mode, and the mean HI of its top 25/50/75 %."""
+    hi = hi_per_clip(pred, target)
+    modes = grade_mode(np.asarray(target))
+    return {
+        "values": {
+            "ABCDE"[c]: hi[modes == c].round(4).tolist() for c in np.unique(modes)
+        },
+        "segments": top_hi_segments(pred, target),
+    }
+
+
+def _one_hot(modes: np.ndarray) -> np.ndarray:
+    out = np.zeros((len(modes), 5))
+    out[np.arange(len(modes)), modes] = 1.0
+    return out
+
+
+def model_as_expert(
+    pred: np.ndarray,
+    target: np.ndarray,
+    patients,
+    *,
+    expert_emd: list[float],
+    expert_within_one: list[float],
+    expert_bias: list[float],
+    n_boot: int = 200,
+    seed: int = 0,
+) -> dict:
+    """The model scored as if it were one more expert voting its grade mode, on
+    the scale of the experts' leave-one-out figures (their vote against the rest
+    of the panel): mean EMD of the one-hot vote to the panel's distribution, the
+    share within one grade of the panel's mode, and the signed bias (vote score
+    minus the panel's mean score; + = harsher). ``closer_than`` counts experts
+    with a larger EMD; its interval comes from the bootstrap over patients.
+    The EMD of the full predicted distribution is given too (a distribution can
+    sit closer to the panel than any single vote)."""
+    pred, target = np.asarray(pred, float), np.asarray(target, float)
+    modes = grade_mode(pred)
+    vote = _one_hot(modes)
+    per_clip_emd = emd_per_clip(vote, target)
+    panel_mode = grade_mode(target)
+    within = (np.abs(modes - panel_mode) <= 1).astype(float)
+    bias = (modes + 1) - target @ GRADE_SCORES
+    patients = np.asarray(patients, dtype=str)
+    ids, index = np.unique(patients, return_inverse=True)
+    members = [np.flatnonzero(index == i) for i in range(len(ids))]
+    rng = np.random.default_rng(seed)
+    boot = []
+    for _ in range(n_boot):
+        rows = np.concatenate([members[c] for c in rng.integers(0, len(ids), len(ids))])
+        boot.append(per_clip_emd[rows].mean())
+    low, high = np.percentile(boot, [2.5, 97.5]) if boot else (np.nan, np.nan)
+    experts = np.array([e for e in expert_emd if e is not None], dtype=float)
+    emd = float(per_clip_emd.mean())
+
+    def closer_than(value: float) -> int:
+        return int((experts > value).sum())
+
+    return {
+        "emd": emd,
+        "emd_low": float(low),
+        "emd_high": float(high),
+        "distribution_emd": float(emd_per_clip(pred, target).mean()),
+        "within_one": float(within.mean()),
+        "bias": float(bias.mean()),
+        "n_experts": int(len(experts)),
+        "closer_than": closer_than(emd),
+        # A lower EMD (the interval's low end) beats more experts.
+        "closer_than_low": closer_than(float(high)),
+        "closer_than_high": closer_than(float(low)),
+        "expert_emd": experts.tolist(),
+        "expert_within_one": [float(x) for x in expert_within_one if x is not None],
+        "expert_bias": [float(x) for x in expert_bias if x is not None],
+        "median_expert_emd": float(np.median(experts)) if len(experts) else None,
+    }
+
+
+def sentence(comparison: dict) -> str:
+    """The plain sentence the dashboard leads with."""
+    n = comparison["n_experts"]
+    if not n:
+        return "No expert has enough votes to compare with yet."
+    low, high = comparison["closer_than_low"], comparison["closer_than_high"]
+    spread = f" (95 % interval: {low}–{high})" if low != high else ""
+    return (
+        f"Voting its most likely grade, the model is closer to the panel than "
+        f"{comparison['closer_than']} of {n} experts{spread}."
+    )
