@@ -218,7 +218,7 @@ class ClipLeaseAdmin(admin.ModelAdmin):
 
 @admin.register(SiteSetting)
 class SiteSettingAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "reveal_panel_after_vote"]
+    list_display = ["__str__", "reveal_panel_after_vote", "expert_feedback"]
 
     def has_add_permission(self, request) -> bool:
         return not SiteSetting.objects.exists()

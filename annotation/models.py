@@ -338,6 +338,11 @@ class SiteSetting(models.Model):
         default=False,
         help_text="After a vote, show the expert the panel distribution.",
     )
+    expert_feedback = models.BooleanField(
+        default=False,
+        help_text="Experts may open a page of where they stood against the rest "
+        "of the panel on their recent final votes (never a model output).",
+    )
 
     class Meta:
         constraints = [

@@ -9,6 +9,7 @@ urlpatterns = [
     path("login/", views.ThrottledLoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("grade/", views.grade, name="grade"),
+    path("feedback/", views.feedback, name="feedback"),
     path("admin-home/", views.admin_home, name="admin_home"),
     path("media/clips/<int:clip_id>/video.mp4", views.clip_video, name="clip_video"),
 ]

@@ -25,7 +25,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_safe
 
-from annotation import services
+from annotation import selectors, services
 from annotation.models import Clip
 from annotation.request_errors import request_error
 from annotation.roles import user_is_admin, user_is_expert
@@ -74,6 +74,7 @@ def grade(request: HttpRequest) -> HttpResponse:
         "undo_seconds": settings.VOTE_UNDO_SECONDS,
         "next_url": reverse("api-clip-next"),
         "votes_url": reverse("api-votes"),
+        "feedback_on": selectors.site_settings().expert_feedback,
     }
     return render(request, "annotation/grade.html", context)
 
@@ -90,6 +91,25 @@ def admin_home(request: HttpRequest) -> HttpResponse:
         request,
         "annotation/admin_home.html",
         {"is_expert": user_is_expert(user=request.user)},
+    )
+
+
+@require_GET
+@login_required
+def feedback(request: HttpRequest) -> HttpResponse:
+    """An expert's standing against the rest of the panel on their recent final
+    votes, when an admin turned it on (Site settings). Never a model output."""
+    if not user_is_expert(user=request.user):
+        raise PermissionDenied("This page is for experts.")
+    if not selectors.site_settings().expert_feedback:
+        raise Http404("Feedback after voting is turned off on this site.")
+    return render(
+        request,
+        "annotation/feedback.html",
+        {
+            "feedback": selectors.expert_feedback(expert=request.user),
+            "undo_seconds": settings.VOTE_UNDO_SECONDS,
+        },
     )
 
 

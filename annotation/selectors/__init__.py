@@ -12,6 +12,7 @@ from annotation.selectors.distributions import (  # noqa: F401
     distribution_rows,
     distribution_stats,
 )
+from annotation.selectors.feedback import expert_feedback  # noqa: F401
 from annotation.selectors.panel import (  # noqa: F401
     CLIP_SORTS,
     ClipTable,
