@@ -331,6 +331,27 @@ class ClipLease(models.Model):
         return f"lease clip {self.clip_id} → {self.expert_id} until {self.expires_at}"
 
 
+class ClipModelPriority(models.Model):
+    """How much the active model says a clip needs more votes, for the queue's
+    active allocation (VOTE_BUDGET_MODEL_PRIORITY). Written by the registry when a
+    version predicts or is promoted; never shown to experts."""
+
+    clip = models.OneToOneField(
+        Clip, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    disagreement = models.FloatField(
+        default=0.0, help_text="EMD between the prediction and the panel so far"
+    )
+    entropy = models.FloatField(
+        default=0.0, help_text="normalised entropy of the prediction (0..1)"
+    )
+    version_number = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"priority of clip {self.clip_id}"
+
+
 class SiteSetting(models.Model):
     """Singleton (pk=1) of settings an admin changes at run time."""
 

@@ -20,6 +20,7 @@ from annotation.models import (
     Clip,
     ClipDistribution,
     ClipLease,
+    ClipModelPriority,
     RepeatVote,
     Vote,
     VoteHistory,
@@ -33,6 +34,7 @@ VOTE = Vote._meta.db_table
 LEASE = ClipLease._meta.db_table
 REPEAT = RepeatVote._meta.db_table
 HISTORY = VoteHistory._meta.db_table
+PRIORITY = ClipModelPriority._meta.db_table
 
 _COLUMNS = ", ".join(f"n_{g.lower()}" for g in GRADES)
 
@@ -216,6 +218,7 @@ LEFT JOIN (
     WHERE expires_at > %(now)s GROUP BY clip_id
 ) l ON l.clip_id = c.id
 {{budget_join}}
+{{priority_join}}
 WHERE c.is_active
   AND NOT EXISTS (
     SELECT 1 FROM {VOTE} v WHERE v.clip_id = c.id AND v.expert_id = %(expert)s
@@ -304,12 +307,16 @@ def queue_fresh_rows(
     budget: list[tuple[int, int, int]] | None = None,
     budget_min_votes: int = 0,
     least_certain_first: bool = False,
+    model_priority: str = "off",
 ) -> list[tuple]:
     """Clips the expert neither graded nor holds: short of ``wanted`` votes
     (counting live leases) first, then least-loaded first (or, with
     ``least_certain_first``, the least certain distribution first), then the
     per-expert order. With ``budget`` (``agreement.settled_ranges``) settled clips
-    are left out. Rows hold (id, n_frames, fps, size_px, is_synthetic, is_active)."""
+    are left out. With ``least_certain_first`` and ``model_priority``
+    (``disagreement`` or ``entropy``), the active model's figure for the clip
+    (``ClipModelPriority``) ranks first. Rows hold (id, n_frames, fps, size_px,
+    is_synthetic, is_active)."""
     params = {
         "now": connection.ops.adapt_datetimefield_value(now),
         "expert": expert_id,
@@ -323,12 +330,18 @@ def queue_fresh_rows(
         ids = ", ".join(str(int(i)) for i in sorted(exclude))
         excluded = f"AND c.id NOT IN ({ids})"
     cte, join, where = _budget_parts(budget, budget_min_votes)
+    order = _UNCERTAINTY if least_certain_first else _LEAST_LOADED
+    priority_join = ""
+    if least_certain_first and model_priority in ("disagreement", "entropy"):
+        priority_join = f"LEFT JOIN {PRIORITY} p ON p.clip_id = c.id"
+        order = f"COALESCE(p.{model_priority}, 0) DESC, {order}"
     statement = _FRESH_SQL.format(
         budget=cte,
         budget_join=join,
+        priority_join=priority_join,
         budget_where=where,
         exclude=excluded,
-        order=_UNCERTAINTY if least_certain_first else _LEAST_LOADED,
+        order=order,
     )
     with connection.cursor() as cursor:
         cursor.execute(statement, params)

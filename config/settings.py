@@ -298,6 +298,15 @@ VOTE_BUDGET_MIN_VOTES = env_int("VOTE_BUDGET_MIN_VOTES", 10, minimum=1)
 VOTE_BUDGET_RANDOM_SHARE = env_float(
     "VOTE_BUDGET_RANDOM_SHARE", 0.2, minimum=0.0, maximum=1.0
 )
+# Active allocation (with the vote budget on): outside the random share, clips the
+# active model disagrees with most ("disagreement": model-panel EMD) or is least
+# sure of ("entropy") come first. "off" (default) keeps the least certain first.
+VOTE_BUDGET_MODEL_PRIORITY = env_str("VOTE_BUDGET_MODEL_PRIORITY", "off")
+if VOTE_BUDGET_MODEL_PRIORITY not in {"off", "disagreement", "entropy"}:
+    raise ImproperlyConfigured(
+        f"VOTE_BUDGET_MODEL_PRIORITY={VOTE_BUDGET_MODEL_PRIORITY!r}: use off, "
+        "disagreement or entropy."
+    )
 # Sign-in throttling (login page and API token): this many failures for one
 # username from one address lock it out for LOGIN_LOCKOUT_SECONDS.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)

@@ -393,6 +393,8 @@ def version_predict_run(*, version_id: int, clip_ids: list[int] | None = None) -
                 checkpoint=checkpoint,
                 clips=group[offset : offset + size],
             )
+    if stored and version.is_active:
+        services.clip_priorities_refresh(version=version)
     seconds = time.perf_counter() - start
     return {
         "version": version.number,
@@ -440,4 +442,6 @@ def predictions_catch_up_run() -> dict:
     missing = selectors.clips_without_prediction(version=version)
     if missing:
         services.version_predict_request(version=version)
+    # New votes move the model-panel disagreement the queue may rank by.
+    services.clip_priorities_refresh(version=version)
     return {"active": version.number, "missing": len(missing)}

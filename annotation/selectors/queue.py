@@ -118,6 +118,7 @@ def _fresh_candidates(
         # votes stay representative rather than only the contested ones.
         least_certain_first=budget is not None
         and rng.random() >= settings.VOTE_BUDGET_RANDOM_SHARE,
+        model_priority=settings.VOTE_BUDGET_MODEL_PRIORITY,
     )
     return [_queue_clip(row) for row in rows]
 

@@ -36,6 +36,7 @@ from annotation.services.panel import (  # noqa: F401
     panel_statistics_compute,
     panel_statistics_refresh,
 )
+from annotation.services.priorities import clip_model_priorities_replace  # noqa: F401
 from annotation.services.queue import (  # noqa: F401
     clip_leases_grant,
     clip_leases_release_expired,

@@ -1,6 +1,6 @@
 """Writes for the model loop (see each module)."""
 
-from registry.services.predictions import predictions_store
+from registry.services.predictions import clip_priorities_refresh, predictions_store
 from registry.services.runs import (
     RunNotFound,
     RunStateConflict,
@@ -38,6 +38,7 @@ __all__ = [
     "RunStateConflict",
     "VersionNotFound",
     "VersionStateConflict",
+    "clip_priorities_refresh",
     "fold_claim",
     "fold_heartbeat",
     "fold_mark",

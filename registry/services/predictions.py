@@ -33,3 +33,42 @@ def predictions_store(
         )
     Prediction.objects.bulk_create(batch, batch_size=500, ignore_conflicts=True)
     return Prediction.objects.filter(version=version).count() - before
+
+
+def clip_priorities_refresh(*, version: ModelVersion) -> int:
+    """The queue's active-allocation figures from ``version``'s predictions and
+    the panel's votes so far: model-panel EMD (0 for a clip without votes) and the
+    prediction's normalised entropy."""
+    import numpy as np
+
+    from annotation.models import ClipDistribution
+    from annotation.services import clip_model_priorities_replace
+    from modeling.metrics import emd_per_clip
+
+    rows = list(
+        Prediction.objects.filter(version=version).values_list(
+            "clip_id", "p_a", "p_b", "p_c", "p_d", "p_e"
+        )
+    )
+    if not rows:
+        return clip_model_priorities_replace(rows=[], version_number=version.number)
+    counts = {
+        d.clip_id: [d.n_a, d.n_b, d.n_c, d.n_d, d.n_e]
+        for d in ClipDistribution.objects.filter(clip_id__in=[r[0] for r in rows])
+    }
+    pred = np.array([r[1:] for r in rows], dtype=float)
+    panel = np.array([counts.get(r[0], [0] * 5) for r in rows], dtype=float)
+    voted = panel.sum(axis=1) > 0
+    shares = panel / np.maximum(panel.sum(axis=1, keepdims=True), 1)
+    disagreement = np.where(
+        voted, emd_per_clip(pred, np.where(voted[:, None], shares, pred)), 0.0
+    )
+    clipped = np.clip(pred, 1e-12, 1.0)
+    entropy = -(pred * np.log(clipped)).sum(axis=1) / np.log(5)
+    return clip_model_priorities_replace(
+        rows=[
+            (r[0], float(d), float(h))
+            for r, d, h in zip(rows, disagreement, entropy, strict=True)
+        ],
+        version_number=version.number,
+    )

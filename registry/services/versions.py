@@ -12,7 +12,7 @@ from annotation.errors import DomainError
 from annotation.services.enqueue import VERSION_PREDICT, task_send
 from registry import selectors, storage
 from registry.models import ModelVersion, TrainingRun, VersionEvent
-from registry.services.predictions import predictions_store
+from registry.services.predictions import clip_priorities_refresh, predictions_store
 
 
 class VersionNotFound(DomainError):
@@ -96,6 +96,7 @@ def _activate(
             version=version, previous=previous, action=action, by=user, reason=reason
         )
     version.refresh_from_db()
+    clip_priorities_refresh(version=version)
     version_predict_request(version=version)
     return version
 

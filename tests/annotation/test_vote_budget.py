@@ -106,3 +106,32 @@ def test_the_least_certain_clip_comes_first_unless_the_random_share_picks(budget
     # then each expert's own shuffle), which does not look at certainty
     budget.VOTE_BUDGET_RANDOM_SHARE = 1.0
     assert {first_pick(seed).clip.pk for seed in range(12)} == {sure.pk, unsure.pk}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("column", ["disagreement", "entropy"])
+def test_active_allocation_puts_the_model_flagged_clip_first(budget, column):
+    panel = ExpertFactory.create_batch(6)
+    sure, unsure, flagged = ClipFactory.create_batch(3)
+    _votes(sure, "BBBBBB", panel)
+    _votes(unsure, "ABCDEA", panel)
+    _votes(flagged, "BBBBBC", panel)  # the panel is nearly sure; the model is not
+    services.clip_model_priorities_replace(
+        rows=[(sure.pk, 0.01, 0.1), (unsure.pk, 0.02, 0.2), (flagged.pk, 0.3, 0.9)],
+        version_number=1,
+    )
+
+    def first_pick(seed):
+        ClipLease.objects.all().delete()
+        rng = random.Random(seed)
+        return selectors.clip_next_for_expert(expert=ExpertFactory(), count=1, rng=rng)[
+            0
+        ]
+
+    # off (the default): the least certain clip first, as before
+    assert {first_pick(s).clip.pk for s in range(6)} == {unsure.pk}
+    budget.VOTE_BUDGET_MODEL_PRIORITY = column
+    assert {first_pick(s).clip.pk for s in range(6)} == {flagged.pk}
+    # the random share still keeps the plain order on its requests
+    budget.VOTE_BUDGET_RANDOM_SHARE = 1.0
+    assert len({first_pick(s).clip.pk for s in range(12)}) > 1

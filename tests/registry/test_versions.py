@@ -82,3 +82,32 @@ def test_rollback_without_an_earlier_version_says_so(admin_user):
     services.version_auto_decide(version=v1)
     with pytest.raises(services.VersionStateConflict, match="first active version"):
         services.model_version_rollback(user=admin_user)
+
+
+@pytest.mark.django_db
+def test_promotion_writes_the_queue_priorities_from_predictions_and_votes():
+    from annotation import services as annotation_services
+    from annotation.models import ClipModelPriority
+    from tests.factories import ClipFactory, ExpertFactory
+
+    voted, unvoted = ClipFactory.create_batch(2)
+    experts = ExpertFactory.create_batch(2)
+    annotation_services.votes_bulk_create_simulated(
+        votes=[(experts[0].pk, voted.pk, "A"), (experts[1].pk, voted.pk, "A")],
+        seconds_spent=3.0,
+    )
+    v1 = _version(1, 0.05, 0.01)
+    services.predictions_store(
+        version=v1,
+        rows=[(voted.pk, [0, 0, 1.0, 0, 0], 0), (unvoted.pk, [0.2] * 5, None)],
+        source="oof",
+    )
+    services.version_auto_decide(version=v1)
+    rows = {p.clip_id: p for p in ClipModelPriority.objects.all()}
+    # Panel all A, model all C: CDFs (1,1,1,1,1) vs (0,0,1,1,1): EMD = 2/5.
+    assert rows[voted.pk].disagreement == pytest.approx(0.4)
+    assert rows[voted.pk].entropy == pytest.approx(0.0, abs=1e-9)
+    # No votes yet: no disagreement; a uniform prediction has entropy 1.
+    assert rows[unvoted.pk].disagreement == 0.0
+    assert rows[unvoted.pk].entropy == pytest.approx(1.0)
+    assert rows[voted.pk].version_number == 1
