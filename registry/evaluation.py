@@ -158,6 +158,9 @@ def model_as_expert(
     def closer_than(value: float) -> int:
         return int((experts > value).sum())
 
+    within_experts = np.array([x for x in expert_within_one if x is not None], float)
+    bias_experts = np.array([x for x in expert_bias if x is not None], float)
+
     return {
         "emd": emd,
         "emd_low": float(low),
@@ -165,6 +168,10 @@ def model_as_expert(
         "distribution_emd": float(emd_per_clip(pred, target).mean()),
         "within_one": float(within.mean()),
         "bias": float(bias.mean()),
+        # experts the model beats on agreement within one grade, and on the size
+        # of the signed bias
+        "within_one_above": int((within_experts < within.mean()).sum()),
+        "bias_smaller_than": int((np.abs(bias_experts) > abs(bias.mean())).sum()),
         "n_experts": int(len(experts)),
         "closer_than": closer_than(emd),
         # A lower EMD (the interval's low end) beats more experts.

@@ -61,6 +61,8 @@ def test_an_admin_sees_the_model_among_the_experts_and_the_clip_review(trained):
     assert page.status_code == 200
     assert "closer to the panel than" in text and f"of {len(experts)} experts" in text
     assert "Grade-mode accuracy".lower() in text.lower() and "95 % interval" in text
+    assert 'id="versions-metrics"' in text and f"v{version.number}" in text
+    assert "more often than" in text and "smaller in size than" in text
     for key in ("among-experts", "hi", "confusion", "mean-grade", "calibration"):
         assert f'id="{key}"' in text, key
     for which in ("disagree", "split", "model_unsure", "panel_unsure", "nonsense"):

@@ -66,6 +66,8 @@ def test_the_model_is_placed_among_the_experts_on_their_scale():
     assert result["closer_than"] == 2 and result["n_experts"] == 3
     assert result["within_one"] == 1.0  # the tied panel mode goes to A
     assert result["bias"] == pytest.approx(1 - 2.0)
+    # within one: 1.0 beats the expert at 0.5 only; |bias| 1.0 is larger than both
+    assert result["within_one_above"] == 1 and result["bias_smaller_than"] == 0
     assert evaluation.sentence(result) == (
         "Voting its most likely grade, the model is closer to the panel than 2 of 3 "
         "experts."
