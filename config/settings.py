@@ -193,6 +193,7 @@ INSTALLED_APPS = [
     "django_celery_beat",  # retraining schedules, editable in the admin
     "annotation",
     "registry",
+    "exports",
     "dashboards",
     "workers",
 ]
@@ -405,6 +406,7 @@ CELERY_TASK_ROUTES = {
     "workers.tasks.training_runs_reap": {"queue": "cpu"},
     "workers.tasks.retrain_when_due": {"queue": "cpu"},
     "workers.tasks.predictions_catch_up": {"queue": "cpu"},
+    "workers.tasks.dataset_export": {"queue": "cpu"},
 }
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 # The panel statistics behind the dashboards, recomputed when votes changed.

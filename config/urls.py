@@ -10,6 +10,7 @@ urlpatterns = [
     path("dashboards/", include("dashboards.urls")),
     path("registry/", include("registry.urls")),
     path("api/registry/", include("registry.urls_api")),
+    path("exports/", include("exports.urls")),
     path("", include("annotation.urls")),
 ]
 

@@ -88,6 +88,8 @@ class Manifest:
 def manifest_paths(path: str | Path) -> tuple[Path, Path]:
     """(dataset dir, manifest.jsonl) from either the directory or the jsonl file."""
     path = Path(path)
+    if path.suffix == ".zip" and path.is_file():
+        path = manifest_paths_from_zip(path)
     if path.is_dir():
         root, jsonl = path, path / "manifest.jsonl"
     else:
@@ -207,6 +209,42 @@ def manifest_sha256(path: str | Path) -> str:
     """The dataset's identity: the SHA-256 of its ``manifest.jsonl``."""
     _, jsonl = manifest_paths(path)
     return hashlib.sha256(jsonl.read_bytes()).hexdigest()
+
+
+def manifest_line(row: dict, *, where: str = "row") -> bytes:
+    """One row as the canonical line ``manifest_write`` writes (validated, keys
+    sorted); the caller supplies ``array_sha256`` (e.g. a writer streaming the
+    arrays into a zip)."""
+    _parse_row(row, where, Path("."), False)
+    return (json.dumps(row, sort_keys=True) + "\n").encode()
+
+
+def dataset_meta(*, n_clips: int, manifest_sha: str, meta: dict | None = None) -> dict:
+    """``dataset.json`` for a manifest of ``n_clips`` rows whose jsonl hashes to
+    ``manifest_sha``."""
+    return {
+        "format": MANIFEST_FORMAT,
+        "version": MANIFEST_VERSION,
+        "n_clips": n_clips,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **(meta or {}),
+        "manifest_sha256": manifest_sha,
+    }
+
+
+def manifest_paths_from_zip(path: Path) -> Path:
+    """A zipped dataset (e.g. a SpermGrade export) extracted once beside it, into
+    ``<name>.zip.d/``; returns that folder."""
+    import zipfile
+
+    target = path.with_name(path.name + ".d")
+    if not (target / "manifest.jsonl").is_file():
+        try:
+            with zipfile.ZipFile(path) as bundle:
+                bundle.extractall(target)
+        except zipfile.BadZipFile as exc:
+            raise ManifestError(f"{path} is not a readable zip file: {exc}") from exc
+    return target
 
 
 def _npy_bytes(frames: np.ndarray) -> bytes:

@@ -20,6 +20,7 @@ PACKAGES = (
     "annotation",
     "config",
     "dashboards",
+    "exports",
     "modeling",
     "registry",
     "video",
@@ -30,7 +31,8 @@ ALLOWED = {
     "annotation": {"modeling", "video"},
     "registry": {"annotation", "modeling", "video"},
     "dashboards": {"annotation", "registry", "modeling"},
-    "workers": {"annotation", "registry", "modeling", "video", "config"},
+    "exports": {"annotation", "registry", "modeling"},
+    "workers": {"annotation", "exports", "registry", "modeling", "video", "config"},
 }
 PURE = {"modeling": {"video"}, "video": set()}  # package -> app packages it may use
 FRAMEWORKS = {"django", "rest_framework", "celery", "kombu"}

@@ -14,6 +14,7 @@ from celery import Task, shared_task
 from annotation import services
 from registry import services as registry_services
 from workers import training
+from workers.export import dataset_export_run
 from workers.preprocess import recording_inspect_run, recording_preprocess_run
 
 
@@ -118,3 +119,9 @@ def retrain_when_due(
 def predictions_catch_up() -> dict:
     """Periodic: the active version predicts clips it has not seen."""
     return training.predictions_catch_up_run()
+
+
+@shared_task(base=RecordedTask, name="workers.tasks.dataset_export")
+def dataset_export(*, job_id: int) -> dict:
+    """Write the export bundle for the job (same path: a re-run rewrites it)."""
+    return dataset_export_run(job_id=job_id)

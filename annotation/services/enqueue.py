@@ -28,6 +28,7 @@ VERSION_PREDICT = "workers.tasks.version_predict"
 TRAINING_RUNS_REAP = "workers.tasks.training_runs_reap"
 RETRAIN_WHEN_DUE = "workers.tasks.retrain_when_due"
 PREDICTIONS_CATCH_UP = "workers.tasks.predictions_catch_up"
+DATASET_EXPORT = "workers.tasks.dataset_export"
 TASK_NAMES = (
     PANEL_SNAPSHOT,
     RECORDING_PREPROCESS,
@@ -39,6 +40,7 @@ TASK_NAMES = (
     TRAINING_RUNS_REAP,
     RETRAIN_WHEN_DUE,
     PREDICTIONS_CATCH_UP,
+    DATASET_EXPORT,
 )
 
 UNREACHABLE = (

@@ -1,0 +1,502 @@
+"""The export bundle: one versioned zip, written as a stream (rows are read in
+chunks and each file's SHA-256 is computed while it is written), and read back by
+``bundle_import`` after every checksum matched.
+
+Layout (all names relative to the zip's root):
+
+    FORMAT.json            {"format": "spermgrade-export", "version": 1, ...}
+    dataset.json           the modeling manifest (``modeling/manifest.py``):
+    manifest.jsonl         ``python -m modeling train --data <zip or folder>``
+    clips/<clip>.npy       uint8 (T, H, W, 3) frames
+    media/<clip>.mp4       the browser H.264 video, where there is one
+    clips.jsonl            per clip: patient, recording, frames, fps, stride, track,
+                           kinematics, synthetic flag (and latent quality)
+    votes.csv              clip, expert, grade, time, seconds, is_repeat
+    vote_history.csv       every creation and change of a vote
+    distributions.csv      counts, shares, n, mode, mean, dispersion per clip
+    recordings.csv         recording-level summaries
+    crowdkit.csv           task,worker,label (crowd-kit's input)
+    snapshot.json, folds.json    when a snapshot (or version) is chosen
+    predictions.csv        when a model version is chosen
+    datasheet.md           what, when, how many, agreement, licence, synthetic
+    checksums.sha256       "<sha256>  <name>" for every file above
+
+Only pseudonyms appear: ``C-``/``E-``/``P-``/``R-`` keyed hashes, never a
+username, name, e-mail, internal id, patient code or server path.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from annotation import agreement
+from annotation.models import (
+    GRADES,
+    Clip,
+    ClipDistribution,
+    Recording,
+    RepeatVote,
+    Vote,
+    VoteHistory,
+)
+from exports.pseudonyms import clip_pseudonym, expert_pseudonym, recording_pseudonym
+from modeling.manifest import dataset_meta, manifest_line
+from registry import storage
+
+FORMAT = "spermgrade-export"
+VERSION = 1
+CHUNK = 5000
+
+
+class _Writer:
+    """Members of the zip, each hashed while written."""
+
+    def __init__(self, bundle: zipfile.ZipFile) -> None:
+        self.bundle = bundle
+        self.sums: dict[str, str] = {}
+
+    def open(self, name: str, *, compress: bool = True):
+        info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+        return _Hashed(self, name, self.bundle.open(info, "w", force_zip64=True))
+
+    def write_bytes(self, name: str, data: bytes, *, compress: bool = True) -> None:
+        with self.open(name, compress=compress) as fh:
+            fh.write(data)
+
+    def write_csv(self, name: str, header: list[str], rows: Iterable) -> int:
+        count = 0
+        with self.open(name) as fh:
+            text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
+            out = csv.writer(text)
+            out.writerow(header)
+            for row in rows:
+                out.writerow(row)
+                count += 1
+            text.flush()
+            text.detach()
+        return count
+
+
+class _Hashed:
+    def __init__(self, writer: _Writer, name: str, raw) -> None:
+        self.writer, self.name, self.raw = writer, name, raw
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self.raw.write(data)
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    @property
+    def closed(self) -> bool:
+        return self.raw.closed
+
+    def close(self) -> None:
+        if not self.raw.closed:
+            self.raw.close()
+            self.writer.sums[self.name] = self.digest.hexdigest()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _iso(value) -> str:
+    return value.isoformat() if value else ""
+
+
+def _copy(writer: _Writer, name: str, path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as src, writer.open(name, compress=False) as dst:
+        while block := src.read(1 << 20):
+            digest.update(block)
+            dst.write(block)
+    return digest.hexdigest()
+
+
+def bundle_write(
+    out_path: str | Path,
+    *,
+    snapshot=None,
+    version=None,
+    licence: str = "",
+    progress: Callable[[str, float], None] = lambda step, share: None,
+) -> dict:
+    """Write the bundle to ``out_path``; returns counts for the job's result."""
+    out_path = Path(out_path)
+    clips = Clip.objects.filter(is_active=True).select_related("patient", "recording")
+    n_clips = clips.count()
+    counts = {
+        d.clip_id: [d.n_a, d.n_b, d.n_c, d.n_d, d.n_e]
+        for d in ClipDistribution.objects.all().iterator(chunk_size=CHUNK)
+    }
+    summary: dict = {"n_clips": 0}
+    synthetic = True
+    with zipfile.ZipFile(out_path, "w", allowZip64=True) as bundle:
+        writer = _Writer(bundle)
+        manifest_digest = hashlib.sha256()
+        # A zip takes one member at a time: the two per-clip listings go to
+        # temporary files (on disk: memory stays flat) while the arrays stream in.
+        with tempfile.TemporaryFile() as manifest, tempfile.TemporaryFile() as meta:
+            for i, clip in enumerate(clips.order_by("pk").iterator(chunk_size=CHUNK)):
+                name = clip_pseudonym(clip.pk)
+                synthetic = synthetic and clip.is_synthetic
+                row = {
+                    "clip_id": name,
+                    "patient_id": storage.patient_pseudonym(clip.patient.code),
+                    "speed": float(clip.speed),
+                    "kinematics": clip.kinematics or {},
+                    "synthetic": clip.is_synthetic,
+                }
+                votes = counts.get(clip.pk)
+                if votes and sum(votes):
+                    row["votes"] = votes
+                if clip.array_file:
+                    row["array"] = f"clips/{name}.npy"
+                    row["array_sha256"] = _copy(
+                        writer, row["array"], Path(clip.array_file.path)
+                    )
+                    line = manifest_line(row, where=f"clip {name}")
+                    manifest.write(line)
+                    manifest_digest.update(line)
+                    summary["n_clips"] += 1
+                if clip.video_file:
+                    _copy(writer, f"media/{name}.mp4", Path(clip.video_file.path))
+                meta.write(
+                    (
+                        json.dumps(
+                            {
+                                "clip": name,
+                                "patient": row["patient_id"],
+                                "recording": recording_pseudonym(clip.recording_id)
+                                if clip.recording_id
+                                else None,
+                                "frame_start": clip.frame_start,
+                                "frame_end": clip.frame_end,
+                                "n_frames": clip.n_frames,
+                                "stride": max(
+                                    1,
+                                    round(
+                                        (clip.frame_end - clip.frame_start)
+                                        / max(1, clip.n_frames)
+                                    ),
+                                ),
+                                "source_fps": clip.fps,
+                                "size_px": clip.size_px,
+                                "track": clip.track,
+                                "speed": clip.speed,
+                                "speed_unit": clip.speed_unit,
+                                "kinematics": clip.kinematics,
+                                "synthetic": clip.is_synthetic,
+                                "latent_quality": clip.latent_quality
+                                if clip.is_synthetic
+                                else None,
+                                "video": f"media/{name}.mp4"
+                                if clip.video_file
+                                else None,
+                            },
+                            sort_keys=True,
+                        )
+                        + "\n"
+                    ).encode()
+                )
+                if i % 200 == 0:
+                    progress("clips", i / max(1, n_clips))
+            for listing, handle in (
+                ("manifest.jsonl", manifest),
+                ("clips.jsonl", meta),
+            ):
+                handle.seek(0)
+                with writer.open(listing) as member:
+                    shutil.copyfileobj(handle, member, 1 << 20)
+        writer.write_bytes(
+            "dataset.json",
+            json.dumps(
+                dataset_meta(
+                    n_clips=summary["n_clips"],
+                    manifest_sha=manifest_digest.hexdigest(),
+                    meta={"source": "SpermGrade export", "synthetic": synthetic},
+                ),
+                indent=2,
+            ).encode(),
+        )
+        progress("votes", 0.0)
+        summary["n_votes"] = _votes_write(writer)
+        summary["n_history"] = writer.write_csv(
+            "vote_history.csv",
+            ["clip", "expert", "action", "grade", "previous_grade", "is_repeat", "at"],
+            (
+                (
+                    clip_pseudonym(c),
+                    expert_pseudonym(e),
+                    action,
+                    g,
+                    prev,
+                    int(rep),
+                    _iso(at),
+                )
+                for c, e, action, g, prev, rep, at in VoteHistory.objects.order_by(
+                    "at", "id"
+                )
+                .values_list(
+                    "clip_id",
+                    "expert_id",
+                    "action",
+                    "grade",
+                    "previous_grade",
+                    "is_repeat",
+                    "at",
+                )
+                .iterator(chunk_size=CHUNK)
+            ),
+        )
+        progress("distributions", 0.8)
+        _distributions_write(writer, counts)
+        _recordings_write(writer)
+        if version is not None and snapshot is None:
+            snapshot = version.snapshot
+        if snapshot is not None:
+            _snapshot_write(writer, snapshot, version)
+        if version is not None:
+            _predictions_write(writer, version)
+        writer.write_bytes(
+            "datasheet.md",
+            _datasheet(summary, counts, synthetic, licence, snapshot, version).encode(),
+        )
+        writer.write_bytes(
+            "FORMAT.json",
+            json.dumps(
+                {
+                    "format": FORMAT,
+                    "version": VERSION,
+                    "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "synthetic": synthetic,
+                    "manifest": "dataset.json + manifest.jsonl (modeling format)",
+                },
+                indent=2,
+            ).encode(),
+        )
+        lines = "".join(f"{h}  {n}\n" for n, h in sorted(writer.sums.items()))
+        bundle.writestr("checksums.sha256", lines)
+    progress("done", 1.0)
+    summary["bytes"] = out_path.stat().st_size
+    return summary
+
+
+def _votes_write(writer: _Writer) -> int:
+    header = ["clip", "expert", "grade", "created_at", "updated_at", "seconds_spent"]
+    crowd: list = []
+
+    def rows():
+        for model, repeat in ((Vote, 0), (RepeatVote, 1)):
+            for c, e, g, created, updated, seconds in (
+                model.objects.order_by("clip_id", "expert_id")
+                .values_list(
+                    "clip_id",
+                    "expert_id",
+                    "grade",
+                    "created_at",
+                    "updated_at",
+                    "seconds_spent",
+                )
+                .iterator(chunk_size=CHUNK)
+            ):
+                row = (clip_pseudonym(c), expert_pseudonym(e), g)
+                if not repeat:
+                    crowd.append(row)
+                yield (*row, _iso(created), _iso(updated), seconds, repeat)
+
+    n = writer.write_csv("votes.csv", [*header, "is_repeat"], rows())
+    writer.write_csv("crowdkit.csv", ["task", "worker", "label"], iter(crowd))
+    return n
+
+
+def _distributions_write(writer: _Writer, counts: dict) -> None:
+    ids = sorted(counts)
+    matrix = np.array([counts[i] for i in ids], dtype=float).reshape(-1, 5)
+    dispersion = agreement.clip_dispersion(matrix) if len(ids) else None
+
+    def rows():
+        for i, clip_id in enumerate(ids):
+            n = matrix[i].sum()
+            shares = matrix[i] / n if n else np.zeros(5)
+            yield (
+                clip_pseudonym(clip_id),
+                *[int(x) for x in matrix[i]],
+                int(n),
+                *[round(float(x), 6) for x in shares],
+                GRADES[int(matrix[i].argmax())] if n else "",
+                round(float(shares @ np.arange(1, 6)), 6) if n else "",
+                round(float(dispersion.ordinal_dispersion[i]), 6) if n else "",
+                round(float(dispersion.entropy_bits[i]), 6) if n else "",
+            )
+
+    header = ["clip", *[f"n_{g.lower()}" for g in GRADES], "n_votes"]
+    header += [f"p_{g.lower()}" for g in GRADES]
+    header += ["mode", "mean_grade", "ordinal_dispersion", "entropy_bits"]
+    writer.write_csv("distributions.csv", header, rows())
+
+
+def _recordings_write(writer: _Writer) -> None:
+    from django.db.models import Count
+
+    rows = (
+        (
+            recording_pseudonym(r.pk),
+            storage.patient_pseudonym(r.patient.code) if r.patient_id else "",
+            r.fps,
+            r.width,
+            r.height,
+            r.n_frames or "",
+            r.um_per_px or "",
+            r.status,
+            int(r.is_synthetic),
+            r.n_clips,
+        )
+        for r in Recording.objects.select_related("patient")
+        .annotate(n_clips=Count("clips"))
+        .order_by("pk")
+    )
+    header = ["recording", "patient", "fps", "width", "height", "n_frames"]
+    header += ["um_per_px", "status", "synthetic", "n_clips"]
+    writer.write_csv("recordings.csv", header, rows)
+
+
+def _snapshot_write(writer: _Writer, snapshot, version) -> None:
+    writer.write_bytes(
+        "snapshot.json",
+        json.dumps(
+            {
+                "sha256": snapshot.sha256,
+                "cutoff": _iso(snapshot.cutoff),
+                "min_votes": snapshot.min_votes,
+                "n_clips": snapshot.n_clips,
+                "n_votes": snapshot.n_votes,
+                "clips": [clip_pseudonym(c) for c in snapshot.clip_ids],
+            },
+            indent=2,
+        ).encode(),
+    )
+    folds = None
+    if version is not None:
+        path = storage.absolute(version.artifact_path) / "folds.json"
+        if path.is_file():
+            folds = json.loads(path.read_text())
+    if folds is None:
+        from modeling.cv import folds_make
+        from modeling.manifest import manifest_read
+
+        records = manifest_read(storage.absolute(snapshot.path))
+        made = folds_make(
+            np.argmax([r.votes for r in records], axis=1),
+            [r.patient_id for r in records],
+            k=3,
+            seed=0,
+        )
+        ids = [r.clip_id for r in records]
+        folds = {
+            f"fold_{f.index}": {
+                side: [ids[i] for i in getattr(f, side)]
+                for side in ("train", "val", "test")
+            }
+            for f in made
+        }
+    renamed = {
+        name: {
+            side: [clip_pseudonym(int(c)) for c in ids] for side, ids in fold.items()
+        }
+        for name, fold in folds.items()
+    }
+    writer.write_bytes("folds.json", json.dumps(renamed, indent=2).encode())
+
+
+def _predictions_write(writer: _Writer, version) -> None:
+    from registry.models import Prediction
+
+    rows = (
+        (
+            clip_pseudonym(c),
+            version.number,
+            src,
+            fold if fold is not None else "",
+            a,
+            b,
+            cc,
+            d,
+            e,
+        )
+        for c, src, fold, a, b, cc, d, e in Prediction.objects.filter(version=version)
+        .order_by("clip_id")
+        .values_list("clip_id", "source", "fold", "p_a", "p_b", "p_c", "p_d", "p_e")
+        .iterator(chunk_size=CHUNK)
+    )
+    header = ["clip", "version", "source", "fold", "p_a", "p_b", "p_c", "p_d", "p_e"]
+    writer.write_csv("predictions.csv", header, rows)
+
+
+def _datasheet(summary, counts, synthetic, licence, snapshot, version) -> str:
+    from annotation.selectors import panel_statistics_latest
+
+    statistics = panel_statistics_latest()
+    votes = Vote.objects.order_by("created_at")
+    first, last = votes.first(), votes.last()
+    n_patients = (
+        Clip.objects.filter(is_active=True).values("patient").distinct().count()
+    )
+    n_experts = Vote.objects.values("expert").distinct().count()
+    alpha = statistics.data.get("alpha") if statistics else None
+    lines = [
+        "# Datasheet",
+        "",
+        f"- Exported: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"format {FORMAT} v{VERSION}",
+        "- **Synthetic**: "
+        + ("yes — simulated clips and votes" if synthetic else "no"),
+        f"- Clips: {summary['n_clips']} with frames; patients: {n_patients}; "
+        f"experts: {n_experts}; votes: {summary['n_votes']} (hidden repeats included, "
+        "flagged)",
+        f"- Collection: {first.created_at:%Y-%m-%d} to {last.created_at:%Y-%m-%d}"
+        if first
+        else "- Collection: no votes yet",
+        f"- Panel agreement: Krippendorff's α (ordinal) {alpha['value']:.3f}, 95 % "
+        f"interval {alpha['low']:.3f}–{alpha['high']:.3f}"
+        if alpha and alpha.get("value") is not None
+        else "- Panel agreement: not computed yet",
+        f"- Licence: {licence or '(not given by the exporting admin)'}",
+        f"- Snapshot: {snapshot.sha256}" if snapshot else "- Snapshot: none chosen",
+        f"- Predictions: model version v{version.number}"
+        if version
+        else "- Predictions: none",
+        "- Identifiers: keyed pseudonyms (C- clips, E- experts, P- patients, R- "
+        "recordings), stable within the exporting instance only",
+        "",
+        "Train without the platform: `python -m modeling train --data <this zip or "
+        "its folder> --out run`.",
+        "",
+    ]
+    return "\n".join(lines)

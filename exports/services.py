@@ -1,0 +1,66 @@
+"""Exports are jobs (``annotation.Job``, kind "export") run by a cpu worker; the
+zip lands under MEDIA_ROOT/exports/ and is downloaded through an admin-only view."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+
+from annotation.errors import InvalidInput
+from annotation.models import Job
+from annotation.services import job_create, job_mark_failed, task_send
+from annotation.services.enqueue import DATASET_EXPORT
+from registry import selectors as registry_selectors
+
+EXPORT_KIND = "export"
+
+
+def export_dir() -> Path:
+    return Path(settings.MEDIA_ROOT) / "exports"
+
+
+def export_request(
+    *,
+    snapshot_sha: str = "",
+    version_id: int | None = None,
+    licence: str = "",
+    user=None,
+) -> Job:
+    """Queue an export; unknown snapshot or version ids are refused here."""
+    if (
+        version_id is not None
+        and registry_selectors.version_get(version_id=version_id) is None
+    ):
+        raise InvalidInput(f"There is no model version {version_id}.")
+    if snapshot_sha:
+        from registry.models import Snapshot
+
+        if not Snapshot.objects.filter(sha256=snapshot_sha).exists():
+            raise InvalidInput(f"There is no snapshot {snapshot_sha[:12]}.")
+    job = job_create(
+        kind=EXPORT_KIND,
+        params={
+            "snapshot": snapshot_sha,
+            "version_id": version_id,
+            "licence": licence[:500],
+            "by": getattr(user, "username", ""),
+        },
+    )
+    job_id = job.pk
+    task_send(
+        name=DATASET_EXPORT,
+        kwargs={"job_id": job_id},
+        on_unreachable=lambda message: job_mark_failed(job_id=job_id, error=message),
+    )
+    return job
+
+
+def export_path_for(job: Job) -> Path:
+    stamp = timezone.localtime(job.created_at).strftime("%Y%m%d-%H%M%S")
+    return export_dir() / f"spermgrade-export-{job.pk}-{stamp}.zip"
+
+
+def export_jobs():
+    return Job.objects.filter(kind=EXPORT_KIND).order_by("-created_at")

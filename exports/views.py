@@ -1,0 +1,112 @@
+"""Export and import pages (under /exports/), administrators only."""
+
+from __future__ import annotations
+
+import tempfile
+from functools import wraps
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from annotation import roles
+from annotation.errors import DomainError
+from annotation.models import Job
+from exports import services
+from exports.importer import bundle_import
+from registry import selectors as registry_selectors
+from registry.models import Snapshot
+
+
+def admin_required(view):
+    @login_required
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs):
+        if not roles.user_is_admin(user=request.user):
+            raise PermissionDenied("Exports and imports are for administrators.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@require_GET
+@admin_required
+def export_home(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "exports/home.html",
+        {
+            "jobs": services.export_jobs()[:20],
+            "snapshots": Snapshot.objects.order_by("-created_at")[:20],
+            "versions": registry_selectors.version_list()[:20],
+            "max_upload_mb": settings.MAX_UPLOAD_MB,
+        },
+    )
+
+
+@require_POST
+@admin_required
+def export_start(request: HttpRequest) -> HttpResponse:
+    version = request.POST.get("version") or None
+    try:
+        job = services.export_request(
+            snapshot_sha=request.POST.get("snapshot", ""),
+            version_id=int(version) if version else None,
+            licence=request.POST.get("licence", ""),
+            user=request.user,
+        )
+    except (DomainError, ValueError) as exc:
+        messages.error(request, getattr(exc, "message", "Choose a listed version."))
+    else:
+        messages.success(
+            request, f"Export {job.pk} queued; this page shows its progress."
+        )
+    return redirect("export_home")
+
+
+@require_GET
+@admin_required
+def export_download(request: HttpRequest, job_id: int) -> FileResponse:
+    job = Job.objects.filter(pk=job_id, kind=services.EXPORT_KIND).first()
+    if job is None or job.status != Job.Status.DONE:
+        raise Http404("That export is not ready.")
+    path = services.export_dir() / job.result.get("file", "")
+    if not path.is_file() or path.parent != services.export_dir():
+        raise Http404("The export file is gone; export again.")
+    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
+
+
+@require_POST
+@admin_required
+def import_upload(request: HttpRequest) -> HttpResponse:
+    upload = request.FILES.get("bundle")
+    if upload is None:
+        messages.error(request, "Choose an export .zip to import.")
+        return redirect("export_home")
+    if upload.size > settings.MAX_UPLOAD_MB * 1024 * 1024:
+        messages.error(request, f"The file is larger than {settings.MAX_UPLOAD_MB} MB.")
+        return redirect("export_home")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bundle.zip"
+        with path.open("wb") as fh:
+            for chunk in upload.chunks():
+                fh.write(chunk)
+        try:
+            result = bundle_import(path)
+        except DomainError as exc:
+            messages.error(request, f"Not imported: {exc.message}")
+            return redirect("export_home")
+    if result["already_imported"]:
+        messages.info(request, "This bundle was imported before: nothing changed.")
+    else:
+        messages.success(
+            request,
+            f"Imported {result['clips']} clips and {result['votes']} votes from "
+            f"{result['experts']} experts.",
+        )
+    return redirect("export_home")

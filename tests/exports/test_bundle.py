@@ -1,0 +1,256 @@
+"""Export bundles: the round trip into the instance reproduces clips, votes and
+distributions; checksums refuse tampered, truncated and foreign zips; nothing
+identifying leaks; modeling trains on the zip; the pages are for admins only."""
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import reverse
+
+from annotation import services as annotation_services
+from annotation.models import Clip, ClipDistribution, Job, Vote
+from exports.bundle import bundle_write
+from exports.importer import BundleError, bundle_import
+from exports.pseudonyms import clip_pseudonym, expert_pseudonym
+from tests.factories import ExpertFactory
+from tests.registry.conftest import (  # noqa: F401 (fixtures)
+    _broker_folders,
+    eager_celery,
+    make_voted_clips,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fast_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def world():
+    clips, experts = make_voted_clips(n_clips=8, n_patients=4, n_experts=4)
+    for i, expert in enumerate(experts):
+        expert.email = f"person{i}@clinic.example"
+        expert.first_name, expert.last_name = f"Given{i}", f"Family{i}"
+        expert.save()
+    return clips, experts
+
+
+def _export(tmp_path, **kwargs) -> Path:
+    out = tmp_path / "export.zip"
+    bundle_write(out, **kwargs)
+    return out
+
+
+def test_the_round_trip_reproduces_clips_votes_and_distributions(world, tmp_path):
+    clips, experts = world
+    out = _export(tmp_path)
+    result = bundle_import(out)
+    assert result["clips"] == len(clips) and result["votes"] == 8 * 4
+    new_of = result["clip_ids"]
+    User = get_user_model()
+    for clip in clips:
+        copy = Clip.objects.get(pk=new_of[clip_pseudonym(clip.pk)])
+        assert (
+            Path(copy.array_file.path).read_bytes()
+            == Path(clip.array_file.path).read_bytes()
+        )
+        assert copy.speed == clip.speed and copy.kinematics == clip.kinematics
+        original = sorted(
+            (expert_pseudonym(v.expert_id), v.grade, v.created_at, v.seconds_spent)
+            for v in Vote.objects.filter(clip=clip)
+        )
+        imported = sorted(
+            (
+                User.objects.get(pk=v.expert_id).username,
+                v.grade,
+                v.created_at,
+                v.seconds_spent,
+            )
+            for v in Vote.objects.filter(clip=copy)
+        )
+        assert imported == original
+        a = ClipDistribution.objects.get(clip=clip)
+        b = ClipDistribution.objects.get(clip=copy)
+        assert [a.n_a, a.n_b, a.n_c, a.n_d, a.n_e] == [
+            b.n_a,
+            b.n_b,
+            b.n_c,
+            b.n_d,
+            b.n_e,
+        ]
+    # the same bundle again changes nothing
+    before = (Clip.objects.count(), Vote.objects.count())
+    assert bundle_import(out)["already_imported"] is True
+    assert (Clip.objects.count(), Vote.objects.count()) == before
+
+
+def _rewrite(src: Path, dst: Path, change) -> None:
+    with zipfile.ZipFile(src) as a, zipfile.ZipFile(dst, "w") as b:
+        for name in a.namelist():
+            data = change(name, a.read(name))
+            if data is not None:
+                b.writestr(name, data)
+
+
+def test_tampered_truncated_and_foreign_bundles_are_refused_and_write_nothing(
+    world, tmp_path
+):
+    out = _export(tmp_path)
+    n_clips = Clip.objects.count()
+    imported = Path(settings.MEDIA_ROOT) / "clips" / "imported"
+    files_before = set(imported.rglob("*")) if imported.exists() else set()
+    tampered = tmp_path / "tampered.zip"
+    _rewrite(
+        out, tampered, lambda n, d: d.replace(b",B,", b",E,") if n == "votes.csv" else d
+    )
+    with pytest.raises(BundleError, match="votes.csv does not match its checksum"):
+        bundle_import(tampered)
+    dropped = tmp_path / "dropped.zip"
+    _rewrite(out, dropped, lambda n, d: None if n == "vote_history.csv" else d)
+    with pytest.raises(BundleError, match="do not match its checksum list"):
+        bundle_import(dropped)
+    truncated = tmp_path / "truncated.zip"
+    truncated.write_bytes(out.read_bytes()[: out.stat().st_size // 2])
+    with pytest.raises(BundleError):
+        bundle_import(truncated)
+    foreign = tmp_path / "foreign.zip"
+    with zipfile.ZipFile(foreign, "w") as z:
+        z.writestr("hello.txt", "hi")
+    with pytest.raises(BundleError, match="not a SpermGrade export"):
+        bundle_import(foreign)
+    assert Clip.objects.count() == n_clips
+    files_after = set(imported.rglob("*")) if imported.exists() else set()
+    assert files_after == files_before
+
+
+def test_nothing_identifying_is_in_the_bundle(world, tmp_path):
+    clips, experts = world
+    out = _export(tmp_path)
+    secrets = {settings.MEDIA_ROOT.as_posix(), str(Path(settings.MEDIA_ROOT))}
+    for user in get_user_model().objects.all():
+        secrets |= {user.username, user.email, user.first_name, user.last_name}
+    for clip in clips:
+        secrets.add(clip.patient.code)
+        secrets.add(f"c{clip.pk}.npy")  # the stored file name carries the id
+    secrets.discard("")
+    with zipfile.ZipFile(out) as bundle:
+        for name in bundle.namelist():
+            text = bundle.read(name).decode("utf-8", errors="ignore")
+            for secret in secrets:
+                assert secret not in text and secret not in name, (secret, name)
+        votes = bundle.read("votes.csv").decode().splitlines()
+        header = votes[0].split(",")
+        assert header[:3] == ["clip", "expert", "grade"]
+        assert all(row.split(",")[0].startswith("C-") for row in votes[1:])
+        assert all(row.split(",")[1].startswith("E-") for row in votes[1:])
+        sheet = bundle.read("datasheet.md").decode()
+        assert "Synthetic**: yes" in sheet and "votes: 32" in sheet
+
+
+def test_pseudonyms_are_stable_here_and_differ_on_another_instance(settings):
+    first = expert_pseudonym(7)
+    assert expert_pseudonym(7) == first
+    settings.PSEUDONYM_KEY = "another instance"
+    assert expert_pseudonym(7) != first
+
+
+def test_modeling_trains_on_the_zip_without_the_platform(world, tmp_path):
+    from modeling import cli
+
+    out = _export(tmp_path)
+    code = cli.main(
+        [
+            "train",
+            "--data",
+            str(out),
+            "--out",
+            str(tmp_path / "run"),
+            "--set",
+            "model.name=clinic",
+            "--set",
+            "model.kwargs={tiny: true, weights: random, input_size: 16}",
+            "--set",
+            "data.n_frames=4",
+            "--set",
+            "data.size=32",
+            "--set",
+            "optim.epochs=1",
+            "--set",
+            "optim.batch_size=2",
+            "--set",
+            "cv.k=2",
+            "--set",
+            "runtime.progress=false",
+        ]
+    )
+    assert code == 0
+    summary = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert summary["n_clips"] == 8 and np.isfinite(summary["mean"]["emd"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_admin_exports_in_the_browser_flow_and_downloads_it(
+    world,
+    eager_celery,  # noqa: F811
+    tmp_path,
+):
+    admin = Client()
+    admin.force_login(
+        annotation_services.admin_create(username="ex", password="x-123456")
+    )
+    response = admin.post(reverse("export_start"), {"licence": "CC BY 4.0"})
+    assert response.status_code == 302
+    job = Job.objects.get(kind="export")
+    assert job.status == Job.Status.DONE, job.error_message
+    download = admin.get(reverse("export_download", args=[job.pk]))
+    assert download.status_code == 200
+    path = tmp_path / "downloaded.zip"
+    path.write_bytes(b"".join(download.streaming_content))
+    with zipfile.ZipFile(path) as bundle:
+        assert "CC BY 4.0" in bundle.read("datasheet.md").decode()
+    page = admin.get(reverse("export_home"))
+    assert page.status_code == 200 and b"download" in page.content
+
+
+def test_export_pages_are_for_admins_only(world, client, tmp_path):
+    expert = Client()
+    expert.force_login(ExpertFactory())
+    for method, name, args in [
+        ("get", "export_home", []),
+        ("post", "export_start", []),
+        ("get", "export_download", [1]),
+        ("post", "import_upload", []),
+    ]:
+        url = reverse(name, args=args)
+        assert getattr(expert, method)(url).status_code == 403, url
+        anonymous = getattr(client, method)(url)
+        assert anonymous.status_code == 302 and "/login/" in anonymous["Location"]
+
+
+def test_an_admin_imports_through_the_page_and_a_bad_file_is_refused(world, tmp_path):
+    out = _export(tmp_path)
+    admin = Client()
+    admin.force_login(
+        annotation_services.admin_create(username="im", password="x-123456")
+    )
+    bad = tmp_path / "bad.zip"
+    shutil.copy(out, bad)
+    with bad.open("r+b") as fh:
+        fh.seek(200)
+        fh.write(b"garbage!")
+    before = Clip.objects.count()
+    with bad.open("rb") as fh:
+        refused = admin.post(reverse("import_upload"), {"bundle": fh}, follow=True)
+    assert b"Not imported" in refused.content and Clip.objects.count() == before
+    with out.open("rb") as fh:
+        done = admin.post(reverse("import_upload"), {"bundle": fh}, follow=True)
+    assert b"Imported 8 clips" in done.content
