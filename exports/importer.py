@@ -22,6 +22,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 
 from annotation.errors import DomainError
 from annotation.models import (
@@ -98,9 +99,12 @@ def bundle_verify(path: str | Path) -> str:
         return hashlib.sha256(listing).hexdigest()
 
 
-def _csv(bundle: zipfile.ZipFile, name: str) -> list[dict]:
+BATCH = 5000
+
+
+def _rows(bundle: zipfile.ZipFile, name: str):
     with bundle.open(name) as fh:
-        return list(csv.DictReader(io.TextIOWrapper(fh, encoding="utf-8")))
+        yield from csv.DictReader(io.TextIOWrapper(fh, encoding="utf-8"))
 
 
 def _when(text: str):
@@ -170,51 +174,53 @@ def _import(bundle: zipfile.ZipFile, written: list[str]) -> dict:
             clip.video_file.name = name
         clip.save()
         clip_of[row["clip"]] = clip
-    votes = _csv(bundle, "votes.csv")
+    # Votes and history stream through in batches: memory does not grow with them.
     expert_of: dict[str, object] = {}
-    for pseudonym in sorted({v["expert"] for v in votes}):
-        user, created = User.objects.get_or_create(username=pseudonym)
-        if created:
-            user.set_unusable_password()
-            user.save(update_fields=["password"])
-            user.groups.add(experts_group)
-            ExpertProfile.objects.get_or_create(
-                user=user, defaults={"code": pseudonym[:32], "is_simulated": synthetic}
-            )
-        expert_of[pseudonym] = user
+
+    def expert(pseudonym: str):
+        if pseudonym not in expert_of:
+            user, created = User.objects.get_or_create(username=pseudonym)
+            if created:
+                user.set_unusable_password()
+                user.save(update_fields=["password"])
+                user.groups.add(experts_group)
+                ExpertProfile.objects.get_or_create(
+                    user=user,
+                    defaults={"code": pseudonym[:32], "is_simulated": synthetic},
+                )
+            expert_of[pseudonym] = user
+        return expert_of[pseudonym]
+
+    n_votes = 0
     plain, repeats = [], []
-    for v in votes:
+
+    def flush() -> None:
+        Vote.objects.bulk_create(plain, batch_size=BATCH)
+        RepeatVote.objects.bulk_create(repeats, batch_size=BATCH)
+        plain.clear()
+        repeats.clear()
+
+    for v in _rows(bundle, "votes.csv"):
         model = RepeatVote if v["is_repeat"] == "1" else Vote
         row = model(
             clip=clip_of[v["clip"]],
-            expert=expert_of[v["expert"]],
+            expert=expert(v["expert"]),
             grade=v["grade"],
             created_at=_when(v["created_at"]),
             updated_at=_when(v["updated_at"]),
             seconds_spent=float(v["seconds_spent"] or 0),
         )
         (repeats if model is RepeatVote else plain).append(row)
-    Vote.objects.bulk_create(plain, batch_size=2000)
-    RepeatVote.objects.bulk_create(repeats, batch_size=2000)
-    vote_id = {
-        (clip_id, expert_id): pk
-        for pk, clip_id, expert_id in Vote.objects.filter(
-            clip__in=list(clip_of.values())
-        ).values_list("pk", "clip_id", "expert_id")
-    }
+        n_votes += 1
+        if len(plain) + len(repeats) >= BATCH:
+            flush()
+    flush()
     history = []
-    for h in _csv(bundle, "vote_history.csv"):
-        clip, expert = clip_of[h["clip"]], expert_of.get(h["expert"])
-        if expert is None:  # a history row of a vote no longer present
-            expert, _ = User.objects.get_or_create(username=h["expert"])
-            expert_of[h["expert"]] = expert
+    for h in _rows(bundle, "vote_history.csv"):
         history.append(
             VoteHistory(
-                vote_id=None
-                if h["is_repeat"] == "1"
-                else vote_id.get((clip.pk, expert.pk)),
-                expert=expert,
-                clip=clip,
+                expert=expert(h["expert"]),
+                clip=clip_of[h["clip"]],
                 action=h["action"],
                 grade=h["grade"],
                 previous_grade=h["previous_grade"],
@@ -222,10 +228,23 @@ def _import(bundle: zipfile.ZipFile, written: list[str]) -> dict:
                 at=_when(h["at"]),
             )
         )
-    VoteHistory.objects.bulk_create(history, batch_size=2000)
+        if len(history) >= BATCH:
+            VoteHistory.objects.bulk_create(history)
+            history.clear()
+    VoteHistory.objects.bulk_create(history)
+    # Link each history row to its vote, in the database.
+    VoteHistory.objects.filter(
+        clip__in=[c.pk for c in clip_of.values()], is_repeat=False, vote__isnull=True
+    ).update(
+        vote_id=Subquery(
+            Vote.objects.filter(
+                clip_id=OuterRef("clip_id"), expert_id=OuterRef("expert_id")
+            ).values("pk")[:1]
+        )
+    )
     return {
         "clips": len(clip_of),
-        "votes": len(plain) + len(repeats),
+        "votes": n_votes,
         "experts": len(expert_of),
         "clip_ids": {name: clip.pk for name, clip in clip_of.items()},
     }

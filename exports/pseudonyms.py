@@ -4,6 +4,7 @@ across instances, and cannot be reversed without the key."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 
@@ -16,12 +17,20 @@ def pseudonym(prefix: str, value: object) -> str:
     return f"{prefix}-{digest.hexdigest()[:16]}"
 
 
+# Cached per process (an export names each clip and expert many times); the key
+# is part of the cache key, so a changed PSEUDONYM_KEY gives new pseudonyms.
+@functools.lru_cache(maxsize=1_000_000)
+def _cached(prefix: str, value: object, key: str) -> str:
+    digest = hmac.new(key.encode(), f"{prefix}:{value}".encode(), hashlib.sha256)
+    return f"{prefix}-{digest.hexdigest()[:16]}"
+
+
 def clip_pseudonym(clip_id: int) -> str:
-    return pseudonym("C", clip_id)
+    return _cached("C", clip_id, settings.PSEUDONYM_KEY)
 
 
 def expert_pseudonym(user_id: int) -> str:
-    return pseudonym("E", user_id)
+    return _cached("E", user_id, settings.PSEUDONYM_KEY)
 
 
 def recording_pseudonym(recording_id: int) -> str:
