@@ -249,35 +249,13 @@ def bundle_write(
             ).encode(),
         )
         progress("votes", 0.0)
-        summary["n_votes"] = _votes_write(writer)
-        summary["n_history"] = writer.write_csv(
-            "vote_history.csv",
-            ["clip", "expert", "action", "grade", "previous_grade", "is_repeat", "at"],
-            (
-                (
-                    clip_pseudonym(c),
-                    expert_pseudonym(e),
-                    action,
-                    g,
-                    prev,
-                    int(rep),
-                    _iso(at),
-                )
-                for c, e, action, g, prev, rep, at in VoteHistory.objects.order_by(
-                    "at", "id"
-                )
-                .values_list(
-                    "clip_id",
-                    "expert_id",
-                    "action",
-                    "grade",
-                    "previous_grade",
-                    "is_repeat",
-                    "at",
-                )
-                .iterator(chunk_size=CHUNK)
-            ),
-        )
+        from django.db import connection
+
+        if connection.vendor == "postgresql":
+            summary["n_votes"], summary["n_history"] = _votes_write_pg(writer)
+        else:
+            summary["n_votes"] = _votes_write(writer)
+            summary["n_history"] = _history_write(writer)
         progress("distributions", 0.8)
         _distributions_write(writer, counts)
         _recordings_write(writer)
@@ -311,6 +289,82 @@ def bundle_write(
     return summary
 
 
+_TS = """to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
+
+
+def _pg_copy(writer: _Writer, name: str, header: list[str], select: str) -> int:
+    """PostgreSQL formats the rows itself (COPY ... TO STDOUT), joined to
+    temporary tables of the pseudonyms: millions of rows in seconds."""
+    from django.db import connection
+
+    with writer.open(name) as fh:
+        fh.write((",".join(header) + "\n").encode())
+        with connection.connection.cursor() as cursor:
+            n = 0
+            with cursor.copy(f"COPY ({select}) TO STDOUT WITH (FORMAT csv)") as copy:
+                for block in copy:
+                    fh.write(bytes(block))
+                    n += bytes(block).count(b"\n")
+    return n
+
+
+def _pg_pseudonym_tables() -> None:
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor:
+        for table in ("export_clip", "export_expert"):
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {table} (id bigint PRIMARY KEY, "
+                "name text) ON COMMIT PRESERVE ROWS"
+            )
+            cursor.execute(f"TRUNCATE {table}")
+    # The ids are read first: the connection cannot query during a COPY.
+    clip_ids = list(Clip.objects.values_list("pk", flat=True))
+    user_ids = list(get_user_model().objects.values_list("pk", flat=True))
+    with connection.connection.cursor() as cursor:
+        with cursor.copy("COPY export_clip (id, name) FROM STDIN") as copy:
+            for pk in clip_ids:
+                copy.write_row((pk, clip_pseudonym(pk)))
+        with cursor.copy("COPY export_expert (id, name) FROM STDIN") as copy:
+            for pk in user_ids:
+                copy.write_row((pk, expert_pseudonym(pk)))
+
+
+def _votes_write_pg(writer: _Writer) -> tuple[int, int]:
+    _pg_pseudonym_tables()
+    columns = (
+        f"c.name, e.name, v.grade, {_TS.format(col='v.created_at')}, "
+        f"{_TS.format(col='v.updated_at')}, v.seconds_spent"
+    )
+    joins = (
+        "JOIN export_clip c ON c.id = v.clip_id "
+        "JOIN export_expert e ON e.id = v.expert_id"
+    )
+    select = (
+        f"SELECT {columns}, 0 FROM {Vote._meta.db_table} v {joins} UNION ALL "
+        f"SELECT {columns}, 1 FROM {RepeatVote._meta.db_table} v {joins}"
+    )
+    header = ["clip", "expert", "grade", "created_at", "updated_at", "seconds_spent"]
+    n = _pg_copy(writer, "votes.csv", [*header, "is_repeat"], select)
+    _pg_copy(
+        writer,
+        "crowdkit.csv",
+        ["task", "worker", "label"],
+        f"SELECT c.name, e.name, v.grade FROM {Vote._meta.db_table} v {joins}",
+    )
+    history = _pg_copy(
+        writer,
+        "vote_history.csv",
+        ["clip", "expert", "action", "grade", "previous_grade", "is_repeat", "at"],
+        f"SELECT c.name, e.name, v.action, v.grade, v.previous_grade, "
+        f"v.is_repeat::int, {_TS.format(col='v.at')} FROM "
+        f"{VoteHistory._meta.db_table} v {joins} ORDER BY v.at, v.id",
+    )
+    return n, history
+
+
 def _votes_write(writer: _Writer) -> int:
     header = ["clip", "expert", "grade", "created_at", "updated_at", "seconds_spent"]
     crowd: list = []
@@ -337,6 +391,37 @@ def _votes_write(writer: _Writer) -> int:
     n = writer.write_csv("votes.csv", [*header, "is_repeat"], rows())
     writer.write_csv("crowdkit.csv", ["task", "worker", "label"], iter(crowd))
     return n
+
+
+def _history_write(writer: _Writer) -> int:
+    return writer.write_csv(
+        "vote_history.csv",
+        ["clip", "expert", "action", "grade", "previous_grade", "is_repeat", "at"],
+        (
+            (
+                clip_pseudonym(c),
+                expert_pseudonym(e),
+                action,
+                g,
+                prev,
+                int(rep),
+                _iso(at),
+            )
+            for c, e, action, g, prev, rep, at in VoteHistory.objects.order_by(
+                "at", "id"
+            )
+            .values_list(
+                "clip_id",
+                "expert_id",
+                "action",
+                "grade",
+                "previous_grade",
+                "is_repeat",
+                "at",
+            )
+            .iterator(chunk_size=CHUNK)
+        ),
+    )
 
 
 def _distributions_write(writer: _Writer, counts: dict) -> None:
