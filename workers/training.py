@@ -347,7 +347,6 @@ def version_register_run(*, run_id: int) -> int | None:
         train_s=wall,
         register_s=time.perf_counter() - start,
     )
-    services.run_finish(run_id=run_id, status=RunStatus.DONE)
     services.run_log(
         run_id=run_id,
         line=(
@@ -357,7 +356,14 @@ def version_register_run(*, run_id: int) -> int | None:
         ),
     )
     storage.remove_tree(work)
-    services.version_auto_decide(version=version)
+    # Promotion is decided before the run says done, so whoever sees "done" also
+    # sees the version active (or held). A failure here leaves the version
+    # registered and held for an admin.
+    try:
+        services.version_auto_decide(version=version)
+    except Exception:  # noqa: BLE001
+        logger.exception("run %s: the promotion decision failed", run_id)
+    services.run_finish(run_id=run_id, status=RunStatus.DONE)
     return version.number
 
 
