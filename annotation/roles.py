@@ -69,3 +69,24 @@ def user_is_operator(*, user) -> bool:
     if user_is_admin(user=user):
         return True
     return _active(user) and OPERATORS_GROUP in _group_names(user)
+
+
+def admin_page_required(message: str):
+    """Decorator for administrators' pages: anonymous visitors go to the login
+    page, everyone else who is not an admin gets 403 with ``message``."""
+    from functools import wraps
+
+    from django.contrib.auth.decorators import login_required
+    from django.core.exceptions import PermissionDenied
+
+    def decorate(view):
+        @login_required
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not user_is_admin(user=request.user):
+                raise PermissionDenied(message)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate

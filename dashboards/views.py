@@ -7,12 +7,8 @@ login page: nothing here is ever shown to an expert.
 
 from __future__ import annotations
 
-from functools import wraps
-
 import numpy as np
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -24,19 +20,9 @@ from dashboards import figures
 from modeling.metrics import emd_per_clip
 from registry import selectors as registry_selectors
 
-
-def admin_required(view):
-    @login_required
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs):
-        if not roles.user_is_admin(user=request.user):
-            raise PermissionDenied(
-                "The dashboards are for administrators. Experts grade clips on the "
-                "grading page."
-            )
-        return view(request, *args, **kwargs)
-
-    return wrapped
+admin_required = roles.admin_page_required(
+    "The dashboards are for administrators. Experts grade clips on the grading page."
+)
 
 
 def _statistics():

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import tempfile
-from functools import wraps
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -22,16 +19,9 @@ from exports.importer import bundle_import
 from registry import selectors as registry_selectors
 from registry.models import Snapshot
 
-
-def admin_required(view):
-    @login_required
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs):
-        if not roles.user_is_admin(user=request.user):
-            raise PermissionDenied("Exports and imports are for administrators.")
-        return view(request, *args, **kwargs)
-
-    return wrapped
+admin_required = roles.admin_page_required(
+    "Exports and imports are for administrators."
+)
 
 
 @require_GET

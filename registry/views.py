@@ -6,11 +6,7 @@ registry API for live progress."""
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -25,18 +21,9 @@ from registry.serializers import RunStartInputSerializer
 METRIC_KEYS = ("emd", "mse", "jsd", "ce", "hi", "macro_f1", "accuracy")
 
 
-def admin_required(view):
-    @login_required
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs):
-        if not roles.user_is_admin(user=request.user):
-            raise PermissionDenied(
-                "The model registry is for administrators. Experts grade clips on "
-                "the grading page."
-            )
-        return view(request, *args, **kwargs)
-
-    return wrapped
+admin_required = roles.admin_page_required(
+    "The model registry is for administrators. Experts grade clips on the grading page."
+)
 
 
 def _metric_rows(metrics: dict) -> list[dict]:

@@ -20,6 +20,7 @@ from exports.bundle import bundle_write
 from exports.importer import BundleError, bundle_import
 from exports.pseudonyms import clip_pseudonym, expert_pseudonym
 from tests.factories import ExpertFactory
+from tests.modeling.conftest import TINY_TRAIN_SETS
 from tests.registry.conftest import (  # noqa: F401 (fixtures)
     _broker_folders,
     eager_celery,
@@ -140,7 +141,7 @@ def test_nothing_identifying_is_in_the_bundle(world, tmp_path):
         secrets |= {user.username, user.email, user.first_name, user.last_name}
     for clip in clips:
         secrets.add(clip.patient.code)
-        secrets.add(f"c{clip.pk}.npy")  # the stored file name carries the id
+        secrets.add(clip.array_file.name)  # the stored name carries the id
     secrets.discard("")
     with zipfile.ZipFile(out) as bundle:
         for name in bundle.namelist():
@@ -174,22 +175,7 @@ def test_modeling_trains_on_the_zip_without_the_platform(world, tmp_path):
             str(out),
             "--out",
             str(tmp_path / "run"),
-            "--set",
-            "model.name=clinic",
-            "--set",
-            "model.kwargs={tiny: true, weights: random, input_size: 16}",
-            "--set",
-            "data.n_frames=4",
-            "--set",
-            "data.size=32",
-            "--set",
-            "optim.epochs=1",
-            "--set",
-            "optim.batch_size=2",
-            "--set",
-            "cv.k=2",
-            "--set",
-            "runtime.progress=false",
+            *TINY_TRAIN_SETS,
         ]
     )
     assert code == 0

@@ -7,6 +7,22 @@ import pytest
 
 from modeling.manifest import manifest_write
 
+# `python -m modeling train` overrides for a seconds-long CPU run on a tiny set.
+TINY_TRAIN_SETS = [
+    arg
+    for value in (
+        "model.name=clinic",
+        "model.kwargs={tiny: true, weights: random, input_size: 16}",
+        "data.n_frames=4",
+        "data.size=32",
+        "optim.epochs=1",
+        "optim.batch_size=2",
+        "cv.k=2",
+        "runtime.progress=false",
+    )
+    for arg in ("--set", value)
+]
+
 
 def tiny_manifest(
     out_dir: Path,

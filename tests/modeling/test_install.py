@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.modeling.conftest import tiny_manifest
+from tests.modeling.conftest import TINY_TRAIN_SETS, tiny_manifest
 
 
 def test_the_modeling_extra_pins_what_requirements_pin():
@@ -106,22 +106,7 @@ def test_pip_installs_modeling_into_a_fresh_venv_and_it_trains_from_anywhere(
             str(data),
             "--out",
             str(work / "run"),
-            "--set",
-            "model.name=clinic",
-            "--set",
-            "model.kwargs={tiny: true, weights: random, input_size: 16}",
-            "--set",
-            "data.n_frames=4",
-            "--set",
-            "data.size=32",
-            "--set",
-            "optim.epochs=1",
-            "--set",
-            "optim.batch_size=2",
-            "--set",
-            "cv.k=2",
-            "--set",
-            "runtime.progress=false",
+            *TINY_TRAIN_SETS,
         ],
         cwd=work,
         capture_output=True,
