@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from annotation import services as annotation_services
-from annotation.models import Clip, ClipDistribution, Job, Vote
+from annotation.models import Clip, ClipDistribution, Job, Vote, VoteHistory
 from exports.bundle import bundle_write
 from exports.importer import BundleError, bundle_import
 from exports.pseudonyms import clip_pseudonym, expert_pseudonym
@@ -131,6 +131,65 @@ def test_tampered_truncated_and_foreign_bundles_are_refused_and_write_nothing(
     assert Clip.objects.count() == n_clips
     files_after = set(imported.rglob("*")) if imported.exists() else set()
     assert files_after == files_before
+
+
+def _resign(src: Path, dst: Path, change) -> None:
+    """Rewrite members and their checksums: a consistent-looking bundle."""
+    contents = {}
+    with zipfile.ZipFile(src) as a:
+        for name in a.namelist():
+            if name != "checksums.sha256":
+                contents[name] = change(name, a.read(name))
+    import hashlib
+
+    with zipfile.ZipFile(dst, "w") as b:
+        for name, data in contents.items():
+            b.writestr(name, data)
+        b.writestr(
+            "checksums.sha256",
+            "".join(
+                f"{hashlib.sha256(d).hexdigest()}  {n}\n"
+                for n, d in sorted(contents.items())
+            ),
+        )
+
+
+def test_history_is_linked_to_the_imported_votes(world, tmp_path):
+    clips, _ = world
+    out = _export(tmp_path)
+    result = bundle_import(out)
+    new_ids = list(result["clip_ids"].values())
+    history = VoteHistory.objects.filter(clip_id__in=new_ids)
+    assert history.count() == 8 * 4
+    for row in history:
+        assert row.vote is not None
+        assert (row.vote.clip_id, row.vote.expert_id) == (row.clip_id, row.expert_id)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        # a vote for a clip the bundle does not list
+        (
+            lambda n, d: d.replace(b"\nC-", b"\nC-0", 1) if n == "votes.csv" else d,
+            "names clips",
+        ),
+        # a grade this instance cannot store
+        (
+            lambda n, d: d.replace(b",B,", b",Q,", 1) if n == "votes.csv" else d,
+            "cannot be stored",
+        ),
+    ],
+)
+def test_inconsistent_rows_are_refused_whole(world, tmp_path, change, message):
+    out = _export(tmp_path)
+    bad = tmp_path / "bad.zip"
+    _resign(out, bad, change)
+    before = (Clip.objects.count(), Vote.objects.count(), VoteHistory.objects.count())
+    with pytest.raises(BundleError, match=message):
+        bundle_import(bad)
+    after = (Clip.objects.count(), Vote.objects.count(), VoteHistory.objects.count())
+    assert after == before
 
 
 def test_nothing_identifying_is_in_the_bundle(world, tmp_path):
