@@ -124,7 +124,9 @@ def _vote_result(*, expert, vote) -> dict:
         "change_url": reverse(name, args=[vote.pk]),
         "progress": _progress(expert),
     }
-    if selectors.site_settings().reveal_panel_after_vote:
+    # The panel only with a final vote (undo_until is None then): seeing it can
+    # never be followed by a change.
+    if result["undo_until"] is None:
         result["panel"] = selectors.distribution_for_clip(clip_id=vote.clip_id)
     return result
 

@@ -42,5 +42,11 @@ class UndoWindowPassed(DomainError):
     status_code = 409
 
 
+class VoteFinal(DomainError):
+    """The site reveals the panel after each vote, so votes cannot change."""
+
+    status_code = 409
+
+
 class ClipInactive(DomainError):
     status_code = 409

@@ -357,7 +357,8 @@ class SiteSetting(models.Model):
 
     reveal_panel_after_vote = models.BooleanField(
         default=False,
-        help_text="After a vote, show the expert the panel distribution.",
+        help_text="After a vote, show the expert the panel distribution. The "
+        "reveal forfeits the undo: with this on, votes are final when cast.",
     )
     expert_feedback = models.BooleanField(
         default=False,

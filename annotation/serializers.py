@@ -118,11 +118,17 @@ class VoteResultSerializer(serializers.Serializer):
     clip = serializers.IntegerField()
     grade = serializers.CharField()
     created_at = serializers.DateTimeField()
-    undo_until = serializers.DateTimeField()
+    undo_until = serializers.DateTimeField(
+        allow_null=True,
+        help_text="Until when the grade can be changed; null when the vote is "
+        "final (the site reveals the panel after each vote, which forfeits undo).",
+    )
     change_url = serializers.CharField()
     progress = ProgressSerializer()
     panel = DistributionSerializer(
-        required=False, help_text="Only when the admin setting reveals the panel."
+        required=False,
+        help_text="Only when the admin setting reveals the panel, and then the "
+        "vote is final.",
     )
 
 

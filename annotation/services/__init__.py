@@ -81,5 +81,6 @@ from annotation.services.votes import (  # noqa: F401
     vote_change,
     vote_create,
     vote_undo_until,
+    votes_are_final,
     votes_bulk_create_simulated,
 )

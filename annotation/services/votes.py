@@ -63,7 +63,18 @@ def _undo_deadline(created_at: datetime) -> datetime:
     return created_at + timedelta(seconds=settings.VOTE_UNDO_SECONDS)
 
 
-def vote_undo_until(*, vote: Vote | RepeatVote) -> datetime:
+def votes_are_final() -> bool:
+    """With "reveal panel after vote" on, the reveal forfeits the undo: a vote
+    is final when cast, so nobody changes a grade after seeing the panel."""
+    from annotation.selectors.site import site_settings
+
+    return site_settings().reveal_panel_after_vote
+
+
+def vote_undo_until(*, vote: Vote | RepeatVote) -> datetime | None:
+    """When the vote can no longer change; None when it is final already."""
+    if votes_are_final():
+        return None
     return _undo_deadline(vote.created_at)
 
 
@@ -180,6 +191,11 @@ def _change(model, *, expert, vote_id: int, grade: str):
         )
         if vote is None:
             raise errors.VoteNotFound(f"You have no vote with id {vote_id}.")
+        if votes_are_final():
+            raise errors.VoteFinal(
+                "Votes are final here: the panel is revealed after each vote, so "
+                "a grade cannot be changed once given."
+            )
         if now > _undo_deadline(vote.created_at):
             raise errors.UndoWindowPassed(
                 f"The undo window of {settings.VOTE_UNDO_SECONDS} s has passed."

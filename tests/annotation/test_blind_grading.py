@@ -58,6 +58,40 @@ def test_vote_response_hides_the_panel_unless_the_admin_reveals_it(
     assert response.json()["panel"]["counts"] == [1, 0, 0, 0, 0]
 
 
+def test_with_the_panel_revealed_a_vote_is_final_and_cannot_be_changed(
+    expert_client, clips
+):
+    """The reveal forfeits the undo: the answer that shows the panel says the
+    vote is final, and a change of it (the grading page's undo) is refused."""
+    services.vote_create(expert=ExpertFactory(), clip=clips[0], grade="E")
+    before = expert_client.post(
+        "/api/votes/", {"clip": clips[1].pk, "grade": "B"}, format="json"
+    ).json()
+    assert before["undo_until"] is not None and "panel" not in before
+
+    services.site_setting_update(reveal_panel_after_vote=True)
+    shown = expert_client.post(
+        "/api/votes/", {"clip": clips[0].pk, "grade": "A"}, format="json"
+    )
+    body = shown.json()
+    assert shown.status_code == 201
+    assert body["panel"]["counts"] == [1, 0, 0, 0, 1] and body["undo_until"] is None
+    change = expert_client.patch(body["change_url"], {"grade": "E"}, format="json")
+    assert change.status_code == 409 and "final" in change.json()["detail"]
+    assert "panel" not in change.json()
+    # A vote cast before the reveal was switched on is final now too: nobody
+    # changes a grade after seeing the panel.
+    late = expert_client.patch(before["change_url"], {"grade": "C"}, format="json")
+    assert late.status_code == 409 and "panel" not in late.json()
+    from annotation.models import Vote
+
+    assert dict(
+        Vote.objects.filter(clip__in=clips[:2], grade__in="AB").values_list(
+            "clip_id", "grade"
+        )
+    ) == {clips[0].pk: "A", clips[1].pk: "B"}
+
+
 def test_admin_sees_distribution_on_clip_detail(admin_client_api, clips):
     services.vote_create(expert=ExpertFactory(), clip=clips[0], grade="C")
     body = admin_client_api.get(f"/api/clips/{clips[0].pk}/").json()

@@ -414,3 +414,42 @@ def test_clip_just_graded_is_not_shown_again_when_the_queue_offers_it(
 
     assert len(set(shown)) == 3
     assert Vote.objects.filter(expert=expert).count() == 3
+
+
+def test_with_the_panel_revealed_the_vote_is_final_and_no_undo_is_offered(
+    live_server, grading_world, chromium_path
+):
+    expert, clips = grading_world
+    other = services.expert_create(username="panel-peer", password=PASSWORD)
+    for clip in clips:
+        services.vote_create(expert=other, clip=clip, grade="E")
+    services.site_setting_update(reveal_panel_after_vote=True)
+    total = len(clips)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1360, "height": 900})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(f"{live_server.url}/grade/")
+            page.fill("input[name=username]", "browser-expert")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(re.compile(r".*/grade/$"))
+            wait_until_playing(page)
+            graded = grade_with_key(page, "b", 0, total)
+            page.wait_for_selector("#reveal:not([hidden])")
+            reveal = page.locator("#reveal").inner_text()
+            assert f"clip #{graded}" in reveal and "final" in reveal
+            # No undo box, and U does not open change mode.
+            assert page.locator("#undo").is_hidden()
+            page.keyboard.press("u")
+            page.wait_for_timeout(300)
+            assert page.locator("#undo").is_hidden()
+            assert page.locator("#undo.is-changing").count() == 0
+            screenshot(page, "05-revealed-final")
+        finally:
+            browser.close()
+    grades = dict(Vote.objects.filter(expert=expert).values_list("clip_id", "grade"))
+    assert grades == {graded: "B"}

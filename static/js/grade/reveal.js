@@ -33,7 +33,7 @@ export function renderPanel(container, panel, clipId) {
     "p",
     "reveal__title",
     "Panel grades for clip #" + clipId + (nVotes != null ? " (" + nVotes + " votes)" : "") +
-      ", shown after your vote"
+      ", shown after your vote (which is final: it can no longer be changed)"
   );
   const bars = element("div", "reveal__bars");
   GRADES.forEach((grade, i) => {
