@@ -11,7 +11,11 @@ import logging
 from django.db import DataError, IntegrityError
 from django.http import Http404, JsonResponse
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import exceptions, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.authtoken.models import Token
@@ -259,12 +263,27 @@ def _clip_serializer(user):
     return ClipOutputSerializer
 
 
+# Experts get ClipOutput (only what grading needs), admins ClipAdminOutput.
+_CLIP_BY_ROLE = PolymorphicProxySerializer(
+    component_name="ClipByRole",
+    serializers=[ClipOutputSerializer, ClipAdminOutputSerializer],
+    resource_type_field_name=None,
+)
+_CLIP_BY_ROLE_MANY = PolymorphicProxySerializer(
+    component_name="ClipByRoleList",
+    serializers=[ClipOutputSerializer, ClipAdminOutputSerializer],
+    resource_type_field_name=None,
+    many=True,
+)
+
+
 class ClipListApi(_Api):
-    """Clips; the distribution and synthetic truth only for admins."""
+    """Clips: for an expert only those handed to them or graded by them, with
+    only what grading needs; everything, with the panel, for admins."""
 
     permission_classes = [IsExpertOrAdmin]
 
-    @extend_schema(responses=ClipAdminOutputSerializer(many=True))
+    @extend_schema(responses=_CLIP_BY_ROLE_MANY)
     def get(self, request):
         clips = selectors.clips_visible_to(user=request.user).select_related("patient")
         return _paginate(self, request, clips, _clip_serializer(request.user))
@@ -273,7 +292,7 @@ class ClipListApi(_Api):
 class ClipDetailApi(_Api):
     permission_classes = [IsExpertOrAdmin]
 
-    @extend_schema(responses=ClipAdminOutputSerializer)
+    @extend_schema(responses=_CLIP_BY_ROLE)
     def get(self, request, clip_id: int):
         clip = selectors.clips_visible_to(user=request.user).filter(pk=clip_id).first()
         if clip is None:

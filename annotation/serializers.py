@@ -146,28 +146,32 @@ class VoteOutputSerializer(serializers.Serializer):
 
 
 class ClipOutputSerializer(serializers.Serializer):
+    """What an expert sees of a clip: only what grading needs (no patient, no
+    recording, no measured speed: it predicts the grade)."""
+
     id = serializers.IntegerField()
-    patient = serializers.CharField(source="patient.code")
-    recording = serializers.IntegerField(source="recording_id", allow_null=True)
     video_url = serializers.SerializerMethodField()
-    frame_start = serializers.IntegerField()
-    frame_end = serializers.IntegerField()
     n_frames = serializers.IntegerField()
     fps = serializers.FloatField()
     size_px = serializers.IntegerField()
-    speed = serializers.FloatField()
-    speed_unit = serializers.CharField()
     synthetic = serializers.BooleanField(source="is_synthetic")
-    is_active = serializers.BooleanField()
-    created_at = serializers.DateTimeField()
 
     def get_video_url(self, clip) -> str:
         return clip_video_url(clip.pk)
 
 
 class ClipAdminOutputSerializer(ClipOutputSerializer):
-    """What an admin sees: the expert view plus the panel and synthetic truth."""
+    """What an admin sees: the expert view plus provenance, the measurements,
+    the panel and synthetic truth."""
 
+    patient = serializers.CharField(source="patient.code")
+    recording = serializers.IntegerField(source="recording_id", allow_null=True)
+    frame_start = serializers.IntegerField()
+    frame_end = serializers.IntegerField()
+    speed = serializers.FloatField()
+    speed_unit = serializers.CharField()
+    is_active = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
     kinematics = serializers.JSONField()
     latent_quality = serializers.FloatField(allow_null=True)
     distribution = serializers.SerializerMethodField()

@@ -143,9 +143,16 @@ def clip_video(request: HttpRequest, clip_id: int) -> HttpResponse:
     Single byte ranges are honoured so a plain ``<video src>`` (e.g. in the admin)
     can seek; the grading page downloads the whole file instead.
     """
-    if not (user_is_expert(user=request.user) or user_is_admin(user=request.user)):
+    if user_is_admin(user=request.user):
+        clips = Clip.objects.all()
+    elif user_is_expert(user=request.user):
+        # Experts: only active clips handed to them or graded by them.
+        from annotation.selectors import clips_visible_to
+
+        clips = clips_visible_to(user=request.user).select_related(None)
+    else:
         raise PermissionDenied("Only experts and administrators may watch clips.")
-    clip = Clip.objects.filter(pk=clip_id).only("id", "video_file").first()
+    clip = clips.filter(pk=clip_id).only("id", "video_file").first()
     if clip is None or not clip.video_file:
         raise Http404("No such clip video.")
     try:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.db.models import (
+    Exists,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
 )
@@ -11,6 +13,7 @@ from django.db.models import (
 from annotation.models import (
     GRADES,
     Clip,
+    ClipLease,
     RepeatVote,
     Vote,
 )
@@ -29,7 +32,14 @@ def clips_visible_to(*, user) -> QuerySet:
     clips = Clip.objects.select_related("distribution").order_by("id")
     if user_is_admin(user=user):
         return clips
-    return clips.filter(is_active=True)
+    # An expert sees only active clips handed to them (a lease) or graded by
+    # them: nobody browses the pool and picks what to grade.
+    mine = OuterRef("pk")
+    return clips.filter(is_active=True).filter(
+        Q(Exists(ClipLease.objects.filter(clip=mine, expert=user)))
+        | Q(Exists(Vote.objects.filter(clip=mine, expert=user)))
+        | Q(Exists(RepeatVote.objects.filter(clip=mine, expert=user)))
+    )
 
 
 def expert_self_consistency(*, expert=None) -> list[dict]:

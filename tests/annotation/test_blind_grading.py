@@ -128,3 +128,26 @@ def test_repeat_vote_answer_has_the_same_shape_as_a_first_vote(
         repeat.json()["change_url"], {"grade": "D"}, format="json"
     )
     assert changed.status_code == 200 and changed.json()["grade"] == "D"
+
+
+EXPERT_CLIP_FIELDS = {"id", "video_url", "n_frames", "fps", "size_px", "synthetic"}
+
+
+def test_experts_see_only_what_grading_needs_and_only_clips_handed_to_them(
+    expert, expert_client, admin_client_api, clips
+):
+    # Nothing handed out yet: no clip to list or open.
+    assert expert_client.get("/api/clips/").json()["results"] == []
+    assert expert_client.get(f"/api/clips/{clips[0].pk}/").status_code == 404
+    offered = expert_client.get("/api/clips/next/?count=2").json()["clips"]
+    handed = {c["id"] for c in offered}
+    assert len(handed) == 2
+    listed = expert_client.get("/api/clips/").json()["results"]
+    assert {c["id"] for c in listed} == handed
+    for clip in listed:
+        # no patient, recording, frame span, measured speed (it predicts the
+        # grade), creation time or kinematics
+        assert set(clip) == EXPERT_CLIP_FIELDS
+    assert set(offered[0]) == EXPERT_CLIP_FIELDS | {"lease_expires_at"}
+    admin_view = admin_client_api.get(f"/api/clips/{offered[0]['id']}/").json()
+    assert {"patient", "speed", "recording", "distribution"} <= set(admin_view)

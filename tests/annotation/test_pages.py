@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 
 from annotation import services
+from tests.factories import AdminFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -196,13 +197,39 @@ def test_error_page_renders_without_a_request():
     assert "Something went wrong" in html
 
 
+def _offer(expert) -> None:
+    from annotation import selectors
+
+    selectors.clip_next_for_expert(expert=expert, count=1, holder="t")
+
+
 def test_clip_video_is_served_to_expert_as_mp4(client, expert, clip):
+    from annotation import selectors
+
     client.force_login(expert)
+    # Never handed to this expert: as if it did not exist.
+    assert client.get(reverse("clip_video", args=[clip.pk])).status_code == 404
+    offered = selectors.clip_next_for_expert(expert=expert, count=1, holder="t")
+    assert [a.clip.pk for a in offered] == [clip.pk]
     response = client.get(reverse("clip_video", args=[clip.pk]))
     assert response.status_code == 200
     assert response["Content-Type"] == "video/mp4"
     body = b"".join(response.streaming_content)
     assert body[4:8] == b"ftyp"
+
+
+def test_a_withdrawn_clip_video_is_refused_to_experts_not_admins(
+    client, expert, clip
+):
+    from annotation import selectors
+
+    selectors.clip_next_for_expert(expert=expert, count=1, holder="t")
+    clip.is_active = False
+    clip.save(update_fields=["is_active"])
+    client.force_login(expert)
+    assert client.get(reverse("clip_video", args=[clip.pk])).status_code == 404
+    client.force_login(AdminFactory())
+    assert client.get(reverse("clip_video", args=[clip.pk])).status_code == 200
 
 
 def test_clip_video_requires_login(client, clip):
@@ -232,6 +259,7 @@ def test_logout_is_a_post_that_ends_the_session(client, expert):
 
 
 def test_clip_video_honours_a_byte_range(client, expert, clip):
+    _offer(expert)
     client.force_login(expert)
     url = reverse("clip_video", args=[clip.pk])
     whole = b"".join(client.get(url).streaming_content)
@@ -245,6 +273,7 @@ def test_clip_video_honours_a_byte_range(client, expert, clip):
 
 
 def test_clip_video_range_past_the_end_is_416(client, expert, clip):
+    _offer(expert)
     client.force_login(expert)
     url = reverse("clip_video", args=[clip.pk])
     response = client.get(url, HTTP_RANGE="bytes=999999-")
