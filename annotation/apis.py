@@ -153,15 +153,26 @@ def _paginate(view: APIView, request, queryset, serializer_class) -> Response:
 
 
 class ClipNextApi(_Api):
-    """The signed-in expert's current clip and one to preload, each leased."""
+    """The signed-in expert's current clip and one to preload, each leased.
+
+    A POST (it creates leases), so under CSRF: a foreign page cannot make a
+    signed-in expert's browser take clips. ``tab`` and ``count`` come from the
+    query string or the body."""
 
     permission_classes = [IsExpert]
 
     @extend_schema(
-        parameters=[ClipNextInputSerializer], responses=ClipNextOutputSerializer
+        parameters=[ClipNextInputSerializer],
+        request=None,
+        responses=ClipNextOutputSerializer,
     )
-    def get(self, request):
-        params = ClipNextInputSerializer(data=request.query_params)
+    def post(self, request):
+        given = request.query_params.dict()
+        if isinstance(request.data, dict):
+            given.update(
+                {k: request.data[k] for k in ("tab", "count") if k in request.data}
+            )
+        params = ClipNextInputSerializer(data=given)
         params.is_valid(raise_exception=True)
         assignments = selectors.clip_next_for_expert(
             expert=request.user,
@@ -203,6 +214,7 @@ class VoteCollectionApi(_Api):
             clip=clip,
             grade=data["grade"],
             seconds_spent=data["seconds_spent"],
+            offered_only=True,
         )
         result = _vote_result(expert=request.user, vote=vote)
         return Response(

@@ -42,6 +42,12 @@ class UndoWindowPassed(DomainError):
     status_code = 409
 
 
+class ClipNotOffered(DomainError):
+    """A vote for a clip never handed to this expert, or no longer wanted."""
+
+    status_code = 409
+
+
 class VoteFinal(DomainError):
     """The site reveals the panel after each vote, so votes cannot change."""
 

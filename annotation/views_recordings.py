@@ -91,6 +91,19 @@ def recording_upload(request: HttpRequest) -> HttpResponse:
             ),
         )
     form = RecordingUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and any(
+        getattr(handler, "stopped", False) for handler in request.upload_handlers
+    ):
+        # The body was longer than it declared: cut at the limit while streaming.
+        return _upload_page(
+            request,
+            RecordingUploadForm(),
+            status=413,
+            error=(
+                f"The upload is larger than the limit of {settings.MAX_UPLOAD_MB} MB "
+                "(setting MAX_UPLOAD_MB); it was stopped there."
+            ),
+        )
     if request.method == "POST":
         status = 400
         if form.is_valid():

@@ -6,7 +6,7 @@ What it does, all on loopback and bounded in time:
 2. creates 1,000 synthetic clips (placeholder media) and 40 experts with API tokens;
 3. serves the app with gunicorn (gthread workers, DEBUG off, a SECRET_KEY);
 4. runs 40 concurrent expert sessions for ``--seconds``: each loops
-   ``GET /api/clips/next/`` then ``POST /api/votes/`` for the first clip offered,
+   ``POST /api/clips/next/`` then ``POST /api/votes/`` for the first clip offered,
    optionally pausing ``--think-ms`` between them as a person would;
 5. replaces them with 100,000 clips x 40 votes (4,000,000 votes, COPY) and times
    the app's vectorised selector ``annotation.selectors.distribution_arrays`` over
@@ -190,7 +190,7 @@ def start_gunicorn(
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             connection.request(
-                "GET", "/api/clips/next/", headers={"Authorization": f"Token {token}"}
+                "POST", "/api/clips/next/", headers={"Authorization": f"Token {token}"}
             )
             connection.getresponse().read()
             connection.close()
@@ -262,7 +262,7 @@ def expert_session(
     cycles = 0
     while time.monotonic() < stop_at and (max_cycles is None or cycles < max_cycles):
         cycles += 1
-        status, payload = call("next", "GET", f"/api/clips/next/?tab={tab}")
+        status, payload = call("next", "POST", f"/api/clips/next/?tab={tab}")
         if status != 200:
             time.sleep(0.05)
             continue

@@ -205,6 +205,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before anything reads a body (the CSRF check's process_view does):
+    "annotation.uploads.UploadGateMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -263,8 +265,25 @@ MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 512, minimum=1)
 # Longer or larger recordings end in a clear error instead of hogging a worker.
 RECORDING_MAX_FRAMES = env_int("RECORDING_MAX_FRAMES", 20_000, minimum=16)
 RECORDING_MAX_PIXELS = env_int("RECORDING_MAX_PIXELS", 4096 * 4096, minimum=64 * 64)
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Bodies other than an operator's recording upload: at most this many bytes
+# (refused from Content-Length before reading), fields and files.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int(
+    "DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024, minimum=64 * 1024
+)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int(
+    "DATA_UPLOAD_MAX_NUMBER_FIELDS", 1000, minimum=10
+)
+DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 10, minimum=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# The first handler counts bytes as they stream in and stops past the limit.
+FILE_UPLOAD_HANDLERS = [
+    "annotation.uploads.LimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+FILE_UPLOAD_TEMP_DIR = (
+    env_str("FILE_UPLOAD_TEMP_DIR") if os.environ.get("FILE_UPLOAD_TEMP_DIR") else None
+)
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the grading page reads it to send X-CSRFToken
@@ -286,6 +305,10 @@ if env_bool("TRUST_X_FORWARDED_PROTO", False):
 # Grading rules.
 VOTES_PER_CLIP = env_int("VOTES_PER_CLIP", 40, minimum=1)
 CLIP_LEASE_SECONDS = env_int("CLIP_LEASE_SECONDS", 300, minimum=10)
+# A lapsed lease is kept this long as proof of the offer: a vote sent late from
+# the page's offline outbox still lands (once), a vote for a clip never offered
+# does not.
+LEASE_KEEP_SECONDS = env_int("LEASE_KEEP_SECONDS", 7 * 24 * 3600, minimum=60)
 VOTE_UNDO_SECONDS = env_int("VOTE_UNDO_SECONDS", 120, minimum=0)
 REPEAT_SHARE = env_float("REPEAT_SHARE", 0.05, minimum=0.0, maximum=0.5)
 REPEAT_MIN_GAP_CLIPS = env_int("REPEAT_MIN_GAP_CLIPS", 20, minimum=1)

@@ -85,3 +85,18 @@ class VoteFactory(factory.django.DjangoModelFactory):
 def tiny_frames(t: int = 4, size: int = 8) -> np.ndarray:
     rng = np.random.default_rng(0)
     return rng.integers(0, 255, size=(t, size, size, 3), dtype=np.uint8)
+
+
+def offer(expert, clips, *, holder: str = "") -> None:
+    """Hand clips to an expert as the next-clip call does (a vote needs an offer)."""
+    from django.utils import timezone
+
+    from annotation import services
+
+    services.clip_leases_grant(
+        expert=expert,
+        holder=holder,
+        clips=[(clip.pk, False) for clip in clips],
+        now=timezone.now(),
+        release_expired=False,
+    )

@@ -223,7 +223,8 @@ def _iter_frames_av(path: str | os.PathLike, *, gray: bool) -> Iterator[np.ndarr
                 raise UnsupportedCodec(f"{name}: no decoder for this codec.") from exc
             except av.error.FFmpegError as exc:
                 raise CorruptVideo(
-                    f"{name}: decoding failed after {index} frames ({exc})."
+                    f"{name}: decoding failed after {index} frames ({exc}); the "
+                    "file looks truncated or damaged. Upload it again."
                 ) from exc
             yield frame.to_ndarray(format=fmt)
             index += 1

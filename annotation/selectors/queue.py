@@ -207,7 +207,7 @@ def clip_next_for_expert(
             picked.append((clip, True))
         elif (clip := next(fresh, None)) is not None:
             picked.append((clip, False))
-    expires_at = clip_leases_grant(
+    expires_at, granted = clip_leases_grant(
         expert=expert,
         holder=holder,
         clips=[(clip.pk, is_repeat) for clip, is_repeat in picked],
@@ -216,7 +216,13 @@ def clip_next_for_expert(
         # share of requests (own dice, so a caller's seeded rng stays unaffected).
         release_expired=random.random() < _EXPIRED_LEASE_SWEEP_SHARE,
     )
-    return [Assignment(clip, expires_at, is_repeat) for clip, is_repeat in picked]
+    # A clip another tab took at the same moment is that tab's: not offered here
+    # (the page asks again when its queue runs short).
+    return [
+        Assignment(clip, expires_at, is_repeat)
+        for clip, is_repeat in picked
+        if clip.pk in granted
+    ]
 
 
 def expert_progress(*, expert) -> tuple[int, int]:

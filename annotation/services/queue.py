@@ -21,39 +21,58 @@ def clip_leases_grant(
     clips: list[tuple[int, bool]],
     now: datetime,
     release_expired: bool = True,
-) -> datetime:
-    """Lease (or re-lease) clips to an expert's tab, in order; returns the expiry.
+) -> tuple[datetime, set[int]]:
+    """Lease (or re-lease) clips to an expert's tab, in order; returns the expiry
+    and the ids actually granted.
 
-    One upsert (INSERT ... ON CONFLICT DO UPDATE): a clip the expert held before,
-    in this tab or as an expired row, gets its row refreshed. ``created_at`` is
-    stamped a microsecond apart in the given order, so the tab's held clips keep
-    coming back first and a refreshed expired row never jumps ahead of them.
+    One upsert (INSERT ... ON CONFLICT DO UPDATE ... WHERE): a clip the expert
+    held before, in this tab or as an expired row, gets its row refreshed; a
+    clip another tab of the expert holds live is left to that tab and not
+    granted (so 20 tabs asking at once never share a clip: on PostgreSQL the
+    second insert waits for the first and then sees its live lease).
+    ``created_at`` is stamped a microsecond apart in the given order, so the
+    tab's held clips keep coming back first.
 
-    Expired leases never count anywhere (every query asks ``expires_at > now``), so
-    deleting them is housekeeping: ``release_expired`` does it for this expert in
-    the same call; callers do it now and then rather than on every request.
+    Expired leases never count anywhere (every query asks ``expires_at > now``);
+    they are kept for LEASE_KEEP_SECONDS so that a vote sent late from an
+    offline outbox still finds the offer; ``release_expired`` deletes older ones
+    for this expert in the same call.
     """
+    from django.db import connection
+
     expires_at = now + timedelta(seconds=settings.CLIP_LEASE_SECONDS)
     if release_expired:
-        clip_leases_release_expired(expert=expert, before=now)
-    if clips:
-        ClipLease.objects.bulk_create(
-            [
-                ClipLease(
-                    expert=expert,
-                    clip_id=clip_id,
-                    is_repeat=is_repeat,
-                    holder=holder,
-                    expires_at=expires_at,
-                    created_at=now + timedelta(microseconds=position),
-                )
-                for position, (clip_id, is_repeat) in enumerate(clips)
-            ],
-            update_conflicts=True,
-            unique_fields=["expert", "clip"],
-            update_fields=["expires_at", "is_repeat", "holder", "created_at"],
+        clip_leases_release_expired(
+            expert=expert, before=now - timedelta(seconds=settings.LEASE_KEEP_SECONDS)
         )
-    return expires_at
+    if not clips:
+        return expires_at, set()
+    table = connection.ops.quote_name(ClipLease._meta.db_table)
+    rows = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(clips))
+    params: list = []
+    for position, (clip_id, is_repeat) in enumerate(clips):
+        params += [
+            expert.pk,
+            clip_id,
+            expires_at,
+            is_repeat,
+            holder,
+            now + timedelta(microseconds=position),
+        ]
+    params += [holder, now]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} AS lease (expert_id, clip_id, expires_at, "
+            f"is_repeat, holder, created_at) VALUES {rows} "
+            "ON CONFLICT (expert_id, clip_id) DO UPDATE SET "
+            "expires_at = excluded.expires_at, is_repeat = excluded.is_repeat, "
+            "holder = excluded.holder, created_at = excluded.created_at "
+            "WHERE lease.holder = %s OR lease.expires_at <= %s "
+            "RETURNING clip_id",
+            params,
+        )
+        granted = {row[0] for row in cursor.fetchall()}
+    return expires_at, granted
 
 
 def clip_leases_release_expired(*, expert=None, before: datetime | None = None) -> int:

@@ -78,14 +78,53 @@ def vote_undo_until(*, vote: Vote | RepeatVote) -> datetime | None:
     return _undo_deadline(vote.created_at)
 
 
+def _offer_check(*, expert, clip: Clip, now: datetime) -> None:
+    """A vote needs an offer: a lease of the clip to this expert, live or lapsed
+    (kept LEASE_KEEP_SECONDS, so an offline retry lands); with a lapsed one the
+    clip must still want votes. A clip already graded is AlreadyVoted (a
+    retried send), whatever the lease."""
+    from annotation.models import ClipDistribution, ClipLease
+
+    lease = (
+        ClipLease.objects.filter(expert=expert, clip=clip)
+        .values("expires_at", "is_repeat")
+        .first()
+    )
+    if lease is None:
+        if (
+            Vote.objects.filter(expert=expert, clip=clip).exists()
+            or RepeatVote.objects.filter(expert=expert, clip=clip).exists()
+        ):
+            raise errors.AlreadyVoted(
+                f"You have already graded clip {clip.pk}; change that vote instead."
+            )
+        raise errors.ClipNotOffered(
+            f"Clip {clip.pk} was not handed to you; grade the clips the page "
+            "offers (POST /api/clips/next/)."
+        )
+    if lease["expires_at"] <= now and not lease["is_repeat"]:
+        row = ClipDistribution.objects.filter(clip=clip).first()
+        if row is not None and sum(row.counts) >= settings.VOTES_PER_CLIP:
+            raise errors.ClipNotOffered(
+                f"Clip {clip.pk} has all the votes it needs now (your hold on it "
+                "lapsed); your grade was not needed."
+            )
+
+
 def vote_create(
-    *, expert, clip: Clip, grade: str, seconds_spent: float = 0.0
+    *,
+    expert,
+    clip: Clip,
+    grade: str,
+    seconds_spent: float = 0.0,
+    offered_only: bool = False,
 ) -> Vote | RepeatVote:
     """Record the expert's grade of a clip; the server decides if it is a repeat.
 
     A clip the expert holds as a hidden repeat becomes a RepeatVote (never in the
     distribution); otherwise a Vote, unique per expert and clip by constraint: the
-    second of two simultaneous submits gets AlreadyVoted.
+    second of two simultaneous submits gets AlreadyVoted. ``offered_only`` (the
+    API's votes) also asks for an offer (``_offer_check``).
     """
     grade = grade_parse(grade)
     seconds_spent = _seconds_parse(seconds_spent)
@@ -94,6 +133,8 @@ def vote_create(
     if not clip.is_active:
         raise errors.ClipInactive(f"Clip {clip.pk} has been withdrawn from grading.")
     now = timezone.now()
+    if offered_only:
+        _offer_check(expert=expert, clip=clip, now=now)
     try:
         insert = (
             _vote_insert_one_statement

@@ -1,7 +1,7 @@
 /*
  * SpermGrade grading page (plain JavaScript, no build step).
  *
- * Flow: GET /api/clips/next/ returns the current clip and one to preload. Each clip's
+ * Flow: POST /api/clips/next/ (it leases, so under CSRF) returns the current clip and one to preload. Each clip's
  * mp4 is fetched whole as a blob and played from an object URL, so looping, seeking
  * and frame stepping never wait on the network. A grade goes into an outbox kept in
  * localStorage, is POSTed, and only when the server confirms does the page move on;
@@ -280,7 +280,7 @@ import { createUndo } from "./grade/undo.js";
           request.again = false;
           const epoch = state.epoch;
           const url = config.nextUrl + "&count=" + request.count;
-          const result = await persist("Loading your next clip", () => api("GET", url));
+          const result = await persist("Loading your next clip", () => api("POST", url));
           if (result.ok && epoch !== state.epoch) {
             // A vote landed while this answer was on its way: it may offer the clip
             // just graded and an old count. Ask again.
@@ -448,8 +448,13 @@ import { createUndo } from "./grade/undo.js";
     }
     const error = result.error;
     if (error.status === 409) {
-      // Already graded (e.g. a retried send whose first answer was lost).
-      setStatus("Clip " + item.clip + " already had your grade; it was kept.", "warn");
+      // Already graded (e.g. a retried send whose first answer was lost), or no
+      // longer wanted: the server says which.
+      setStatus(
+        error.message ? "Clip " + item.clip + ": " + error.message
+          : "Clip " + item.clip + " already had your grade; it was kept.",
+        "warn"
+      );
       advance(item.clip);
     } else if (error.status === 404) {
       showError("Clip " + item.clip + " is no longer available: " + error.message + " Moving on.");

@@ -57,3 +57,12 @@ def _fresh_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture
+def offered_clips(expert, clips):
+    """``clips``, all handed to ``expert`` (a vote through the API needs an offer)."""
+    from tests.factories import offer
+
+    offer(expert, clips)
+    return clips

@@ -22,9 +22,9 @@ def test_grade_f_is_400_naming_the_allowed_grades(expert_client, clips):
     assert not Vote.objects.exists()
 
 
-def test_numeric_grade_is_accepted(expert_client, clips):
+def test_numeric_grade_is_accepted(expert_client, offered_clips):
     response = expert_client.post(
-        "/api/votes/", {"clip": clips[0].pk, "grade": 2}, format="json"
+        "/api/votes/", {"clip": offered_clips[0].pk, "grade": 2}, format="json"
     )
     assert response.status_code == 201 and response.json()["grade"] == "B"
 
@@ -76,8 +76,8 @@ def test_voting_for_another_expert_is_refused(expert, other_expert, clips):
     assert not Vote.objects.filter(expert=other_expert).exists()
 
 
-def test_duplicate_vote_is_409(expert_client, clips):
-    body = {"clip": clips[0].pk, "grade": "A"}
+def test_duplicate_vote_is_409(expert_client, offered_clips):
+    body = {"clip": offered_clips[0].pk, "grade": "A"}
     assert expert_client.post("/api/votes/", body, format="json").status_code == 201
     response = expert_client.post("/api/votes/", body, format="json")
     assert response.status_code == 409
@@ -101,9 +101,11 @@ def test_vote_on_withdrawn_clip_is_409(expert_client):
     assert response.status_code == 409
 
 
-def test_undo_after_window_is_409_with_the_window(expert_client, clips, settings):
+def test_undo_after_window_is_409_with_the_window(
+    expert_client, offered_clips, settings
+):
     created = expert_client.post(
-        "/api/votes/", {"clip": clips[0].pk, "grade": "A"}, format="json"
+        "/api/votes/", {"clip": offered_clips[0].pk, "grade": "A"}, format="json"
     ).json()
     Vote.objects.filter(pk=created["id"]).update(
         created_at=timezone.now() - timedelta(seconds=settings.VOTE_UNDO_SECONDS + 5)
@@ -115,9 +117,9 @@ def test_undo_after_window_is_409_with_the_window(expert_client, clips, settings
     )
 
 
-def test_undo_within_window_changes_the_stored_vote(expert_client, clips):
+def test_undo_within_window_changes_the_stored_vote(expert_client, offered_clips):
     created = expert_client.post(
-        "/api/votes/", {"clip": clips[0].pk, "grade": "A"}, format="json"
+        "/api/votes/", {"clip": offered_clips[0].pk, "grade": "A"}, format="json"
     ).json()
     assert set(created) >= {"id", "clip", "grade", "undo_until", "change_url"}
     response = expert_client.patch(created["change_url"], {"grade": "e"}, format="json")
@@ -126,7 +128,7 @@ def test_undo_within_window_changes_the_stored_vote(expert_client, clips):
 
 
 def test_bad_next_clip_parameters_are_400(expert_client):
-    response = expert_client.get("/api/clips/next/?count=99")
+    response = expert_client.post("/api/clips/next/?count=99")
     assert response.status_code == 400 and "count" in response.json()["detail"]
 
 

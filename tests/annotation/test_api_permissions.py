@@ -5,7 +5,7 @@ from rest_framework.authtoken.models import Token
 
 from annotation import services
 from tests.annotation.conftest import session_client
-from tests.factories import ClipFactory, ExpertFactory
+from tests.factories import ClipFactory, ExpertFactory, offer
 
 pytestmark = pytest.mark.django_db
 
@@ -15,12 +15,14 @@ DENIED = {401, 403}
 @pytest.fixture
 def world(expert, admin_user):
     clip, clip2 = ClipFactory(), ClipFactory()
+    fresh = ClipFactory()
+    offer(expert, [fresh])  # handed to the expert, as the next-clip call does
     someone = ExpertFactory()
     others_vote = services.vote_create(expert=someone, clip=clip2, grade="D")
     own_vote = services.vote_create(expert=expert, clip=clip, grade="B")
     return {
         "clip": clip,
-        "fresh_clip": ClipFactory(),
+        "fresh_clip": fresh,
         "own_vote": own_vote,
         "others_vote": others_vote,
         "expert": expert,
@@ -30,7 +32,7 @@ def world(expert, admin_user):
 
 # (method, url template, body, expected for anonymous, expert, admin)
 MATRIX = [
-    ("get", "/api/clips/next/", None, DENIED, {200}, {403}),
+    ("post", "/api/clips/next/", None, DENIED, {200}, {403}),
     (
         "post",
         "/api/votes/",
@@ -157,5 +159,5 @@ def test_a_member_of_the_migrated_operators_group_sees_recordings_not_the_api(
     user.groups.add(Group.objects.get(name="operators"))
     client = session_client(user)
     assert client.get(reverse("recording_list")).status_code == 200
-    assert client.get("/api/clips/next/").status_code == 403
+    assert client.post("/api/clips/next/").status_code == 403
     assert client.get("/api/votes/").status_code == 403

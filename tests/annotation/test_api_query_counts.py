@@ -18,9 +18,10 @@ pytestmark = pytest.mark.django_db
 
 # token auth + roles (1), held leases, ranked fresh clips, lease upsert, progress
 NEXT_MAX_QUERIES = 5
-# token auth + roles, clip, one statement taking the lease and writing the vote and
-# its history (PostgreSQL; SQLite: three), progress, 2 savepoints
-VOTE_MAX_QUERIES = 6 if connection.vendor == "postgresql" else 8
+# token auth + roles, clip, the offer (lease) read, one statement taking the lease
+# and writing the vote and its history (PostgreSQL; SQLite: three), progress, 2
+# savepoints
+VOTE_MAX_QUERIES = 7 if connection.vendor == "postgresql" else 9
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def queue(settings, monkeypatch):
 
 def _next_then_vote(client, max_next, max_vote, django_assert_max_num_queries):
     with django_assert_max_num_queries(max_next):
-        response = client.get("/api/clips/next/?tab=t")
+        response = client.post("/api/clips/next/?tab=t")
     assert response.status_code == 200, response.content
     clip_id = response.json()["clips"][0]["id"]
     with django_assert_max_num_queries(max_vote):
@@ -55,7 +56,7 @@ def _next_then_vote(client, max_next, max_vote, django_assert_max_num_queries):
 def test_next_clip_and_vote_with_a_token_stay_within_their_query_budget(
     token_client, queue, django_assert_max_num_queries
 ):
-    token_client.get("/api/clips/next/?tab=t")  # settings cache warmed by a vote
+    token_client.post("/api/clips/next/?tab=t")  # settings cache warmed by a vote
     graded = [
         _next_then_vote(
             token_client,
@@ -86,9 +87,9 @@ def test_session_with_the_role_backend_reads_roles_with_the_user(
 def test_roles_read_with_the_token_are_not_kept_between_requests(
     expert, token_client, queue
 ):
-    assert token_client.get("/api/clips/next/").status_code == 200
+    assert token_client.post("/api/clips/next/").status_code == 200
     expert.groups.remove(Group.objects.get(name="experts"))
-    response = token_client.get("/api/clips/next/")
+    response = token_client.post("/api/clips/next/")
     assert response.status_code == 403
     assert "experts group" in response.json()["detail"]
 
@@ -98,14 +99,14 @@ def test_an_admin_token_is_refused_the_queue_but_reads_distributions(admin_user)
     client.credentials(
         HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=admin_user)}"
     )
-    assert client.get("/api/clips/next/").status_code == 403
+    assert client.post("/api/clips/next/").status_code == 403
     assert client.get("/api/distributions/").status_code == 200
 
 
 def test_an_unknown_token_is_refused(queue):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
-    response = client.get("/api/clips/next/")
+    response = client.post("/api/clips/next/")
     # 401 with the Token challenge (the token scheme is asked first)
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == "Token"

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from annotation import selectors
 from annotation.models import Vote, VoteHistory
-from tests.factories import ClipFactory, ExpertFactory
+from tests.factories import ClipFactory, ExpertFactory, offer
 
 N_EXPERTS = 40
 N_CLIPS = 4
@@ -29,6 +29,8 @@ def test_forty_experts_double_submitting_leave_one_vote_each():
     clips = ClipFactory.create_batch(N_CLIPS)
     experts = [ExpertFactory() for _ in range(N_EXPERTS)]
     tokens = {e.pk: Token.objects.create(user=e).key for e in experts}
+    for expert in experts:
+        offer(expert, clips)
     grade_of = {e.pk: "ABCDE"[i % 5] for i, e in enumerate(experts)}
     start = threading.Barrier(2 * N_EXPERTS)
     statuses: Counter = Counter()

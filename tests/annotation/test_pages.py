@@ -218,9 +218,7 @@ def test_clip_video_is_served_to_expert_as_mp4(client, expert, clip):
     assert body[4:8] == b"ftyp"
 
 
-def test_a_withdrawn_clip_video_is_refused_to_experts_not_admins(
-    client, expert, clip
-):
+def test_a_withdrawn_clip_video_is_refused_to_experts_not_admins(client, expert, clip):
     from annotation import selectors
 
     selectors.clip_next_for_expert(expert=expert, count=1, holder="t")

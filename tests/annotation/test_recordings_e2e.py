@@ -79,7 +79,7 @@ def test_real_recording_uploaded_by_admin_becomes_clips_in_the_expert_queue(
     assert reverse("clip_video", args=[clips[0].pk]).encode() in page
 
     expert = logged_in("grader", admin=False)
-    queue = expert.get(reverse("api-clip-next")).json()["clips"]
+    queue = expert.post(reverse("api-clip-next")).json()["clips"]
     assert queue and {c["id"] for c in queue} <= {c.pk for c in clips}
     video = expert.get(queue[0]["video_url"])
     assert video.status_code == 200 and video["Content-Type"] == "video/mp4"

@@ -92,7 +92,7 @@ def test_the_token_endpoint_still_hands_out_tokens(user):
 def test_a_bad_token_is_401_with_a_challenge():
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
-    response = client.get("/api/clips/next/")
+    response = client.post("/api/clips/next/")
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == "Token"
     assert response.json()["detail"] == "Invalid token."
