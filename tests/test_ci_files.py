@@ -166,3 +166,16 @@ def test_image_runs_unprivileged_and_leaves_local_state_out():
     assert re.search(r"^USER (?!root)\w+", dockerfile, flags=re.MULTILINE)
     ignored = (REPO_ROOT / ".dockerignore").read_text().split()
     assert {".venv", "var", ".env", ".git"} <= set(ignored)
+
+
+def test_a_proxy_with_a_body_limit_is_the_only_way_in():
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    published = {name for name, s in services.items() if s.get("ports")}
+    assert published == {"proxy"}, published
+    assert services["web"]["environment"]["TRUST_X_FORWARDED_PROTO"] == "true"
+    mount = next(v for v in services["proxy"]["volumes"] if "Caddyfile" in v)
+    caddyfile = (REPO_ROOT / mount.split(":")[0]).read_text()
+    assert re.search(r"request_body\s*{\s*max_size\s+\S+", caddyfile)
+    assert "reverse_proxy web:8000" in caddyfile
+    assert re.search(r"^\s*tls\s", caddyfile, re.M)
