@@ -304,3 +304,56 @@ def test_an_admin_imports_through_the_page_and_a_bad_file_is_refused(world, tmp_
     with out.open("rb") as fh:
         done = admin.post(reverse("import_upload"), {"bundle": fh}, follow=True)
     assert b"Imported 8 clips" in done.content
+
+
+def _csv(bundle: zipfile.ZipFile, name: str) -> list[dict]:
+    import csv
+    import io
+
+    return list(csv.DictReader(io.StringIO(bundle.read(name).decode())))
+
+
+def test_crowdkit_rows_are_the_first_presentations_of_votes_csv(world, tmp_path):
+    from annotation.models import RepeatVote
+
+    clips, experts = world
+    RepeatVote.objects.create(expert=experts[0], clip=clips[0], grade="E")
+    out = _export(tmp_path)
+    with zipfile.ZipFile(out) as bundle:
+        votes = _csv(bundle, "votes.csv")
+        crowd = _csv(bundle, "crowdkit.csv")
+    assert sum(v["is_repeat"] == "1" for v in votes) == 1
+    first = sorted(
+        (v["clip"], v["expert"], v["grade"]) for v in votes if v["is_repeat"] == "0"
+    )
+    assert sorted((c["task"], c["worker"], c["label"]) for c in crowd) == first
+    assert len(first) == 8 * 4
+
+
+def test_distribution_rows_match_a_hand_computation(world, tmp_path):
+    import math
+
+    clips, _ = world
+    out = _export(tmp_path)
+    with zipfile.ZipFile(out) as bundle:
+        rows = {r["clip"]: r for r in _csv(bundle, "distributions.csv")}
+    for clip in clips:
+        d = ClipDistribution.objects.get(clip=clip)
+        counts = [d.n_a, d.n_b, d.n_c, d.n_d, d.n_e]
+        n = sum(counts)
+        p = [c / n for c in counts]
+        row = rows[clip_pseudonym(clip.pk)]
+        assert [int(row[f"n_{g}"]) for g in "abcde"] == counts
+        assert int(row["n_votes"]) == n
+        assert [float(row[f"p_{g}"]) for g in "abcde"] == pytest.approx(p, abs=1e-6)
+        assert row["mode"] == "ABCDE"[counts.index(max(counts))]
+        mean = sum(share * grade for share, grade in zip(p, range(1, 6)))
+        assert float(row["mean_grade"]) == pytest.approx(mean, abs=1e-6)
+        bits = -sum(share * math.log2(share) for share in p if share)
+        assert float(row["entropy_bits"]) == pytest.approx(bits, abs=1e-6)
+        # Leik's ordinal dispersion: 2 * sum min(F, 1 - F) / (K - 1)
+        cum, leik = 0.0, 0.0
+        for share in p[:-1]:
+            cum += share
+            leik += 2 * min(cum, 1 - cum)
+        assert float(row["ordinal_dispersion"]) == pytest.approx(leik / 4, abs=1e-6)
