@@ -286,7 +286,9 @@ def bundle_write(
         from django.db import connection
 
         if connection.vendor == "postgresql":
-            summary["n_votes"], summary["n_history"] = _votes_write_pg(writer)
+            from exports.bundle_pg import votes_write_pg
+
+            summary["n_votes"], summary["n_history"] = votes_write_pg(writer)
         else:
             summary["n_votes"] = _votes_write(writer)
             summary["n_history"] = _history_write(writer)
@@ -321,95 +323,6 @@ def bundle_write(
     progress("done", 1.0)
     summary["bytes"] = out_path.stat().st_size
     return summary
-
-
-def _pg_copy(
-    writer: _Writer,
-    name: str,
-    header: list[str],
-    select: str,
-) -> int:
-    """PostgreSQL formats the rows itself (COPY ... TO STDOUT, in UTC), joined
-    to temporary tables of the pseudonyms: millions of rows in seconds. COPY
-    hands out one row per block, so blocks are gathered to ~1 MB before each
-    write (hashing and deflate see few, large writes). Rows come in the
-    database's order: sort on reading where order matters."""
-    from django.db import connection, transaction
-
-    n = 0
-    with writer.open(name) as fh, transaction.atomic():
-        fh.write((",".join(header) + "\n").encode())
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL TIME ZONE 'UTC'")
-        buffer = bytearray()
-        with (
-            connection.connection.cursor() as cursor,
-            cursor.copy(f"COPY ({select}) TO STDOUT WITH (FORMAT csv)") as copy,
-        ):
-            for block in copy:
-                buffer += block
-                if len(buffer) >= 1 << 20:
-                    n += buffer.count(b"\n")
-                    fh.write(bytes(buffer))
-                    buffer.clear()
-        n += buffer.count(b"\n")
-        fh.write(bytes(buffer))
-    return n
-
-
-def _pg_pseudonym_tables() -> None:
-    from django.contrib.auth import get_user_model
-    from django.db import connection
-
-    connection.ensure_connection()
-    with connection.connection.cursor() as cursor:
-        for table in ("export_clip", "export_expert"):
-            cursor.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {table} (id bigint PRIMARY KEY, "
-                "name text) ON COMMIT PRESERVE ROWS"
-            )
-            cursor.execute(f"TRUNCATE {table}")
-    # The ids are read first: the connection cannot query during a COPY.
-    clip_ids = list(Clip.objects.values_list("pk", flat=True))
-    user_ids = list(get_user_model().objects.values_list("pk", flat=True))
-    with connection.connection.cursor() as cursor:
-        with cursor.copy("COPY export_clip (id, name) FROM STDIN") as copy:
-            for pk in clip_ids:
-                copy.write_row((pk, clip_pseudonym(pk)))
-        with cursor.copy("COPY export_expert (id, name) FROM STDIN") as copy:
-            for pk in user_ids:
-                copy.write_row((pk, expert_pseudonym(pk)))
-
-
-def _votes_write_pg(writer: _Writer) -> tuple[int, int]:
-    _pg_pseudonym_tables()
-    joins = (
-        "JOIN export_clip c ON c.id = v.clip_id "
-        "JOIN export_expert e ON e.id = v.expert_id"
-    )
-    columns = "c.name, e.name, v.grade, v.created_at, v.updated_at, v.seconds_spent"
-    select = (
-        f"SELECT {columns}, 0 FROM {Vote._meta.db_table} v {joins} UNION ALL "
-        f"SELECT {columns}, 1 FROM {RepeatVote._meta.db_table} v {joins}"
-    )
-    header = ["clip", "expert", "grade", "created_at", "updated_at", "seconds_spent"]
-    n = _pg_copy(writer, "votes.csv", [*header, "is_repeat"], select)
-    # A second read of the votes: cutting these rows from the first stream in
-    # Python measured slower (benchmarks/export.py) than PostgreSQL doing it.
-    _pg_copy(
-        writer,
-        "crowdkit.csv",
-        ["task", "worker", "label"],
-        f"SELECT c.name, e.name, v.grade FROM {Vote._meta.db_table} v {joins}",
-    )
-    history = _pg_copy(
-        writer,
-        "vote_history.csv",
-        ["clip", "expert", "action", "grade", "previous_grade", "is_repeat", "at"],
-        f"SELECT c.name, e.name, v.action, v.grade, v.previous_grade, "
-        f"v.is_repeat::int, v.at FROM {VoteHistory._meta.db_table} v {joins}",
-    )
-    return n, history
 
 
 def _votes_write(writer: _Writer) -> int:

@@ -23,7 +23,7 @@ from registry import selectors, services, storage
 from registry.models import ModelVersion, Prediction, RunStatus, TrainingRun
 from tests.annotation.conftest import session_client
 from tests.conftest import REPO_ROOT
-from tests.factories import ExpertFactory
+from tests.factories import ExpertFactory, offer
 
 pytestmark = [
     pytest.mark.redis,
@@ -223,6 +223,7 @@ def test_a_broker_that_is_down_keeps_grading_working_and_says_so(
     assert "task queue is unreachable" in run.error_message
     expert = ExpertFactory()
     client = session_client(expert)
+    offer(expert, [clips[0]])
     vote = client.post(
         "/api/votes/", {"clip": clips[0].pk, "grade": "B"}, format="json"
     )
