@@ -32,6 +32,7 @@ from annotation import errors, selectors, services
 from annotation.forms import RecordingTargetsForm, RecordingUploadForm
 from annotation.models import Recording
 from annotation.roles import user_is_operator
+from annotation.uploads import body_limit_bytes
 
 
 def operator_required(view):
@@ -71,24 +72,25 @@ def _upload_too_large(request: HttpRequest) -> bool:
     except ValueError:
         return False
     # The multipart envelope adds a little; the exact check is on the file itself.
-    return length > settings.MAX_UPLOAD_MB * 1024 * 1024 + 64 * 1024
+    return length > body_limit_bytes(request)
 
 
 @require_http_methods(["GET", "POST"])
 @operator_required
 def recording_upload(request: HttpRequest) -> HttpResponse:
     status = 200
+    too_large = (
+        f"The upload is larger than the limit of {settings.MAX_UPLOAD_MB} MB "
+        "(setting MAX_UPLOAD_MB)."
+    )
     if request.method == "POST" and _upload_too_large(request):
         # Refuse before Django reads the body into a temporary file.
         return _upload_page(
             request,
             RecordingUploadForm(),
             status=413,
-            error=(
-                f"The upload is larger than the limit of {settings.MAX_UPLOAD_MB} MB "
-                "(setting MAX_UPLOAD_MB). Cut the recording shorter or ask the "
-                "administrator to raise the limit."
-            ),
+            error=f"{too_large} Cut the recording shorter or ask the "
+            "administrator to raise the limit.",
         )
     form = RecordingUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and any(
@@ -99,10 +101,7 @@ def recording_upload(request: HttpRequest) -> HttpResponse:
             request,
             RecordingUploadForm(),
             status=413,
-            error=(
-                f"The upload is larger than the limit of {settings.MAX_UPLOAD_MB} MB "
-                "(setting MAX_UPLOAD_MB); it was stopped there."
-            ),
+            error=f"{too_large} It was stopped there.",
         )
     if request.method == "POST":
         status = 400

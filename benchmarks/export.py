@@ -140,19 +140,16 @@ def main() -> int:
             f"history rows, {out.stat().st_size / 1e6:.0f} MB in {exported['s']:.1f} "
             f"s, peak {exported['peak_mb']:.0f} MB; steps began {exported['steps']}"
         )
+        result = {
+            "clips": args.clips,
+            "votes": exported["n_votes"],
+            "history_rows": exported["n_history"],
+            "bundle_mb": round(out.stat().st_size / 1e6, 1),
+            "export_4m_votes_s": round(exported["s"], 1),
+            "export_peak_mem_mb": round(exported["peak_mb"], 1),
+        }
         if args.no_import:
-            print(
-                json.dumps(
-                    {
-                        "clips": args.clips,
-                        "votes": exported["n_votes"],
-                        "history_rows": exported["n_history"],
-                        "bundle_mb": round(out.stat().st_size / 1e6, 1),
-                        "export_4m_votes_s": round(exported["s"], 1),
-                        "export_peak_mem_mb": round(exported["peak_mb"], 1),
-                    }
-                )
-            )
+            print(json.dumps(result))
             return 0
         connections.close_all()
         with connection.cursor() as cursor:
@@ -165,20 +162,9 @@ def main() -> int:
             f"import: {imported['votes']:,} votes in {imported['s']:.1f} s, "
             f"peak {imported['peak_mb']:.0f} MB"
         )
-        print(
-            json.dumps(
-                {
-                    "clips": args.clips,
-                    "votes": exported["n_votes"],
-                    "history_rows": exported["n_history"],
-                    "bundle_mb": round(out.stat().st_size / 1e6, 1),
-                    "export_4m_votes_s": round(exported["s"], 1),
-                    "export_peak_mem_mb": round(exported["peak_mb"], 1),
-                    "import_4m_votes_s": round(imported["s"], 1),
-                    "import_peak_mem_mb": round(imported["peak_mb"], 1),
-                }
-            )
-        )
+        result["import_4m_votes_s"] = round(imported["s"], 1)
+        result["import_peak_mem_mb"] = round(imported["peak_mb"], 1)
+        print(json.dumps(result))
     finally:
         server.stop()
     return 0
