@@ -10,7 +10,7 @@ import logging
 
 from django.db import DataError, IntegrityError
 from django.http import Http404, JsonResponse
-from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import (
     OpenApiParameter,
     PolymorphicProxySerializer,
@@ -25,6 +25,7 @@ from rest_framework.views import APIView, set_rollback
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from annotation import errors, roles, selectors, services
+from annotation.handles import presentation_for, presentation_handle
 from annotation.models import Clip, RepeatVote
 from annotation.pagination import Pagination
 from annotation.permissions import (
@@ -38,13 +39,14 @@ from annotation.serializers import (
     ClipAdminOutputSerializer,
     ClipNextInputSerializer,
     ClipNextOutputSerializer,
-    ClipOutputSerializer,
     DistributionListInputSerializer,
     DistributionRowSerializer,
+    ExpertVoteOutputSerializer,
     VoteChangeInputSerializer,
     VoteCreateInputSerializer,
     VoteOutputSerializer,
     VoteResultSerializer,
+    vote_change_url,
 )
 
 logger = logging.getLogger(__name__)
@@ -102,6 +104,8 @@ def exception_handler(exc, context):
     return response
 
 
+@csrf_exempt  # changes nothing; a token client's POST gets the JSON 404, not the
+# CSRF failure page meant for browsers
 def api_not_found(request, *args, **kwargs) -> JsonResponse:
     return JsonResponse(
         {"detail": f"No API endpoint at {request.path}; see /api/docs/."}, status=404
@@ -117,15 +121,20 @@ def _progress(expert) -> dict:
 
 
 def _vote_result(*, expert, vote) -> dict:
-    is_repeat = isinstance(vote, RepeatVote)
-    name = "api-repeat-vote-change" if is_repeat else "api-vote-detail"
+    # Named by the presentation handle: a repeat's answer has the same fields,
+    # the same kind of id and the same change URL as any other.
+    handle = presentation_handle(
+        expert_id=expert.pk,
+        clip_id=vote.clip_id,
+        repeat=isinstance(vote, RepeatVote),
+    )
     result = {
-        "id": vote.pk,
-        "clip": vote.clip_id,
+        "id": handle,
+        "clip": handle,
         "grade": vote.grade,
         "created_at": vote.created_at,
         "undo_until": services.vote_undo_until(vote=vote),
-        "change_url": reverse(name, args=[vote.pk]),
+        "change_url": vote_change_url(handle),
         "progress": _progress(expert),
     }
     # The panel only with a final vote (undo_until is None then): seeing it can
@@ -141,6 +150,9 @@ class _Api(APIView):
     # Token first: a request that fails authentication gets 401 with the
     # ``WWW-Authenticate: Token`` challenge, not a bare 403.
     authentication_classes = [RoleTokenAuthentication, SessionAuthentication]
+    # What ``_paginate`` uses; named here so the schema shows list answers as the
+    # pages they are (count, next, previous, results) with limit and offset.
+    pagination_class = Pagination
 
 
 def _paginate(view: APIView, request, queryset, serializer_class) -> Response:
@@ -180,7 +192,9 @@ class ClipNextApi(_Api):
             holder=params.validated_data["tab"],
         )
         body = {"clips": assignments, "progress": _progress(request.user)}
-        response = Response(ClipNextOutputSerializer(body).data)
+        response = Response(
+            ClipNextOutputSerializer(body, context={"expert_id": request.user.pk}).data
+        )
         response["Cache-Control"] = "no-store"
         return response
 
@@ -188,16 +202,59 @@ class ClipNextApi(_Api):
 # --- votes -------------------------------------------------------------------------
 
 
+_VOTE_BY_ROLE = PolymorphicProxySerializer(
+    component_name="VoteByRole",
+    serializers=[ExpertVoteOutputSerializer, VoteOutputSerializer],
+    resource_type_field_name=None,
+)
+_VOTE_BY_ROLE_MANY = PolymorphicProxySerializer(
+    component_name="VoteByRole",
+    serializers=[ExpertVoteOutputSerializer, VoteOutputSerializer],
+    resource_type_field_name=None,
+    many=True,
+)
+
+
+def _clip_for_vote(*, expert, ref) -> tuple[Clip, bool | None]:
+    """The clip a vote names (a handle of this expert's, or a clip id) and how it
+    was presented (None for a plain id)."""
+    if isinstance(ref, int):
+        clip_id, as_repeat = ref, None
+    else:
+        found = presentation_for(expert_id=expert.pk, handle=ref)
+        if found is None:
+            raise errors.ClipNotFound("No clip of yours has this handle.")
+        clip_id, as_repeat = found.clip_id, found.repeat
+    clip = Clip.objects.only("id", "is_active").filter(pk=clip_id).first()
+    if clip is None:
+        raise errors.ClipNotFound(
+            "No clip of yours has this handle."
+            if as_repeat is not None
+            else f"Clip {clip_id} does not exist."
+        )
+    return clip, as_repeat
+
+
 class VoteCollectionApi(_Api):
-    """GET: votes (an expert's own; all for admins). POST: cast a vote."""
+    """GET: votes (an expert's own, repeats among them, by handle; all first
+    votes, by id, for admins). POST: cast a vote."""
 
     def get_permissions(self):
         return [IsExpert()] if self.request.method == "POST" else [IsExpertOrAdmin()]
 
-    @extend_schema(responses=VoteOutputSerializer(many=True))
+    @extend_schema(responses=_VOTE_BY_ROLE_MANY)
     def get(self, request):
-        votes = selectors.votes_for_user(user=request.user)
-        return _paginate(self, request, votes, VoteOutputSerializer)
+        if roles.user_is_admin(user=request.user):
+            votes = selectors.votes_for_user(user=request.user)
+            return _paginate(self, request, votes, VoteOutputSerializer)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(
+            selectors.votes_of_expert(expert=request.user), request, view=self
+        )
+        data = ExpertVoteOutputSerializer(
+            page, many=True, context={"expert_id": request.user.pk}
+        ).data
+        return paginator.get_paginated_response(data)
 
     @extend_schema(
         request=VoteCreateInputSerializer, responses={201: VoteResultSerializer}
@@ -206,15 +263,14 @@ class VoteCollectionApi(_Api):
         payload = VoteCreateInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        clip = Clip.objects.only("id", "is_active").filter(pk=data["clip"]).first()
-        if clip is None:
-            raise errors.ClipNotFound(f"Clip {data['clip']} does not exist.")
+        clip, as_repeat = _clip_for_vote(expert=request.user, ref=data["clip"])
         vote = services.vote_create(
             expert=request.user,
             clip=clip,
             grade=data["grade"],
             seconds_spent=data["seconds_spent"],
             offered_only=True,
+            as_repeat=as_repeat,
         )
         result = _vote_result(expert=request.user, vote=vote)
         return Response(
@@ -223,42 +279,50 @@ class VoteCollectionApi(_Api):
 
 
 class VoteDetailApi(_Api):
-    """GET: one vote (own, or any for admins). PATCH: change one's grade (undo)."""
+    """GET: one vote (an expert's own by handle; any by id for admins).
+    PATCH: change one's grade (undo), by the handle of its change URL."""
 
     def get_permissions(self):
         return [IsExpert()] if self.request.method == "PATCH" else [IsExpertOrAdmin()]
 
-    @extend_schema(responses=VoteOutputSerializer)
-    def get(self, request, vote_id: int):
-        vote = selectors.votes_for_user(user=request.user).filter(pk=vote_id).first()
-        if vote is None:
-            raise Http404(f"You have no vote with id {vote_id}.")
-        return Response(VoteOutputSerializer(vote).data)
+    def _presentation(self, request, vote_ref: str):
+        found = presentation_for(expert_id=request.user.pk, handle=vote_ref)
+        if found is None:
+            raise Http404("You have no vote with this handle.")
+        return found
 
-    @extend_schema(request=VoteChangeInputSerializer, responses=VoteResultSerializer)
-    def patch(self, request, vote_id: int):
-        payload = VoteChangeInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        vote = services.vote_change(
-            expert=request.user, vote_id=vote_id, grade=payload.validated_data["grade"]
+    @extend_schema(responses=_VOTE_BY_ROLE)
+    def get(self, request, vote_ref: str):
+        if roles.user_is_admin(user=request.user):
+            vote = None
+            if vote_ref.isascii() and vote_ref.isdigit() and int(vote_ref) < 2**63:
+                vote = (
+                    selectors.votes_for_user(user=request.user)
+                    .filter(pk=int(vote_ref))
+                    .first()
+                )
+            if vote is None:
+                raise Http404(f"No vote has the id {vote_ref[:40]}.")
+            return Response(VoteOutputSerializer(vote).data)
+        found = self._presentation(request, vote_ref)
+        row = selectors.presentation_vote(
+            expert=request.user, clip_id=found.clip_id, repeat=found.repeat
         )
+        if row is None:
+            raise Http404("You have no vote with this handle.")
         return Response(
-            VoteResultSerializer(_vote_result(expert=request.user, vote=vote)).data
+            ExpertVoteOutputSerializer(row, context={"expert_id": request.user.pk}).data
         )
 
-
-class RepeatVoteChangeApi(_Api):
-    """PATCH: change a just-given vote that the server stored as a repeat."""
-
-    permission_classes = [IsExpert]
-
     @extend_schema(request=VoteChangeInputSerializer, responses=VoteResultSerializer)
-    def patch(self, request, vote_id: int):
+    def patch(self, request, vote_ref: str):
         payload = VoteChangeInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        vote = services.repeat_vote_change(
+        found = self._presentation(request, vote_ref)
+        vote = services.presentation_vote_change(
             expert=request.user,
-            repeat_vote_id=vote_id,
+            clip_id=found.clip_id,
+            repeat=found.repeat,
             grade=payload.validated_data["grade"],
         )
         return Response(
@@ -269,47 +333,28 @@ class RepeatVoteChangeApi(_Api):
 # --- clips and distributions -------------------------------------------------------
 
 
-def _clip_serializer(user):
-    if roles.user_is_admin(user=user):
-        return ClipAdminOutputSerializer
-    return ClipOutputSerializer
-
-
-# Experts get ClipOutput (only what grading needs), admins ClipAdminOutput.
-_CLIP_BY_ROLE = PolymorphicProxySerializer(
-    component_name="ClipByRole",
-    serializers=[ClipOutputSerializer, ClipAdminOutputSerializer],
-    resource_type_field_name=None,
-)
-_CLIP_BY_ROLE_MANY = PolymorphicProxySerializer(
-    component_name="ClipByRoleList",
-    serializers=[ClipOutputSerializer, ClipAdminOutputSerializer],
-    resource_type_field_name=None,
-    many=True,
-)
-
-
 class ClipListApi(_Api):
-    """Clips: for an expert only those handed to them or graded by them, with
-    only what grading needs; everything, with the panel, for admins."""
+    """Every clip with provenance, measurements and the panel (admins only).
+    Experts get their clips from POST /api/clips/next/, named by handle: they
+    never browse the pool or see clip ids."""
 
-    permission_classes = [IsExpertOrAdmin]
+    permission_classes = [IsAdmin]
 
-    @extend_schema(responses=_CLIP_BY_ROLE_MANY)
+    @extend_schema(responses=ClipAdminOutputSerializer(many=True))
     def get(self, request):
         clips = selectors.clips_visible_to(user=request.user).select_related("patient")
-        return _paginate(self, request, clips, _clip_serializer(request.user))
+        return _paginate(self, request, clips, ClipAdminOutputSerializer)
 
 
 class ClipDetailApi(_Api):
-    permission_classes = [IsExpertOrAdmin]
+    permission_classes = [IsAdmin]
 
-    @extend_schema(responses=_CLIP_BY_ROLE)
+    @extend_schema(responses=ClipAdminOutputSerializer)
     def get(self, request, clip_id: int):
         clip = selectors.clips_visible_to(user=request.user).filter(pk=clip_id).first()
         if clip is None:
             raise errors.ClipNotFound(f"Clip {clip_id} does not exist.")
-        return Response(_clip_serializer(request.user)(clip).data)
+        return Response(ClipAdminOutputSerializer(clip).data)
 
 
 class DistributionListApi(_Api):

@@ -12,6 +12,12 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from annotation import errors, services
+from annotation.handles import presentation_handle
+
+_HANDLE_HELP = (
+    "The clip's handle for this presentation (opaque; a hidden repeat gets its "
+    "own): the clip in a vote, the vote's id, the end of its change URL."
+)
 
 
 def clip_video_url(clip_id: int) -> str:
@@ -19,6 +25,14 @@ def clip_video_url(clip_id: int) -> str:
         return reverse("clip_video", args=[clip_id])
     except NoReverseMatch:
         return f"/media/clips/{clip_id}/video.mp4"
+
+
+def presentation_video_url(handle: str) -> str:
+    return reverse("presentation_video", args=[handle])
+
+
+def vote_change_url(handle: str) -> str:
+    return reverse("api-vote-detail", args=[handle])
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -58,7 +72,10 @@ class ClipNextInputSerializer(serializers.Serializer):
 
 
 class QueuedClipSerializer(serializers.Serializer):
-    id = serializers.IntegerField(source="clip.id")
+    """A clip handed to the expert, named by its presentation handle; the
+    context carries ``expert_id``."""
+
+    id = serializers.SerializerMethodField(help_text=_HANDLE_HELP)
     video_url = serializers.SerializerMethodField()
     n_frames = serializers.IntegerField(source="clip.n_frames")
     fps = serializers.FloatField(source="clip.fps")
@@ -66,8 +83,18 @@ class QueuedClipSerializer(serializers.Serializer):
     synthetic = serializers.BooleanField(source="clip.is_synthetic")
     lease_expires_at = serializers.DateTimeField()
 
+    def _handle(self, assignment) -> str:
+        return presentation_handle(
+            expert_id=self.context["expert_id"],
+            clip_id=assignment.clip.pk,
+            repeat=assignment.is_repeat,
+        )
+
+    def get_id(self, assignment) -> str:
+        return self._handle(assignment)
+
     def get_video_url(self, assignment) -> str:
-        return clip_video_url(assignment.clip.pk)
+        return presentation_video_url(self._handle(assignment))
 
 
 class ClipNextOutputSerializer(serializers.Serializer):
@@ -91,8 +118,30 @@ class GradeField(serializers.CharField):
             raise serializers.ValidationError(exc.message) from None
 
 
+class ClipRefField(serializers.CharField):
+    """A presentation handle (what experts are given) or a numeric clip id."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, int) and not isinstance(data, bool):
+            data = str(data)
+        return super().to_internal_value(data)
+
+    def run_validation(self, data=serializers.empty):
+        value = super().run_validation(data)  # a string, its length checked
+        if value.isascii() and value.isdigit():  # not "²", which isdigit() takes
+            number = int(value)
+            if not 1 <= number < 2**63:
+                raise serializers.ValidationError("No clip has this id.")
+            return number
+        return value
+
+
 class VoteCreateInputSerializer(serializers.Serializer):
-    clip = serializers.IntegerField(min_value=1)
+    clip = ClipRefField(
+        max_length=40,
+        help_text="The clip's handle, as POST /api/clips/next/ gave it (a numeric "
+        "clip id is accepted too).",
+    )
     grade = GradeField(help_text="A (good) .. E (bad); 1..5 also accepted.")
     seconds_spent = serializers.FloatField(required=False, default=0.0, min_value=0.0)
 
@@ -114,8 +163,8 @@ class VoteChangeInputSerializer(serializers.Serializer):
 class VoteResultSerializer(serializers.Serializer):
     """The answer to a vote or a change; same shape for ordinary and repeat votes."""
 
-    id = serializers.IntegerField()
-    clip = serializers.IntegerField()
+    id = serializers.CharField(help_text=_HANDLE_HELP)
+    clip = serializers.CharField(help_text=_HANDLE_HELP)
     grade = serializers.CharField()
     created_at = serializers.DateTimeField()
     undo_until = serializers.DateTimeField(
@@ -132,7 +181,38 @@ class VoteResultSerializer(serializers.Serializer):
     )
 
 
+class ExpertVoteOutputSerializer(serializers.Serializer):
+    """One of the expert's own votes, first showing or hidden repeat alike,
+    named by its presentation handle (rows of selectors.votes_of_expert)."""
+
+    id = serializers.SerializerMethodField(help_text=_HANDLE_HELP)
+    clip = serializers.SerializerMethodField(help_text=_HANDLE_HELP)
+    grade = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    seconds_spent = serializers.FloatField()
+    change_url = serializers.SerializerMethodField()
+
+    def _handle(self, row) -> str:
+        return presentation_handle(
+            expert_id=self.context["expert_id"],
+            clip_id=row["clip_id"],
+            repeat=row["repeat"],
+        )
+
+    def get_id(self, row) -> str:
+        return self._handle(row)
+
+    def get_clip(self, row) -> str:
+        return self._handle(row)
+
+    def get_change_url(self, row) -> str:
+        return vote_change_url(self._handle(row))
+
+
 class VoteOutputSerializer(serializers.Serializer):
+    """A vote as an admin sees it (database ids; first showings only)."""
+
     id = serializers.IntegerField()
     clip = serializers.IntegerField(source="clip_id")
     grade = serializers.CharField()

@@ -280,8 +280,8 @@ LIMIT %(limit)s
 
 _PROGRESS_SQL = f"""
 SELECT
-  (SELECT COUNT(*) FROM {VOTE} WHERE expert_id = %(expert)s)
-  + (SELECT COUNT(*) FROM {REPEAT} WHERE expert_id = %(expert)s),
+  (SELECT COUNT(*) FROM {VOTE} WHERE expert_id = %(expert)s),
+  (SELECT COUNT(*) FROM {REPEAT} WHERE expert_id = %(expert)s),
   (SELECT COUNT(*) FROM {CLIP} c WHERE c.is_active AND NOT EXISTS (
      SELECT 1 FROM {VOTE} v WHERE v.clip_id = c.id AND v.expert_id = %(expert)s
   ))
@@ -364,12 +364,12 @@ def queue_held_rows(
         return cursor.fetchall()
 
 
-def expert_progress_counts(connection, *, expert_id: int) -> tuple[int, int]:
-    """(votes and repeat votes cast, active clips the expert has not graded)."""
+def expert_progress_counts(connection, *, expert_id: int) -> tuple[int, int, int]:
+    """(votes cast, repeat votes cast, active clips the expert has not graded)."""
     with connection.cursor() as cursor:
         cursor.execute(_PROGRESS_SQL, {"expert": expert_id})
-        graded, open_clips = cursor.fetchone()
-    return int(graded), int(open_clips)
+        votes, repeats, open_clips = cursor.fetchone()
+    return int(votes), int(repeats), int(open_clips)
 
 
 def lease_take(connection, *, expert_id: int, clip_id: int) -> bool:

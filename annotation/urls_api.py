@@ -10,11 +10,8 @@ urlpatterns = [
     path("clips/", apis.ClipListApi.as_view(), name="api-clip-list"),
     path("clips/<int:clip_id>/", apis.ClipDetailApi.as_view(), name="api-clip-detail"),
     path("votes/", apis.VoteCollectionApi.as_view(), name="api-votes"),
-    path("votes/<int:vote_id>/", apis.VoteDetailApi.as_view(), name="api-vote-detail"),
     path(
-        "repeat-votes/<int:vote_id>/",
-        apis.RepeatVoteChangeApi.as_view(),
-        name="api-repeat-vote-change",
+        "votes/<slug:vote_ref>/", apis.VoteDetailApi.as_view(), name="api-vote-detail"
     ),
     path(
         "distributions/",
@@ -28,5 +25,5 @@ urlpatterns = [
         SpectacularSwaggerView.as_view(url_name="api-schema"),
         name="api-docs",
     ),
-    re_path(r"^.*$", apis.api_not_found),
+    re_path(r"^[\s\S]*$", apis.api_not_found),  # any path, newlines too
 ]

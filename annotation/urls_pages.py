@@ -12,4 +12,9 @@ urlpatterns = [
     path("feedback/", views.feedback, name="feedback"),
     path("admin-home/", views.admin_home, name="admin_home"),
     path("media/clips/<int:clip_id>/video.mp4", views.clip_video, name="clip_video"),
+    path(
+        "media/shown/<slug:handle>/video.mp4",
+        views.presentation_video,
+        name="presentation_video",
+    ),
 ]

@@ -26,9 +26,10 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_safe
 
 from annotation import selectors, services
+from annotation.handles import presentation_for
 from annotation.models import Clip
 from annotation.request_errors import request_error
-from annotation.roles import user_is_admin, user_is_expert
+from annotation.roles import user_is_admin, user_is_expert, user_is_operator
 
 
 class LogoutView(auth_views.LogoutView):
@@ -138,21 +139,45 @@ def _byte_range(header: str, size: int) -> tuple[int, int] | None:
 @require_safe
 @login_required
 def clip_video(request: HttpRequest, clip_id: int) -> HttpResponse:
-    """A clip's mp4, for signed-in experts and admins only (not a public media URL).
+    """A clip's mp4 by clip id, for admins and operators only (not a public
+    media URL). Experts watch by presentation handle (``presentation_video``):
+    they never see clip ids.
 
     Single byte ranges are honoured so a plain ``<video src>`` (e.g. in the admin)
     can seek; the grading page downloads the whole file instead.
     """
-    if user_is_admin(user=request.user):
-        clips = Clip.objects.all()
-    elif user_is_expert(user=request.user):
-        # Experts: only active clips handed to them or graded by them.
-        from annotation.selectors import clips_visible_to
+    if not (user_is_admin(user=request.user) or user_is_operator(user=request.user)):
+        raise PermissionDenied(
+            "Clip videos by id are for administrators and operators; experts "
+            "watch clips on the grading page."
+        )
+    clip = Clip.objects.filter(pk=clip_id).only("id", "video_file").first()
+    return _clip_file(request, clip)
 
-        clips = clips_visible_to(user=request.user).select_related(None)
-    else:
-        raise PermissionDenied("Only experts and administrators may watch clips.")
-    clip = clips.filter(pk=clip_id).only("id", "video_file").first()
+
+@require_safe
+@login_required
+def presentation_video(request: HttpRequest, handle: str) -> HttpResponse:
+    """A clip's mp4 by the expert's presentation handle: only active clips
+    handed to that expert or graded by them."""
+    if not user_is_expert(user=request.user):
+        raise PermissionDenied("Only experts watch clips by handle.")
+    found = presentation_for(expert_id=request.user.pk, handle=handle)
+    if found is None:
+        raise Http404("No such clip video.")
+    from annotation.selectors import clips_visible_to
+
+    clip = (
+        clips_visible_to(user=request.user)
+        .select_related(None)
+        .filter(pk=found.clip_id)
+        .only("id", "video_file")
+        .first()
+    )
+    return _clip_file(request, clip)
+
+
+def _clip_file(request: HttpRequest, clip: Clip | None) -> HttpResponse:
     if clip is None or not clip.video_file:
         raise Http404("No such clip video.")
     try:

@@ -44,6 +44,8 @@ def _version(version_id: int):
 
 
 class ProfileListApi(_AdminApi):
+    pagination_class = None  # a handful of fixed profiles: one plain list
+
     @extend_schema(responses=ProfileOutputSerializer(many=True))
     def get(self, request):
         return Response(ProfileOutputSerializer(PROFILES.values(), many=True).data)
@@ -54,7 +56,9 @@ class RunCollectionApi(_AdminApi):
     def get(self, request):
         return _paginate(self, request, selectors.run_list(), RunOutputSerializer)
 
-    @extend_schema(request=RunStartInputSerializer, responses=RunOutputSerializer)
+    @extend_schema(
+        request=RunStartInputSerializer, responses={201: RunOutputSerializer}
+    )
     def post(self, request):
         params = RunStartInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
@@ -81,7 +85,7 @@ class RunCancelApi(_AdminApi):
 
 
 class RunRetryApi(_AdminApi):
-    @extend_schema(request=None, responses=RunOutputSerializer)
+    @extend_schema(request=None, responses={201: RunOutputSerializer})
     def post(self, request, run_id: int):
         run = services.training_run_retry(run_id=run_id, user=request.user)
         return Response(RunOutputSerializer(run).data, status=status.HTTP_201_CREATED)

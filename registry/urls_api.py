@@ -41,5 +41,5 @@ urlpatterns = [
         name="api-registry-predictions",
     ),
     path("snapshots/", apis.SnapshotListApi.as_view(), name="api-registry-snapshots"),
-    re_path(r"^.*$", api_not_found),
+    re_path(r"^[\s\S]*$", api_not_found),  # any path, newlines too
 ]

@@ -100,3 +100,19 @@ def offer(expert, clips, *, holder: str = "") -> None:
         now=timezone.now(),
         release_expired=False,
     )
+
+
+def handle(expert, clip, *, repeat: bool = False) -> str:
+    """The presentation handle an expert knows a clip by (annotation.handles)."""
+    from annotation.handles import presentation_handle
+
+    return presentation_handle(expert_id=expert.pk, clip_id=clip.pk, repeat=repeat)
+
+
+def clip_id_of(handle_text: str) -> int:
+    """The clip behind a handle the API gave (tests read it; experts cannot)."""
+    from annotation.handles import presentation_parse
+
+    found = presentation_parse(handle_text)
+    assert found is not None, handle_text
+    return found.clip_id

@@ -48,5 +48,7 @@ from annotation.selectors.site import (  # noqa: F401
 from annotation.selectors.votes import (  # noqa: F401
     clips_visible_to,
     expert_self_consistency,
+    presentation_vote,
     votes_for_user,
+    votes_of_expert,
 )

@@ -11,7 +11,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from annotation import agreement
+from annotation.handles import presentation_handle, short_label
 from annotation.models import GRADES, ClipDistribution, Vote
+from annotation.selectors.votes import votes_of_expert
 
 
 def expert_feedback(*, expert, limit: int = 30) -> dict:
@@ -20,19 +22,33 @@ def expert_feedback(*, expert, limit: int = 30) -> dict:
     mean bias (own score − rest's mean; + = harsher). Clips nobody else graded are
     left out (there is nothing to stand against)."""
     final_before = timezone.now() - timedelta(seconds=settings.VOTE_UNDO_SECONDS)
-    votes = list(
-        Vote.objects.filter(expert=expert, created_at__lte=final_before)
-        .order_by("-created_at", "-id")
-        .values_list("clip_id", "grade", "created_at")[:limit]
-    )[::-1]
+    # First votes and hidden repeats alike (rows named by presentation handle),
+    # so a repeat is not told by its absence here either.
+    rows_found = votes_of_expert(expert=expert, created_before=final_before)[:limit]
+    votes = [
+        (row["clip_id"], row["grade"], row["created_at"], row["repeat"])
+        for row in rows_found
+    ][::-1]
     if not votes:
         return {"rows": [], "bias": None, "within_one": None, "n": 0}
+    clip_ids = [v[0] for v in votes]
     counts_of = {
         d.clip_id: [d.n_a, d.n_b, d.n_c, d.n_d, d.n_e]
-        for d in ClipDistribution.objects.filter(clip_id__in=[v[0] for v in votes])
+        for d in ClipDistribution.objects.filter(clip_id__in=clip_ids)
     }
+    first_grade = dict(
+        Vote.objects.filter(expert=expert, clip_id__in=clip_ids).values_list(
+            "clip_id", "grade"
+        )
+    )
     grade_index = np.array([GRADES.index(v[1]) for v in votes])
     counts = np.array([counts_of.get(v[0], [0] * 5) for v in votes], dtype=float)
+    for i, (clip_id, grade, _, repeat) in enumerate(votes):
+        # The panel counts the first vote, not the repeat: the rest of the
+        # panel is the counts less the first vote.
+        if repeat and clip_id in first_grade:
+            counts[i, GRADES.index(first_grade[clip_id])] -= 1
+            counts[i, GRADES.index(grade)] += 1
     against = agreement.votes_against_rest(grade_index, counts)
     usable = against["usable"]
     kept = [v for v, ok in zip(votes, usable, strict=True) if ok]
@@ -42,7 +58,9 @@ def expert_feedback(*, expert, limit: int = 30) -> dict:
     running = np.cumsum(against["bias"]) / np.arange(1, len(kept) + 1)
     rows = [
         {
-            "clip_id": clip_id,
+            "clip": short_label(
+                presentation_handle(expert_id=expert.pk, clip_id=clip_id, repeat=repeat)
+            ),
             "grade": grade,
             "at": at,
             "rest_mean": float(rest_mean[i]),
@@ -52,7 +70,7 @@ def expert_feedback(*, expert, limit: int = 30) -> dict:
             "within_one": bool(against["within_one"][i]),
             "running_bias": float(running[i]),
         }
-        for i, (clip_id, grade, at) in enumerate(kept)
+        for i, (clip_id, grade, at, repeat) in enumerate(kept)
     ]
     return {
         "rows": rows,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -226,10 +227,18 @@ def clip_next_for_expert(
 
 
 def expert_progress(*, expert) -> tuple[int, int]:
-    """(clips graded, graded + clips still open to the expert); one query.
+    """(presentations graded, presentations in all); one query.
 
-    Hidden repeats count as graded too, so the counter moves the same way after a
-    repeat as after a first vote and gives nothing away.
+    Hidden repeats count as graded, and the total already holds the repeats
+    REPEAT_SHARE plans for the expert's clips (share / (1 − share) of the first
+    showings, rounded up): after a repeat as after a first vote, graded grows by
+    one and the total stays, so the counter gives nothing away. Only an expert
+    given more repeats than planned sees the total grow, one per repeat beyond.
     """
-    graded, open_clips = sql.expert_progress_counts(connection, expert_id=expert.pk)
-    return graded, graded + open_clips
+    votes, repeats, open_clips = sql.expert_progress_counts(
+        connection, expert_id=expert.pk
+    )
+    firsts = votes + open_clips
+    share = min(max(float(settings.REPEAT_SHARE), 0.0), 0.5)
+    planned = math.ceil(share / (1.0 - share) * firsts - 1e-9)
+    return votes + repeats, firsts + max(planned, repeats)

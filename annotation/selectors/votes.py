@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from django.db.models import (
+    BooleanField,
     Exists,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
+    Value,
 )
 
 from annotation.models import (
@@ -26,6 +28,51 @@ def votes_for_user(*, user) -> QuerySet:
     if user_is_admin(user=user):
         return votes
     return votes.filter(expert=user)
+
+
+_EXPERT_VOTE_FIELDS = (
+    "clip_id",
+    "grade",
+    "created_at",
+    "updated_at",
+    "seconds_spent",
+    "repeat",
+)
+
+
+def votes_of_expert(*, expert, created_before=None) -> QuerySet:
+    """The expert's votes and hidden-repeat votes in one list, newest first, as
+    rows of _EXPERT_VOTE_FIELDS: every grade they gave is there, so their own
+    list cannot tell a repeat by its absence (the API names each row by its
+    presentation handle, never by a database id)."""
+
+    def rows(model, repeat: bool) -> QuerySet:
+        mine = model.objects.filter(expert=expert)
+        if created_before is not None:
+            mine = mine.filter(created_at__lte=created_before)
+        return (
+            mine.annotate(repeat=Value(repeat, output_field=BooleanField()))
+            .values(*_EXPERT_VOTE_FIELDS)
+            .order_by()  # no model ordering inside a compound statement
+        )
+
+    return (
+        rows(Vote, False)
+        .union(rows(RepeatVote, True), all=True)
+        .order_by("-created_at", "-clip_id", "repeat")
+    )
+
+
+def presentation_vote(*, expert, clip_id: int, repeat: bool) -> dict | None:
+    """One row of ``votes_of_expert``: the vote given to one presentation."""
+    model = RepeatVote if repeat else Vote
+    row = (
+        model.objects.filter(expert=expert, clip_id=clip_id)
+        .annotate(repeat=Value(repeat, output_field=BooleanField()))
+        .values(*_EXPERT_VOTE_FIELDS)
+        .first()
+    )
+    return row
 
 
 def clips_visible_to(*, user) -> QuerySet:

@@ -77,6 +77,7 @@ from annotation.services.throttle import (  # noqa: F401
 from annotation.services.votes import (  # noqa: F401
     MAX_SECONDS_SPENT,
     grade_parse,
+    presentation_vote_change,
     repeat_vote_change,
     vote_change,
     vote_create,

@@ -78,11 +78,15 @@ def vote_undo_until(*, vote: Vote | RepeatVote) -> datetime | None:
     return _undo_deadline(vote.created_at)
 
 
-def _offer_check(*, expert, clip: Clip, now: datetime) -> None:
+def _offer_check(
+    *, expert, clip: Clip, now: datetime, as_repeat: bool | None = None
+) -> None:
     """A vote needs an offer: a lease of the clip to this expert, live or lapsed
     (kept LEASE_KEEP_SECONDS, so an offline retry lands); with a lapsed one the
     clip must still want votes. A clip already graded is AlreadyVoted (a
-    retried send), whatever the lease."""
+    retried send), whatever the lease. ``as_repeat`` is how the clip was
+    presented (the handle says): a retried first vote that finds the clip
+    leased again as a hidden repeat is AlreadyVoted, not the repeat's grade."""
     from annotation.models import ClipDistribution, ClipLease
 
     lease = (
@@ -96,17 +100,26 @@ def _offer_check(*, expert, clip: Clip, now: datetime) -> None:
             or RepeatVote.objects.filter(expert=expert, clip=clip).exists()
         ):
             raise errors.AlreadyVoted(
-                f"You have already graded clip {clip.pk}; change that vote instead."
+                "You have already graded this clip; change that vote instead."
             )
         raise errors.ClipNotOffered(
-            f"Clip {clip.pk} was not handed to you; grade the clips the page "
+            "This clip was not handed to you; grade the clips the page "
             "offers (POST /api/clips/next/)."
+        )
+    if as_repeat is not None and lease["is_repeat"] != as_repeat:
+        if Vote.objects.filter(expert=expert, clip=clip).exists() and not as_repeat:
+            raise errors.AlreadyVoted(
+                "You have already graded this clip; change that vote instead."
+            )
+        raise errors.ClipNotOffered(
+            "This clip is not handed to you in that form; grade the clips the "
+            "page offers (POST /api/clips/next/)."
         )
     if lease["expires_at"] <= now and not lease["is_repeat"]:
         row = ClipDistribution.objects.filter(clip=clip).first()
         if row is not None and sum(row.counts) >= settings.VOTES_PER_CLIP:
             raise errors.ClipNotOffered(
-                f"Clip {clip.pk} has all the votes it needs now (your hold on it "
+                "This clip has all the votes it needs now (your hold on it "
                 "lapsed); your grade was not needed."
             )
 
@@ -118,23 +131,25 @@ def vote_create(
     grade: str,
     seconds_spent: float = 0.0,
     offered_only: bool = False,
+    as_repeat: bool | None = None,
 ) -> Vote | RepeatVote:
     """Record the expert's grade of a clip; the server decides if it is a repeat.
 
     A clip the expert holds as a hidden repeat becomes a RepeatVote (never in the
     distribution); otherwise a Vote, unique per expert and clip by constraint: the
     second of two simultaneous submits gets AlreadyVoted. ``offered_only`` (the
-    API's votes) also asks for an offer (``_offer_check``).
+    API's votes) also asks for an offer (``_offer_check``), in the form
+    ``as_repeat`` names when the vote came with a presentation handle.
     """
     grade = grade_parse(grade)
     seconds_spent = _seconds_parse(seconds_spent)
     if not user_is_expert(user=expert):
         raise errors.NotAnExpert("Only members of the experts group can vote.")
     if not clip.is_active:
-        raise errors.ClipInactive(f"Clip {clip.pk} has been withdrawn from grading.")
+        raise errors.ClipInactive("This clip has been withdrawn from grading.")
     now = timezone.now()
     if offered_only:
-        _offer_check(expert=expert, clip=clip, now=now)
+        _offer_check(expert=expert, clip=clip, now=now, as_repeat=as_repeat)
     try:
         insert = (
             _vote_insert_one_statement
@@ -146,9 +161,9 @@ def vote_create(
         )
     except IntegrityError:
         if not Clip.objects.filter(pk=clip.pk).exists():
-            raise errors.ClipNotFound(f"Clip {clip.pk} does not exist.") from None
+            raise errors.ClipNotFound("This clip no longer exists.") from None
         raise errors.AlreadyVoted(
-            f"You have already graded clip {clip.pk}; change that vote instead."
+            "You have already graded this clip; change that vote instead."
         ) from None
     return vote
 
@@ -223,15 +238,13 @@ def _vote_insert_one_statement(
     return vote
 
 
-def _change(model, *, expert, vote_id: int, grade: str):
+def _change(model, *, expert, lookup: dict, grade: str):
     grade = grade_parse(grade)
     now = timezone.now()
     with transaction.atomic():
-        vote = (
-            model.objects.select_for_update().filter(pk=vote_id, expert=expert).first()
-        )
+        vote = model.objects.select_for_update().filter(expert=expert, **lookup).first()
         if vote is None:
-            raise errors.VoteNotFound(f"You have no vote with id {vote_id}.")
+            raise errors.VoteNotFound("You have no such vote.")
         if votes_are_final():
             raise errors.VoteFinal(
                 "Votes are final here: the panel is revealed after each vote, so "
@@ -262,11 +275,22 @@ def _change(model, *, expert, vote_id: int, grade: str):
 
 def vote_change(*, expert, vote_id: int, grade: str) -> Vote:
     """Change one's own vote within VOTE_UNDO_SECONDS of casting it (history kept)."""
-    return _change(Vote, expert=expert, vote_id=vote_id, grade=grade)
+    return _change(Vote, expert=expert, lookup={"pk": vote_id}, grade=grade)
 
 
 def repeat_vote_change(*, expert, repeat_vote_id: int, grade: str) -> RepeatVote:
-    return _change(RepeatVote, expert=expert, vote_id=repeat_vote_id, grade=grade)
+    return _change(
+        RepeatVote, expert=expert, lookup={"pk": repeat_vote_id}, grade=grade
+    )
+
+
+def presentation_vote_change(
+    *, expert, clip_id: int, repeat: bool, grade: str
+) -> Vote | RepeatVote:
+    """Change the vote an expert gave to one presentation (first or hidden
+    repeat) of a clip: what the API's change URL, named by handle, does."""
+    model = RepeatVote if repeat else Vote
+    return _change(model, expert=expert, lookup={"clip_id": clip_id}, grade=grade)
 
 
 def votes_bulk_create_simulated(

@@ -19,6 +19,7 @@ import { createApi, createRetrier, fetchVideo } from "./grade/net.js";
 import { createOutbox, newKey } from "./grade/outbox.js";
 import { createPlayer } from "./grade/player.js";
 import { createKeyHandler, isTyping } from "./grade/keys.js";
+import { label } from "./grade/label.js";
 import { renderPanel } from "./grade/reveal.js";
 import { createUndo } from "./grade/undo.js";
 
@@ -201,7 +202,7 @@ import { createUndo } from "./grade/undo.js";
   async function showClip(clip) {
     state.current = clip;
     state.ready = false;
-    ui.clipId.textContent = "#" + clip.id;
+    ui.clipId.textContent = label(clip.id);
     ui.synthetic.hidden = !clip.synthetic;
     ui.info.textContent = [
       clip.n_frames ? clip.n_frames + " frames" : "",
@@ -217,7 +218,7 @@ import { createUndo } from "./grade/undo.js";
     overlay("Loading clip…");
 
     const result = await persist(
-      "The video of clip " + clip.id,
+      "The video of clip " + label(clip.id),
       () => videoUrl(clip),
       null,
       () => state.current !== clip
@@ -228,7 +229,7 @@ import { createUndo } from "./grade/undo.js";
       ui.overlay.hidden = false;
       ui.overlay.textContent = result.error ? result.error.message : "The clip could not be loaded.";
       showError(
-        "Clip " + clip.id + " cannot be shown: " + (result.error ? result.error.message : "") +
+        "Clip " + label(clip.id) + " cannot be shown: " + (result.error ? result.error.message : "") +
           " Reload the page to try again; an administrator may need to re-encode it.",
         { source: "clip" }
       );
@@ -427,10 +428,10 @@ import { createUndo } from "./grade/undo.js";
 
   async function sendCreate(item) {
     setBusy(true, item.grade);
-    setStatus("Saving grade " + item.grade + " for clip " + item.clip + "…");
+    setStatus("Saving grade " + item.grade + " for clip " + label(item.clip) + "…");
     const result = await deliver(
       item,
-      "Your grade " + item.grade + " for clip " + item.clip + " is not saved yet"
+      "Your grade " + item.grade + " for clip " + label(item.clip) + " is not saved yet"
     );
     state.epoch += 1;
     if (result.ok || result.error.status === 409 || result.error.status === 404) {
@@ -441,7 +442,7 @@ import { createUndo } from "./grade/undo.js";
       hideError();
       showProgress(vote.progress);
       rememberLast(vote, item);
-      setStatus("Saved: clip " + item.clip + " graded " + (vote.grade || item.grade) + ".", "ok");
+      setStatus("Saved: clip " + label(item.clip) + " graded " + (vote.grade || item.grade) + ".", "ok");
       renderPanel(ui.reveal, vote.panel, item.clip);
       advance(item.clip);
       return;
@@ -451,16 +452,16 @@ import { createUndo } from "./grade/undo.js";
       // Already graded (e.g. a retried send whose first answer was lost), or no
       // longer wanted: the server says which.
       setStatus(
-        error.message ? "Clip " + item.clip + ": " + error.message
-          : "Clip " + item.clip + " already had your grade; it was kept.",
+        error.message ? "Clip " + label(item.clip) + ": " + error.message
+          : "Clip " + label(item.clip) + " already had your grade; it was kept.",
         "warn"
       );
       advance(item.clip);
     } else if (error.status === 404) {
-      showError("Clip " + item.clip + " is no longer available: " + error.message + " Moving on.");
+      showError("Clip " + label(item.clip) + " is no longer available: " + error.message + " Moving on.");
       advance(item.clip);
     } else {
-      showError("Your grade for clip " + item.clip + " was refused: " + error.message);
+      showError("Your grade for clip " + label(item.clip) + " was refused: " + error.message);
       setStatus("");
     }
   }
@@ -520,7 +521,7 @@ import { createUndo } from "./grade/undo.js";
       const code = ui.video.error ? ui.video.error.code : "?";
       overlay("This browser cannot play clip " + state.current.id + " (media error " + code + ").");
       showError(
-        "Clip " + state.current.id + " cannot be played here (media error " + code + "). " +
+        "Clip " + label(state.current.id) + " cannot be played here (media error " + code + "). " +
           "Reload the page; if it persists, tell an administrator.",
         { source: "clip" }
       );

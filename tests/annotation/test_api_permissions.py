@@ -4,6 +4,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 
 from annotation import services
+from annotation.handles import presentation_handle
 from tests.annotation.conftest import session_client
 from tests.factories import ClipFactory, ExpertFactory, offer
 
@@ -27,7 +28,15 @@ def world(expert, admin_user):
         "others_vote": others_vote,
         "expert": expert,
         "admin": admin_user,
+        # What the expert knows clips and votes by (and another expert's handle)
+        "own_handle": handle(expert, clip),
+        "fresh_handle": handle(expert, fresh),
+        "others_handle": handle(someone, clip2),
     }
+
+
+def handle(expert, clip, repeat=False):
+    return presentation_handle(expert_id=expert.pk, clip_id=clip.pk, repeat=repeat)
 
 
 # (method, url template, body, expected for anonymous, expert, admin)
@@ -36,19 +45,32 @@ MATRIX = [
     (
         "post",
         "/api/votes/",
-        {"clip": "{fresh_clip}", "grade": "A"},
+        {"clip": "{fresh_handle}", "grade": "A"},
         DENIED,
         {201},
         {403},
     ),
+    (
+        "post",
+        "/api/votes/",
+        {"clip": "{others_handle}", "grade": "A"},
+        DENIED,
+        {404},
+        {403},
+    ),
     ("get", "/api/votes/", None, DENIED, {200}, {200}),
-    ("get", "/api/votes/{own_vote}/", None, DENIED, {200}, {200}),
+    # Experts name their votes by handle, admins by id; neither works for the other.
+    ("get", "/api/votes/{own_handle}/", None, DENIED, {200}, {404}),
+    ("get", "/api/votes/{own_vote}/", None, DENIED, {404}, {200}),
     ("get", "/api/votes/{others_vote}/", None, DENIED, {404}, {200}),
-    ("patch", "/api/votes/{own_vote}/", {"grade": "C"}, DENIED, {200}, {403}),
-    ("patch", "/api/votes/{others_vote}/", {"grade": "C"}, DENIED, {404}, {403}),
-    ("patch", "/api/repeat-votes/1/", {"grade": "C"}, DENIED, {404}, {403}),
-    ("get", "/api/clips/", None, DENIED, {200}, {200}),
-    ("get", "/api/clips/{clip}/", None, DENIED, {200}, {200}),
+    ("get", "/api/votes/{others_handle}/", None, DENIED, {404}, {404}),
+    ("patch", "/api/votes/{own_handle}/", {"grade": "C"}, DENIED, {200}, {403}),
+    ("patch", "/api/votes/{own_vote}/", {"grade": "C"}, DENIED, {404}, {403}),
+    ("patch", "/api/votes/{others_handle}/", {"grade": "C"}, DENIED, {404}, {403}),
+    ("patch", "/api/votes/not-a-handle/", {"grade": "C"}, DENIED, {404}, {403}),
+    # Experts get clips from next-clip only, by handle: no clip list, no clip ids.
+    ("get", "/api/clips/", None, DENIED, {403}, {200}),
+    ("get", "/api/clips/{clip}/", None, DENIED, {403}, {200}),
     ("get", "/api/distributions/", None, DENIED, {403}, {200}),
     ("get", "/api/schema/", None, DENIED, {200}, {200}),
     ("get", "/api/docs/", None, DENIED, {200}, {200}),
@@ -62,6 +84,9 @@ def _fill(template, world):
             fresh_clip=world["fresh_clip"].pk,
             own_vote=world["own_vote"].pk,
             others_vote=world["others_vote"].pk,
+            own_handle=world["own_handle"],
+            fresh_handle=world["fresh_handle"],
+            others_handle=world["others_handle"],
         )
     if isinstance(template, dict):
         filled = {k: _fill(v, world) for k, v in template.items()}
@@ -127,7 +152,7 @@ def test_token_endpoint_hands_out_a_token_for_valid_credentials(expert):
 def test_expert_vote_list_contains_only_own_votes(world):
     response = session_client(world["expert"]).get("/api/votes/")
     ids = {row["id"] for row in response.json()["results"]}
-    assert ids == {world["own_vote"].pk}
+    assert ids == {world["own_handle"]}
 
 
 def test_admin_vote_list_contains_everyones_votes(world):

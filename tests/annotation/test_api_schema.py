@@ -17,8 +17,7 @@ def test_openapi_schema_is_valid_and_lists_every_operation():
         "/api/clips/next/",
         "/api/clips/{clip_id}/",
         "/api/votes/",
-        "/api/votes/{vote_id}/",
-        "/api/repeat-votes/{vote_id}/",
+        "/api/votes/{vote_ref}/",
         "/api/distributions/",
     ]:
         assert f"{path}:" in schema, path

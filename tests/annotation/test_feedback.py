@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotation import selectors, services
+from annotation.handles import presentation_handle, short_label
 from annotation.models import SiteSetting, Vote
 from tests.factories import ClipFactory, ExpertFactory
 
@@ -56,7 +57,11 @@ def test_feedback_shows_final_votes_against_the_rest_by_hand(voted):
     me, clips = voted
     _on()
     result = selectors.expert_feedback(expert=me)
-    assert [r["clip_id"] for r in result["rows"]] == [clips[0].pk, clips[1].pk]
+    labels = [
+        short_label(presentation_handle(expert_id=me.pk, clip_id=c.pk, repeat=False))
+        for c in clips[:2]
+    ]
+    assert [r["clip"] for r in result["rows"]] == labels
     first, second = result["rows"]
     assert first["rest_mean"] == pytest.approx(1.5) and first["rest_mode"] == "A"
     assert first["running_bias"] == pytest.approx(1.5)

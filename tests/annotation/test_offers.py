@@ -12,7 +12,7 @@ from django.utils import timezone
 from annotation import selectors
 from annotation.models import ClipLease, Vote, VoteHistory
 from tests.annotation.conftest import session_client
-from tests.factories import ClipFactory, ExpertFactory, offer
+from tests.factories import ClipFactory, ExpertFactory, clip_id_of, offer
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ def test_an_offered_clip_is_voted_once_even_after_the_lease_lapsed(
     expert, expert_client, clips
 ):
     offered = expert_client.post("/api/clips/next/?count=1").json()["clips"]
-    clip = next(c for c in clips if c.pk == offered[0]["id"])
+    clip = next(c for c in clips if c.pk == clip_id_of(offered[0]["id"]))
     # The page went offline; its lease lapsed before the outbox sent the vote.
     ClipLease.objects.update(expires_at=timezone.now() - timedelta(minutes=30))
     assert _vote(expert_client, clip).status_code == 201

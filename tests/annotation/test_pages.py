@@ -197,36 +197,48 @@ def test_error_page_renders_without_a_request():
     assert "Something went wrong" in html
 
 
-def _offer(expert) -> None:
+def _offer(expert) -> str:
+    """Hand the clip to the expert; the URL the expert watches it by."""
     from annotation import selectors
+    from tests.factories import handle
 
-    selectors.clip_next_for_expert(expert=expert, count=1, holder="t")
+    [assignment] = selectors.clip_next_for_expert(expert=expert, count=1, holder="t")
+    return reverse("presentation_video", args=[handle(expert, assignment.clip)])
 
 
 def test_clip_video_is_served_to_expert_as_mp4(client, expert, clip):
-    from annotation import selectors
+    from tests.factories import handle
 
     client.force_login(expert)
     # Never handed to this expert: as if it did not exist.
-    assert client.get(reverse("clip_video", args=[clip.pk])).status_code == 404
-    offered = selectors.clip_next_for_expert(expert=expert, count=1, holder="t")
-    assert [a.clip.pk for a in offered] == [clip.pk]
-    response = client.get(reverse("clip_video", args=[clip.pk]))
+    url = reverse("presentation_video", args=[handle(expert, clip)])
+    assert client.get(url).status_code == 404
+    assert _offer(expert) == url
+    response = client.get(url)
     assert response.status_code == 200
     assert response["Content-Type"] == "video/mp4"
     body = b"".join(response.streaming_content)
     assert body[4:8] == b"ftyp"
+    # Experts never watch by clip id (they are never given one).
+    assert client.get(reverse("clip_video", args=[clip.pk])).status_code == 403
 
 
 def test_a_withdrawn_clip_video_is_refused_to_experts_not_admins(client, expert, clip):
-    from annotation import selectors
-
-    selectors.clip_next_for_expert(expert=expert, count=1, holder="t")
+    url = _offer(expert)
     clip.is_active = False
     clip.save(update_fields=["is_active"])
     client.force_login(expert)
-    assert client.get(reverse("clip_video", args=[clip.pk])).status_code == 404
+    assert client.get(url).status_code == 404
     client.force_login(AdminFactory())
+    assert client.get(reverse("clip_video", args=[clip.pk])).status_code == 200
+
+
+def test_an_operator_watches_clips_by_id(client, clip, django_user_model):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user(username="op", password="x")
+    user.groups.add(Group.objects.get(name="operators"))
+    client.force_login(user)
     assert client.get(reverse("clip_video", args=[clip.pk])).status_code == 200
 
 
@@ -236,10 +248,13 @@ def test_clip_video_requires_login(client, clip):
     assert response["Location"].startswith(reverse("login"))
 
 
-def test_clip_video_of_unknown_clip_is_404(client, expert):
+def test_clip_video_of_unknown_clip_or_handle_is_404(client, expert):
+    client.force_login(AdminFactory())
+    assert client.get(reverse("clip_video", args=[999999])).status_code == 404
     client.force_login(expert)
-    response = client.get(reverse("clip_video", args=[999999]))
-    assert response.status_code == 404
+    for handle in ["a" * 26, "not-a-handle", "7" * 40]:
+        url = reverse("presentation_video", args=[handle])
+        assert client.get(url).status_code == 404, handle
 
 
 def test_clip_video_refused_to_user_without_role(client, clip, django_user_model):
@@ -257,9 +272,8 @@ def test_logout_is_a_post_that_ends_the_session(client, expert):
 
 
 def test_clip_video_honours_a_byte_range(client, expert, clip):
-    _offer(expert)
+    url = _offer(expert)
     client.force_login(expert)
-    url = reverse("clip_video", args=[clip.pk])
     whole = b"".join(client.get(url).streaming_content)
     response = client.get(url, HTTP_RANGE="bytes=4-11")
     assert response.status_code == 206
@@ -271,9 +285,8 @@ def test_clip_video_honours_a_byte_range(client, expert, clip):
 
 
 def test_clip_video_range_past_the_end_is_416(client, expert, clip):
-    _offer(expert)
+    url = _offer(expert)
     client.force_login(expert)
-    url = reverse("clip_video", args=[clip.pk])
     response = client.get(url, HTTP_RANGE="bytes=999999-")
     assert response.status_code == 416
     assert response["Content-Range"].startswith("bytes */")

@@ -134,9 +134,16 @@ def test_repeat_share_is_about_the_configured_fraction(expert, settings):
     assert 10 <= repeats <= 40
 
 
-def test_progress_counts_graded_of_all_open(expert, clips):
+def test_progress_counts_graded_of_all_open(expert, clips, settings):
     services.vote_create(expert=expert, clip=clips[0], grade="A")
+    settings.REPEAT_SHARE = 0.0
     assert selectors.expert_progress(expert=expert) == (1, 5)
+    # The total holds the planned repeats: 5 first showings × 0.05 / 0.95 = 0.26,
+    # rounded up to one; at a share of 0.5, one repeat per first showing.
+    settings.REPEAT_SHARE = 0.05
+    assert selectors.expert_progress(expert=expert) == (1, 6)
+    settings.REPEAT_SHARE = 0.5
+    assert selectors.expert_progress(expert=expert) == (1, 10)
 
 
 def test_expired_leases_are_ignored_then_swept(expert, settings, monkeypatch):

@@ -16,6 +16,7 @@ from annotation import services
 from annotation.models import Clip, Recording
 from config.celery import app, ensure_broker_folders
 from tests.conftest import SHARED_DATA
+from tests.factories import clip_id_of
 from tests.workers import recording_files as rf
 
 pytestmark = pytest.mark.django_db
@@ -80,7 +81,7 @@ def test_real_recording_uploaded_by_admin_becomes_clips_in_the_expert_queue(
 
     expert = logged_in("grader", admin=False)
     queue = expert.post(reverse("api-clip-next")).json()["clips"]
-    assert queue and {c["id"] for c in queue} <= {c.pk for c in clips}
+    assert queue and {clip_id_of(c["id"]) for c in queue} <= {c.pk for c in clips}
     video = expert.get(queue[0]["video_url"])
     assert video.status_code == 200 and video["Content-Type"] == "video/mp4"
 

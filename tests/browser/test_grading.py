@@ -79,6 +79,13 @@ def grading_world(settings, tmp_path):
                 video_bytes=encode_mp4(frames, fps=15.0),
             )
         )
+    from annotation.handles import presentation_handle
+
+    _HANDLES.clear()
+    for clip in clips:
+        _HANDLES[clip.pk] = presentation_handle(
+            expert_id=expert.pk, clip_id=clip.pk, repeat=False
+        )
     return expert, clips
 
 
@@ -105,9 +112,27 @@ def screenshot(page, name: str) -> None:
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
+# The browser expert's handles by clip id, filled by grading_world: the page
+# names clips by handle, and no database call may run inside Playwright's loop.
+_HANDLES: dict[int, str] = {}
+
+
+def full_handle(clip_id: int) -> str:
+    """The handle the browser expert knows a clip by."""
+    return _HANDLES[clip_id]
+
+
+def label_of(clip_id: int) -> str:
+    """How the page names a clip: the start of its handle, never its id."""
+    return full_handle(clip_id)[:8]
+
+
 def clip_on_screen(page) -> int:
+    """The id of the clip on screen, found from the label the page shows."""
     text = page.locator("#clip-id").inner_text()
-    return int(text.lstrip("#"))
+    matches = [pk for pk in _HANDLES if label_of(pk) == text]
+    assert len(matches) == 1, text
+    return matches[0]
 
 
 def wait_until_playing(page) -> None:
@@ -172,8 +197,8 @@ def grade_with_key(page, key: str, graded_before: int, total: int) -> int:
     page.keyboard.press(key)
     expect_progress(page, graded_before + 1, total)
     page.wait_for_function(
-        "(old) => document.getElementById('clip-id').textContent !== '#' + old",
-        arg=clip_id,
+        "(old) => document.getElementById('clip-id').textContent !== old",
+        arg=label_of(clip_id),
         timeout=TIMEOUT_MS,
     )
     return clip_id
@@ -281,8 +306,8 @@ def test_expert_grades_three_clips_by_keyboard_and_undoes_the_last(
                 "(clip) => !document.getElementById('error').hidden"
                 " && document.getElementById('error-text').textContent"
                 ".includes('not saved yet')"
-                " && document.getElementById('clip-id').textContent === '#' + clip",
-                arg=first_clip,
+                " && document.getElementById('clip-id').textContent === clip",
+                arg=label_of(first_clip),
             )
             screenshot(page, "03-retrying")
             expect_progress(page, 1, total)
@@ -296,14 +321,14 @@ def test_expert_grades_three_clips_by_keyboard_and_undoes_the_last(
 
             # Undo: U, then the new grade, changes the vote just given.
             page.wait_for_selector("#undo:not([hidden])")
-            assert f"#{third_clip}" in page.locator("#undo-text").inner_text()
+            assert label_of(third_clip) in page.locator("#undo-text").inner_text()
             page.keyboard.press("u")
             page.wait_for_selector("#undo.is-changing")
             page.keyboard.press("a")
             page.wait_for_function(
                 "(text) => document.getElementById('status').textContent"
                 ".includes(text)",
-                arg=f"clip {third_clip} is now graded A",
+                arg=f"clip {label_of(third_clip)} is now graded A",
             )
             expect_progress(page, 3, total)
             # Blind grading: the page never showed a panel distribution.
@@ -349,7 +374,7 @@ def test_vote_kept_in_the_browser_is_sent_after_a_reload(
                 "JSON.parse(localStorage.getItem('spermgrade.outbox.browser-expert'))"
             )
             assert [(item["clip"], item["grade"]) for item in stored] == [
-                (clip_id, "D")
+                (full_handle(clip_id), "D")
             ]
 
             page.unroute("**/api/votes/")
@@ -441,7 +466,7 @@ def test_with_the_panel_revealed_the_vote_is_final_and_no_undo_is_offered(
             graded = grade_with_key(page, "b", 0, total)
             page.wait_for_selector("#reveal:not([hidden])")
             reveal = page.locator("#reveal").inner_text()
-            assert f"clip #{graded}" in reveal and "final" in reveal
+            assert f"clip {label_of(graded)}" in reveal and "final" in reveal
             # No undo box, and U does not open change mode.
             assert page.locator("#undo").is_hidden()
             page.keyboard.press("u")

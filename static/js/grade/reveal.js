@@ -3,6 +3,8 @@
  * when the server sends it (the admin setting "reveal panel after vote").
  */
 
+import { label } from "./label.js";
+
 const GRADES = ["A", "B", "C", "D", "E"];
 
 function element(tag, className, text) {
@@ -32,7 +34,7 @@ export function renderPanel(container, panel, clipId) {
   const title = element(
     "p",
     "reveal__title",
-    "Panel grades for clip #" + clipId + (nVotes != null ? " (" + nVotes + " votes)" : "") +
+    "Panel grades for clip " + label(clipId) + (nVotes != null ? " (" + nVotes + " votes)" : "") +
       ", shown after your vote (which is final: it can no longer be changed)"
   );
   const bars = element("div", "reveal__bars");

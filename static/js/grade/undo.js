@@ -3,6 +3,7 @@
  * window closes: the countdown box, "change mode" (U or Backspace, then a grade key)
  * and sending the change through the outbox.
  */
+import { label } from "./label.js";
 import { newKey } from "./outbox.js";
 import { renderPanel } from "./reveal.js";
 
@@ -68,11 +69,11 @@ export function createUndo(ctx) {
     ui.undo.classList.toggle("is-changing", state.changeMode);
     if (state.changeMode) {
       ui.undoText.textContent =
-        "Choose the new grade for clip #" + last.clip + " (now " + last.grade + "). " +
+        "Choose the new grade for clip " + label(last.clip) + " (now " + last.grade + "). " +
         "Esc cancels. " + formatCountdown(left) + " left.";
     } else {
       ui.undoText.textContent =
-        "Clip #" + last.clip + " graded " + last.grade + ". You can change it for " +
+        "Clip " + label(last.clip) + " graded " + last.grade + ". You can change it for " +
         formatCountdown(left) + ".";
     }
     ui.undoButtons.forEach((button) => {
@@ -116,7 +117,7 @@ export function createUndo(ctx) {
     }
     if (grade === last.grade) {
       renderUndo();
-      setStatus("Clip " + last.clip + " stays " + grade + ".");
+      setStatus("Clip " + label(last.clip) + " stays " + grade + ".");
       return;
     }
     const item = {
@@ -137,17 +138,17 @@ export function createUndo(ctx) {
 
   async function sendChange(item) {
     setBusy(true);
-    setStatus("Changing clip " + item.clip + " to " + item.grade + "…");
+    setStatus("Changing clip " + label(item.clip) + " to " + item.grade + "…");
     const result = await deliver(
       item,
-      "The change of clip " + item.clip + " to " + item.grade + " is not saved yet"
+      "The change of clip " + label(item.clip) + " to " + item.grade + " is not saved yet"
     );
     if (result.ok) {
       const vote = result.data;
       hideError();
       if (state.last && state.last.id === vote.id) state.last.grade = vote.grade || item.grade;
       showProgress(vote.progress);
-      setStatus("Changed: clip " + item.clip + " is now graded " + (vote.grade || item.grade) + ".", "ok");
+      setStatus("Changed: clip " + label(item.clip) + " is now graded " + (vote.grade || item.grade) + ".", "ok");
       if (vote.panel) renderPanel(ui.reveal, vote.panel, item.clip);
       renderUndo();
       return;
@@ -155,7 +156,7 @@ export function createUndo(ctx) {
     if (result.error.status === 409 && state.last && state.last.id === item.voteId) {
       state.last = null;
     }
-    showError("Clip " + item.clip + " was not changed to " + item.grade + ": " + result.error.message);
+    showError("Clip " + label(item.clip) + " was not changed to " + item.grade + ": " + result.error.message);
     setStatus("");
     renderUndo();
   }
