@@ -2,7 +2,8 @@
 
 Everything here is a handful of tensor ops on a whole batch (no per-clip Python
 loops, no decoding), so the accelerator is never waiting for data. The output is
-what every model takes: float (B, 3, T, S, S), ImageNet-normalised.
+what every model takes: float (B, 3, T, S, S), normalised as the model's weights
+expect (``NORMALIZATIONS``; ``modeling.models.weights.model_normalization``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,19 @@ from modeling.config import AugmentConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# Input normalisations by the origin of a model's standard weights (mean, std per
+# RGB channel on [0, 1] pixels): torchvision ImageNet models; torchvision video
+# models (Kinetics-400 statistics of its video transforms); pytorchvideo's
+# Kinetics models; timm's augreg ViTs (mean = std = 0.5).
+NORMALIZATIONS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "imagenet": (IMAGENET_MEAN, IMAGENET_STD),
+    "kinetics_torchvision": (
+        (0.43216, 0.394666, 0.37645),
+        (0.22803, 0.22145, 0.216989),
+    ),
+    "kinetics": ((0.45, 0.45, 0.45), (0.225, 0.225, 0.225)),
+    "half": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+}
 _LUMA = (0.299, 0.587, 0.114)
 
 
@@ -114,8 +128,11 @@ def batch_prepare(
     size: int,
     augment: AugmentConfig | None = None,
     generator: torch.Generator | None = None,
+    normalization: str = "imagenet",
 ) -> torch.Tensor:
     """uint8 (B, T, H, W, C) -> normalised float (B, C, T, size, size).
+
+    ``normalization`` names the (mean, std) of ``NORMALIZATIONS``.
 
     Resize and (when ``augment`` is given and enabled) rotation/flip happen in one
     ``grid_sample`` per frame, with the same transform for every frame of a clip;
@@ -142,6 +159,13 @@ def batch_prepare(
     x = x.reshape(b, t, c, size, size).permute(0, 2, 1, 3, 4)
     if use_aug:
         x = _colour_jitter(x, augment, generator)
-    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1, 1)
+    try:
+        mean_values, std_values = NORMALIZATIONS[normalization]
+    except KeyError:
+        raise ValueError(
+            f"unknown normalization {normalization!r}; choose one of "
+            f"{', '.join(NORMALIZATIONS)}"
+        ) from None
+    mean = torch.tensor(mean_values, device=device).view(1, 3, 1, 1, 1)
+    std = torch.tensor(std_values, device=device).view(1, 3, 1, 1, 1)
     return ((x - mean) / std).contiguous()

@@ -19,9 +19,10 @@ import torch
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from modeling.augment import IMAGENET_MEAN, IMAGENET_STD
+from modeling.augment import NORMALIZATIONS
 from modeling.config import Config, config_from_dict, config_to_dict
 from modeling.data import SpeedScaler
+from modeling.models.weights import model_normalization
 
 CHECKPOINT_FORMAT = "spermgrade-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -57,6 +58,7 @@ def checkpoint_save(
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     model = getattr(model, "_orig_mod", model)  # unwrap torch.compile
+    normalization = model_normalization(cfg.model.name, cfg.data.normalization)
     save_model(model, str(out / WEIGHTS_FILE))
     meta = {
         "format": CHECKPOINT_FORMAT,
@@ -67,12 +69,14 @@ def checkpoint_save(
             "kwargs": {**cfg.model.kwargs, "n_speed": n_speed},
         },
         "input": {
-            "layout": "video float (B, 3, T, H, W), ImageNet-normalised; "
-            "speed float (B, n_speed), standardised with speed_scaler",
+            "layout": "video float (B, 3, T, H, W): RGB on [0, 1], then "
+            "(x - mean) / std per channel; speed float (B, n_speed), "
+            "standardised with speed_scaler",
             "n_frames": cfg.data.n_frames,
             "size": cfg.data.size,
-            "mean": list(IMAGENET_MEAN),
-            "std": list(IMAGENET_STD),
+            "normalization": normalization,
+            "mean": list(NORMALIZATIONS[normalization][0]),
+            "std": list(NORMALIZATIONS[normalization][1]),
         },
         "output": "logits (B, 5) over grades A..E; apply softmax once",
         "speed_scaler": scaler.to_dict(),
@@ -117,4 +121,7 @@ def checkpoint_load(
     load_model(model, str(Path(meta["path"]) / WEIGHTS_FILE), device=str(device))
     model.to(device).eval()
     cfg = config_from_dict(meta["config"])
+    # Predict as it was trained: checkpoints from before per-model
+    # normalisation name none and were trained on ImageNet statistics.
+    cfg.data.normalization = meta["input"].get("normalization", "imagenet")
     return model, meta, cfg, SpeedScaler.from_dict(meta["speed_scaler"])

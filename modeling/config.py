@@ -27,6 +27,11 @@ class DataConfig:
     size: int = 224  # model input side in px (clips are resized on the device)
     speed_features: list[str] = field(default_factory=lambda: ["speed"])
     store_on_device: Literal["auto", "always", "never"] = "auto"
+    # "auto": as the model's standard weights expect (their origin), whether or
+    # not they are loaded; or a name of modeling.augment.NORMALIZATIONS.
+    normalization: Literal[
+        "auto", "imagenet", "kinetics_torchvision", "kinetics", "half"
+    ] = "auto"
 
 
 @dataclass
@@ -69,7 +74,9 @@ class CVConfig:
     k: int = 3
     seed: int = 0
     val_fraction: float = 0.2  # of the training patients, for checkpoint selection
-    balanced_sampling: bool = True
+    # Off by default: resampling by grade mode shifts the label prior toward the
+    # rare grades; the folds are stratified already. On for ablations.
+    balanced_sampling: bool = False
     selection_metric: Literal["emd", "mse", "jsd", "ce", "loss"] = "emd"
     eval_every: int = 1
 

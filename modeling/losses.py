@@ -108,7 +108,8 @@ def diversity_loss(features: Sequence[torch.Tensor]) -> torch.Tensor:
     ``features`` is a list of at least two tensors of shape (B, D) (e.g. the global,
     spatial and temporal branch features). Each feature vector is L2-normalised and
     the loss is the mean, over the batch and over every pair of branches, of the
-    squared cosine similarity: 0 when the branches are orthogonal, 1 when parallel.
+    absolute cosine similarity |cos| (Fujii et al., eq. 17-18): 0 when the
+    branches are orthogonal, 1 when parallel or opposite. RoSTFine uses this one.
     """
     if len(features) < 2:
         raise ValueError(
@@ -126,4 +127,4 @@ def diversity_loss(features: Sequence[torch.Tensor]) -> torch.Tensor:
     gram = unit @ unit.transpose(1, 2)  # (B, n, n) cosine similarities
     n = len(features)
     off_diagonal = ~torch.eye(n, dtype=torch.bool, device=gram.device)
-    return gram.pow(2)[:, off_diagonal].mean()
+    return gram.abs()[:, off_diagonal].mean()

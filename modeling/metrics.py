@@ -9,6 +9,8 @@ Conventions (chosen to avoid the faults of the reference code):
 - The grade mode is the argmax; ties go to the lower grade index (A before B).
 - The n-th most-voted grade ranks grades by descending probability with the same
   tie-break (lower index first), so n = 1 is the most voted grade, n = 5 the least.
+  Its balanced accuracy counts a prediction inside the true tied set as right and
+  reports the tie rate beside it (``nth_grade_balanced_accuracy``).
 - Balanced accuracy is the mean recall over the classes present in the truth.
 - Macro F1 averages F1 over the classes present in the truth or the prediction.
 - EMD is the mean over bins of squared CDF differences (eq. 6 of Nakagawa et al.);
@@ -16,8 +18,6 @@ Conventions (chosen to avoid the faults of the reference code):
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -138,33 +138,73 @@ def within_one_accuracy(pred: np.ndarray, target: np.ndarray) -> float:
 def top_hi_segments(
     pred: np.ndarray, target: np.ndarray, *, fractions: tuple = TOP_FRACTIONS
 ) -> dict[str, dict[str, float]]:
-    """Table 5 of Nakagawa et al.: per true-mode class, the mean HI of the best clips.
+    """Table 5 of Nakagawa et al.: per true-mode class, HI at the top 25, 50 and
+    75 % of that class's HI distribution.
 
-    Within each class (true grade mode) clips are sorted by HI, descending, and the
-    mean HI of the top ceil(f * n) clips (at least one) is reported for each fraction
-    f. Returns {"A": {"top25": .., "top50": .., "top75": .., "all": .., "n": ..}, ..}
-    for the classes present.
+    ``top25`` is the HI that the best quarter of the class's clips reach (the 75th
+    percentile of their HIs), ``top50`` the median, ``top75`` the 25th percentile
+    (linear interpolation between clips, numpy's default), plus ``all`` (the mean)
+    and ``n``. Returns {"A": {"top25": .., "top50": .., "top75": .., "all": ..,
+    "n": ..}, ..} for the classes present.
+
+    Why percentiles, not "the mean of the best ceil(f * n) clips" (this module's
+    earlier reading): such a mean is never below the class mean, yet the paper's
+    Top-75 % macro values (0.682-0.705) lie below its Macro HI (0.758-0.772) in
+    every TimeSformer row of Table 5, and its text reads the columns as the
+    "higher, middle and lower segments" of the HI distribution. A percentile
+    reproduces both: the 25th percentile of a class lies below its mean whenever
+    the distribution has a long lower tail, as HI distributions do.
     """
     hi = hi_per_clip(pred, target)
     modes = grade_mode(target)
     table: dict[str, dict[str, float]] = {}
     for c in np.unique(modes):
-        values = np.sort(hi[modes == c])[::-1]
-        row = {}
-        for f in fractions:
-            count = max(1, math.ceil(f * len(values)))
-            row[f"top{round(f * 100)}"] = float(values[:count].mean())
+        values = hi[modes == c]
+        row = {
+            f"top{round(f * 100)}": float(np.percentile(values, 100.0 * (1.0 - f)))
+            for f in fractions
+        }
         row["all"] = float(values.mean())
         row["n"] = len(values)
         table[GRADES[c]] = row
     return table
 
 
+def nth_grade_tied(dist: np.ndarray, n: int) -> np.ndarray:
+    """(N, 5) mask of the grades tied with the n-th most probable one: every
+    grade whose probability equals the n-th grade's. With 40 votes most clips
+    have several grades nobody chose, so the 4th and 5th grades are mostly such a
+    tie, which the lower-index rule of ``nth_grade`` settles arbitrarily."""
+    p = _as_distributions(dist, name="dist")
+    nth = nth_grade(p, n)
+    value = p[np.arange(len(p)), nth][:, None]
+    return np.isclose(p, value, rtol=0.0, atol=1e-9)
+
+
+def nth_grade_balanced_accuracy(
+    pred: np.ndarray, target: np.ndarray, n: int
+) -> tuple[float, float]:
+    """(balanced accuracy of the n-th grade, tie rate).
+
+    A clip's predicted n-th grade counts as right when it lies in the true tied
+    set (``nth_grade_tied``); clips are grouped into classes by the true n-th
+    grade (lower index among ties) and the recalls averaged over the classes
+    present. The tie rate is the share of clips whose true n-th grade is tied
+    with another grade: how much of the figure the tie rule decides."""
+    p, q = _pair(pred, target)
+    tied = nth_grade_tied(q, n)
+    truth, guess = nth_grade(q, n), nth_grade(p, n)
+    right = tied[np.arange(len(q)), guess]
+    recalls = [right[truth == c].mean() for c in np.unique(truth)]
+    return float(np.mean(recalls)), float(np.mean(tied.sum(axis=1) > 1))
+
+
 def metrics_all(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
     """Every scalar metric, keyed as in the comparison table.
 
     Keys: emd, mse, jsd, ce, hi, macro_hi, macro_f1, mode_accuracy,
-    within_one_accuracy, balanced_accuracy_1st .. balanced_accuracy_5th, n_clips.
+    within_one_accuracy, balanced_accuracy_1st .. balanced_accuracy_5th (scored
+    against the tied set), tie_rate_1st .. tie_rate_5th, n_clips.
     """
     p, q = _pair(pred, target)
     true_mode, pred_mode = grade_mode(q), grade_mode(p)
@@ -180,8 +220,8 @@ def metrics_all(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
         "within_one_accuracy": within_one_accuracy(p, q),
     }
     for n, suffix in zip(range(1, 6), ("1st", "2nd", "3rd", "4th", "5th")):
-        result[f"balanced_accuracy_{suffix}"] = balanced_accuracy(
-            nth_grade(q, n), nth_grade(p, n)
-        )
+        score, ties = nth_grade_balanced_accuracy(p, q, n)
+        result[f"balanced_accuracy_{suffix}"] = score
+        result[f"tie_rate_{suffix}"] = ties
     result["n_clips"] = int(p.shape[0])
     return result

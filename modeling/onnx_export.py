@@ -73,6 +73,7 @@ def onnx_export(
             opset_version=opset,
             dynamo=False,
         )
+    _metadata_add(out_path, meta["input"])
     report = {
         "onnx": str(out_path),
         "checkpoint": meta["path"],
@@ -85,6 +86,19 @@ def onnx_export(
         report["max_abs_diff"] = onnx_check(out_path, wrapped, video, speed, atol=atol)
     out_path.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _metadata_add(path: Path, inputs: dict) -> None:
+    """The input contract in the model file itself (ONNX metadata_props), so a
+    runtime that has only the .onnx normalises as training did."""
+    import onnx
+
+    model = onnx.load(str(path))
+    for key in ("normalization", "mean", "std", "n_frames", "size"):
+        if key in inputs:
+            entry = model.metadata_props.add()
+            entry.key, entry.value = f"input_{key}", json.dumps(inputs[key])
+    onnx.save(model, str(path))
 
 
 def onnx_check(

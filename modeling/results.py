@@ -35,7 +35,9 @@ def json_write(path: Path, data: dict) -> None:
 def mean_std(rows: list[dict]) -> tuple[dict, dict]:
     keys = [k for k in rows[0] if isinstance(rows[0][k], float)]
     mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
-    std = {k: float(np.std([r[k] for r in rows])) for k in keys}
+    # the sample standard deviation over folds (ddof 1); 0 for a single fold
+    ddof = 1 if len(rows) > 1 else 0
+    std = {k: float(np.std([r[k] for r in rows], ddof=ddof)) for k in keys}
     return mean, std
 
 

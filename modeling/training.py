@@ -40,6 +40,7 @@ from modeling.cv import (
 from modeling.data import ClipSet, SpeedScaler
 from modeling.losses import loss_get
 from modeling.metrics import metrics_all, top_hi_segments
+from modeling.models.weights import model_normalization
 from modeling.results import (
     FoldResult,
     baseline_mean_distribution,
@@ -142,6 +143,7 @@ def batch_make(
         size=cfg.data.size,
         augment=cfg.augment if train else None,
         generator=generator,
+        normalization=model_normalization(cfg.model.name, cfg.data.normalization),
     )
     clip_idx = clip_idx.to(device)
     return video, data.speed[clip_idx], data.targets[clip_idx]

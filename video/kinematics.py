@@ -5,11 +5,18 @@ Given head positions p_0..p_{T-1} sampled at ``fps``, duration D = (T - 1) / fps
 
 - VCL, curvilinear velocity: sum of |p_{i+1} - p_i| / D (the actual path).
 - VSL, straight-line velocity: |p_{T-1} - p_0| / D.
-- VAP, average-path velocity: length of the *average path* / its duration. The
-  average path is the 5-point running mean of the positions (``np.convolve``
-  'valid': T - 4 points spanning (T - 5) / fps). Tracks shorter than 5 points use
-  the straight line as the average path.
+- VAP, average-path velocity: length of the *average path* / D. The average path
+  runs from p_0 through the 5-point running means of the interior (``np.convolve``
+  'valid', T - 4 points) to p_{T-1}: the same two endpoints and the same duration
+  as the curvilinear and straight-line paths. Tracks shorter than 5 points use the
+  straight line as the average path (``short_track`` says so).
 - LIN = VSL / VCL, STR = VSL / VAP, WOB = VAP / VCL (0 when the divisor is 0).
+  All three lie in [0, 1] by construction: the straight line is the shortest path
+  between the shared endpoints (LIN, STR), and each step of the curvilinear path
+  enters the average path's length with a total weight of exactly one (the start
+  segment p_0 -> a_2 carries steps 0..3 with weights 4/5..1/5, every interior step
+  a_i -> a_{i+1} carries five steps at 1/5, the end segment mirrors the start), so
+  by the triangle inequality VAP <= VCL (WOB). Rounding is clipped at 1.
 - ALH, amplitude of lateral head displacement: WHO allows the maximum or the mean of
   the head's lateral displacement about the average path. We report the **mean**
   form, ALH = 2 x mean |lateral deviation| (peak-to-peak amplitude, less sensitive
@@ -19,6 +26,10 @@ Given head positions p_0..p_{T-1} sampled at ``fps``, duration D = (T - 1) / fps
   local direction at the time-matched average point.
 - BCF, beat-cross frequency: the number of times the curvilinear path crosses the
   average path (sign changes of the signed deviation) per second.
+
+Every track gives figures, never an exception: a track of 0 or 1 valid point is
+immotile with zero speeds; ``n_points`` is the number of positions used and
+``short_track`` is true below 5 (no average path, no ALH or BCF).
 
 Units: micrometres per second (``um/s``) when ``um_per_px`` is known, otherwise
 pixels per second (``px/s``); ALH in um or px; BCF in Hz.
@@ -64,6 +75,8 @@ class Kinematics:
     motility_class: str
     unit: str
     scale_assumed: bool
+    n_points: int = 0
+    short_track: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,7 +106,30 @@ def average_path(points: np.ndarray, *, window: int = 5) -> np.ndarray:
 
 
 def _ratio(a: float, b: float) -> float:
-    return float(a / b) if b > 1e-12 else 0.0
+    """a / b for the WHO ratios (a <= b in exact arithmetic): in [0, 1]."""
+    return float(min(1.0, max(0.0, a / b))) if b > 1e-12 else 0.0
+
+
+def _lateral(points: np.ndarray, avg: np.ndarray) -> tuple[float, float, int]:
+    """ALH (2 x mean |deviation|), ALH max and the crossings of the curvilinear
+    path with the average path. ``avg`` is the full average path (endpoints
+    included); its interior point k is time-matched with points[k + 1] (the
+    centre of its running window) and its direction is the central difference of
+    its neighbours on the average path."""
+    interior = avg[1:-1]
+    matched = points[2 : 2 + len(interior)]
+    tangent = avg[2:] - avg[:-2]
+    norm = np.linalg.norm(tangent, axis=1, keepdims=True)
+    tangent = np.where(norm > 1e-9, tangent / np.maximum(norm, 1e-12), 0.0)
+    rel = matched - interior
+    deviation = rel[:, 0] * tangent[:, 1] - rel[:, 1] * tangent[:, 0]
+    signs = np.sign(deviation[np.abs(deviation) > 1e-9])
+    crossings = int(np.count_nonzero(signs[1:] != signs[:-1]))
+    return (
+        float(2 * np.abs(deviation).mean()),
+        float(2 * np.abs(deviation).max()),
+        crossings,
+    )
 
 
 def kinematics_compute(
@@ -111,11 +147,13 @@ def kinematics_compute(
     points = _fill_gaps(np.asarray(track, dtype=np.float64).reshape(-1, 2))
     scale = um_per_px if um_per_px is not None else 1.0
     unit = "um/s" if um_per_px is not None else "px/s"
+    points = points[np.isfinite(points).all(axis=1)]
     if len(points) < 2:
         return Kinematics(
             vcl=0.0, vsl=0.0, vap=0.0, lin=0.0, str=0.0, wob=0.0, alh=0.0,
             alh_max=0.0, bcf=0.0, motility_class="immotile", unit=unit,
-            scale_assumed=um_per_px is None,
+            scale_assumed=um_per_px is None, n_points=len(points),
+            short_track=True,
         )  # fmt: skip
     points = points * scale
     duration = (len(points) - 1) / fps
@@ -123,23 +161,16 @@ def kinematics_compute(
     vcl = float(steps.sum() / duration)
     vsl = float(np.linalg.norm(points[-1] - points[0]) / duration)
     window = 5
-    if len(points) >= window:
-        avg = average_path(points, window=window)
-        avg_duration = (len(avg) - 1) / fps
-        vap = float(np.linalg.norm(np.diff(avg, axis=0), axis=1).sum() / avg_duration)
-        # Time-matched curvilinear points: the centre of each running window.
-        half = window // 2
-        matched = points[half : half + len(avg)]
-        tangent = np.gradient(avg, axis=0)
-        norm = np.linalg.norm(tangent, axis=1, keepdims=True)
-        tangent = np.where(norm > 1e-9, tangent / np.maximum(norm, 1e-12), 0.0)
-        rel = matched - avg
-        deviation = rel[:, 0] * tangent[:, 1] - rel[:, 1] * tangent[:, 0]
-        alh = float(2 * np.abs(deviation).mean())
-        alh_max = float(2 * np.abs(deviation).max())
-        signs = np.sign(deviation[np.abs(deviation) > 1e-9])
-        crossings = int(np.count_nonzero(signs[1:] != signs[:-1]))
-        bcf = crossings / avg_duration if avg_duration > 0 else 0.0
+    short = len(points) < window
+    if not short:
+        avg = np.concatenate(
+            [points[:1], average_path(points, window=window), points[-1:]]
+        )
+        vap = float(np.linalg.norm(np.diff(avg, axis=0), axis=1).sum() / duration)
+        alh, alh_max, crossings = _lateral(points, avg)
+        # crossings can be seen only where the running mean is defined
+        span = (len(avg) - 3) / fps
+        bcf = crossings / span if span > 0 else 0.0
     else:
         vap, alh, alh_max, bcf = vsl, 0.0, 0.0, 0.0
     # Classification thresholds in the unit of the speeds above.
@@ -166,4 +197,6 @@ def kinematics_compute(
         motility_class=motility,
         unit=unit,
         scale_assumed=um_per_px is None,
+        n_points=len(points),
+        short_track=short,
     )

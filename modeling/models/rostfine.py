@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 from torch import nn
 
+from modeling.losses import diversity_loss
 from modeling.models.heads import GradeHead
 from modeling.models.registry import register_model
 from modeling.models.timesformer import (
@@ -54,17 +55,6 @@ def patches_select(
     index = scores.topk(k, dim=-1).indices.sort(dim=-1).values
     gather_index = index[..., None].expand(-1, -1, -1, patches.shape[-1])
     return patches.gather(2, gather_index), index
-
-
-def diversity_loss(features: list[torch.Tensor]) -> torch.Tensor:
-    """Mean squared cosine similarity over all pairs of (B, D) features."""
-    normed = [F.normalize(f.float(), dim=-1) for f in features]
-    pairs = [
-        (normed[i] * normed[j]).sum(dim=-1).pow(2).mean()
-        for i in range(len(normed))
-        for j in range(i + 1, len(normed))
-    ]
-    return torch.stack(pairs).mean()
 
 
 class RoSTFine(TimeSformer):

@@ -32,6 +32,7 @@ class PretrainedFile:
     description: str
     fetch_command: str
     hf_repo: str | None = None
+    normalization: str = "imagenet"  # the input statistics the file was trained on
 
 
 PRETRAINED_FILES: dict[str, PretrainedFile] = {
@@ -46,6 +47,7 @@ PRETRAINED_FILES: dict[str, PretrainedFile] = {
     "r2plus1d": PretrainedFile(
         filename="r2plus1d_18-91a641e6.pth",
         description="torchvision R(2+1)D-18 Kinetics-400",
+        normalization="kinetics_torchvision",
         fetch_command=(
             'python -c "import torchvision; torchvision.models.video.r2plus1d_18('
             "weights='KINETICS400_V1')\""
@@ -54,6 +56,7 @@ PRETRAINED_FILES: dict[str, PretrainedFile] = {
     "x3d": PretrainedFile(
         filename="X3D_M.pyth",
         description="pytorchvideo X3D-M Kinetics-400",
+        normalization="kinetics",
         fetch_command=(
             "curl -LO https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/"
             "kinetics/X3D_M.pyth"
@@ -62,6 +65,7 @@ PRETRAINED_FILES: dict[str, PretrainedFile] = {
     "slowfast": PretrainedFile(
         filename="SLOWFAST_8x8_R50.pyth",
         description="pytorchvideo SlowFast R50 8x8 Kinetics-400",
+        normalization="kinetics",
         fetch_command=(
             "curl -LO https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/"
             "kinetics/SLOWFAST_8x8_R50.pyth"
@@ -77,9 +81,26 @@ PRETRAINED_FILES: dict[str, PretrainedFile] = {
             "model.safetensors"
         ),
         hf_repo="timm/vit_base_patch16_224.augreg2_in21k_ft_in1k",
+        normalization="half",
     ),
 }
 PRETRAINED_FILES["rostfine"] = PRETRAINED_FILES["timesformer"]
+# Models without a standard file of their own, and the origin their inputs follow:
+# the clinic network is an X3D (pytorchvideo's Kinetics statistics).
+_NORMALIZATION_OF = {"clinic": "kinetics"}
+
+
+def model_normalization(model_name: str, choice: str = "auto") -> str:
+    """The input normalisation for a model: ``choice`` unless "auto", else the
+    origin of the model's standard weights (the same whether or not they are
+    loaded, so random and pretrained runs see the same inputs); ImageNet for a
+    model with none."""
+    if choice != "auto":
+        return choice
+    spec = PRETRAINED_FILES.get(model_name)
+    if spec is not None:
+        return spec.normalization
+    return _NORMALIZATION_OF.get(model_name, "imagenet")
 
 
 def weights_search_dirs(spec: PretrainedFile) -> list[Path]:

@@ -76,9 +76,12 @@ def test_diversity_loss_is_zero_for_orthogonal_and_one_for_parallel_features():
     c = torch.tensor([[0.0, 0.0, -3.0]])
     assert losses.diversity_loss([a, b, c]).item() == pytest.approx(0.0)
     assert losses.diversity_loss([a, 5 * a]).item() == pytest.approx(1.0)
-    # cos 45 deg squared = 0.5
+    # |cos| (Fujii et al., eq. 17-18), not cos squared: 45 degrees -> 0.7071
     d = torch.tensor([[1.0, 1.0, 0.0]])
-    assert losses.diversity_loss([a, d]).item() == pytest.approx(0.5)
+    assert losses.diversity_loss([a, d]).item() == pytest.approx(2**-0.5)
+    assert losses.diversity_loss([a, -a]).item() == pytest.approx(1.0)
+    # three branches: pairs (a, d), (a, b), (d, b) -> (0.7071 + 0 + 0.7071) / 3
+    assert losses.diversity_loss([a, d, b]).item() == pytest.approx(2 * 2**-0.5 / 3)
 
 
 def test_diversity_loss_rejects_mismatched_features():

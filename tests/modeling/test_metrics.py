@@ -45,6 +45,9 @@ def test_scalar_metrics_match_hand_computed_values():
     assert m["balanced_accuracy_1st"] == pytest.approx(0.5)
     assert m["balanced_accuracy_2nd"] == pytest.approx(0.5)
     assert m["balanced_accuracy_5th"] == pytest.approx(0.5)
+    # rows 1 and 3 tie at the top; every row ties at the bottom
+    assert m["tie_rate_1st"] == pytest.approx(0.5)
+    assert m["tie_rate_5th"] == pytest.approx(1.0)
     assert m["n_clips"] == 4
     assert metrics.emd_per_clip(PRED, TARGET)[0] == pytest.approx(0.04 / 5)
     assert metrics.mse_per_clip(PRED, TARGET)[0] == pytest.approx(0.08 / 5)
@@ -60,15 +63,49 @@ def test_first_grade_balanced_accuracy_scores_the_most_voted_grade():
     assert m["balanced_accuracy_5th"] == pytest.approx(0.0)
 
 
-def test_top_hi_segments_sort_within_each_true_mode_class():
+def test_top_hi_segments_are_percentiles_of_each_true_mode_class():
     table = metrics.top_hi_segments(PRED, TARGET)
     assert set(table) == {"A", "B", "E"}
-    assert table["A"]["top25"] == pytest.approx(1.0)
-    assert table["A"]["top50"] == pytest.approx(1.0)
-    assert table["A"]["top75"] == pytest.approx(0.9)
+    # class A holds HIs 0.8 and 1.0: 75th, 50th, 25th percentiles by hand
+    assert table["A"]["top25"] == pytest.approx(0.8 + 0.75 * 0.2)
+    assert table["A"]["top50"] == pytest.approx(0.9)
+    assert table["A"]["top75"] == pytest.approx(0.8 + 0.25 * 0.2)
     assert table["A"]["all"] == pytest.approx(0.9)
     assert table["A"]["n"] == 2
-    assert table["E"]["top25"] == pytest.approx(0.2)
+    assert table["E"]["top25"] == table["E"]["top75"] == pytest.approx(0.2)
+
+
+def test_top75_lies_below_the_class_mean_with_a_lower_tail():
+    # The paper's Table 5 reading: Top-75 % can lie below Macro HI. Four clips of
+    # mode A with HIs 1, 1, 1 and 0.2: mean 0.8; the 25th percentile by hand:
+    # sorted 0.2, 1, 1, 1, position 0.25 * 3 = 0.75 -> 0.2 + 0.75 * 0.8 = 0.8.
+    target = np.array([[1.0, 0, 0, 0, 0]] * 4)
+    pred = np.array([[1.0, 0, 0, 0, 0]] * 3 + [[0.2, 0.8, 0, 0, 0]])
+    row = metrics.top_hi_segments(pred, target)["A"]
+    assert row["all"] == pytest.approx(0.8)
+    assert row["top75"] == pytest.approx(0.8)
+    assert row["top50"] == pytest.approx(1.0) and row["top25"] == pytest.approx(1.0)
+    pred[2] = [0.5, 0.5, 0, 0, 0]  # HIs 0.2, 0.5, 1, 1: 25th pct 0.425 < mean 0.675
+    row = metrics.top_hi_segments(pred, target)["A"]
+    assert row["top75"] == pytest.approx(0.2 + 0.75 * 0.3)
+    assert row["top75"] < row["all"] == pytest.approx(0.675)
+
+
+def test_nth_grade_inside_the_true_tie_counts_as_right():
+    target = np.array([[0.5, 0.5, 0, 0, 0], [0.6, 0.4, 0, 0, 0]])
+    pred = np.array([[0.3, 0.7, 0, 0, 0], [0.1, 0.1, 0.1, 0.1, 0.6]])
+    # 1st grade: clip 0's truth is the tie {A, B}; B is right. Clip 1: A vs E.
+    score, ties = metrics.nth_grade_balanced_accuracy(pred, target, 1)
+    assert ties == pytest.approx(0.5)
+    assert score == pytest.approx(0.5)  # class A (both clips): 1 of 2 right
+    # 4th grade: clip 1's truth is D, tied with C and E (no votes); the
+    # prediction's 4th grade is C (order E, A, B, C, D): right. Clip 0's truth D
+    # (tied with C, E); its prediction's 4th is D: right.
+    score, ties = metrics.nth_grade_balanced_accuracy(pred, target, 4)
+    assert (score, ties) == (pytest.approx(1.0), pytest.approx(1.0))
+    m = metrics.metrics_all(pred, target)
+    assert m["balanced_accuracy_4th"] == 1.0 and m["tie_rate_4th"] == 1.0
+    assert m["tie_rate_1st"] == 0.5
 
 
 def test_vote_counts_are_normalised_like_probabilities():
