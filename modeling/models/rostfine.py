@@ -58,6 +58,18 @@ def patches_select(
 
 
 class RoSTFine(TimeSformer):
+    # Parameters a ViT or TimeSformer checkpoint does not have: initialised
+    # here, loaded only from a RoSTFine checkpoint.
+    own_modules = (
+        "spatial_block.",
+        "spatial_norm.",
+        "frame_embed",
+        "temporal_block.",
+        "temporal_norm.",
+        "spatial_head.",
+        "temporal_head.",
+    )
+
     def __init__(
         self,
         *,

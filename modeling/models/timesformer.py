@@ -265,22 +265,29 @@ def timesformer_weights_load(
             f"{source}: shapes differ for {mismatched[:5]}; build the model with the "
             "checkpoint's embed_dim / depth / num_heads / patch_size."
         )
-    missing = model.load_state_dict(
-        {k: v for k, v in state.items() if k in own}, strict=False
-    ).missing_keys
+    own_modules = tuple(getattr(model, "own_modules", ()))
     backbone_missing = [
-        key for key in missing if not _may_stay_unset(key, from_vit=from_vit)
+        key
+        for key in own
+        if key not in state
+        and not _may_stay_unset(key, from_vit=from_vit, own_modules=own_modules)
     ]
-    if backbone_missing or len(unexpected) > 0.5 * len(own):
+    if backbone_missing or unexpected:
+        what = "is not a ViT/TimeSformer checkpoint of this size"
+        if not backbone_missing and len(unexpected) < 0.5 * len(own):
+            what = "holds tensors this model has no place for"
         raise ValueError(
-            f"{source} is not a ViT/TimeSformer checkpoint of this size: missing "
-            f"{backbone_missing[:5]}, unexpected {unexpected[:5]}."
+            f"{source} {what}: missing {backbone_missing[:5]}, unexpected "
+            f"{unexpected[:5]}."
         )
+    model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
 
 
-def _may_stay_unset(key: str, *, from_vit: bool) -> bool:
-    """Our head is always new; a ViT has no temporal projection or time embedding."""
-    if key.startswith("head."):
+def _may_stay_unset(key: str, *, from_vit: bool, own_modules: tuple = ()) -> bool:
+    """Our head is always new; a ViT has no temporal projection or time embedding;
+    a model's ``own_modules`` (RoSTFine's branches) keep their initialisation
+    unless the checkpoint has them."""
+    if key.startswith("head.") or key.startswith(own_modules):
         return True
     return from_vit and (key == "time_embed" or ".temporal_fc." in key)
 

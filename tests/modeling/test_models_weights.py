@@ -172,3 +172,62 @@ def test_cnn_checkpoint_loads_matching_backbone_tensors(tmp_path):
 def test_random_weights_are_an_explicit_choice():
     model = _tiny_timesformer("random")
     assert isinstance(model, TimeSformer)
+
+
+def _tiny_rostfine(weights):
+    kwargs = {**TINY_KWARGS["rostfine"], "weights": weights}
+    return create_model("rostfine", **kwargs)
+
+
+def test_rostfine_loads_a_vit_checkpoint_and_initialises_its_own_branches(tmp_path):
+    vit = _tiny_vit_state(seed=3)
+    path = tmp_path / "vit.safetensors"
+    save_file(vit, str(path))
+    torch.manual_seed(0)
+    fresh = _tiny_rostfine("random").state_dict()
+    torch.manual_seed(0)
+    model = _tiny_rostfine(path)
+    state = model.state_dict()
+    # the backbone is the ViT's ...
+    torch.testing.assert_close(
+        state["blocks.1.attn.qkv.weight"], vit["blocks.1.attn.qkv.weight"]
+    )
+    torch.testing.assert_close(
+        state["blocks.0.temporal_attn.proj.weight"], vit["blocks.0.attn.proj.weight"]
+    )
+    torch.testing.assert_close(state["cls_token"], vit["cls_token"])
+    # ... and every branch parameter keeps its own initialisation
+    branch = [k for k in state if k.startswith(type(model).own_modules)]
+    assert len(branch) > 10
+    for key in branch:
+        torch.testing.assert_close(state[key], fresh[key])
+
+
+def test_rostfine_loads_a_timesformer_checkpoint_and_its_own(tmp_path):
+    torch.manual_seed(2)
+    source = _tiny_timesformer("random").eval()
+    path = tmp_path / "timesformer.pth"
+    torch.save(source.state_dict(), path)
+    loaded = _tiny_rostfine(path).state_dict()
+    for key, value in source.state_dict().items():
+        if not key.startswith("head."):
+            torch.testing.assert_close(loaded[key], value)
+    # a RoSTFine checkpoint restores the branches too
+    torch.manual_seed(5)
+    trained = _tiny_rostfine("random")
+    path = tmp_path / "rostfine.pth"
+    torch.save(trained.state_dict(), path)
+    again = _tiny_rostfine(path).state_dict()
+    for key, value in trained.state_dict().items():
+        if not key.startswith("head."):
+            torch.testing.assert_close(again[key], value)
+
+
+def test_an_unexpected_tensor_is_an_error_naming_it(tmp_path):
+    vit = _tiny_vit_state()
+    vit["blocks.0.adapter.weight"] = torch.zeros(4, 4)
+    path = tmp_path / "vit.safetensors"
+    save_file(vit, str(path))
+    for build in (_tiny_timesformer, _tiny_rostfine):
+        with pytest.raises(ValueError, match="blocks.0.adapter.weight"):
+            build(path)
