@@ -64,7 +64,7 @@ SMALL_KWARGS: dict[str, dict] = {
     "x3d": {"tiny": True, "weights": "random"},
     "slowfast": {"tiny": True, "weights": "random"},
     "timesformer": _SMALL_TIMESFORMER,
-    "rostfine": {**_SMALL_TIMESFORMER, "num_selected": 12},
+    "rostfine": {**_SMALL_TIMESFORMER, "num_selected": 12, "branch_depth": 2},
     "clinic": {"tiny": True, "weights": "random", "input_size": 32},
 }
 PROFILES = ("full", "small", "tiny")

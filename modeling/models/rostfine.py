@@ -5,15 +5,23 @@
   (ascending) token order. The reference code gathered the wrong tokens; here
   the selected indices are sorted and ``torch.gather`` is applied to the patch
   axis of the same frame.
-- Fine-grained spatial branch: a transformer block over each frame's selected
-  tokens; temporal branch: a transformer block across the per-frame summaries.
-  Both add the global [CLS] feature back (residual).
+- Fine-grained spatial branch (eq. 6-8): for each frame, [CLS] followed by that
+  frame's K selected tokens through L transformer blocks of H heads; the
+  branch feature is the [CLS] output (averaged over the frames, then
+  normalised). Temporal branch (eq. 9-11): [CLS] followed by all T*K selected
+  tokens (frame embeddings added) through L blocks; the [CLS] output. Both
+  start their [CLS] from the backbone's [CLS] output (``branch_inputs``).
+- Defaults as the paper: L = 6 (``branch_depth``), H = 8 (``branch_heads``),
+  K = 60 (``num_selected``), alpha = 1 (the paper compares 0 and 1). An extra
+  residual that adds the global feature to each branch (this module's earlier
+  form) is ``branch_residual``, off by default: it pulls the branches toward
+  the global feature while the diversity loss pushes them apart.
 - Three heads (global, spatial, temporal), each trained with its own loss; at
   inference their probabilities are averaged. ``forward`` returns the log of
   the averaged probabilities, so softmax(forward) is that average and softmax
   is applied once per head.
-- Diversity loss: mean squared cosine similarity between the three branch
-  features (orthogonality), times ``alpha``.
+- Diversity loss (eq. 17-18): mean |cos| between the three branch features
+  (``modeling.losses.diversity_loss``), times ``alpha``.
 """
 
 from __future__ import annotations
@@ -57,14 +65,36 @@ def patches_select(
     return patches.gather(2, gather_index), index
 
 
+def branch_inputs(
+    tokens: torch.Tensor, scores: torch.Tensor, k: int, num_frames: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The token sequences the two branches receive.
+
+    ``tokens`` (B, 1 + T*N, D) is the backbone output ([CLS], then the patches
+    frame by frame), ``scores`` (B, T, N) the selection scores. Returns the
+    spatial sequences (B*T, 1 + k, D): [CLS] then frame t's selected patches;
+    the temporal sequence (B, 1 + T*k, D): [CLS] then every frame's selected
+    patches, frame by frame; and the selected indices (B, T, k).
+    """
+    b, _, d = tokens.shape
+    cls = tokens[:, :1]
+    patches = tokens[:, 1:].reshape(b, num_frames, -1, d)
+    selected, index = patches_select(patches, scores, k)
+    spatial = torch.cat(
+        [cls.repeat_interleave(num_frames, dim=0), selected.reshape(-1, k, d)], dim=1
+    )
+    temporal = torch.cat([cls, selected.reshape(b, num_frames * k, d)], dim=1)
+    return spatial, temporal, index
+
+
 class RoSTFine(TimeSformer):
     # Parameters a ViT or TimeSformer checkpoint does not have: initialised
     # here, loaded only from a RoSTFine checkpoint.
     own_modules = (
-        "spatial_block.",
+        "spatial_blocks.",
         "spatial_norm.",
         "frame_embed",
-        "temporal_block.",
+        "temporal_blocks.",
         "temporal_norm.",
         "spatial_head.",
         "temporal_head.",
@@ -73,23 +103,33 @@ class RoSTFine(TimeSformer):
     def __init__(
         self,
         *,
-        num_selected: int = 49,
-        alpha: float = 0.1,
-        branch_heads: int | None = None,
+        num_selected: int = 60,
+        alpha: float = 1.0,
+        branch_depth: int = 6,
+        branch_heads: int = 8,
+        branch_residual: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         dim = self.num_features
-        heads = branch_heads or self.blocks[0].attn.num_heads
+        if dim % branch_heads:
+            raise ValueError(
+                f"branch_heads ({branch_heads}) must divide the width ({dim})."
+            )
         n_speed = self.head.n_speed
         dropout = self.head.dropout.p
         self.num_selected = num_selected
         self.alpha = alpha
-        self.spatial_block = Block(dim, heads, qkv_bias=True)
+        self.branch_residual = branch_residual
+        self.spatial_blocks = nn.Sequential(
+            *[Block(dim, branch_heads, qkv_bias=True) for _ in range(branch_depth)]
+        )
         self.spatial_norm = nn.LayerNorm(dim, eps=1e-6)
-        self.frame_embed = nn.Parameter(torch.zeros(1, self.num_frames, dim))
+        self.frame_embed = nn.Parameter(torch.zeros(1, self.num_frames, 1, dim))
         nn.init.trunc_normal_(self.frame_embed, std=0.02)
-        self.temporal_block = Block(dim, heads, qkv_bias=True)
+        self.temporal_blocks = nn.Sequential(
+            *[Block(dim, branch_heads, qkv_bias=True) for _ in range(branch_depth)]
+        )
         self.temporal_norm = nn.LayerNorm(dim, eps=1e-6)
         self.spatial_head = GradeHead(in_features=dim, n_speed=n_speed, dropout=dropout)
         self.temporal_head = GradeHead(
@@ -102,20 +142,23 @@ class RoSTFine(TimeSformer):
         b, t = video.shape[0], video.shape[2]
         d = tokens.shape[-1]
         global_feature = tokens[:, 0]
-        patches = tokens[:, 1:].reshape(b, t, -1, d)
         scores = torch.stack(maps).mean(dim=(0, 3))  # layers and heads -> (B, T, N)
-        selected, _ = patches_select(patches, scores, self.num_selected)
+        k = min(self.num_selected, scores.shape[-1])
+        spatial_in, temporal_in, _ = branch_inputs(tokens, scores, k, t)
 
-        per_frame = self.spatial_block(selected.reshape(b * t, -1, d)).mean(dim=1)
-        per_frame = per_frame.view(b, t, d)
-        spatial = self.spatial_norm(per_frame.mean(dim=1)) + global_feature
+        spatial_cls = self.spatial_blocks(spatial_in)[:, 0].view(b, t, d)
+        spatial = self.spatial_norm(spatial_cls.mean(dim=1))
 
         frame_embed = self.frame_embed
         if frame_embed.shape[1] != t:
-            frame_embed = F.interpolate(frame_embed.transpose(1, 2), size=t)
-            frame_embed = frame_embed.transpose(1, 2)
-        temporal = self.temporal_block(per_frame + frame_embed).mean(dim=1)
-        temporal = self.temporal_norm(temporal) + global_feature
+            frame_embed = F.interpolate(
+                frame_embed[:, :, 0].transpose(1, 2), size=t
+            ).transpose(1, 2)[:, :, None]
+        patches = temporal_in[:, 1:].view(b, t, k, d) + frame_embed
+        temporal_in = torch.cat([temporal_in[:, :1], patches.view(b, t * k, d)], 1)
+        temporal = self.temporal_norm(self.temporal_blocks(temporal_in)[:, 0])
+        if self.branch_residual:
+            spatial, temporal = spatial + global_feature, temporal + global_feature
         return [global_feature, spatial, temporal]
 
     def branch_logits(
@@ -145,12 +188,23 @@ class RoSTFine(TimeSformer):
         return logits, self.alpha * diversity_loss(features)
 
 
-@register_model("rostfine", tiny_kwargs={**TINY_TIMESFORMER, "num_selected": 2})
+@register_model(
+    "rostfine",
+    tiny_kwargs={
+        **TINY_TIMESFORMER,
+        "num_selected": 2,
+        "branch_depth": 1,
+        "branch_heads": 2,
+    },
+)
 def rostfine(
     *,
     weights: WeightsArg = PRETRAINED,
-    num_selected: int = 49,
-    alpha: float = 0.1,
+    num_selected: int = 60,
+    alpha: float = 1.0,
+    branch_depth: int = 6,
+    branch_heads: int = 8,
+    branch_residual: bool = False,
     img_size: int = 224,
     patch_size: int = 16,
     num_frames: int = 8,
@@ -161,15 +215,20 @@ def rostfine(
     dropout: float = 0.0,
     n_speed: int = 1,
 ) -> RoSTFine:
-    """RoSTFine on TimeSformer-B; ``num_selected`` patches per frame (K),
-    ``alpha`` weights the diversity loss. Weights as for ``timesformer``
-    (the new branches always start random)."""
+    """RoSTFine on TimeSformer-B with the paper's defaults: ``num_selected``
+    patches per frame (K = 60), ``branch_depth`` blocks (L = 6) of
+    ``branch_heads`` heads (H = 8) per branch, ``alpha`` (1) on the diversity
+    loss, ``branch_residual`` off. Weights as for ``timesformer`` (the branches
+    start from their own initialisation unless the file is a RoSTFine's)."""
     return _build_timesformer(
         RoSTFine,
         model_name="rostfine",
         weights=weights,
         num_selected=num_selected,
         alpha=alpha,
+        branch_depth=branch_depth,
+        branch_heads=branch_heads,
+        branch_residual=branch_residual,
         img_size=img_size,
         patch_size=patch_size,
         num_frames=num_frames,

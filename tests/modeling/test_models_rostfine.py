@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from modeling.models import TINY_KWARGS, create_model
-from modeling.models.rostfine import diversity_loss, patches_select
+from modeling.models.rostfine import branch_inputs, diversity_loss, patches_select
 
 
 def _tiny_rostfine(**overrides):
@@ -89,7 +89,7 @@ def test_each_head_gets_gradients_from_its_own_loss():
     head_logits[1].sum().backward()
     assert model.spatial_head.fc.weight.grad is not None
     assert model.temporal_head.fc.weight.grad is None
-    assert model.spatial_block.attn.qkv.weight.grad.abs().sum() > 0
+    assert model.spatial_blocks[0].attn.qkv.weight.grad.abs().sum() > 0
 
 
 def test_diversity_loss_is_zero_for_orthogonal_and_one_for_equal_features():
@@ -106,3 +106,45 @@ def test_alpha_scales_the_diversity_term():
         _, aux_small = _tiny_rostfine(alpha=0.1).eval().training_outputs(video, speed)
         _, aux_large = _tiny_rostfine(alpha=1.0).eval().training_outputs(video, speed)
     assert math.isclose(float(aux_large), 10 * float(aux_small), rel_tol=1e-4)
+
+
+def test_each_branch_receives_cls_and_the_selected_tokens_of_known_maps():
+    # Token values name their place: [CLS] is -1, patch n of frame t is 10t + n.
+    b, t, n, d, k = 2, 3, 4, 5, 2
+    patch_values = (10 * torch.arange(t)[:, None] + torch.arange(n)).float()
+    tokens = torch.cat([torch.full((1,), -1.0), patch_values.reshape(-1)])[
+        None, :, None
+    ].expand(b, 1 + t * n, d)
+    scores = torch.tensor(
+        [[0.1, 0.7, 0.0, 0.9], [0.8, 0.0, 0.6, 0.1], [0.0, 0.2, 0.3, 0.4]]
+    ).expand(b, t, n)  # top-2 per frame: {1, 3}, {0, 2}, {2, 3}
+    spatial, temporal, index = branch_inputs(tokens, scores, k, t)
+    assert spatial.shape == (b * t, 1 + k, d) and temporal.shape == (b, 1 + t * k, d)
+    assert spatial[:3, :, 0].tolist() == [[-1, 1, 3], [-1, 10, 12], [-1, 22, 23]]
+    assert spatial[3:, :, 0].tolist() == spatial[:3, :, 0].tolist()  # 2nd clip
+    assert temporal[0, :, 0].tolist() == [-1, 1, 3, 10, 12, 22, 23]
+    assert index[0].tolist() == [[1, 3], [0, 2], [2, 3]]
+
+
+def test_the_papers_defaults_and_the_optional_residual():
+    import inspect
+
+    from modeling.models.rostfine import RoSTFine, rostfine
+
+    defaults = {
+        name: p.default for name, p in inspect.signature(rostfine).parameters.items()
+    }
+    assert defaults["num_selected"] == 60 and defaults["branch_depth"] == 6
+    assert defaults["branch_heads"] == 8 and defaults["alpha"] == 1.0
+    assert defaults["branch_residual"] is False
+    model = _tiny_rostfine(branch_depth=3)
+    assert isinstance(model, RoSTFine) and len(model.spatial_blocks) == 3
+    assert len(model.temporal_blocks) == 3
+    assert model.spatial_blocks[0].attn.num_heads == 2
+    video = torch.randn(1, 3, 4, 32, 32)
+    with torch.no_grad():
+        plain = model.eval().branch_features(video)
+        model.branch_residual = True
+        added = model.branch_features(video)
+    torch.testing.assert_close(added[1], plain[1] + plain[0])
+    torch.testing.assert_close(added[2], plain[2] + plain[0])
