@@ -126,14 +126,14 @@ class ClipAdmin(WithdrawNotDeleteMixin, admin.ModelAdmin):
     def has_votes(self, obj) -> bool:
         return obj.votes.exists() or RepeatVote.objects.filter(clip=obj).exists()
 
+    # The votes first and numbers rounded, so the list fits a laptop screen.
     list_display = [
         "id",
-        "patient",
-        "recording",
-        "n_frames",
-        "speed",
-        "speed_unit",
         "n_votes",
+        "panel",
+        "speed_rounded",
+        "patient",
+        "n_frames",
         "is_synthetic",
         "is_active",
     ]
@@ -141,7 +141,7 @@ class ClipAdmin(WithdrawNotDeleteMixin, admin.ModelAdmin):
     search_fields = ["id", "patient__code", "recording__original_name"]
     list_select_related = ["patient", "recording", "distribution"]
     raw_id_fields = ["patient", "recording"]
-    readonly_fields = ["created_at", "video_preview"]
+    readonly_fields = ["created_at", "video_preview", "panel_detail"]
     inlines = [DistributionInline]
     actions = ["deactivate", "activate"]
 
@@ -150,12 +150,43 @@ class ClipAdmin(WithdrawNotDeleteMixin, admin.ModelAdmin):
         row = getattr(obj, "distribution", None)
         return row.n_votes if row else 0
 
+    @staticmethod
+    def _counts(obj: Clip) -> list[int]:
+        row = getattr(obj, "distribution", None)
+        return list(row.counts) if row else [0, 0, 0, 0, 0]
+
+    @admin.display(description="panel A-B-C-D-E")
+    def panel(self, obj: Clip) -> str:
+        return "-".join(str(n) for n in self._counts(obj))
+
+    @admin.display(description="speed", ordering="speed")
+    def speed_rounded(self, obj: Clip) -> str:
+        return f"{obj.speed:.1f} {obj.speed_unit}"
+
+    @admin.display(description="panel's grade distribution")
+    def panel_detail(self, obj: Clip) -> str:
+        counts = self._counts(obj)
+        total = sum(counts)
+        if not total:
+            return "no votes yet"
+        parts = [
+            f"{grade} {n} ({100 * n / total:.0f} %)"
+            for grade, n in zip("ABCDE", counts, strict=True)
+        ]
+        return f"{total} votes: " + ", ".join(parts)
+
     @admin.display(description="video")
     def video_preview(self, obj: Clip) -> str:
         if not obj.pk or not obj.video_file:
             return "-"
-        url = f"/media/clips/{obj.pk}/video.mp4"
-        return format_html('<video src="{}" controls loop width="300"></video>', url)
+        url = reverse("clip_video", args=[obj.pk])
+        # muted + autoplay + loop: a one-second clip plays at once (a paused
+        # <video> without a poster shows a blank box until clicked)
+        return format_html(
+            '<video src="{}" controls loop muted autoplay playsinline '
+            'preload="auto" width="300" height="300"></video>',
+            url,
+        )
 
     @admin.action(description="Withdraw the selected clips from grading")
     def deactivate(self, request, queryset) -> None:

@@ -298,3 +298,29 @@ def test_logout_by_get_asks_to_confirm_and_keeps_the_session(client, expert):
     assert response.status_code == 200
     assert b"Log out?" in response.content
     assert client.get(reverse("grade")).status_code == 200
+
+
+def test_the_admin_clip_list_is_readable_and_the_clip_page_plays(client, clip):
+    """Votes and the panel first, speeds rounded; the clip page plays its video
+    (muted autoplay) from the admin URL and shows the panel's distribution."""
+    from django.contrib.auth import get_user_model
+
+    from annotation import services
+    from annotation.models import Clip
+    from tests.factories import ExpertFactory
+
+    Clip.objects.filter(pk=clip.pk).update(speed=12.345678)
+    for grade in "ABB":
+        services.vote_create(expert=ExpertFactory(), clip=clip, grade=grade)
+    boss = get_user_model().objects.create_superuser("boss-admin", "", "x")
+    client.force_login(boss)
+    listing = client.get("/admin/annotation/clip/").content.decode()
+    assert "12.3 px/s" in listing and "12.345678" not in listing
+    assert "1-2-0-0-0" in listing
+    table = listing[listing.index('id="result_list"') :]
+    header = table[: table.index("</thead>")].lower()
+    assert header.index("votes") < header.index("speed") < header.index("patient")
+    page = client.get(f"/admin/annotation/clip/{clip.pk}/change/").content.decode()
+    assert f'src="/media/clips/{clip.pk}/video.mp4"' in page
+    assert "autoplay" in page and "muted" in page
+    assert "3 votes: A 1 (33 %), B 2 (67 %), C 0 (0 %)" in page

@@ -438,3 +438,19 @@ def test_expert_is_refused_every_recording_page(expert_client, sent, method, nam
     assert response.status_code == 403
     recording.refresh_from_db()
     assert recording.status == Recording.Status.UPLOADED and not sent
+
+
+def test_the_detail_page_says_how_the_recording_was_processed(admin_client):
+    recording = make_recording()
+    url = reverse("recording_detail", args=[recording.pk])
+    fresh = admin_client.get(url).content.decode()
+    assert "Click the sperm you want followed" in fresh
+    Recording.objects.filter(pk=recording.pk).update(status=Recording.Status.DONE)
+    auto = admin_client.get(url).content.decode()
+    assert "Processed automatically" in auto
+    assert "Click the sperm you want followed" not in auto
+    Recording.objects.filter(pk=recording.pk).update(
+        mode=Recording.Mode.MANUAL, targets=[[10, 10], [20, 20]]
+    )
+    manual = admin_client.get(url).content.decode()
+    assert "Processed with the 2 targets you chose" in manual
