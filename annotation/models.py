@@ -108,6 +108,14 @@ class Clip(models.Model):
     frame_end = models.PositiveIntegerField(default=0)
     n_frames = models.PositiveIntegerField(default=0)
     fps = models.FloatField(default=0.0)
+    source_fps = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="The recording's frame rate (fps is the clip's).",
+    )
+    frame_stride = models.FloatField(
+        default=1.0, help_text="Source frames per clip frame (source_fps / fps)."
+    )
     size_px = models.PositiveIntegerField(default=150)
     array_file = models.FileField(
         upload_to="clips/", blank=True, help_text=".npy uint8 T×H×W×C"

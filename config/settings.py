@@ -262,6 +262,10 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 # Uploaded recordings; larger files are refused with a 413-style form error.
 MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 512, minimum=1)
+# Clips from recordings: CLIP_FRAMES frames at CLIP_FPS, whatever the recording's
+# rate (16 at 15 fps: about 1.07 s of motion; a 30 fps recording every 2nd frame).
+CLIP_FRAMES = env_int("CLIP_FRAMES", 16, minimum=2)
+CLIP_FPS = env_float("CLIP_FPS", 15.0, minimum=1.0, maximum=240.0)
 # Longer or larger recordings end in a clear error instead of hogging a worker.
 RECORDING_MAX_FRAMES = env_int("RECORDING_MAX_FRAMES", 20_000, minimum=16)
 RECORDING_MAX_PIXELS = env_int("RECORDING_MAX_PIXELS", 4096 * 4096, minimum=64 * 64)

@@ -9,7 +9,8 @@ Layout (all names relative to the zip's root):
     manifest.jsonl         ``python -m modeling train --data <zip or folder>``
     clips/<clip>.npy       uint8 (T, H, W, 3) frames
     media/<clip>.mp4       the browser H.264 video, where there is one
-    clips.jsonl            per clip: patient, recording, frames, fps, stride, track,
+    clips.jsonl            per clip: patient, recording, frames, fps (the clip's),
+                           source_fps and stride (how it was sampled), track,
                            kinematics, synthetic flag (and latent quality)
     votes.csv              clip, expert, grade, time, seconds, is_repeat
     vote_history.csv       every creation and change of a vote
@@ -175,6 +176,8 @@ def bundle_write(
         "frame_end",
         "n_frames",
         "fps",
+        "source_fps",
+        "frame_stride",
         "size_px",
         "track",
         "speed",
@@ -227,7 +230,6 @@ def bundle_write(
                         f"media/{name}.mp4",
                         Path(media.path(clip["video_file"])),
                     )
-                span = clip["frame_end"] - clip["frame_start"]
                 meta.write(
                     (
                         json.dumps(
@@ -240,10 +242,9 @@ def bundle_write(
                                 "frame_start": clip["frame_start"],
                                 "frame_end": clip["frame_end"],
                                 "n_frames": clip["n_frames"],
-                                "stride": max(
-                                    1, round(span / max(1, clip["n_frames"]))
-                                ),
-                                "source_fps": clip["fps"],
+                                "fps": clip["fps"],
+                                "stride": clip["frame_stride"],
+                                "source_fps": clip["source_fps"] or clip["fps"],
                                 "size_px": clip["size_px"],
                                 "track": clip["track"],
                                 "speed": clip["speed"],

@@ -174,7 +174,11 @@ def _import(bundle: zipfile.ZipFile, written: list[str]) -> dict:
             frame_start=row["frame_start"],
             frame_end=row["frame_end"],
             n_frames=row["n_frames"],
-            fps=row["source_fps"],
+            # bundles before the motion span had no "fps": the clip ran at the
+            # source rate
+            fps=row.get("fps", row["source_fps"]),
+            source_fps=row["source_fps"],
+            frame_stride=row.get("stride", 1.0),
             size_px=row["size_px"],
             track=row["track"],
             speed=row["speed"],

@@ -19,6 +19,28 @@ from video.io import encode_mp4
 
 DEFAULT_CLIP_FRAMES = 16
 DEFAULT_CLIP_SIZE = 150
+# Clips cover a fixed time span whatever the recording's frame rate: 16 frames at
+# 15 fps, about 1.07 s of motion (the reference study's clips).
+DEFAULT_CLIP_FPS = 15.0
+
+
+def span_indices(
+    source_fps: float,
+    n_frames: int = DEFAULT_CLIP_FRAMES,
+    clip_fps: float | None = DEFAULT_CLIP_FPS,
+) -> np.ndarray:
+    """Source-frame offsets of a clip's frames: frame i shows the source frame
+    nearest to time i / clip_fps (ties to the later frame). A 30 fps source is
+    taken every 2nd frame, 60 fps every 4th, 20 fps by nearest frame (0, 1, 3, 4,
+    5, 7, ...), 15 fps frame by frame; ``clip_fps`` None keeps the source rate."""
+    if source_fps <= 0:
+        raise ValueError(f"source fps must be positive, got {source_fps}.")
+    if clip_fps is None:
+        return np.arange(n_frames)
+    if clip_fps <= 0:
+        raise ValueError(f"clip fps must be positive, got {clip_fps}.")
+    return np.floor(np.arange(n_frames) * source_fps / clip_fps + 0.5).astype(int)
+
 
 PadMode = Literal["reflect", "constant"]
 
@@ -99,11 +121,14 @@ class CutClip:
     frames: np.ndarray  # uint8 (T, S, S, 3)
     track: np.ndarray  # (T, 2) recording pixels
     frame_start: int
-    fps: float
+    fps: float  # the clip's own rate (what the mp4 plays and the model sees)
+    source_fps: float | None = None  # the recording's; None = same as fps
+    stride: float = 1.0  # source frames per clip frame (source_fps / fps)
+    span: int | None = None  # source frames the clip covers (None = len(frames))
 
     @property
     def frame_end(self) -> int:
-        return self.frame_start + len(self.frames) - 1
+        return self.frame_start + (self.span or len(self.frames)) - 1
 
     def mp4(self) -> bytes:
         """Browser-playable H.264 of the clip (see :func:`encode_mp4`)."""

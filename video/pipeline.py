@@ -9,7 +9,7 @@ Two modes, as in the platform:
   ``clip_frames`` consecutive frames that qualify (measured in at least
   ``min_measured_fraction`` of them, last frame measured, head at least
   ``edge_margin_px`` inside the field), its clip is cut from a ring buffer of the
-  last ``clip_frames`` frames.
+  source frames one clip spans.
   Each track gives at most one clip; only the ``max_clips`` best-tracked are kept,
   in a bounded heap. Quality = measured fraction x (0.5 + 0.5 x mean detection
   score / ``score_reference``, capped at 1) x (0.75 + 0.25 x isolation), where
@@ -20,6 +20,13 @@ Two modes, as in the platform:
 - **manual** (``targets``: points clicked on the first frame): each target is
   followed by the template-matching tracker over the first ``clip_frames`` frames;
   reading stops there.
+
+Motion span: a clip is ``clip_frames`` frames at ``clip_fps`` (default 16 at
+15 fps, about 1.07 s) whatever the recording's rate: the source frames nearest
+to each clip frame's time are taken (``video.clips.span_indices``; a 30 fps
+recording every 2nd frame, 20 fps by nearest frame), so the span of motion an
+expert sees, and the model gets, is the same for every recording. The window
+checks above run over all the source frames of that span.
 
 A ``progress(frames_done, frames_per_s)`` callback is called every
 ``progress_every`` frames and at the end.
@@ -39,11 +46,13 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from video.clips import (
+    DEFAULT_CLIP_FPS,
     DEFAULT_CLIP_FRAMES,
     DEFAULT_CLIP_SIZE,
     CutClip,
     PadMode,
     clip_cut,
+    span_indices,
 )
 from video.detection import BlobDetector, Detections, Detector, DetectorConfig
 from video.io import iter_frames, probe
@@ -57,6 +66,9 @@ ProgressCallback = Callable[[int, float], None]
 @dataclass(frozen=True)
 class PipelineConfig:
     clip_frames: int = DEFAULT_CLIP_FRAMES
+    # the clips' rate: a fixed span of clip_frames / clip_fps seconds whatever the
+    # recording's rate (None keeps the recording's rate, clip_frames frames)
+    clip_fps: float | None = DEFAULT_CLIP_FPS
     clip_size: int = DEFAULT_CLIP_SIZE
     max_clips: int = 10
     pad: PadMode = "reflect"
@@ -167,6 +179,31 @@ def _window_quality(
     return fraction * (0.5 + 0.5 * score), xy
 
 
+def _cut(
+    window: list[np.ndarray],
+    xy: np.ndarray,
+    offsets: np.ndarray,
+    frame_start: int,
+    fps: float,
+    config: PipelineConfig,
+) -> CutClip:
+    """The clip of a window of source frames: the frames (and track points) at
+    ``offsets``, so every clip spans the same time whatever the source rate."""
+    frames = [window[i] for i in offsets]
+    track = np.asarray(xy, dtype=np.float64)[offsets]
+    clip = clip_cut(frames, track=track, size=config.clip_size, pad=config.pad)
+    clip_fps = config.clip_fps or fps
+    return CutClip(
+        frames=clip,
+        track=track,
+        frame_start=frame_start,
+        fps=float(clip_fps),
+        source_fps=float(fps),
+        stride=float(fps) / float(clip_fps),
+        span=len(window),
+    )
+
+
 def recording_process(
     frames: Iterable[np.ndarray],
     *,
@@ -195,7 +232,8 @@ def recording_process(
         if um_per_px is not None and detector_config.um_per_px is None:
             detector_config = replace(detector_config, um_per_px=um_per_px)
         detector = BlobDetector(detector_config)
-    n = config.clip_frames
+    offsets = span_indices(fps, config.clip_frames, config.clip_fps)
+    n = int(offsets[-1]) + 1  # source frames one clip covers
     buffer: deque[np.ndarray] = deque(maxlen=n)
     tracker: MultiTracker | None = None
     cut_ids: set[int] = set()
@@ -232,15 +270,10 @@ def recording_process(
                 if len(kept) >= config.max_clips and quality <= kept[0][0]:
                     continue
                 cut_ids.add(track.id)
-                clip = clip_cut(
-                    list(buffer), track=xy, size=config.clip_size, pad=config.pad
-                )
                 item = (
                     quality,
                     track.id,
-                    CutClip(
-                        frames=clip, track=xy, frame_start=frame_index - n + 1, fps=fps
-                    ),
+                    _cut(list(buffer), xy, offsets, frame_index - n + 1, fps, config),
                 )
                 if len(kept) < config.max_clips:
                     heapq.heappush(kept, item)
@@ -274,7 +307,8 @@ def _process_targets(
     targets: Sequence[tuple[float, float]],
     progress: ProgressCallback | None,
 ) -> PipelineResult:
-    n = config.clip_frames
+    offsets = span_indices(fps, config.clip_frames, config.clip_fps)
+    n = int(offsets[-1]) + 1  # source frames one clip covers
     counter = _Progress(progress, config.progress_every)
     window: list[np.ndarray] = []
     trackers: list[TemplateTracker] = []
@@ -296,15 +330,16 @@ def _process_targets(
             break
     if len(window) < n:
         raise ValueError(
-            f"the recording has {len(window)} frames; a clip needs {n}. "
-            "Upload a longer recording or lower the clip length."
+            f"the recording has {len(window)} frames; a clip of "
+            f"{config.clip_frames} frames at {config.clip_fps or fps:g} fps needs "
+            f"{n} at its {fps:g} fps. Upload a longer recording or lower the clip "
+            "length."
         )
     seconds = counter.end()
     results = []
     for i, path in enumerate(paths):
         xy = np.asarray(path, dtype=np.float64)
-        clip = clip_cut(window, track=xy, size=config.clip_size, pad=config.pad)
-        cut = CutClip(frames=clip, track=xy, frame_start=0, fps=fps)
+        cut = _cut(window, xy, offsets, 0, fps, config)
         results.append(
             _finish_clip(
                 cut,

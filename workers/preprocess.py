@@ -35,6 +35,7 @@ from annotation import services
 from annotation.models import Recording
 from registry import selectors as registry_selectors
 from registry import services as registry_services
+from video.clips import span_indices
 from video.detection import DETECTOR_PRESETS, DetectorConfig
 from video.io import VideoError, probe
 from video.pipeline import (
@@ -137,7 +138,12 @@ def _pipeline_config(recording: Recording) -> PipelineConfig:
     detector = (
         DETECTOR_PRESETS["synthetic"] if recording.is_synthetic else DetectorConfig()
     )
-    return PipelineConfig(max_clips=recording.max_clips, detector=detector)
+    return PipelineConfig(
+        max_clips=recording.max_clips,
+        detector=detector,
+        clip_frames=settings.CLIP_FRAMES,
+        clip_fps=settings.CLIP_FPS,
+    )
 
 
 class _ProgressWriter:
@@ -173,6 +179,9 @@ def clip_specs_from_result(
             {
                 "frames": cut.frames,
                 "fps": float(cut.fps),
+                "source_fps": float(cut.source_fps or cut.fps),
+                "frame_stride": float(cut.stride),
+                "span": int(cut.span or len(cut.frames)),
                 "track": np.asarray(cut.track, dtype=float).tolist(),
                 "speed": float(item.speed),
                 "speed_unit": item.speed_unit,
@@ -257,11 +266,20 @@ def _preprocess(*, recording_id: int, qualities: Callable | None) -> PreprocessO
         logger.info("recording %s failed: %s", recording_id, message)
         return _failed(recording_id, message)
     if not result.clips:
-        message = (
-            f"No sperm was tracked for {config.clip_frames} consecutive frames, so "
-            "no clip could be cut. Check the micrometres per pixel, or click target "
-            "sperm on the first frame (manual mode)."
-        )
+        span = int(span_indices(fps, config.clip_frames, config.clip_fps)[-1]) + 1
+        seconds = config.clip_frames / (config.clip_fps or fps)
+        if result.n_frames < span:
+            message = (
+                f"The recording has {result.n_frames} frames at {fps:g} fps; a clip "
+                f"shows {seconds:.2f} s of motion, {span} of its frames. Upload a "
+                "longer recording."
+            )
+        else:
+            message = (
+                f"No sperm was tracked for {span} consecutive frames ({seconds:.2f} s "
+                "at this frame rate), so no clip could be cut. Check the micrometres "
+                "per pixel, or click target sperm on the first frame (manual mode)."
+            )
         return _failed(recording_id, message)
     specs = clip_specs_from_result(
         result, is_synthetic=recording.is_synthetic, qualities=qualities

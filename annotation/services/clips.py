@@ -40,11 +40,17 @@ def clip_create(
     is_synthetic: bool = False,
     latent_quality: float | None = None,
     video_bytes: bytes | None = None,
+    source_fps: float | None = None,
+    frame_stride: float = 1.0,
+    span: int | None = None,
 ) -> Clip:
     """Store a tracked clip: frames as .npy and the mp4 under clips/<id>/.
 
-    ``frame_end`` is exclusive (frame_start + T). The mp4 must be made by the caller
-    (video.io.encode_mp4): this app does not encode video.
+    ``fps`` is the clip's own rate; ``source_fps`` and ``frame_stride`` say how
+    it was sampled from the recording, ``span`` how many source frames it covers
+    (default: one per clip frame). ``frame_end`` is exclusive (frame_start +
+    span). The mp4 must be made by the caller (video.io.encode_mp4): this app
+    does not encode video.
     """
     if video_bytes is None:
         raise ValueError(
@@ -70,9 +76,11 @@ def clip_create(
             recording=recording,
             patient=patient,
             frame_start=frame_start,
-            frame_end=frame_start + n_frames,
+            frame_end=frame_start + (span or n_frames),
             n_frames=n_frames,
             fps=float(fps),
+            source_fps=float(source_fps) if source_fps else None,
+            frame_stride=float(frame_stride),
             size_px=int(frames.shape[1]),
             track=[[float(x), float(y)] for x, y in np.asarray(track).reshape(-1, 2)],
             speed=float(speed),

@@ -21,7 +21,7 @@ from tests.workers import recording_files as rf
 
 pytestmark = pytest.mark.django_db
 
-REAL_VIDEO = SHARED_DATA / "svia_sperm_videos" / "videos" / "S_0002.mp4"
+REAL_VIDEO = SHARED_DATA / "svia_sperm_videos" / "videos" / "S_0001.mp4"
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +53,7 @@ def test_real_recording_uploaded_by_admin_becomes_clips_in_the_expert_queue(
         response = rf.upload(
             admin,
             REAL_VIDEO.read_bytes(),
-            name="S_0002.mp4",
+            name="S_0001.mp4",
             patient_code="SVIA-0002",
             max_clips=3,
             um_per_px="",

@@ -15,7 +15,7 @@ from tests.workers import recording_files as rf
 
 pytestmark = pytest.mark.django_db
 
-REAL_VIDEO = SHARED_DATA / "svia_sperm_videos" / "videos" / "S_0002.mp4"
+REAL_VIDEO = SHARED_DATA / "svia_sperm_videos" / "videos" / "S_0001.mp4"
 
 
 @pytest.fixture(autouse=True)
@@ -117,8 +117,8 @@ def test_sync_import_of_a_real_recording_cuts_clips(tmp_path):
         pytest.skip(f"real recording {REAL_VIDEO} is absent (no ../shared)")
     folder = tmp_path / "real"
     folder.mkdir()
-    shutil.copy(REAL_VIDEO, folder / "S_0002.mp4")
-    (folder / "list.csv").write_text("patient,filename\nSVIA-2,S_0002.mp4\n")
+    shutil.copy(REAL_VIDEO, folder / "S_0001.mp4")
+    (folder / "list.csv").write_text("patient,filename\nSVIA-2,S_0001.mp4\n")
 
     call_command(
         "import_recordings",

@@ -156,7 +156,7 @@ def test_real_recording_uploaded_in_the_browser_becomes_gradable_clips(
 
     from annotation import selectors
 
-    source = shared_data / "svia_sperm_videos" / "videos" / "S_0002.mp4"
+    source = shared_data / "svia_sperm_videos" / "videos" / "S_0001.mp4"
     if not source.exists():
         pytest.skip(f"{source} is absent")
 
@@ -171,7 +171,7 @@ def test_real_recording_uploaded_in_the_browser_becomes_gradable_clips(
         n_videos = page.locator(".clip-card video").count()
         browser.close()
 
-    recording = Recording.objects.get(original_name="S_0002.mp4")
+    recording = Recording.objects.get(original_name="S_0001.mp4")
     assert recording.status == Recording.Status.DONE, recording.error_message
     assert recording.patient.code == "PAT-REAL" and not recording.is_synthetic
     clips = list(recording.clips.all())

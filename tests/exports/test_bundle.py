@@ -53,6 +53,11 @@ def _export(tmp_path, **kwargs) -> Path:
 
 def test_the_round_trip_reproduces_clips_votes_and_distributions(world, tmp_path):
     clips, experts = world
+    # one clip sampled from a 30 fps recording (every 2nd frame, 15 fps)
+    Clip.objects.filter(pk=clips[0].pk).update(
+        fps=15.0, source_fps=30.0, frame_stride=2.0
+    )
+    clips[0].refresh_from_db()
     out = _export(tmp_path)
     result = bundle_import(out)
     assert result["clips"] == len(clips) and result["votes"] == 8 * 4
@@ -65,6 +70,9 @@ def test_the_round_trip_reproduces_clips_votes_and_distributions(world, tmp_path
             == Path(clip.array_file.path).read_bytes()
         )
         assert copy.speed == clip.speed and copy.kinematics == clip.kinematics
+        assert (copy.fps, copy.frame_stride) == (clip.fps, clip.frame_stride)
+        assert copy.source_fps == (clip.source_fps or clip.fps)
+        assert (copy.frame_start, copy.frame_end) == (clip.frame_start, clip.frame_end)
         original = sorted(
             (expert_pseudonym(v.expert_id), v.grade, v.created_at, v.seconds_spent)
             for v in Vote.objects.filter(clip=clip)

@@ -75,7 +75,7 @@ def test_manual_targets_are_followed_from_the_first_frame(recording):
 
 def test_manual_mode_on_a_too_short_recording_says_so(recording):
     frames = list(recording.iter_frames())[:4]
-    with pytest.raises(ValueError, match="a clip needs 8"):
+    with pytest.raises(ValueError, match="a clip of 8 frames at 15 fps needs 8"):
         recording_process(frames, fps=15.0, targets=[(10, 10)], config=_config())
 
 

@@ -87,6 +87,7 @@ def test_template_tracker_median_error_on_hand_tracked_clip(shared_data):
 
 
 def test_real_svia_recording_becomes_clips_that_follow_annotated_sperm(shared_data):
+    from video.clips import span_indices
     from video.pipeline import PipelineConfig, recording_process_file
 
     folder = shared_data / "svia_sperm_videos"
@@ -100,8 +101,11 @@ def test_real_svia_recording_becomes_clips_that_follow_annotated_sperm(shared_da
         cut = clip.clip
         assert cut.frames.shape == (16, 150, 150, 3)
         errors = []
+        # clip frame k is source frame frame_start + offsets[k] (every 2nd at 30 fps)
+        offsets = span_indices(cut.source_fps)
+        assert cut.source_fps == 30.0 and offsets[1] == 2
         for k, point in enumerate(cut.track):
-            boxes = annotations[cut.frame_start + k].of_class("S")
+            boxes = annotations[cut.frame_start + offsets[k]].of_class("S")
             centres = np.c_[
                 (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
             ]
