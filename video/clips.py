@@ -1,10 +1,10 @@
 """Cutting tracked single-sperm clips: T frames x S x S crops centred on a track.
 
 Crops are centred on the rounded track position (no resampling, so the pixels are
-the recording's own) and padded where the crop leaves the frame: ``"reflect"``
-(mirror the image, default; no hard black edge for the model to latch onto) or
-``"constant"`` (``pad_value``). The result is uint8 (T, S, S, 3); grey recordings
-are repeated to three channels.
+the recording's own) and padded where the crop leaves the frame: ``"neutral"``
+(the frame's median grey, default: never a mirrored "twin" sperm, no hard black
+edge), ``"reflect"`` (mirror) or ``"constant"`` (``pad_value``). The result is
+uint8 (T, S, S, 3); grey recordings are repeated to three channels.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def span_indices(
     return np.floor(np.arange(n_frames) * source_fps / clip_fps + 0.5).astype(int)
 
 
-PadMode = Literal["reflect", "constant"]
+PadMode = Literal["neutral", "reflect", "constant"]
 
 
 def crop_centred(
@@ -50,10 +50,14 @@ def crop_centred(
     *,
     centre: tuple[float, float],
     size: int = DEFAULT_CLIP_SIZE,
-    pad: PadMode = "reflect",
+    pad: PadMode = "neutral",
     pad_value: int = 0,
 ) -> np.ndarray:
-    """size x size crop of ``frame`` centred on ``centre`` (x, y), padded at borders."""
+    """size x size crop of ``frame`` centred on ``centre`` (x, y), padded at borders.
+
+    ``"neutral"`` (default) pads with the frame's median grey per channel: no
+    mirrored "twin" sperm and no hard black edge; ``"reflect"`` mirrors (kept for
+    comparison), ``"constant"`` uses ``pad_value``."""
     if size < 1:
         raise ValueError(f"size must be positive, got {size}.")
     if not np.all(np.isfinite(centre)):
@@ -72,13 +76,20 @@ def crop_centred(
     pads = [(cy0 - y0, y1 - cy1), (cx0 - x0, x1 - cx1)] + [(0, 0)] * (frame.ndim - 2)
     if not any(p for pair in pads for p in pair):
         return inner.copy()
+    if pad == "neutral":
+        neutral = np.median(frame.reshape(-1, *frame.shape[2:]), axis=0)
+        out = np.empty((size, size) + frame.shape[2:], dtype=frame.dtype)
+        out[...] = np.round(neutral).astype(frame.dtype)
+        top, left = pads[0][0], pads[1][0]
+        out[top : top + inner.shape[0], left : left + inner.shape[1]] = inner
+        return out
     if pad == "reflect":
         if inner.shape[0] < 2 or inner.shape[1] < 2:
             return np.pad(inner, pads, mode="edge")
         return np.pad(inner, pads, mode="reflect")
     if pad == "constant":
         return np.pad(inner, pads, mode="constant", constant_values=pad_value)
-    raise ValueError(f"pad must be 'reflect' or 'constant', got {pad!r}.")
+    raise ValueError(f"pad must be 'neutral', 'reflect' or 'constant', got {pad!r}.")
 
 
 def clip_cut(
@@ -86,7 +97,7 @@ def clip_cut(
     *,
     track: np.ndarray,
     size: int = DEFAULT_CLIP_SIZE,
-    pad: PadMode = "reflect",
+    pad: PadMode = "neutral",
     pad_value: int = 0,
 ) -> np.ndarray:
     """uint8 (T, S, S, 3) clip: frame t cropped around ``track[t]`` (x, y)."""

@@ -71,9 +71,12 @@ class PipelineConfig:
     clip_fps: float | None = DEFAULT_CLIP_FPS
     clip_size: int = DEFAULT_CLIP_SIZE
     max_clips: int = 10
-    pad: PadMode = "reflect"
+    pad: PadMode = "neutral"
     min_measured_fraction: float = 0.85
     edge_margin_px: float = 10.0
+    # manual mode: a target within this many px of the edge in most of its clip's
+    # frames is not cut (its clip would be mostly padding)
+    border_px: float = 5.0
     score_reference: float = 50.0
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
@@ -337,8 +340,16 @@ def _process_targets(
         )
     seconds = counter.end()
     results = []
+    height, width = window[0].shape[:2]
     for i, path in enumerate(paths):
         xy = np.asarray(path, dtype=np.float64)
+        m = config.border_px
+        at_border = (
+            (xy[:, 0] < m) | (xy[:, 0] >= width - m) | (xy[:, 1] < m)
+            | (xy[:, 1] >= height - m)
+        )  # fmt: skip
+        if at_border.mean() > 0.5:
+            continue
         cut = _cut(window, xy, offsets, 0, fps, config)
         results.append(
             _finish_clip(
@@ -348,6 +359,12 @@ def _process_targets(
                 um_per_px=um_per_px,
                 encode=config.encode_mp4,
             )
+        )
+    if not results:
+        raise ValueError(
+            f"Every chosen sperm stays within {config.border_px:g} px of the frame's "
+            "edge for most of the clip, so its clip would show mostly padding. "
+            "Choose sperm further inside the field."
         )
     return PipelineResult(
         clips=results, n_frames=len(window), seconds=seconds, n_tracks=len(paths)

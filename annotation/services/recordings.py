@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm")
 MAX_TARGETS = 50
+# A click counts as a detected head when it lies within this many pixels of the
+# head's box; it is then moved to the box centre.
+TARGET_SNAP_PX = 12.0
 MAX_CLIPS_PER_RECORDING = 200
 _SNIFF_BYTES = 512
 _CHUNK = 1024 * 1024
@@ -326,10 +329,46 @@ def recording_mark_failed(*, recording_id: int, message: str) -> None:
     )
 
 
+def _first_frame_heads(recording: Recording) -> list[dict] | None:
+    """The first frame's detected head boxes, or None while they are not stored."""
+    import json
+
+    _, name = recording_preview_names(recording_id=recording.pk)
+    if not default_storage.exists(name):
+        return None
+    with default_storage.open(name, "rb") as handle:
+        return list(json.load(handle).get("detections", []))
+
+
+def _snap(x: float, y: float, heads: list[dict]) -> tuple[float, float]:
+    """The centre of the detected head the click falls on (within TARGET_SNAP_PX
+    of its box), or RecordingRejected: a click on background would become a clip
+    of nothing."""
+    best, best_gap = None, float("inf")
+    for box in heads:
+        gap_x = max(box["x0"] - x, 0.0, x - box["x1"])
+        gap_y = max(box["y0"] - y, 0.0, y - box["y1"])
+        gap = (gap_x**2 + gap_y**2) ** 0.5
+        if gap < best_gap:
+            best, best_gap = box, gap
+    if best is None or best_gap > TARGET_SNAP_PX:
+        raise RecordingRejected(
+            f"No sperm head was detected at ({x:.0f}, {y:.0f}): click on one of "
+            f"the outlined heads (within {TARGET_SNAP_PX:.0f} px of it)."
+        )
+    return (best["x0"] + best["x1"]) / 2, (best["y0"] + best["y1"]) / 2
+
+
 def recording_targets_set(
     *, recording: Recording, targets: Iterable[Iterable[float]]
 ) -> Recording:
-    """Store the target sperm clicked on the first frame and switch to manual mode."""
+    """Store the target sperm clicked on the first frame and switch to manual mode.
+
+    Once the first frame's detections are stored and hold any head, each click
+    must fall on a detected head (it snaps to the head's centre); a frame where
+    the detector found nothing (footage it does not suit) takes clicks as they
+    are."""
+    heads = _first_frame_heads(recording)
     points = []
     for point in targets:
         x, y = (float(v) for v in point)
@@ -342,6 +381,8 @@ def recording_targets_set(
                 f"The point ({x:.0f}, {y:.0f}) lies outside the "
                 f"{recording.width}×{recording.height} px frame."
             )
+        if heads:
+            x, y = _snap(x, y, heads)
         points.append([round(x, 2), round(y, 2)])
     if not points:
         raise RecordingRejected("Click at least one sperm on the first frame.")

@@ -454,3 +454,38 @@ def test_the_detail_page_says_how_the_recording_was_processed(admin_client):
     )
     manual = admin_client.get(url).content.decode()
     assert "Processed with the 2 targets you chose" in manual
+
+
+def _store_heads(recording, boxes):
+    from django.core.files.storage import default_storage
+
+    _, name = services.recording_preview_names(recording_id=recording.pk)
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    payload = {"width": 320, "height": 240, "detections": boxes}
+    default_storage.save(name, ContentFile(json.dumps(payload).encode()))
+
+
+def test_a_click_snaps_to_the_detected_head_and_background_is_refused(
+    settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path
+    recording = make_recording()
+    Recording.objects.filter(pk=recording.pk).update(width=320, height=240)
+    recording.refresh_from_db()
+    head = {"x0": 100.0, "y0": 50.0, "x1": 110.0, "y1": 58.0, "score": 0.9}
+    _store_heads(recording, [head])
+    # 5 px right of the box: the head's centre is taken
+    services.recording_targets_set(recording=recording, targets=[[115.0, 54.0]])
+    recording.refresh_from_db()
+    assert recording.targets == [[105.0, 54.0]]
+    # empty background, 60 px away: refused with the reason, nothing stored
+    with pytest.raises(services.RecordingRejected, match="No sperm head was detected"):
+        services.recording_targets_set(recording=recording, targets=[[170.0, 54.0]])
+    recording.refresh_from_db()
+    assert recording.targets == [[105.0, 54.0]]
+    # a frame where the detector found nothing takes the click as it is
+    _store_heads(recording, [])
+    services.recording_targets_set(recording=recording, targets=[[170.0, 54.0]])
+    recording.refresh_from_db()
+    assert recording.targets == [[170.0, 54.0]]

@@ -16,9 +16,17 @@ def test_crop_inside_the_frame_is_the_exact_window():
     np.testing.assert_array_equal(crop, frame[40:61, 50:71])
 
 
-def test_crop_at_the_border_is_reflect_padded():
+def test_crop_at_the_border_is_neutral_padded_by_default():
     frame = _gradient()
     crop = crop_centred(frame, centre=(2, 50), size=11)
+    # columns 0-2 lie outside the frame: the frame's median, never a mirror
+    assert (crop[:, :3] == int(np.round(np.median(frame)))).all()
+    np.testing.assert_array_equal(crop[:, 3:], frame[45:56, 0:8])
+
+
+def test_crop_at_the_border_can_still_be_reflect_padded():
+    frame = _gradient()
+    crop = crop_centred(frame, centre=(2, 50), size=11, pad="reflect")
     assert crop.shape == (11, 11)
     # Column 3 of the crop is frame column 0; column 2 mirrors column 1.
     np.testing.assert_array_equal(crop[:, 3], frame[45:56, 0])
@@ -63,3 +71,16 @@ def test_cut_clip_encodes_a_playable_mp4(tmp_path):
     path.write_bytes(clip.mp4())
     decoded = list(iter_frames(path))
     assert len(decoded) == 16 and decoded[0].shape == (150, 150, 3)
+
+
+def test_a_real_svia_frame_near_the_border_shows_no_mirrored_twin(shared_data):
+    from video.io import iter_frames
+
+    path = shared_data / "svia_sperm_videos" / "videos" / "S_0001.mp4"
+    frame = next(iter(iter_frames(path)))
+    crop = crop_centred(frame, centre=(10.0, 60.0), size=150)
+    outside = crop[:, : 150 // 2 - 10]  # the part left of the frame's edge
+    median = np.round(np.median(frame.reshape(-1, 3), axis=0))
+    assert (outside == median.astype(np.uint8)).all()
+    mirrored = crop_centred(frame, centre=(10.0, 60.0), size=150, pad="reflect")
+    assert mirrored[:, : 150 // 2 - 10].std() > 1  # what experts used to see

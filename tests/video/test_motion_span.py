@@ -64,3 +64,17 @@ def test_a_recording_shorter_than_the_span_is_refused_with_the_reason():
             targets=[(48.0, 48.0)],
             config=PipelineConfig(clip_size=32, encode_mp4=False),
         )
+
+
+def test_a_target_at_the_frame_edge_is_not_cut():
+    config = PipelineConfig(clip_size=32, encode_mp4=False)
+    frames = _numbered_frames(20)
+    # a dark cell hugging the left edge
+    for frame in frames:
+        frame[40:56, 0:4] = 0
+    with pytest.raises(ValueError, match="within 5 px of the frame's edge"):
+        recording_process(frames, fps=15.0, targets=[(2.0, 48.0)], config=config)
+    both = recording_process(
+        frames, fps=15.0, targets=[(2.0, 48.0), (48.0, 48.0)], config=config
+    )
+    assert len(both.clips) == 1 and both.clips[0].clip.track[0][0] == 48.0
