@@ -6,11 +6,20 @@ frame-averaged features, so ``forward_features`` returns the mean per-frame
 feature (B, 2048) and the model keeps the (B, 5) logits contract with softmax
 applied once, by the caller. (Averaging per-frame *probabilities* would need a
 softmax inside the model; we chose logits to keep "softmax once".)
+
+``per_frame=True`` is the paper's protocol instead: every frame is a training
+sample of its own (``training_outputs`` gives one head output per frame, each
+trained with the loss against the clip's distribution), and ``forward`` returns
+the log of the frame-averaged probabilities (so softmax(forward) is that
+average, as for RoSTFine's heads).
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from timm.models import resnet as timm_resnet
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
@@ -28,9 +37,16 @@ from modeling.models.weights import (
 
 class ResNetImage(GradeModel):
     def __init__(
-        self, *, backbone: nn.Module, num_features: int, n_speed: int, dropout: float
+        self,
+        *,
+        backbone: nn.Module,
+        num_features: int,
+        n_speed: int,
+        dropout: float,
+        per_frame: bool = False,
     ) -> None:
         super().__init__()
+        self.per_frame = per_frame
         backbone.fc = nn.Identity()
         self.backbone = backbone
         self.num_features = num_features
@@ -38,10 +54,36 @@ class ResNetImage(GradeModel):
             in_features=num_features, n_speed=n_speed, dropout=dropout
         )
 
-    def forward_features(self, video: torch.Tensor) -> torch.Tensor:
+    def frame_features(self, video: torch.Tensor) -> torch.Tensor:
+        """(B, T, num_features): each frame through the backbone on its own."""
         b, c, t, h, w = video.shape
         frames = video.transpose(1, 2).reshape(b * t, c, h, w)
-        return self.backbone(frames).view(b, t, -1).mean(dim=1)
+        return self.backbone(frames).view(b, t, -1)
+
+    def forward_features(self, video: torch.Tensor) -> torch.Tensor:
+        return self.frame_features(video).mean(dim=1)
+
+    def forward(
+        self, video: torch.Tensor, speed: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if not self.per_frame:
+            return super().forward(video, speed)
+        logits = self._frame_logits(video, speed)
+        log_probs = torch.stack([F.log_softmax(x.float(), dim=-1) for x in logits])
+        return torch.logsumexp(log_probs, dim=0) - math.log(len(logits))
+
+    def _frame_logits(self, video, speed) -> list[torch.Tensor]:
+        features = self.frame_features(video)
+        return [self.head(features[:, i], speed) for i in range(features.shape[1])]
+
+    def training_outputs(
+        self, video: torch.Tensor, speed: torch.Tensor | None = None
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Per-frame mode: one output per frame, each a training sample with the
+        clip's target (the loss is averaged over them); no auxiliary loss."""
+        if not self.per_frame:
+            return [super().forward(video, speed)], video.new_zeros(())
+        return self._frame_logits(video, speed), video.new_zeros(())
 
 
 @register_model("resnet_image", tiny_kwargs={"tiny": True, "weights": "random"})
@@ -52,10 +94,13 @@ def resnet_image(
     dropout: float = 0.0,
     tiny: bool = False,
     width: int = 64,
+    per_frame: bool = False,
 ) -> ResNetImage:
     """ResNet-50 per frame (``tiny=True``: one BasicBlock per stage, 512 features;
     ``width`` sets a tiny network's first stage, doubled per stage: 16 gives
-    128 features and 1/16 of the parameters)."""
+    128 features and 1/16 of the parameters). ``per_frame``: train on every frame
+    as its own sample and average the frames' probabilities (the paper's
+    protocol) instead of averaging logits."""
     path = weights_resolve(model_name="resnet_image", weights=weights)
     if width != 64 and not tiny:
         raise ValueError("width applies to the tiny ResNet only (tiny=True).")
@@ -75,5 +120,9 @@ def resnet_image(
     if path is not None:
         backbone_load(backbone, state_dict_load(path), source=str(path))
     return ResNetImage(
-        backbone=backbone, num_features=num_features, n_speed=n_speed, dropout=dropout
+        backbone=backbone,
+        num_features=num_features,
+        n_speed=n_speed,
+        dropout=dropout,
+        per_frame=per_frame,
     )

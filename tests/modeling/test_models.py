@@ -207,3 +207,28 @@ def test_narrow_cnns_for_the_small_profile_train_and_refuse_weight_files(tmp_pat
         create_model("r2plus1d", weights=str(weights), widths=[8, 16, 24, 32])
     with pytest.raises(ValueError, match="tiny ResNet only"):
         create_model("resnet_image", weights="random", width=16)
+
+
+def test_the_image_baseline_can_train_and_score_frame_by_frame():
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    model = create_model(
+        "resnet_image", **{**TINY_KWARGS["resnet_image"], "per_frame": True}
+    ).eval()
+    video, speed = torch.randn(2, 3, 4, 32, 32), torch.randn(2, 1)
+    with torch.no_grad():
+        heads, aux = model.training_outputs(video, speed)
+        out = model(video, speed)
+        # by hand: frame i alone through the backbone and the head
+        frame = video[:, :, 2:3]
+        alone = model.head(model.backbone(frame[:, :, 0]), speed)
+    assert len(heads) == 4 and float(aux) == 0.0
+    torch.testing.assert_close(heads[2], alone, rtol=1e-4, atol=1e-5)
+    averaged = torch.stack([F.softmax(h, dim=-1) for h in heads]).mean(dim=0)
+    torch.testing.assert_close(out.exp(), averaged)
+    # the default keeps the mean-logit contract
+    plain = create_model("resnet_image", **TINY_KWARGS["resnet_image"]).eval()
+    with torch.no_grad():
+        [single], _ = plain.training_outputs(video, speed)
+        torch.testing.assert_close(single, plain(video, speed))
