@@ -364,6 +364,9 @@ def test_vote_kept_in_the_browser_is_sent_after_a_reload(
             page.click("button[type=submit]")
             page.wait_for_url(re.compile(r".*/grade/$"))
             wait_for_grading(page)
+            # enabled buttons are not enough: a key before the first frame plays is
+            # answered "still loading" and sends nothing (the flake under load)
+            wait_until_playing(page)
             clip_id = clip_on_screen(page)
 
             # The server is unreachable for votes: the grade waits in localStorage.
