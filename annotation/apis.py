@@ -46,6 +46,7 @@ from annotation.serializers import (
     VoteCreateInputSerializer,
     VoteOutputSerializer,
     VoteResultSerializer,
+    database_id,
     vote_change_url,
 )
 
@@ -294,13 +295,12 @@ class VoteDetailApi(_Api):
     @extend_schema(responses=_VOTE_BY_ROLE)
     def get(self, request, vote_ref: str):
         if roles.user_is_admin(user=request.user):
-            vote = None
-            if vote_ref.isascii() and vote_ref.isdigit() and int(vote_ref) < 2**63:
-                vote = (
-                    selectors.votes_for_user(user=request.user)
-                    .filter(pk=int(vote_ref))
-                    .first()
-                )
+            vote_id = database_id(vote_ref)
+            vote = (
+                selectors.votes_for_user(user=request.user).filter(pk=vote_id).first()
+                if vote_id is not None
+                else None
+            )
             if vote is None:
                 raise Http404(f"No vote has the id {vote_ref[:40]}.")
             return Response(VoteOutputSerializer(vote).data)

@@ -55,11 +55,17 @@ def _f(key: bytes, half: int) -> int:
 
 def presentation_handle(*, expert_id: int, clip_id: int, repeat: bool) -> str:
     """The handle of the expert's first showing (``repeat`` False) or hidden
-    repeat of a clip."""
+    repeat of a clip. Cached: an answer names each presentation several times
+    (its id, its clip, its change and video URLs)."""
+    return _encode(settings.SECRET_KEY, expert_id, clip_id, bool(repeat))
+
+
+@lru_cache(maxsize=8192)
+def _encode(secret: str, expert_id: int, clip_id: int, repeat: bool) -> str:
     if not (0 <= expert_id < _HALF and 0 <= clip_id < _HALF // 2):
         raise ValueError("expert or clip id out of range for a handle")
-    left, right = expert_id, (clip_id << 1) | int(bool(repeat))
-    for key in _round_keys(settings.SECRET_KEY):
+    left, right = expert_id, (clip_id << 1) | int(repeat)
+    for key in _round_keys(secret):
         left, right = right, left ^ _f(key, right)
     block = left.to_bytes(8, "big") + right.to_bytes(8, "big")
     return base64.b32encode(block).decode().rstrip("=").lower()

@@ -118,6 +118,16 @@ class GradeField(serializers.CharField):
             raise serializers.ValidationError(exc.message) from None
 
 
+def database_id(text: str) -> int | None:
+    """``text`` as a database id (ASCII digits, 1 .. 2**63 - 1: the bigint
+    column), else None. Not ``str.isdigit`` alone: it takes "²", which int()
+    refuses."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    number = int(text)
+    return number if 1 <= number < 2**63 else None
+
+
 class ClipRefField(serializers.CharField):
     """A presentation handle (what experts are given) or a numeric clip id."""
 
@@ -128,9 +138,9 @@ class ClipRefField(serializers.CharField):
 
     def run_validation(self, data=serializers.empty):
         value = super().run_validation(data)  # a string, its length checked
-        if value.isascii() and value.isdigit():  # not "²", which isdigit() takes
-            number = int(value)
-            if not 1 <= number < 2**63:
+        if value.isascii() and value.isdigit():
+            number = database_id(value)
+            if number is None:
                 raise serializers.ValidationError("No clip has this id.")
             return number
         return value

@@ -42,6 +42,16 @@ def span_indices(
     return np.floor(np.arange(n_frames) * source_fps / clip_fps + 0.5).astype(int)
 
 
+def span_source_frames(
+    source_fps: float,
+    n_frames: int = DEFAULT_CLIP_FRAMES,
+    clip_fps: float | None = DEFAULT_CLIP_FPS,
+) -> int:
+    """How many consecutive source frames one clip covers (31 for 16 frames at
+    15 fps from a 30 fps recording)."""
+    return int(span_indices(source_fps, n_frames, clip_fps)[-1]) + 1
+
+
 PadMode = Literal["neutral", "reflect", "constant"]
 
 
@@ -134,8 +144,12 @@ class CutClip:
     frame_start: int
     fps: float  # the clip's own rate (what the mp4 plays and the model sees)
     source_fps: float | None = None  # the recording's; None = same as fps
-    stride: float = 1.0  # source frames per clip frame (source_fps / fps)
     span: int | None = None  # source frames the clip covers (None = len(frames))
+
+    @property
+    def stride(self) -> float:
+        """Source frames per clip frame (source_fps / fps)."""
+        return self.source_fps / self.fps if self.source_fps else 1.0
 
     @property
     def frame_end(self) -> int:

@@ -53,6 +53,7 @@ from video.clips import (
     PadMode,
     clip_cut,
     span_indices,
+    span_source_frames,
 )
 from video.detection import BlobDetector, Detections, Detector, DetectorConfig
 from video.io import iter_frames, probe
@@ -202,7 +203,6 @@ def _cut(
         frame_start=frame_start,
         fps=float(clip_fps),
         source_fps=float(fps),
-        stride=float(fps) / float(clip_fps),
         span=len(window),
     )
 
@@ -236,7 +236,7 @@ def recording_process(
             detector_config = replace(detector_config, um_per_px=um_per_px)
         detector = BlobDetector(detector_config)
     offsets = span_indices(fps, config.clip_frames, config.clip_fps)
-    n = int(offsets[-1]) + 1  # source frames one clip covers
+    n = span_source_frames(fps, config.clip_frames, config.clip_fps)
     buffer: deque[np.ndarray] = deque(maxlen=n)
     tracker: MultiTracker | None = None
     cut_ids: set[int] = set()
@@ -311,7 +311,7 @@ def _process_targets(
     progress: ProgressCallback | None,
 ) -> PipelineResult:
     offsets = span_indices(fps, config.clip_frames, config.clip_fps)
-    n = int(offsets[-1]) + 1  # source frames one clip covers
+    n = span_source_frames(fps, config.clip_frames, config.clip_fps)
     counter = _Progress(progress, config.progress_every)
     window: list[np.ndarray] = []
     trackers: list[TemplateTracker] = []

@@ -35,7 +35,7 @@ from annotation import services
 from annotation.models import Recording
 from registry import selectors as registry_selectors
 from registry import services as registry_services
-from video.clips import span_indices
+from video.clips import span_source_frames
 from video.detection import DETECTOR_PRESETS, DetectorConfig
 from video.io import VideoError, probe
 from video.pipeline import (
@@ -266,7 +266,7 @@ def _preprocess(*, recording_id: int, qualities: Callable | None) -> PreprocessO
         logger.info("recording %s failed: %s", recording_id, message)
         return _failed(recording_id, message)
     if not result.clips:
-        span = int(span_indices(fps, config.clip_frames, config.clip_fps)[-1]) + 1
+        span = span_source_frames(fps, config.clip_frames, config.clip_fps)
         seconds = config.clip_frames / (config.clip_fps or fps)
         if result.n_frames < span:
             message = (

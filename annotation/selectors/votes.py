@@ -40,39 +40,33 @@ _EXPERT_VOTE_FIELDS = (
 )
 
 
+def _expert_vote_rows(model, *, expert, repeat: bool, **filters) -> QuerySet:
+    """The expert's votes of one kind as rows of _EXPERT_VOTE_FIELDS."""
+    return (
+        model.objects.filter(expert=expert, **filters)
+        .annotate(repeat=Value(repeat, output_field=BooleanField()))
+        .values(*_EXPERT_VOTE_FIELDS)
+        .order_by()  # no model ordering (nor any inside a compound statement)
+    )
+
+
 def votes_of_expert(*, expert, created_before=None) -> QuerySet:
     """The expert's votes and hidden-repeat votes in one list, newest first, as
     rows of _EXPERT_VOTE_FIELDS: every grade they gave is there, so their own
     list cannot tell a repeat by its absence (the API names each row by its
     presentation handle, never by a database id)."""
-
-    def rows(model, repeat: bool) -> QuerySet:
-        mine = model.objects.filter(expert=expert)
-        if created_before is not None:
-            mine = mine.filter(created_at__lte=created_before)
-        return (
-            mine.annotate(repeat=Value(repeat, output_field=BooleanField()))
-            .values(*_EXPERT_VOTE_FIELDS)
-            .order_by()  # no model ordering inside a compound statement
-        )
-
-    return (
-        rows(Vote, False)
-        .union(rows(RepeatVote, True), all=True)
-        .order_by("-created_at", "-clip_id", "repeat")
-    )
+    filters = {} if created_before is None else {"created_at__lte": created_before}
+    firsts = _expert_vote_rows(Vote, expert=expert, repeat=False, **filters)
+    repeats = _expert_vote_rows(RepeatVote, expert=expert, repeat=True, **filters)
+    return firsts.union(repeats, all=True).order_by("-created_at", "-clip_id", "repeat")
 
 
 def presentation_vote(*, expert, clip_id: int, repeat: bool) -> dict | None:
     """One row of ``votes_of_expert``: the vote given to one presentation."""
     model = RepeatVote if repeat else Vote
-    row = (
-        model.objects.filter(expert=expert, clip_id=clip_id)
-        .annotate(repeat=Value(repeat, output_field=BooleanField()))
-        .values(*_EXPERT_VOTE_FIELDS)
-        .first()
-    )
-    return row
+    return _expert_vote_rows(
+        model, expert=expert, repeat=repeat, clip_id=clip_id
+    ).first()
 
 
 def clips_visible_to(*, user) -> QuerySet:

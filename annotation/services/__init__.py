@@ -78,8 +78,6 @@ from annotation.services.votes import (  # noqa: F401
     MAX_SECONDS_SPENT,
     grade_parse,
     presentation_vote_change,
-    repeat_vote_change,
-    vote_change,
     vote_create,
     vote_undo_until,
     votes_are_final,

@@ -59,6 +59,9 @@ def _seconds_parse(value: object) -> float:
     return seconds
 
 
+_ALREADY_VOTED = "You have already graded this clip; change that vote instead."
+
+
 def _undo_deadline(created_at: datetime) -> datetime:
     return created_at + timedelta(seconds=settings.VOTE_UNDO_SECONDS)
 
@@ -99,18 +102,14 @@ def _offer_check(
             Vote.objects.filter(expert=expert, clip=clip).exists()
             or RepeatVote.objects.filter(expert=expert, clip=clip).exists()
         ):
-            raise errors.AlreadyVoted(
-                "You have already graded this clip; change that vote instead."
-            )
+            raise errors.AlreadyVoted(_ALREADY_VOTED)
         raise errors.ClipNotOffered(
             "This clip was not handed to you; grade the clips the page "
             "offers (POST /api/clips/next/)."
         )
     if as_repeat is not None and lease["is_repeat"] != as_repeat:
         if Vote.objects.filter(expert=expert, clip=clip).exists() and not as_repeat:
-            raise errors.AlreadyVoted(
-                "You have already graded this clip; change that vote instead."
-            )
+            raise errors.AlreadyVoted(_ALREADY_VOTED)
         raise errors.ClipNotOffered(
             "This clip is not handed to you in that form; grade the clips the "
             "page offers (POST /api/clips/next/)."
@@ -162,9 +161,7 @@ def vote_create(
     except IntegrityError:
         if not Clip.objects.filter(pk=clip.pk).exists():
             raise errors.ClipNotFound("This clip no longer exists.") from None
-        raise errors.AlreadyVoted(
-            "You have already graded this clip; change that vote instead."
-        ) from None
+        raise errors.AlreadyVoted(_ALREADY_VOTED) from None
     return vote
 
 
@@ -238,11 +235,15 @@ def _vote_insert_one_statement(
     return vote
 
 
-def _change(model, *, expert, lookup: dict, grade: str):
+def _change(model, *, expert, clip_id: int, grade: str):
     grade = grade_parse(grade)
     now = timezone.now()
     with transaction.atomic():
-        vote = model.objects.select_for_update().filter(expert=expert, **lookup).first()
+        vote = (
+            model.objects.select_for_update()
+            .filter(expert=expert, clip_id=clip_id)
+            .first()
+        )
         if vote is None:
             raise errors.VoteNotFound("You have no such vote.")
         if votes_are_final():
@@ -273,24 +274,14 @@ def _change(model, *, expert, lookup: dict, grade: str):
     return vote
 
 
-def vote_change(*, expert, vote_id: int, grade: str) -> Vote:
-    """Change one's own vote within VOTE_UNDO_SECONDS of casting it (history kept)."""
-    return _change(Vote, expert=expert, lookup={"pk": vote_id}, grade=grade)
-
-
-def repeat_vote_change(*, expert, repeat_vote_id: int, grade: str) -> RepeatVote:
-    return _change(
-        RepeatVote, expert=expert, lookup={"pk": repeat_vote_id}, grade=grade
-    )
-
-
 def presentation_vote_change(
     *, expert, clip_id: int, repeat: bool, grade: str
 ) -> Vote | RepeatVote:
     """Change the vote an expert gave to one presentation (first or hidden
-    repeat) of a clip: what the API's change URL, named by handle, does."""
+    repeat) of a clip, within VOTE_UNDO_SECONDS of casting it (history kept):
+    what the API's change URL, named by handle, does."""
     model = RepeatVote if repeat else Vote
-    return _change(model, expert=expert, lookup={"clip_id": clip_id}, grade=grade)
+    return _change(model, expert=expert, clip_id=clip_id, grade=grade)
 
 
 def votes_bulk_create_simulated(

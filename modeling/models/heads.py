@@ -6,6 +6,8 @@ the trainer and the losses apply it exactly once.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -57,6 +59,14 @@ class GradeHead(nn.Module):
             speed = speed_check(speed, n_speed=self.n_speed, batch=features.shape[0])
             parts.append(self.speed_embed(speed.to(features.dtype)))
         return self.fc(torch.cat(parts, dim=1))
+
+
+def log_mean_probabilities(logits: list[torch.Tensor]) -> torch.Tensor:
+    """log(mean_i softmax(logits_i)): several heads' (or frames') outputs as one
+    (B, 5) output whose softmax is their averaged probability, so softmax is
+    still applied once, by the caller."""
+    log_probs = torch.stack([torch.log_softmax(x.float(), dim=-1) for x in logits])
+    return torch.logsumexp(log_probs, dim=0) - math.log(len(logits))
 
 
 def speed_check(

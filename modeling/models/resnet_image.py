@@ -16,15 +16,12 @@ average, as for RoSTFine's heads).
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 from timm.models import resnet as timm_resnet
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
-from modeling.models.heads import GradeHead, GradeModel
+from modeling.models.heads import GradeHead, GradeModel, log_mean_probabilities
 from modeling.models.registry import register_model
 from modeling.models.weights import (
     PRETRAINED,
@@ -68,9 +65,7 @@ class ResNetImage(GradeModel):
     ) -> torch.Tensor:
         if not self.per_frame:
             return super().forward(video, speed)
-        logits = self._frame_logits(video, speed)
-        log_probs = torch.stack([F.log_softmax(x.float(), dim=-1) for x in logits])
-        return torch.logsumexp(log_probs, dim=0) - math.log(len(logits))
+        return log_mean_probabilities(self._frame_logits(video, speed))
 
     def _frame_logits(self, video, speed) -> list[torch.Tensor]:
         features = self.frame_features(video)

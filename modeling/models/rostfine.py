@@ -26,15 +26,13 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 from torch import nn
 
 from modeling.losses import diversity_loss
-from modeling.models.heads import GradeHead
+from modeling.models.heads import GradeHead, log_mean_probabilities
 from modeling.models.registry import register_model
 from modeling.models.timesformer import (
     PRETRAINED,
@@ -66,7 +64,11 @@ def patches_select(
 
 
 def branch_inputs(
-    tokens: torch.Tensor, scores: torch.Tensor, k: int, num_frames: int
+    tokens: torch.Tensor,
+    scores: torch.Tensor,
+    k: int,
+    num_frames: int,
+    frame_embed: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The token sequences the two branches receive.
 
@@ -74,7 +76,8 @@ def branch_inputs(
     frame by frame), ``scores`` (B, T, N) the selection scores. Returns the
     spatial sequences (B*T, 1 + k, D): [CLS] then frame t's selected patches;
     the temporal sequence (B, 1 + T*k, D): [CLS] then every frame's selected
-    patches, frame by frame; and the selected indices (B, T, k).
+    patches, frame by frame, each plus its frame's ``frame_embed`` (1, T, 1, D)
+    when given; and the selected indices (B, T, k).
     """
     b, _, d = tokens.shape
     cls = tokens[:, :1]
@@ -83,7 +86,8 @@ def branch_inputs(
     spatial = torch.cat(
         [cls.repeat_interleave(num_frames, dim=0), selected.reshape(-1, k, d)], dim=1
     )
-    temporal = torch.cat([cls, selected.reshape(b, num_frames * k, d)], dim=1)
+    timed = selected if frame_embed is None else selected + frame_embed
+    temporal = torch.cat([cls, timed.reshape(b, num_frames * k, d)], dim=1)
     return spatial, temporal, index
 
 
@@ -144,18 +148,15 @@ class RoSTFine(TimeSformer):
         global_feature = tokens[:, 0]
         scores = torch.stack(maps).mean(dim=(0, 3))  # layers and heads -> (B, T, N)
         k = min(self.num_selected, scores.shape[-1])
-        spatial_in, temporal_in, _ = branch_inputs(tokens, scores, k, t)
-
-        spatial_cls = self.spatial_blocks(spatial_in)[:, 0].view(b, t, d)
-        spatial = self.spatial_norm(spatial_cls.mean(dim=1))
-
         frame_embed = self.frame_embed
         if frame_embed.shape[1] != t:
             frame_embed = F.interpolate(
                 frame_embed[:, :, 0].transpose(1, 2), size=t
             ).transpose(1, 2)[:, :, None]
-        patches = temporal_in[:, 1:].view(b, t, k, d) + frame_embed
-        temporal_in = torch.cat([temporal_in[:, :1], patches.view(b, t * k, d)], 1)
+        spatial_in, temporal_in, _ = branch_inputs(tokens, scores, k, t, frame_embed)
+
+        spatial_cls = self.spatial_blocks(spatial_in)[:, 0].view(b, t, d)
+        spatial = self.spatial_norm(spatial_cls.mean(dim=1))
         temporal = self.temporal_norm(self.temporal_blocks(temporal_in)[:, 0])
         if self.branch_residual:
             spatial, temporal = spatial + global_feature, temporal + global_feature
@@ -174,9 +175,9 @@ class RoSTFine(TimeSformer):
     def forward_head(
         self, features: torch.Tensor, speed: torch.Tensor | None = None
     ) -> torch.Tensor:
-        logits = self.branch_logits(list(features.chunk(3, dim=1)), speed)
-        log_probs = torch.stack([F.log_softmax(x.float(), dim=-1) for x in logits])
-        return torch.logsumexp(log_probs, dim=0) - math.log(len(logits))
+        return log_mean_probabilities(
+            self.branch_logits(list(features.chunk(3, dim=1)), speed)
+        )
 
     def training_outputs(
         self, video: torch.Tensor, speed: torch.Tensor | None = None

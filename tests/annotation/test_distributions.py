@@ -41,7 +41,9 @@ def test_database_counts_follow_votes_created_changed_and_deleted():
     assert d["mean_score"] == pytest.approx(2.5)
 
     vote = Vote.objects.get(expert=experts[3], clip=clip)
-    services.vote_change(expert=experts[3], vote_id=vote.pk, grade="C")
+    services.presentation_vote_change(
+        expert=experts[3], clip_id=vote.clip_id, repeat=False, grade="C"
+    )
     assert selectors.distribution_for_clip(clip_id=clip.pk)["counts"] == [1, 2, 1, 0, 0]
 
     Vote.objects.filter(expert=experts[0]).delete()

@@ -60,7 +60,9 @@ def test_negative_seconds_spent_is_rejected(expert, clips):
 
 def test_change_within_undo_window_keeps_history(expert, clips):
     vote = services.vote_create(expert=expert, clip=clips[0], grade="A")
-    services.vote_change(expert=expert, vote_id=vote.pk, grade="D")
+    services.presentation_vote_change(
+        expert=expert, clip_id=vote.clip_id, repeat=False, grade="D"
+    )
     vote.refresh_from_db()
     assert vote.grade == "D"
     history = list(VoteHistory.objects.filter(vote=vote).order_by("at", "id"))
@@ -76,14 +78,18 @@ def test_change_after_undo_window_is_refused(expert, clips, settings):
         created_at=timezone.now() - timedelta(seconds=settings.VOTE_UNDO_SECONDS + 1)
     )
     with pytest.raises(errors.UndoWindowPassed, match="undo window"):
-        services.vote_change(expert=expert, vote_id=vote.pk, grade="B")
+        services.presentation_vote_change(
+            expert=expert, clip_id=vote.clip_id, repeat=False, grade="B"
+        )
     assert Vote.objects.get(pk=vote.pk).grade == "A"
 
 
 def test_an_expert_cannot_change_someone_elses_vote(expert, other_expert, clips):
     vote = services.vote_create(expert=other_expert, clip=clips[0], grade="A")
     with pytest.raises(errors.VoteNotFound):
-        services.vote_change(expert=expert, vote_id=vote.pk, grade="B")
+        services.presentation_vote_change(
+            expert=expert, clip_id=vote.clip_id, repeat=False, grade="B"
+        )
 
 
 def test_voting_releases_the_experts_lease(expert, clips):
@@ -215,8 +221,8 @@ def test_repeat_change_goes_through_undo_too(expert, clips, settings):
     settings.REPEAT_SHARE = 1.0
     [assignment] = selectors.clip_next_for_expert(expert=expert, count=1)
     repeat = services.vote_create(expert=expert, clip=assignment.clip, grade="E")
-    changed = services.repeat_vote_change(
-        expert=expert, repeat_vote_id=repeat.pk, grade="D"
+    changed = services.presentation_vote_change(
+        expert=expert, clip_id=repeat.clip_id, repeat=True, grade="D"
     )
     assert changed.grade == "D"
     assert VoteHistory.objects.filter(repeat_vote=repeat, action="change").exists()

@@ -69,3 +69,29 @@ def tiny_manifest(
 @pytest.fixture
 def tiny_data(tmp_path) -> Path:
     return tiny_manifest(tmp_path / "data")
+
+
+def tiny_checkpoint(out: Path, data: Path, *, name: str = "clinic", config=None):
+    """An untrained tiny ``name`` model saved as a checkpoint of ``data`` (the
+    clips' manifest hash and speed scaler), as training would write it."""
+    from modeling import checkpoint as ckpt
+    from modeling.config import config_from_dict
+    from modeling.data import SpeedScaler, clipset_load
+    from modeling.models import TINY_KWARGS
+
+    clips = clipset_load(data)
+    kwargs = dict(TINY_KWARGS[name])
+    cfg = config_from_dict(
+        {"model": {"name": name, "kwargs": kwargs}, **(config or {})}
+    )
+    return ckpt.checkpoint_save(
+        out,
+        model=ckpt.model_create(name, **kwargs, n_speed=1),
+        cfg=cfg,
+        n_speed=1,
+        scaler=SpeedScaler.fit(clips.speed_raw, clips.speed_names),
+        fold=0,
+        epoch=1,
+        metrics={},
+        dataset_sha256=clips.manifest_sha256,
+    )

@@ -13,6 +13,7 @@ from modeling.manifest import (
     manifest_sha256,
     manifest_write,
 )
+from tests.modeling.conftest import tiny_checkpoint
 
 
 def _rows(votes_of_first=(3, 1, 0, 0, 0)):
@@ -73,24 +74,6 @@ def test_a_bad_row_is_refused_before_anything_names_it(tmp_path):
 
 
 def test_checkpoints_record_the_hash_of_their_training_data(tmp_path, tiny_data):
-    from modeling.config import config_from_dict
-    from modeling.data import SpeedScaler
-    from modeling.models import TINY_KWARGS
-
-    clips = clipset_load(tiny_data)
-    kwargs = dict(TINY_KWARGS["clinic"])
-    cfg = config_from_dict({"model": {"name": "clinic", "kwargs": kwargs}})
-    model = ckpt.model_create("clinic", **kwargs, n_speed=1)
-    out = ckpt.checkpoint_save(
-        tmp_path / "ckpt",
-        model=model,
-        cfg=cfg,
-        n_speed=1,
-        scaler=SpeedScaler.fit(clips.speed_raw, clips.speed_names),
-        fold=0,
-        epoch=1,
-        metrics={},
-        dataset_sha256=clips.manifest_sha256,
-    )
+    out = tiny_checkpoint(tmp_path / "ckpt", tiny_data)
     meta = ckpt.checkpoint_meta(out)
     assert meta["dataset"]["manifest_sha256"] == manifest_sha256(tiny_data)

@@ -54,6 +54,13 @@ def _tiny_vit_state(*, embed_dim=32, depth=2, grid=2, seed=0):
     return state
 
 
+def _assert_loaded_except_head(source: dict, loaded: dict) -> None:
+    """Every tensor of ``source`` but its head (always new) is in ``loaded``."""
+    for key, value in source.items():
+        if not key.startswith("head."):
+            torch.testing.assert_close(loaded[key], value)
+
+
 def _tiny_timesformer(weights):
     return create_model(
         "timesformer", **{**TINY_KWARGS["timesformer"], "weights": weights}
@@ -146,9 +153,7 @@ def test_timesformer_checkpoint_round_trips(tmp_path):
     state = {"model." + key: value for key, value in source.state_dict().items()}
     torch.save({"model_state": state}, path)
     loaded = _tiny_timesformer(path).eval()
-    for key, value in source.state_dict().items():
-        if not key.startswith("head."):
-            torch.testing.assert_close(loaded.state_dict()[key], value)
+    _assert_loaded_except_head(source.state_dict(), loaded.state_dict())
 
 
 def test_checkpoint_of_another_architecture_is_rejected(tmp_path):
@@ -208,19 +213,13 @@ def test_rostfine_loads_a_timesformer_checkpoint_and_its_own(tmp_path):
     source = _tiny_timesformer("random").eval()
     path = tmp_path / "timesformer.pth"
     torch.save(source.state_dict(), path)
-    loaded = _tiny_rostfine(path).state_dict()
-    for key, value in source.state_dict().items():
-        if not key.startswith("head."):
-            torch.testing.assert_close(loaded[key], value)
+    _assert_loaded_except_head(source.state_dict(), _tiny_rostfine(path).state_dict())
     # a RoSTFine checkpoint restores the branches too
     torch.manual_seed(5)
     trained = _tiny_rostfine("random")
     path = tmp_path / "rostfine.pth"
     torch.save(trained.state_dict(), path)
-    again = _tiny_rostfine(path).state_dict()
-    for key, value in trained.state_dict().items():
-        if not key.startswith("head."):
-            torch.testing.assert_close(again[key], value)
+    _assert_loaded_except_head(trained.state_dict(), _tiny_rostfine(path).state_dict())
 
 
 def test_an_unexpected_tensor_is_an_error_naming_it(tmp_path):

@@ -9,8 +9,8 @@ import torch
 
 from modeling import checkpoint as ckpt
 from modeling.augment import batch_prepare
-from modeling.data import SpeedScaler, clipset_load
 from modeling.models.weights import model_normalization
+from tests.modeling.conftest import tiny_checkpoint
 
 
 @pytest.mark.parametrize(
@@ -45,26 +45,9 @@ def test_batch_prepare_applies_the_named_statistics_by_hand():
         batch_prepare(frames, size=8, normalization="nope")
 
 
-def _save(tmp_path, tiny_data, name="clinic"):
-    from modeling.config import config_from_dict
-    from modeling.models import TINY_KWARGS
-
-    clips = clipset_load(tiny_data)
-    kwargs = dict(TINY_KWARGS[name])
-    cfg = config_from_dict(
-        {"model": {"name": name, "kwargs": kwargs}, "data": {"n_frames": 4, "size": 32}}
-    )
-    model = ckpt.model_create(name, **kwargs, n_speed=1)
-    return ckpt.checkpoint_save(
-        tmp_path / "ckpt",
-        model=model,
-        cfg=cfg,
-        n_speed=1,
-        scaler=SpeedScaler.fit(clips.speed_raw, clips.speed_names),
-        fold=0,
-        epoch=1,
-        metrics={},
-        dataset_sha256=clips.manifest_sha256,
+def _save(tmp_path, tiny_data):
+    return tiny_checkpoint(
+        tmp_path / "ckpt", tiny_data, config={"data": {"n_frames": 4, "size": 32}}
     )
 
 

@@ -63,7 +63,9 @@ def test_a_vote_changed_after_the_cutoff_counts_with_its_grade_at_the_cutoff(db)
     cutoff = timezone.now()
     new_grade = "E" if original != "E" else "A"
     Vote.objects.filter(pk=vote.pk).update(created_at=timezone.now())  # undo window
-    annotation_services.vote_change(expert=experts[0], vote_id=vote.pk, grade=new_grade)
+    annotation_services.presentation_vote_change(
+        expert=experts[0], clip_id=vote.clip_id, repeat=False, grade=new_grade
+    )
     counts = selectors.vote_counts_at(cutoff=cutoff)
     assert counts[clip.pk] == [int(g == original) for g in "ABCDE"]
     now = selectors.vote_counts_at(cutoff=timezone.now() + timedelta(seconds=1))
