@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from annotation import errors, services
 from annotation.handles import presentation_handle
+from video.clips import marker_positions
 
 _HANDLE_HELP = (
     "The clip's handle for this presentation (opaque; a hidden repeat gets its "
@@ -81,7 +82,31 @@ class QueuedClipSerializer(serializers.Serializer):
     fps = serializers.FloatField(source="clip.fps")
     size_px = serializers.IntegerField(source="clip.size_px")
     synthetic = serializers.BooleanField(source="clip.is_synthetic")
+    marker = serializers.SerializerMethodField(
+        help_text="Per frame, where the graded sperm's head is, as [x, y] in clip "
+        "pixels (from the stored track; the player draws its ring there). Null "
+        "when the clip has no usable track."
+    )
     lease_expires_at = serializers.DateTimeField()
+
+    @extend_schema_field(
+        {
+            "type": "array",
+            "nullable": True,
+            "items": {
+                "type": "array",
+                "items": {"type": "number"},
+                "minItems": 2,
+                "maxItems": 2,
+            },
+        }
+    )
+    def get_marker(self, assignment):
+        clip = assignment.clip
+        marker = marker_positions(clip.track, clip.size_px)
+        if marker is None or len(marker) != clip.n_frames:
+            return None
+        return marker
 
     def _handle(self, assignment) -> str:
         return presentation_handle(

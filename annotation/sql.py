@@ -25,6 +25,7 @@ from annotation.models import (
     Vote,
     VoteHistory,
 )
+from annotation.shuffle import shuffle_key_sql
 from modeling.grades import GRADES
 
 # Table names from the models, never spelled out.
@@ -201,7 +202,9 @@ def recount(connection) -> None:
 # the queue ranking repeats a correlated count per row, and building 100,000 model
 # rows for the distributions costs more than the query.
 
-_QUEUE_COLUMNS = "c.id, c.n_frames, c.fps, c.size_px, c.is_synthetic, c.is_active"
+_QUEUE_COLUMNS = (
+    "c.id, c.n_frames, c.fps, c.size_px, c.track, c.is_synthetic, c.is_active"
+)
 
 # Live leases are counted once per clip in a grouped subquery. With the vote budget
 # on, {budget} is a CTE of (n, lo, hi) rows (agreement.settled_ranges): a clip with
@@ -232,7 +235,8 @@ WHERE c.is_active
 ORDER BY
   CASE WHEN COALESCE(d.n_votes, 0) + COALESCE(l.n, 0) >= %(wanted)s THEN 1 ELSE 0 END,
   {{order}},
-  (c.id * %(multiplier)s + %(offset)s) %% 2147483647
+  {{shuffle}},
+  c.id
 LIMIT %(limit)s
 """
 _LEAST_LOADED = "COALESCE(d.n_votes, 0) + COALESCE(l.n, 0)"
@@ -300,8 +304,7 @@ def queue_fresh_rows(
     expert_id: int,
     now,
     wanted: int,
-    multiplier: int,
-    offset: int,
+    shuffle: tuple[int, int, int],
     limit: int,
     exclude: set[int],
     budget: list[tuple[int, int, int]] | None = None,
@@ -316,13 +319,11 @@ def queue_fresh_rows(
     are left out. With ``least_certain_first`` and ``model_priority``
     (``disagreement`` or ``entropy``), the active model's figure for the clip
     (``ClipModelPriority``) ranks first. Rows hold (id, n_frames, fps, size_px,
-    is_synthetic, is_active)."""
+    track, is_synthetic, is_active)."""
     params = {
         "now": connection.ops.adapt_datetimefield_value(now),
         "expert": expert_id,
         "wanted": wanted,
-        "multiplier": multiplier,
-        "offset": offset,
         "limit": limit,
     }
     excluded = ""
@@ -342,6 +343,7 @@ def queue_fresh_rows(
         budget_where=where,
         exclude=excluded,
         order=order,
+        shuffle=shuffle_key_sql("c.id", shuffle),
     )
     with connection.cursor() as cursor:
         cursor.execute(statement, params)

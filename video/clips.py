@@ -73,8 +73,7 @@ def crop_centred(
     if not np.all(np.isfinite(centre)):
         raise ValueError(f"centre must be finite, got {centre}.")
     h, w = frame.shape[:2]
-    x0 = int(round(float(centre[0]))) - size // 2
-    y0 = int(round(float(centre[1]))) - size // 2
+    x0, y0 = crop_origin(centre, size)
     x1, y1 = x0 + size, y0 + size
     cx0, cy0 = max(x0, 0), max(y0, 0)
     cx1, cy1 = min(x1, w), min(y1, h)
@@ -100,6 +99,30 @@ def crop_centred(
     if pad == "constant":
         return np.pad(inner, pads, mode="constant", constant_values=pad_value)
     raise ValueError(f"pad must be 'neutral', 'reflect' or 'constant', got {pad!r}.")
+
+
+def crop_origin(centre: tuple[float, float], size: int) -> tuple[int, int]:
+    """Top-left corner (x0, y0), in frame pixels, of the crop centred on ``centre``."""
+    return (
+        int(round(float(centre[0]))) - size // 2,
+        int(round(float(centre[1]))) - size // 2,
+    )
+
+
+def marker_positions(track, size: int) -> list[list[float]] | None:
+    """Where the tracked head lies in each frame of a clip cut around ``track``:
+    (x, y) in clip pixels, i.e. the track point minus its crop's origin. None when
+    the track is missing or has gaps (no point to mark)."""
+    points = np.asarray(track if track is not None else [], dtype=np.float64)
+    if points.size == 0 or points.ndim != 2 or points.shape[1] != 2:
+        return None
+    if not np.all(np.isfinite(points)):
+        return None
+    out = []
+    for x, y in points:
+        x0, y0 = crop_origin((x, y), size)
+        out.append([round(float(x - x0), 2), round(float(y - y0), 2)])
+    return out
 
 
 def clip_cut(

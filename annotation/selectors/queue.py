@@ -7,7 +7,7 @@ out); the write itself is ``services.clip_leases_grant``.
 from __future__ import annotations
 
 import functools
-import hashlib
+import json
 import math
 import random
 from dataclasses import dataclass
@@ -17,12 +17,11 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import (
     Exists,
-    F,
     OuterRef,
     Q,
     QuerySet,
-    Value,
 )
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from annotation import agreement, sql
@@ -33,9 +32,7 @@ from annotation.models import (
     Vote,
 )
 from annotation.services.queue import clip_leases_grant
-
-_PRIME = 2_147_483_647  # 2**31 - 1
-
+from annotation.shuffle import shuffle_key, shuffle_key_sql
 
 _EXPIRED_LEASE_SWEEP_SHARE = 0.05
 
@@ -49,32 +46,36 @@ class Assignment:
     is_repeat: bool
 
 
-def _shuffle_key(expert_id: int) -> tuple[int, int]:
-    """Per-expert affine permutation of clip ids mod a prime: a stable random order."""
-    digest = hashlib.sha256(f"spermgrade-order-{expert_id}".encode()).digest()
-    multiplier = int.from_bytes(digest[:4], "big") % (_PRIME - 1) + 1
-    offset = int.from_bytes(digest[4:8], "big") % _PRIME
-    return multiplier, offset
-
-
 def _shuffled(queryset: QuerySet, expert_id: int) -> QuerySet:
-    multiplier, offset = _shuffle_key(expert_id)
+    column = f'"{Clip._meta.db_table}"."id"'
     return queryset.annotate(
-        shuffle=(F("id") * Value(multiplier) + Value(offset)) % Value(_PRIME)
+        shuffle=RawSQL(shuffle_key_sql(column, shuffle_key(expert_id)), ())
     )
 
 
-_CLIP_QUEUE_FIELDS = ("id", "n_frames", "fps", "size_px", "is_synthetic", "is_active")
+_CLIP_QUEUE_FIELDS = (
+    "id",
+    "n_frames",
+    "fps",
+    "size_px",
+    "track",
+    "is_synthetic",
+    "is_active",
+)
 
 
 def _queue_clip(row: tuple) -> Clip:
-    """A Clip holding ``_CLIP_QUEUE_FIELDS`` from a raw SQL row in that order
-    (the booleans cast: SQLite returns them as integers)."""
-    clip_id, n_frames, fps, size_px, synthetic, active = row
+    """A Clip holding ``_CLIP_QUEUE_FIELDS`` from a raw SQL row in that order,
+    which is the model's field order (``Model.from_db`` needs it). The booleans
+    are cast (SQLite returns integers) and the track's JSON parsed (both
+    databases' raw cursors return it as text)."""
+    clip_id, n_frames, fps, size_px, track, synthetic, active = row
+    if isinstance(track, str | bytes):
+        track = json.loads(track)
     return Clip.from_db(
         connection.alias,
         _CLIP_QUEUE_FIELDS,
-        (clip_id, n_frames, fps, size_px, bool(synthetic), bool(active)),
+        (clip_id, n_frames, fps, size_px, track, bool(synthetic), bool(active)),
     )
 
 
@@ -102,15 +103,13 @@ def _fresh_candidates(
 ) -> list:
     if limit < 1:
         return []
-    multiplier, offset = _shuffle_key(expert.pk)
     budget = vote_budget()
     rows = sql.queue_fresh_rows(
         connection,
         expert_id=expert.pk,
         now=now,
         wanted=settings.VOTES_PER_CLIP,
-        multiplier=multiplier,
-        offset=offset,
+        shuffle=shuffle_key(expert.pk),
         limit=limit,
         exclude=exclude,
         budget=budget,
@@ -161,7 +160,7 @@ def _repeat_candidates(*, expert, now: datetime, limit: int, exclude: set[int]) 
         .values("clip_id")
     )
     clips = _shuffled(Clip.objects.filter(id__in=eligible), expert.pk)
-    return list(clips.only(*_CLIP_QUEUE_FIELDS).order_by("shuffle")[:limit])
+    return list(clips.only(*_CLIP_QUEUE_FIELDS).order_by("shuffle", "id")[:limit])
 
 
 def clip_next_for_expert(

@@ -18,6 +18,7 @@
 import { createApi, createRetrier, fetchVideo } from "./grade/net.js";
 import { createOutbox, newKey } from "./grade/outbox.js";
 import { createPlayer } from "./grade/player.js";
+import { createMarker } from "./grade/marker.js";
 import { createKeyHandler, isTyping } from "./grade/keys.js";
 import { label } from "./grade/label.js";
 import { renderPanel } from "./grade/reveal.js";
@@ -116,7 +117,20 @@ import { createUndo } from "./grade/undo.js";
     onRecovered: () => hideError(),
   });
   const persist = retrier.persist;
-  const player = createPlayer({ ui, clip: () => state.current, isReady: () => state.ready });
+  const player = createPlayer({
+    ui,
+    clip: () => state.current,
+    isReady: () => state.ready,
+    onFrame: () => marker.render(),
+  });
+  const marker = createMarker({
+    svg: byId("marker"),
+    video: ui.video,
+    button: byId("btn-marker"),
+    clip: () => (state.ready ? state.current : null),
+    frameIndex: () => player.frameIndex(),
+    storageKey: "spermgrade.marker." + config.user,
+  });
 
   // -------------------------------------------------------- status & errors
   let retryTimer = null;
@@ -215,6 +229,7 @@ import { createUndo } from "./grade/undo.js";
     ui.done.hidden = true;
     root.classList.remove("is-done");
     renderGradeButtons();
+    marker.render();
     overlay("Loading clip…");
 
     const result = await persist(
@@ -251,6 +266,7 @@ import { createUndo } from "./grade/undo.js";
     ui.synthetic.hidden = true;
     ui.info.textContent = "";
     ui.frame.textContent = "Frame –";
+    marker.render();
     overlay(message);
     renderGradeButtons();
     forgetOtherVideos();
@@ -490,6 +506,7 @@ import { createUndo } from "./grade/undo.js";
   // ---------------------------------------------------------------- keyboard
   const onKeyDown = createKeyHandler({
     player,
+    marker,
     onGrade,
     setStatus,
     enterChangeMode,
@@ -513,6 +530,7 @@ import { createUndo } from "./grade/undo.js";
       renderGradeButtons();
       player.renderPlayState();
       player.renderFrame();
+      marker.render();
     });
     ui.video.addEventListener("error", () => {
       if (!state.current || !ui.video.getAttribute("src")) return;

@@ -1,10 +1,11 @@
 import random
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from django.utils import timezone
 
-from annotation import selectors, services
+from annotation import selectors, services, shuffle
 from annotation.models import ClipLease, Vote
 from annotation.selectors import queue as queue_selectors
 from tests.factories import ClipFactory, ExpertFactory, VoteFactory
@@ -174,3 +175,41 @@ def test_a_refreshed_expired_lease_does_not_jump_ahead_of_held_clips(expert, set
     )
     again = selectors.clip_next_for_expert(expert=expert, count=3, holder="t")
     assert _ids(again)[:2] == [current.clip.pk, preload.clip.pk]
+
+
+def _gaps(order):
+    return [b - a for a, b in zip(order, order[1:])]
+
+
+def test_the_per_expert_order_is_a_real_shuffle_not_arithmetic_runs(settings):
+    """The whole queue of 120 clips as one expert walks it: the affine order of
+    old (id·a + b mod p) had at most three distinct gaps between neighbouring
+    ids (69, 67, 65, 63 …); a shuffle has many, none dominant, and two experts'
+    orders are unrelated."""
+    settings.REPEAT_SHARE = 0.0
+    clips = ClipFactory.create_batch(120)
+    ids = sorted(c.pk for c in clips)
+    walks = []
+    for expert in (ExpertFactory(), ExpertFactory()):
+        walk = []
+        while True:
+            got = selectors.clip_next_for_expert(expert=expert, count=1)
+            if not got:
+                break
+            walk.append(got[0].clip.pk)
+            VoteFactory(expert=expert, clip=got[0].clip)
+        assert sorted(walk) == ids
+        # The database's order is the Python definition of the key.
+        key = shuffle.shuffle_key(expert.pk)
+        assert walk == sorted(ids, key=lambda i: (shuffle.shuffle_rank(i, key), i))
+        walks.append(walk)
+    for walk in walks:
+        gaps = _gaps(walk)
+        assert len(set(gaps)) > 60
+        assert max(gaps.count(g) for g in set(gaps)) <= 6
+        assert sum(abs(g) == 2 for g in gaps) <= 10
+    rank = {i: r for r, i in enumerate(walks[1])}
+    first = np.arange(len(ids))
+    second = np.array([rank[i] for i in walks[0]])
+    spearman = np.corrcoef(first, second)[0, 1]
+    assert abs(spearman) < 0.3

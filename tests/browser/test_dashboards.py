@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 import pytest
 
 from annotation import services
-from tests.browser.test_grading import TIMEOUT_MS, chromium_path, launch  # noqa: F401
+from tests.browser.helpers import TIMEOUT_MS, launch
 from tests.factories import ClipFactory, ExpertFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -11,246 +11,28 @@ Set SPERMGRADE_SCREENSHOTS=<dir> to keep screenshots of the page.
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
-import numpy as np
 import pytest
 
 from annotation import services
 from annotation.models import Vote, VoteHistory
-from tests.servers.plugin import missing_service
-from video.io import encode_mp4
+from tests.browser.helpers import (
+    PASSWORD,
+    TIMEOUT_MS,
+    check_player_controls,
+    clip_on_screen,
+    expect_progress,
+    full_handle,
+    grade_with_key,
+    label_of,
+    launch,
+    screenshot,
+    wait_for_grading,
+    wait_until_playing,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
-PASSWORD = "grade-me-123"
-TIMEOUT_MS = 20_000
-
-
-def moving_cell_frames(*, n_frames: int = 16, size: int = 96, seed: int = 0):
-    """A bright blob crossing a noisy grey field: enough to see playback move."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size]
-    frames = []
-    for t in range(n_frames):
-        cx, cy = 20 + 3 * t, size / 2 + 6 * np.sin(t / 2)
-        blob = 150 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 30.0)
-        noise = rng.normal(0, 6, (size, size))
-        gray = np.clip(90 + blob + noise, 0, 255).astype(np.uint8)
-        frames.append(np.repeat(gray[..., None], 3, axis=2))
-    return np.stack(frames)
-
-
-@pytest.fixture
-def grading_world(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.REPEAT_SHARE = 0.0  # no hidden repeat may replace a fresh clip here
-    settings.VOTE_UNDO_SECONDS = 120
-    expert = services.expert_create(
-        username="browser-expert", password=PASSWORD, code="EXP-0900"
-    )
-    patient = services.patient_get_or_create(code="PAT-BROWSER", is_synthetic=True)
-    clips = []
-    for i in range(4):
-        frames = moving_cell_frames(seed=i)
-        clips.append(
-            services.clip_create(
-                patient=patient,
-                frames=frames,
-                fps=15.0,
-                track=[[0.0, 0.0]] * len(frames),
-                speed=10.0,
-                speed_unit="px/s",
-                kinematics={},
-                is_synthetic=True,
-                video_bytes=encode_mp4(frames, fps=15.0),
-            )
-        )
-    from annotation.handles import presentation_handle
-
-    _HANDLES.clear()
-    for clip in clips:
-        _HANDLES[clip.pk] = presentation_handle(
-            expert_id=expert.pk, clip_id=clip.pk, repeat=False
-        )
-    return expert, clips
-
-
-@pytest.fixture
-def chromium_path():
-    if not CHROMIUM.exists():
-        missing_service(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
-    return CHROMIUM
-
-
-def launch(playwright):
-    try:
-        return playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=LAUNCH_ARGS
-        )
-    except Exception as exc:  # a broken install is a missing service, not a bug
-        missing_service(f"Chromium at {CHROMIUM} does not start: {exc}")
-
-
-def screenshot(page, name: str) -> None:
-    folder = os.environ.get("SPERMGRADE_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
-
-
-# The browser expert's handles by clip id, filled by grading_world: the page
-# names clips by handle, and no database call may run inside Playwright's loop.
-_HANDLES: dict[int, str] = {}
-
-
-def full_handle(clip_id: int) -> str:
-    """The handle the browser expert knows a clip by."""
-    return _HANDLES[clip_id]
-
-
-def label_of(clip_id: int) -> str:
-    """How the page names a clip: the start of its handle, never its id."""
-    return full_handle(clip_id)[:8]
-
-
-def clip_on_screen(page) -> int:
-    """The id of the clip on screen, found from the label the page shows."""
-    text = page.locator("#clip-id").inner_text()
-    matches = [pk for pk in _HANDLES if label_of(pk) == text]
-    assert len(matches) == 1, text
-    return matches[0]
-
-
-def wait_until_playing(page) -> None:
-    page.wait_for_function(
-        "() => { const v = document.getElementById('video');"
-        " return v.readyState >= 2 && !v.paused; }",
-        timeout=TIMEOUT_MS,
-    )
-    start = page.evaluate("document.getElementById('video').currentTime")
-    page.wait_for_function(
-        f"() => document.getElementById('video').currentTime !== {start}",
-        timeout=TIMEOUT_MS,
-    )
-
-
-PAGE_STATE = """() => ({
-    clip: document.getElementById('clip-id').textContent,
-    progress: document.getElementById('progress-text').textContent,
-    status: document.getElementById('status').textContent,
-    error: document.getElementById('error').hidden ? ''
-        : document.getElementById('error-text').textContent,
-    buttons_disabled: document.querySelector('.grade-btn').disabled,
-    outbox: localStorage.getItem('spermgrade.outbox.browser-expert'),
-    overlay: document.getElementById('stage-overlay').hidden ? ''
-        : document.getElementById('stage-overlay').textContent,
-    video: ['readyState', 'networkState', 'paused', 'currentTime'].map(
-        (k) => document.getElementById('video')[k]),
-})"""
-
-
-def wait_for_grading(page) -> None:
-    """Wait until the grade buttons accept a grade; say why not on a timeout."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    try:
-        page.wait_for_selector(".grade-btn:not([disabled])", timeout=TIMEOUT_MS)
-    except PlaywrightTimeout:
-        state = page.evaluate(PAGE_STATE)
-        raise AssertionError(f"grade buttons stayed disabled: {state}") from None
-
-
-def expect_progress(page, graded: int, total: int) -> None:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    try:
-        page.wait_for_function(
-            "(text) => document.getElementById('progress-text').textContent === text",
-            arg=f"{graded} graded of {total}",
-            timeout=TIMEOUT_MS,
-        )
-    except PlaywrightTimeout:
-        state = page.evaluate(PAGE_STATE)
-        raise AssertionError(
-            f"progress never read {graded} of {total}: {state}"
-        ) from None
-
-
-def grade_with_key(page, key: str, graded_before: int, total: int) -> int:
-    """Press a grade key on the clip on screen; return that clip's id."""
-    wait_for_grading(page)
-    clip_id = clip_on_screen(page)
-    page.keyboard.press(key)
-    expect_progress(page, graded_before + 1, total)
-    page.wait_for_function(
-        "(old) => document.getElementById('clip-id').textContent !== old",
-        arg=label_of(clip_id),
-        timeout=TIMEOUT_MS,
-    )
-    return clip_id
-
-
-def video_prop(page, name: str):
-    return page.evaluate(f"document.getElementById('video').{name}")
-
-
-def settled_frame(page) -> int:
-    """The frame number on screen once it matches the video's (seek target) time."""
-    page.wait_for_function(
-        "() => { const v = document.getElementById('video');"
-        " const f = Math.floor(v.currentTime * 15 + 1e-3) + 1;"
-        " return document.getElementById('frame-counter').textContent"
-        " === `Frame ${f} / 16`; }"
-    )
-    text = page.locator("#frame-counter").inner_text()
-    return int(re.fullmatch(r"Frame (\d+) / 16", text).group(1))
-
-
-def check_player_controls(page) -> None:
-    """Space pauses, `,`/`.` step frames, `[`/`]` set the speed, `+`/`0` zoom."""
-    page.keyboard.press(" ")
-    page.wait_for_function("() => document.getElementById('video').paused")
-    page.keyboard.press(".")
-    first = settled_frame(page)
-    page.keyboard.press(".")
-    assert settled_frame(page) == first % 16 + 1
-    page.keyboard.press(",")
-    assert settled_frame(page) == first
-    assert video_prop(page, "paused")
-
-    page.keyboard.press("]")
-    assert video_prop(page, "playbackRate") == 1.5
-    for _ in range(4):
-        page.keyboard.press("[")
-    assert video_prop(page, "playbackRate") == 0.25
-    page.click("#speed-buttons button[data-speed='1']")
-    assert video_prop(page, "playbackRate") == 1
-
-    page.keyboard.press("+")
-    assert page.locator("#zoom-value").inner_text() == "1.5×"
-    page.keyboard.press("0")
-    assert page.locator("#zoom-value").inner_text() == "1×"
-
-    # Space with the play button focused toggles once, not twice.
-    page.focus("#btn-play")
-    page.keyboard.press(" ")
-    page.wait_for_function("() => !document.getElementById('video').paused")
-    page.wait_for_timeout(200)
-    assert not video_prop(page, "paused")
 
 
 def test_expert_grades_three_clips_by_keyboard_and_undoes_the_last(

@@ -11,7 +11,7 @@ import pytest
 
 from annotation import services as annotation_services
 from registry.models import ModelVersion, Prediction, TrainingRun
-from tests.browser.test_grading import TIMEOUT_MS, chromium_path, launch  # noqa: F401
+from tests.browser.helpers import TIMEOUT_MS, launch
 from tests.registry.conftest import _broker_folders, make_voted_clips  # noqa: F401
 from tests.registry.test_loop_worker import workers  # noqa: F401
 

@@ -1,6 +1,7 @@
 /*
  * The grading page's keyboard: A-E or 1-5 grade, space plays, , and . step a frame,
- * [ and ] change the speed, + - 0 zoom, U or Backspace changes the last grade.
+ * [ and ] change the speed, + - 0 zoom, M shows or hides the target marker, U or
+ * Backspace changes the last grade.
  */
 
 const GRADE_KEYS = { a: "A", b: "B", c: "C", d: "D", e: "E", 1: "A", 2: "B", 3: "C", 4: "D", 5: "E" };
@@ -12,10 +13,10 @@ export function isTyping(target) {
   );
 }
 
-// ctx: {player, onGrade, setStatus, enterChangeMode, exitChangeMode}; returns the
-// keydown listener.
+// ctx: {player, marker, onGrade, setStatus, enterChangeMode, exitChangeMode};
+// returns the keydown listener.
 export function createKeyHandler(ctx) {
-  const { player, onGrade, setStatus, enterChangeMode, exitChangeMode } = ctx;
+  const { player, marker, onGrade, setStatus, enterChangeMode, exitChangeMode } = ctx;
   return function onKeyDown(event) {
     if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
     if (isTyping(event.target)) return;
@@ -54,6 +55,9 @@ export function createKeyHandler(ctx) {
         break;
       case "0":
         player.setZoom(0);
+        break;
+      case "m":
+        if (!event.repeat) setStatus(marker.toggle() ? "Marker shown." : "Marker hidden.");
         break;
       case "u":
       case "Backspace":

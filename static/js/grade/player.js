@@ -7,7 +7,7 @@
 export const SPEEDS = [0.25, 0.5, 1, 1.5, 2];
 export const ZOOMS = [1, 1.5, 2, 3, 4];
 
-export function createPlayer({ ui, clip, isReady }) {
+export function createPlayer({ ui, clip, isReady, onFrame }) {
   const video = ui.video;
   let speed = 1;
   let zoomIndex = 0;
@@ -24,6 +24,7 @@ export function createPlayer({ ui, clip, isReady }) {
     if (!current || !isReady()) return;
     const n = current.n_frames || "?";
     ui.frame.textContent = "Frame " + (currentFrameIndex() + 1) + " / " + n;
+    if (onFrame) onFrame();
   }
 
   function renderPlayState() {
@@ -87,6 +88,7 @@ export function createPlayer({ ui, clip, isReady }) {
     ui.zoomIn.disabled = zoomIndex === ZOOMS.length - 1;
     scroller.scrollLeft = centerX * scroller.scrollWidth - scroller.clientWidth / 2;
     scroller.scrollTop = centerY * scroller.scrollHeight - scroller.clientHeight / 2;
+    if (onFrame) onFrame();
   }
 
   function zoomBy(delta) {
@@ -114,6 +116,8 @@ export function createPlayer({ ui, clip, isReady }) {
     ui.zoomIn.addEventListener("click", () => zoomBy(1));
     ui.zoomOut.addEventListener("click", () => zoomBy(-1));
     window.addEventListener("resize", () => setZoom(zoomIndex));
+    // The zoom changes the video's box: whatever covers it follows.
+    video.addEventListener("resize", () => onFrame && onFrame());
     setSpeed(1);
     setZoom(0);
   }
@@ -129,6 +133,7 @@ export function createPlayer({ ui, clip, isReady }) {
     zoomBy,
     renderFrame,
     renderPlayState,
+    frameIndex: currentFrameIndex,
     get speed() {
       return speed;
     },
