@@ -32,6 +32,9 @@ class DataConfig:
     normalization: Literal[
         "auto", "imagenet", "kinetics_torchvision", "kinetics", "half"
     ] = "auto"
+    # A negative control (modeling.controls): "video_zeroed", "video_shuffled"
+    # (frames of another patient's clip of the same split) or "speed_zeroed".
+    control: Literal["none", "video_zeroed", "video_shuffled", "speed_zeroed"] = "none"
 
 
 @dataclass
@@ -78,6 +81,9 @@ class CVConfig:
     # rare grades; the folds are stratified already. On for ablations.
     balanced_sampling: bool = False
     selection_metric: Literal["emd", "mse", "jsd", "ce", "loss"] = "emd"
+    # A second checkpoint rule whose test predictions are reported beside the
+    # first (e.g. "loss": each run's own loss), or "none".
+    also_select_by: Literal["none", "emd", "mse", "jsd", "ce", "loss"] = "none"
     eval_every: int = 1
 
 

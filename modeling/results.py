@@ -25,6 +25,8 @@ class FoldResult:
     test_probs: np.ndarray
     metrics: dict
     best_epoch: int
+    # test predictions under the second checkpoint rule (cv.also_select_by)
+    test_probs_alt: np.ndarray | None = None
 
 
 def json_write(path: Path, data: dict) -> None:
@@ -93,4 +95,7 @@ def fold_result_load(out_dir: str | Path, index: int, clips: ClipSet) -> FoldRes
         )
     test_idx = np.array([position[c] for c in tested["clip_ids"]], dtype=int)
     probs = np.array(tested["probs"], dtype=np.float64).reshape(len(test_idx), 5)
-    return FoldResult(index, test_idx, probs, metrics, int(tested["best_epoch"]))
+    alt = tested.get("probs_alt")
+    if alt is not None:
+        alt = np.array(alt, dtype=np.float64).reshape(len(test_idx), 5)
+    return FoldResult(index, test_idx, probs, metrics, int(tested["best_epoch"]), alt)

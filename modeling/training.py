@@ -15,6 +15,7 @@ stops training between steps.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import sys
 import time
@@ -30,6 +31,7 @@ from tqdm import tqdm
 from modeling import checkpoint as ckpt
 from modeling.augment import batch_gather, batch_prepare, frame_indices
 from modeling.config import Config, config_dump
+from modeling.controls import control_apply
 from modeling.cv import (
     Fold,
     balanced_indices,
@@ -41,6 +43,7 @@ from modeling.data import ClipSet, SpeedScaler
 from modeling.losses import loss_get
 from modeling.metrics import metrics_all, top_hi_segments
 from modeling.models.weights import model_normalization
+from modeling.optim import optimizer_make
 from modeling.results import (
     FoldResult,
     baseline_mean_distribution,
@@ -243,29 +246,6 @@ def evaluate(
     return torch.cat(out).numpy().astype(np.float64)
 
 
-def optimizer_make(
-    model: nn.Module, cfg: Config
-) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    o = cfg.optim
-    params = [p for p in model.parameters() if p.requires_grad]
-    if o.optimizer == "sgd":
-        opt = torch.optim.SGD(
-            params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay
-        )
-    else:
-        opt = torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
-
-    def factor(epoch: int) -> float:
-        if epoch < o.warmup_epochs:
-            return (epoch + 1) / (o.warmup_epochs + 1)
-        if o.scheduler == "cosine":
-            span = max(1, o.epochs - o.warmup_epochs)
-            return 0.5 * (1 + math.cos(math.pi * (epoch - o.warmup_epochs) / span))
-        return 1.0
-
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
-
-
 def model_for(cfg: Config, n_speed: int, device: torch.device) -> nn.Module:
     if "n_speed" in cfg.model.kwargs:
         raise ValueError(
@@ -276,9 +256,18 @@ def model_for(cfg: Config, n_speed: int, device: torch.device) -> nn.Module:
     )
 
 
-def _selection_value(metrics: dict, cfg: Config) -> float:
-    name = cfg.cv.selection_metric
+def _selection_value(metrics: dict, cfg: Config, rule: str | None = None) -> float:
+    name = rule or cfg.cv.selection_metric
     return metrics[cfg.loss.name if name == "loss" else name]
+
+
+def selection_rules(cfg: Config) -> list[str]:
+    """The checkpoint rules a run keeps: ``cv.selection_metric`` first, then
+    ``cv.also_select_by`` unless it is "none"."""
+    rules = [cfg.cv.selection_metric]
+    if cfg.cv.also_select_by != "none":
+        rules.append(cfg.cv.also_select_by)
+    return rules
 
 
 def train_epochs(
@@ -291,12 +280,15 @@ def train_epochs(
     label: str,
     train_data=None,
     on_progress: ProgressFn = _no_progress,
+    also: dict | None = None,
 ) -> tuple[dict, int, dict, list]:
     """Train, validating every ``eval_every`` epochs; returns the best state.
 
     Gradient steps read ``train_data`` (default ``data``; distillation passes
     soft targets there); validation always scores against ``data``'s targets.
-    Returns (best state on the CPU, best epoch, its validation metrics, history).
+    Returns (best state on the CPU, best epoch, its validation metrics, history)
+    under ``cv.selection_metric``; with ``also`` (a dict), ``also[rule]`` gets
+    the same triple for every rule of ``selection_rules(cfg)``.
     ``on_progress`` gets ``{"event": "step", "fold", "epoch", "epochs", "step",
     "steps"}`` after each step and ``{"event": "epoch", ..., "train_loss", "val"}``
     after each epoch.
@@ -306,7 +298,8 @@ def train_epochs(
     sample_gen = torch.Generator().manual_seed(seed)
     aug_gen = torch.Generator(device=device).manual_seed(seed)
     train_model = torch.compile(model) if cfg.runtime.compile else model
-    best = (math.inf, 0, None, {})
+    rules = selection_rules(cfg)
+    best = dict.fromkeys(rules, (math.inf, 0, None, {}))
     history = []
     epochs = tqdm(
         range(1, cfg.optim.epochs + 1),
@@ -341,16 +334,22 @@ def train_epochs(
             )
             val = metrics_all(probs, data.targets[fold.val].cpu().numpy())
             row["val"] = val
+            state = None
+            for rule in rules:
+                value = _selection_value(val, cfg, rule)
+                if value < best[rule][0]:
+                    state = state or {
+                        k: v.detach().cpu().clone()
+                        for k, v in model.state_dict().items()
+                    }
+                    best[rule] = (value, epoch, state, val)
             value = _selection_value(val, cfg)
-            if value < best[0]:
-                state = {
-                    k: v.detach().cpu().clone() for k, v in model.state_dict().items()
-                }
-                best = (value, epoch, state, val)
             epochs.set_postfix(loss=f"{stats['loss']:.4f}", val=f"{value:.4f}")
         history.append(row)
         on_progress({"event": "epoch", **where, **row})
-    _, best_epoch, state, val_metrics = best
+    if also is not None:
+        also.update({rule: (b[2], b[1], b[3]) for rule, b in best.items()})
+    _, best_epoch, state, val_metrics = best[rules[0]]
     return state, best_epoch, val_metrics, history
 
 
@@ -369,9 +368,16 @@ def run_fold(
     and test_predictions.json (what ``fold_result_load`` reads back)."""
     torch.manual_seed(cfg.runtime.seed + fold.index)
     scaler = SpeedScaler.fit(clips.speed_raw[fold.train], clips.speed_names)
-    data = device_data(clips, scaler, cfg, device)
+    data = control_apply(
+        device_data(clips, scaler, cfg, device),
+        fold=fold,
+        patient_ids=clips.patient_ids,
+        control=cfg.data.control,
+        seed=cfg.runtime.seed + 7919 * (fold.index + 1),
+    )
     model = model_for(cfg, len(clips.speed_names), device)
     label = f"fold {fold.index}" if fold.index >= 0 else "full"
+    selected: dict = {}
     state, best_epoch, val_metrics, history = train_epochs(
         model=model,
         data=data,
@@ -380,10 +386,20 @@ def run_fold(
         device=device,
         label=label,
         on_progress=on_progress,
+        also=selected,
     )
-    model.load_state_dict(state)
     metrics = {"val": val_metrics, "best_epoch": best_epoch}
-    probs = np.zeros((0, 5))
+    probs, probs_alt = np.zeros((0, 5)), None
+    rules = selection_rules(cfg)
+    if len(fold.test) and len(rules) > 1:
+        alt_state, metrics["best_epoch_alt"], _ = selected[rules[1]]
+        model.load_state_dict(alt_state)
+        probs_alt = evaluate(
+            model=model, data=data, idx=fold.test, cfg=cfg, device=device
+        )
+        test_targets = data.targets[fold.test].cpu().numpy()
+        metrics["test_alt"] = metrics_all(probs_alt, test_targets)
+    model.load_state_dict(state)
     if len(fold.test):
         probs = evaluate(model=model, data=data, idx=fold.test, cfg=cfg, device=device)
         metrics["test"] = metrics_all(probs, data.targets[fold.test].cpu().numpy())
@@ -401,11 +417,15 @@ def run_fold(
     )
     json_write(fold_dir / "metrics.json", {**metrics, "history": history})
     ids = [clips.clip_ids[i] for i in fold.test]
-    json_write(
-        fold_dir / "test_predictions.json",
-        {"clip_ids": ids, "probs": probs.round(6).tolist(), "best_epoch": best_epoch},
-    )
-    return FoldResult(fold.index, fold.test, probs, metrics, best_epoch)
+    tested = {
+        "clip_ids": ids,
+        "probs": probs.round(6).tolist(),
+        "best_epoch": best_epoch,
+    }
+    if probs_alt is not None:
+        tested["probs_alt"] = probs_alt.round(6).tolist()
+    json_write(fold_dir / "test_predictions.json", tested)
+    return FoldResult(fold.index, fold.test, probs, metrics, best_epoch, probs_alt)
 
 
 def folds_for(clips: ClipSet, cfg: Config) -> list[Fold]:
@@ -461,6 +481,16 @@ def cv_finish(
     targets = clips.targets.numpy().astype(np.float64)
     per_fold = [r.metrics["test"] for r in results]
     mean, std = mean_std(per_fold)
+    alternative = {}
+    if all(r.test_probs_alt is not None for r in results):
+        alt = [dataclasses.replace(r, test_probs=r.test_probs_alt) for r in results]
+        oof_write(out / "oof_predictions_alt.jsonl", clips, alt)
+        alt_mean, alt_std = mean_std([r.metrics["test_alt"] for r in results])
+        alternative = {
+            "selection_alt": selection_rules(cfg)[1],
+            "mean_alt": alt_mean,
+            "std_alt": alt_std,
+        }
     base = baseline_mean_distribution(clips, folds)
     base_mean, base_std = mean_std(base)
     summary = {
@@ -476,6 +506,8 @@ def cv_finish(
         "oof": metrics_all(oof, targets),
         "oof_top_hi": top_hi_segments(oof, targets),
         "baseline_mean_distribution": {"mean": base_mean, "std": base_std},
+        "control": cfg.data.control,
+        **alternative,
     }
     json_write(out / "metrics.json", summary)
     return summary
