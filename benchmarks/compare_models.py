@@ -15,6 +15,7 @@ k-fold CV for each model and loss, writes the Table-1-style markdown
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -27,17 +28,18 @@ sys.path.insert(0, str(REPO))
 from modeling.compare import (  # noqa: E402
     IMAGE_MODELS,
     PROFILES,
+    RunSpec,
     best_row,
-    compare_markdown,
+    compare_collect,
     compare_run,
-    context_describe,
     profile_kwargs,
-    reference_rows,
+    run_specs,
 )
+from modeling.compare_report import compare_markdown, context_describe  # noqa: E402
 from modeling.config import config_from_dict  # noqa: E402
 from modeling.data import clipset_load  # noqa: E402
 from modeling.losses import LOSSES  # noqa: E402
-from modeling.training import folds_for  # noqa: E402
+from modeling.paired import N_BOOT  # noqa: E402
 
 
 def _args() -> argparse.Namespace:
@@ -50,7 +52,38 @@ def _args() -> argparse.Namespace:
     p.add_argument("--source-size", type=int, default=150)
     p.add_argument("--frames", type=int, default=8, help="model input frames")
     p.add_argument("--size", type=int, default=224, help="model input px")
-    p.add_argument("--models", default="all", help="comma list or 'all'")
+    p.add_argument(
+        "--models",
+        default="all",
+        help="comma list or 'all'; a variant after a colon (resnet_image:per_frame)",
+    )
+    p.add_argument(
+        "--seeds",
+        default=None,
+        help="comma list of seeds (folds, init, data order); default --seed",
+    )
+    p.add_argument(
+        "--controls",
+        default="",
+        help="comma list of video_zeroed, video_shuffled, speed_zeroed",
+    )
+    p.add_argument(
+        "--control-models",
+        default=None,
+        help="models the controls run on (default: the first video model)",
+    )
+    p.add_argument(
+        "--also-select-by",
+        default="none",
+        choices=["none", "emd", "mse", "jsd", "ce", "loss"],
+        help="a second checkpoint rule reported beside validation EMD",
+    )
+    p.add_argument("--n-boot", type=int, default=N_BOOT, help="bootstrap resamples")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="read back runs already finished under --out with the same config",
+    )
     p.add_argument("--losses", default=",".join(LOSSES), help="comma list")
     p.add_argument(
         "--profile",
@@ -132,18 +165,52 @@ def main() -> None:
                 "k": args.k,
                 "seed": args.seed,
                 "balanced_sampling": not args.no_balanced,
+                "also_select_by": args.also_select_by,
             },
             "runtime": {"progress": sys.stderr.isatty()},
         }
     )
     clips = clipset_load(data, speed_features=speed)
     models = list_models() if args.models == "all" else args.models.split(",")
-    kwargs = profile_kwargs(args.profile, models)
+    kwargs = profile_kwargs(args.profile, sorted({m.split(":")[0] for m in models}))
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
+    controls = [c for c in args.controls.split(",") if c]
+    control_models = args.control_models.split(",") if args.control_models else None
+    if args.jobs <= 1:
+        import torch
+
+        torch.set_num_threads(args.threads_per_job)
     start = time.perf_counter()
     if args.from_json:
-        result = json.loads(args.from_json.read_text())
-        # References are cheap and deterministic: always from the current code.
-        result["references"] = reference_rows(clips, folds_for(clips, base))
+        saved = json.loads(args.from_json.read_text())
+        if isinstance(saved, list):  # runs.json of a run that did not finish
+            saved = {"runs": saved, "seeds": seeds, "skipped": []}
+            saved["specs"] = [
+                dataclasses.asdict(s)
+                for s in run_specs(
+                    models,
+                    args.losses.split(","),
+                    controls=controls,
+                    control_models=control_models,
+                )
+            ]
+            saved["wall_s"] = sum(r["wall_s"] for r in saved["runs"])
+            saved["device"] = saved["runs"][0]["device"]
+            saved["threads_per_run"] = args.threads_per_job
+        # The statistics are cheap and deterministic: always from the current code
+        # over the runs' own out-of-fold files.
+        specs = [
+            RunSpec(**{**s, "extra": tuple(map(tuple, s["extra"]))})
+            for s in saved["specs"]
+        ]
+        result = saved | compare_collect(
+            clips=clips,
+            base=base,
+            specs=specs,
+            seeds=saved["seeds"],
+            runs=saved["runs"],
+            n_boot=args.n_boot,
+        )
     else:
         result = compare_run(
             clips=clips,
@@ -155,6 +222,11 @@ def main() -> None:
             budget_s=args.budget_s,
             jobs=args.jobs,
             threads_per_job=args.threads_per_job,
+            controls=controls,
+            control_models=control_models,
+            seeds=seeds,
+            n_boot=args.n_boot,
+            resume=args.resume,
         )
         (args.out / "compare.json").write_text(json.dumps(result, indent=2))
     sizes = {

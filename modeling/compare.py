@@ -4,28 +4,41 @@ Every backbone x loss runs the same protocol (``modeling.training.run_cv``: the
 same patient-grouped stratified folds for every row, checkpoint chosen on a
 validation split of the training patients) and the table reports fold means ± std,
 with the "training-set mean distribution" baseline as the floor to beat.
+
+A comparison with power: each row may run for several seeds (each its own folds,
+initialisation and data order), negative controls (``modeling.controls``) run
+on the same folds, and every row is paired clip by clip with the speed-only kNN
+of the same folds (``modeling.paired``: the difference in EMD with a patient
+bootstrap interval). ``modeling.compare_report`` writes the markdown.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
+import json
 import multiprocessing
 import os
 import platform
+import re
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from modeling.config import Config, LossConfig, ModelConfig
-from modeling.cv import Fold
+from modeling.config import Config, ConfigError, LossConfig, ModelConfig, config_load
+from modeling.controls import CONTROLS
 from modeling.data import ClipSet, clipset_load
-from modeling.metrics import emd_per_clip, metrics_all
-from modeling.training import baseline_mean_distribution, folds_for, mean_std, run_cv
+from modeling.metrics import emd_per_clip
+from modeling.paired import N_BOOT, paired_delta
+from modeling.references import (
+    SPEED_KNN_NAME,
+    reference_predictions,
+)
+from modeling.training import folds_for, mean_std, run_cv
 
 IMAGE_MODELS = frozenset({"resnet_image"})
 TABLE_COLUMNS = (
@@ -38,11 +51,8 @@ TABLE_COLUMNS = (
     ("macro_f1", "Macro F1", "fix", "max"),
     ("mode_accuracy", "Mode acc.", "fix", "max"),
 )
-BASELINE_NAME = "train-set mean distribution"
-SPEED_KNN_NAME = "speed features only (kNN)"
-ORACLE_KNN_NAME = "true latent quality (kNN, synthetic oracle)"
-SHAPE_KNN_NAME = "speed + true shape defect (kNN, synthetic)"
-KNN_CHOICES = (5, 10, 20, 40)
+# Model variants a --models entry may name after a colon (extra model kwargs).
+VARIANTS: dict[str, dict] = {"per_frame": {"per_frame": True}}
 
 # Model settings per size profile. "tiny": the registry's test configs (4 frames
 # of 32 px, very unequal sizes). "small": a CPU-sized comparison with every
@@ -95,23 +105,138 @@ def model_kwargs_fit(kwargs: dict, cfg: Config) -> dict:
     return fitted
 
 
-def _run_one(
-    clips: ClipSet, base: Config, name: str, loss: str, kwargs: dict, out: Path
-) -> dict:
-    cfg = dataclasses.replace(
+@dataclass(frozen=True)
+class RunSpec:
+    """One row of the table: a registry model (with a variant's extra kwargs),
+    a loss and a negative control (``modeling.controls``)."""
+
+    model: str
+    loss: str
+    label: str
+    control: str = "none"
+    extra: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def dirname(self) -> str:
+        name = re.sub(r"[^A-Za-z0-9]+", "_", self.label).strip("_")
+        return f"{name}__{self.loss}"
+
+
+def run_specs(
+    models: list[str],
+    losses: list[str],
+    *,
+    controls: list[str] = (),
+    control_models: list[str] | None = None,
+) -> list[RunSpec]:
+    """Every model x loss (each model of the first loss first), each of
+    ``control_models`` (default: the first video model) followed by its
+    controls with the first loss. A model may name a variant,
+    ``resnet_image:per_frame`` (``VARIANTS``)."""
+    unknown = [c for c in controls if c not in CONTROLS or c == "none"]
+    if unknown:
+        raise ValueError(f"unknown control(s) {unknown}; choose from {CONTROLS[1:]}")
+    if controls and control_models is None:
+        video = [m for m in models if m.split(":")[0] not in IMAGE_MODELS]
+        if not video:
+            raise ValueError("controls need a video model; name it in control_models")
+        control_models = video[:1]
+    specs = []
+    for loss in losses:
+        for model in models:
+            spec = _spec(model, loss)
+            specs.append(spec)
+            if loss != losses[0] or model not in (control_models or []):
+                continue
+            for control in controls:
+                label = f"{spec.label} [{control.replace('_', ' ')}]"
+                specs.append(dataclasses.replace(spec, label=label, control=control))
+    missing = [m for m in control_models or [] if m not in models]
+    if controls and missing:
+        raise ValueError(f"control models {missing} are not among the models")
+    return specs
+
+
+def _spec(model: str, loss: str) -> RunSpec:
+    name, _, variant = model.partition(":")
+    if not variant:
+        return RunSpec(model=name, loss=loss, label=name)
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; choose from {list(VARIANTS)}")
+    extra = tuple(sorted(VARIANTS[variant].items()))
+    label = f"{name} ({variant.replace('_', ' ')})"
+    return RunSpec(model=name, loss=loss, label=label, extra=extra)
+
+
+def seeded(base: Config, seed: int) -> Config:
+    """``base`` for one seed: the folds (``cv.seed``) and the initialisation and
+    data order (``runtime.seed``) both follow it."""
+    return dataclasses.replace(
         base,
-        model=ModelConfig(name=name, kwargs=model_kwargs_fit(kwargs, base)),
-        loss=LossConfig(name=loss),
+        cv=dataclasses.replace(base.cv, seed=seed),
+        runtime=dataclasses.replace(base.runtime, seed=seed),
     )
-    summary = run_cv(cfg=cfg, clips=clips, out_dir=out / f"{name}__{loss}")
+
+
+def _run_config(base: Config, spec: RunSpec, seed: int, kwargs: dict) -> Config:
+    cfg = seeded(base, seed)
+    return dataclasses.replace(
+        cfg,
+        model=ModelConfig(
+            name=spec.model,
+            kwargs=model_kwargs_fit({**kwargs, **dict(spec.extra)}, base),
+        ),
+        loss=LossConfig(name=spec.loss),
+        data=dataclasses.replace(cfg.data, control=spec.control),
+    )
+
+
+def _run_entry(spec: RunSpec, seed: int, run_dir: Path, summary: dict) -> dict:
+    folds = summary["folds"]
     return {
-        "model": name,
-        "loss": loss,
+        "label": spec.label,
+        "model": spec.model,
+        "loss": spec.loss,
+        "control": spec.control,
+        "seed": seed,
+        "dir": str(run_dir),
         "mean": summary["mean"],
         "std": summary["std"],
+        "test": [f["test"] for f in folds],
+        "test_alt": [f["test_alt"] for f in folds] if "mean_alt" in summary else None,
+        "selection_alt": summary.get("selection_alt"),
         "wall_s": summary["wall_s"],
         "device": summary["device"],
     }
+
+
+def _run_one(
+    clips: ClipSet, base: Config, spec: RunSpec, seed: int, kwargs: dict, out: Path
+) -> dict:
+    run_dir = out / f"seed_{seed}" / spec.dirname
+    cfg = _run_config(base, spec, seed, kwargs)
+    summary = run_cv(cfg=cfg, clips=clips, out_dir=run_dir)
+    return _run_entry(spec, seed, run_dir, summary)
+
+
+def run_finished(
+    base: Config, spec: RunSpec, seed: int, kwargs: dict, out: Path
+) -> dict | None:
+    """The entry of a run already finished under ``out`` with exactly this
+    config (its config.yaml and metrics.json), else None."""
+    run_dir = out / f"seed_{seed}" / spec.dirname
+    if not (run_dir / "metrics.json").is_file():
+        return None
+    try:
+        same = config_load(run_dir / "config.yaml") == _run_config(
+            base, spec, seed, kwargs
+        )
+    except ConfigError:
+        return None
+    if not same:
+        return None
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    return _run_entry(spec, seed, run_dir, summary)
 
 
 _WORKER: dict = {}
@@ -122,8 +247,8 @@ def _worker_init(root: str, speed_features: list[str], threads: int) -> None:
     _WORKER["clips"] = clipset_load(root, speed_features=speed_features)
 
 
-def _worker_run(base: Config, name: str, loss: str, kwargs: dict, out: str) -> dict:
-    return _run_one(_WORKER["clips"], base, name, loss, kwargs, Path(out))
+def _worker_run(base: Config, spec: RunSpec, seed: int, kwargs: dict, out: str) -> dict:
+    return _run_one(_WORKER["clips"], base, spec, seed, kwargs, Path(out))
 
 
 def compare_run(
@@ -137,27 +262,58 @@ def compare_run(
     budget_s: float | None = None,
     jobs: int = 1,
     threads_per_job: int = 1,
+    controls: list[str] = (),
+    control_models: list[str] | None = None,
+    seeds: list[int] | None = None,
+    n_boot: int = N_BOOT,
+    resume: bool = False,
 ) -> dict:
-    """Run every model x loss; returns {"rows": [...], "baseline": {...}, ...}.
+    """Run every row of ``run_specs`` for every seed; returns ``compare_collect``'s
+    result plus "runs" (one entry per CV run), "skipped", "wall_s", "date".
 
-    With ``budget_s``, no new run starts once that many seconds have passed; the
-    runs left out are listed under "skipped". ``jobs`` > 1 runs that many CV runs
-    at once in worker processes (``threads_per_job`` torch threads each; CPU
-    only), each reloading the data set from ``clips.root``. Rows come back in
-    the order of the runs, every model with the first loss before the next loss.
+    ``seeds`` (default: ``base.cv.seed`` alone) each set the folds, the
+    initialisation and the data order (``seeded``); every row of a seed runs on
+    that seed's folds. Runs go seed by seed, rows in ``run_specs`` order. With
+    ``budget_s``, no new run starts once that many seconds have passed; the runs
+    left out are listed under "skipped". ``jobs`` > 1 runs that many CV runs at
+    once in worker processes (``threads_per_job`` torch threads each; CPU only),
+    each reloading the data set from ``clips.root``. With ``resume``, a run
+    already finished under ``out_dir`` with the same config is read back, not
+    trained again (and never skipped for the budget).
     """
     out = Path(out_dir)
-    runs = [(name, loss) for loss in losses for name in models]
+    specs = run_specs(models, losses, controls=controls, control_models=control_models)
+    seeds = [base.cv.seed] if seeds is None else list(seeds)
+    runs = [(seed, spec) for seed in seeds for spec in specs]
     start = time.perf_counter()
     skipped: list[str] = []
-    results: dict[tuple[str, str], dict] = {}
+    results: dict[tuple[int, RunSpec], dict] = {}
+
+    def skip(seed: int, spec: RunSpec) -> bool:
+        if resume:
+            found = run_finished(
+                base, spec, seed, model_kwargs.get(spec.model, {}), out
+            )
+            if found is not None:
+                record((seed, spec), found)
+                return True
+        over = budget_s is not None and time.perf_counter() - start > budget_s
+        if over:
+            skipped.append(f"{spec.label}/{spec.loss} (seed {seed})")
+        return over
+
+    def record(key: tuple[int, RunSpec], run: dict) -> None:
+        # every finished run at once, so a crash later loses no training
+        results[key] = run
+        out.mkdir(parents=True, exist_ok=True)
+        done = [results[r] for r in runs if r in results]
+        (out / "runs.json").write_text(json.dumps(done, indent=1) + "\n")
+
     if jobs <= 1:
-        for name, loss in runs:
-            if budget_s is not None and time.perf_counter() - start > budget_s:
-                skipped.append(f"{name}/{loss}")
-                continue
-            kwargs = model_kwargs.get(name, {})
-            results[name, loss] = _run_one(clips, base, name, loss, kwargs, out)
+        for seed, spec in runs:
+            if not skip(seed, spec):
+                kwargs = model_kwargs.get(spec.model, {})
+                record((seed, spec), _run_one(clips, base, spec, seed, kwargs, out))
     else:
         if base.runtime.device not in ("cpu", "auto") or torch.cuda.is_available():
             raise ValueError("jobs > 1 is for CPU runs; use jobs=1 on a GPU")
@@ -172,178 +328,207 @@ def compare_run(
             running = {}
             while pending or running:
                 while pending and len(running) < jobs:
-                    name, loss = pending.pop(0)
-                    if budget_s is not None and time.perf_counter() - start > budget_s:
-                        skipped.append(f"{name}/{loss}")
+                    seed, spec = pending.pop(0)
+                    if skip(seed, spec):
                         continue
-                    kwargs = model_kwargs.get(name, {})
+                    kwargs = model_kwargs.get(spec.model, {})
                     future = pool.submit(
-                        _worker_run, base, name, loss, kwargs, str(out)
+                        _worker_run, base, spec, seed, kwargs, str(out)
                     )
-                    running[future] = (name, loss)
+                    running[future] = (seed, spec)
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
-                    results[running.pop(future)] = future.result()
-    rows = [results[r] for r in runs if r in results]
-    folds = folds_for(clips, base)
-    base_mean, base_std = mean_std(baseline_mean_distribution(clips, folds))
-    return {
-        "rows": rows,
-        "baseline": {"mean": base_mean, "std": base_std},
-        "references": reference_rows(clips, folds),
+                    record(running.pop(future), future.result())
+    done_runs = [results[r] for r in runs if r in results]
+    result = compare_collect(
+        clips=clips, base=base, specs=specs, seeds=seeds, runs=done_runs, n_boot=n_boot
+    )
+    return result | {
+        "runs": done_runs,
+        "specs": [dataclasses.asdict(s) for s in specs],
         "skipped": skipped,
         "wall_s": time.perf_counter() - start,
-        "device": str(rows[0]["device"]) if rows else "",
+        "device": str(done_runs[0]["device"]) if done_runs else "",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "threads_per_run": threads_per_job if jobs > 1 else torch.get_num_threads(),
     }
 
 
-def _standardise(x: np.ndarray, fit: np.ndarray) -> np.ndarray:
-    mu, sd = x[fit].mean(0), x[fit].std(0)
-    return (x - mu) / np.where(sd > 1e-12, sd, 1.0)
+def oof_emd(run_dir: str | Path, clips: ClipSet, *, alt: bool = False) -> np.ndarray:
+    """Per-clip test EMD of a finished CV run, in ``clips`` order (its
+    ``oof_predictions.jsonl``, or the second selection rule's with ``alt``)."""
+    name = "oof_predictions_alt.jsonl" if alt else "oof_predictions.jsonl"
+    lines = (Path(run_dir) / name).read_text().splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]
+    if [r["clip_id"] for r in rows] != list(clips.clip_ids):
+        raise ValueError(f"{run_dir}/{name} is not a run on this dataset's clips")
+    pred = np.array([r["pred"] for r in rows], dtype=np.float64)
+    return emd_per_clip(pred, clips.targets.numpy().astype(np.float64))
 
 
-def knn_predict(
-    x: np.ndarray, targets: np.ndarray, fit: np.ndarray, query: np.ndarray, k: int
-) -> np.ndarray:
-    """Mean target distribution of the ``k`` nearest ``fit`` clips of each query."""
-    d = ((x[query][:, None, :] - x[fit][None, :, :]) ** 2).sum(-1)
-    k = min(k, len(fit))
-    nearest = np.argsort(d, axis=1, kind="stable")[:, :k]
-    return targets[fit][nearest].mean(1)
+def _pooled(per_fold: list[dict]) -> tuple[dict, dict]:
+    rows = [{k: v for k, v in r.items() if isinstance(v, float)} for r in per_fold]
+    return mean_std(rows)
 
 
-def knn_reference(
-    features: np.ndarray, targets: np.ndarray, folds: list[Fold]
-) -> list[dict]:
-    """Per fold: test metrics of a k-nearest-neighbour predictor on ``features``.
-
-    k is chosen among ``KNN_CHOICES`` by EMD on the fold's validation split
-    (neighbours from its training split); the test clips then take their
-    neighbours from training and validation clips together, as the models do
-    with the selected checkpoint.
-    """
-    features = np.asarray(features, dtype=np.float64).reshape(len(targets), -1)
-    rows = []
-    for fold in folds:
-        x = _standardise(features, fold.train)
-        best_k = min(
-            KNN_CHOICES,
-            key=lambda k: emd_per_clip(
-                knn_predict(x, targets, fold.train, fold.val, k), targets[fold.val]
-            ).mean(),
-        )
-        seen = np.concatenate([fold.train, fold.val])
-        x = _standardise(features, seen)
-        pred = knn_predict(x, targets, seen, fold.test, best_k)
-        rows.append(metrics_all(pred, targets[fold.test]) | {"k": best_k})
-    return rows
-
-
-def manifest_fields(clips: ClipSet, keys: tuple[str, ...]) -> dict:
-    """Numeric per-clip manifest fields (e.g. the synthetic ground truth
-    ``latent_quality``), each in clip order, or None unless every clip has it."""
-    found = {}
-    for key in keys:
-        values = [record.extra.get(key) for record in clips.records]
-        usable = len(values) == len(clips) and all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in values
-        )
-        found[key] = np.array(values, dtype=float) if usable else None
-    return found
-
-
-def reference_rows(clips: ClipSet, folds: list[Fold]) -> list[dict]:
-    """Reference predictors on the same folds as the models: what the speed
-    features alone give and, on synthetic data, what the speed plus the true
-    shape defect (all an image model could add) and the true latent quality give.
-    """
+def compare_collect(
+    *,
+    clips: ClipSet,
+    base: Config,
+    specs: list[RunSpec],
+    seeds: list[int],
+    runs: list[dict],
+    n_boot: int = N_BOOT,
+) -> dict:
+    """The table from finished runs: per row, the mean and std over every
+    seed's test folds, each seed's EMD, and the paired difference to the speed-
+    only kNN of the same seed's folds (``modeling.paired``; None without speed
+    features), under the checkpoint rule and, where run, the second rule."""
     targets = clips.targets.numpy().astype(np.float64)
-    inputs = []
-    speed = clips.speed_raw.numpy()
-    if speed.shape[1] > 0:
-        inputs.append((SPEED_KNN_NAME, speed))
-    truth = manifest_fields(clips, ("shape_defect", "latent_quality"))
-    shape, quality = truth["shape_defect"], truth["latent_quality"]
-    if shape is not None and speed.shape[1] > 0:
-        inputs.append((SHAPE_KNN_NAME, np.column_stack([speed, shape])))
-    if quality is not None:
-        inputs.append((ORACLE_KNN_NAME, quality))
-    rows = []
-    for name, features in inputs:
-        per_fold = knn_reference(features, targets, folds)
-        mean, std = mean_std(per_fold)
-        rows.append(
-            {"name": name, "mean": mean, "std": std, "k": [r["k"] for r in per_fold]}
+    folds = [folds_for(clips, seeded(base, s)) for s in seeds]
+    refs = [reference_predictions(clips, f) for f in folds]
+    patients = np.asarray(clips.patient_ids)
+    reference = None
+    if any(r["name"] == SPEED_KNN_NAME for r in refs[0]):
+        reference = np.stack(
+            [
+                emd_per_clip(
+                    next(r for r in rs if r["name"] == SPEED_KNN_NAME)["oof"], targets
+                )
+                for rs in refs
+            ]
         )
-    return rows
+
+    def delta(per_clip: np.ndarray) -> dict | None:
+        if reference is None:
+            return None
+        return paired_delta(
+            per_clip, reference, patients=patients, folds=folds, n_boot=n_boot
+        )
+
+    rows, scores = [], {}
+    for spec in specs:
+        done = {
+            r["seed"]: r
+            for r in runs
+            if (r["label"], r["loss"]) == (spec.label, spec.loss)
+        }
+        if not done:
+            continue
+        mean, std = _pooled([m for r in done.values() for m in r["test"]])
+        row = {
+            "model": spec.label,
+            "registry_model": spec.model,
+            "loss": spec.loss,
+            "control": spec.control,
+            "seeds": sorted(done),
+            "mean": mean,
+            "std": std,
+            "per_seed_emd": [
+                done[s]["mean"]["emd"] if s in done else None for s in seeds
+            ],
+        }
+        per_clip = np.full((len(seeds), len(clips)), np.nan)
+        for i, s in enumerate(seeds):
+            if s in done:
+                per_clip[i] = oof_emd(done[s]["dir"], clips)
+        row["delta"] = delta(per_clip)
+        scores[spec.label, spec.loss] = per_clip
+        if all(r["test_alt"] for r in done.values()):
+            row["selection_alt"] = next(iter(done.values()))["selection_alt"]
+            row["mean_alt"], row["std_alt"] = _pooled(
+                [m for r in done.values() for m in r["test_alt"]]
+            )
+            alt = np.full((len(seeds), len(clips)), np.nan)
+            for i, s in enumerate(seeds):
+                if s in done:
+                    alt[i] = oof_emd(done[s]["dir"], clips, alt=True)
+            row["delta_alt"] = delta(alt)
+        rows.append(row)
+    references = []
+    for j, first in enumerate(refs[0]):
+        mean, std = _pooled([m for rs in refs for m in rs[j]["folds"]])
+        per_clip = np.stack([emd_per_clip(rs[j]["oof"], targets) for rs in refs])
+        references.append(
+            {
+                "name": first["name"],
+                "mean": mean,
+                "std": std,
+                "per_seed_emd": [
+                    float(np.mean([m["emd"] for m in rs[j]["folds"]])) for rs in refs
+                ],
+                "k": [[m["k"] for m in rs[j]["folds"]] for rs in refs]
+                if "k" in first["folds"][0]
+                else None,
+                "delta": delta(per_clip),
+            }
+        )
+    baseline = references[0]
+    return {
+        "rows": rows,
+        "pairs": _pairs(rows, scores, patients, folds, n_boot),
+        "baseline": {k: baseline[k] for k in ("mean", "std", "per_seed_emd", "delta")},
+        "references": references[1:],
+        "seeds": list(seeds),
+        "n_boot": n_boot,
+    }
+
+
+def _pairs(rows: list[dict], scores: dict, patients, folds, n_boot: int) -> list[dict]:
+    """Paired differences between rows: each control minus its own model (what
+    the removed input was worth) and every pair of models of one loss."""
+    pairs = []
+    models = [r for r in rows if r["control"] == "none"]
+    for r in rows:
+        if r["control"] != "none":
+            own = next(
+                (
+                    m
+                    for m in models
+                    if (m["model"], m["loss"])
+                    == (r["model"].rsplit(" [", 1)[0], r["loss"])
+                ),
+                None,
+            )
+            if own is not None:
+                pairs.append((r, own))
+    pairs += [
+        (a, b)
+        for i, a in enumerate(models)
+        for b in models[i + 1 :]
+        if a["loss"] == b["loss"]
+    ]
+    return [
+        {
+            "a": a["model"],
+            "b": b["model"],
+            "loss": a["loss"],
+            "delta": paired_delta(
+                scores[a["model"], a["loss"]],
+                scores[b["model"], b["loss"]],
+                patients=patients,
+                folds=folds,
+                n_boot=n_boot,
+            ),
+        }
+        for a, b in pairs
+    ]
 
 
 def best_row(result: dict, *, video_only: bool = False, image_only: bool = False):
     """The row with the lowest mean EMD (optionally among video or image models)."""
-    rows = result["rows"]
+    rows = [r for r in result["rows"] if r.get("control", "none") == "none"]
     if video_only:
-        rows = [r for r in rows if r["model"] not in IMAGE_MODELS]
+        rows = [
+            r for r in rows if r.get("registry_model", r["model"]) not in IMAGE_MODELS
+        ]
     if image_only:
-        rows = [r for r in rows if r["model"] in IMAGE_MODELS]
+        rows = [r for r in rows if r.get("registry_model", r["model"]) in IMAGE_MODELS]
     if not rows:
         return None
     return min(rows, key=lambda r: r["mean"]["emd"])
-
-
-def _cell(mean: float, std: float, style: str) -> str:
-    if style == "sci":
-        exponent = math.floor(math.log10(abs(mean))) if mean else 0
-        scale = 10.0**exponent
-        return f"{mean / scale:.3f}e{exponent} ± {std / scale:.3f}e{exponent}"
-    return f"{mean:.3f} ± {std:.3f}"
-
-
-def compare_markdown(result: dict, *, context: dict) -> str:
-    """Table-1-style markdown; the best value per column is in bold."""
-    entries = [(r["model"], r["loss"], r["mean"], r["std"]) for r in result["rows"]]
-    base = result["baseline"]
-    references = [(BASELINE_NAME, "-", base["mean"], base["std"])]
-    references += [
-        (r["name"], "-", r["mean"], r["std"]) for r in result.get("references", [])
-    ]
-    best = {}
-    for key, _, _, direction in TABLE_COLUMNS:
-        values = [e[2][key] for e in entries] or [r[2][key] for r in references]
-        best[key] = min(values) if direction == "min" else max(values)
-    entries += references
-    header = "| Model | Loss | " + " | ".join(c[1] for c in TABLE_COLUMNS) + " |"
-    lines = [header, "|" + "---|" * (len(TABLE_COLUMNS) + 2)]
-    for model, loss, mean, std in entries:
-        cells = []
-        for key, _, style, _ in TABLE_COLUMNS:
-            text = _cell(mean[key], std[key], style)
-            cells.append(f"**{text}**" if mean[key] == best[key] else text)
-        lines.append(f"| {model} | {loss} | " + " | ".join(cells) + " |")
-    if result.get("skipped"):
-        context = {**context, "Not run (time budget)": ", ".join(result["skipped"])}
-    ctx = "\n".join(f"- {k}: {v}" for k, v in context.items())
-    return (
-        "# Model comparison (Table 1 of Nakagawa et al., on synthetic data)\n\n"
-        "Generated by `benchmarks/compare_models.py`; do not edit by hand.\n\n"
-        f"{ctx}\n\n"
-        "Fold mean ± std over the held-out test folds. EMD = mean over grades of "
-        "squared CDF differences (eq. 6 of Nakagawa et al.); JSD and CE in nats; "
-        "HI = histogram intersection; Macro HI = mean HI per true grade-mode "
-        "class; Macro F1 and Mode acc. score the grade mode (ties to the better "
-        "grade). Lower is better for EMD/MSE/JSD/CE, higher for the rest; the "
-        "best model value of each column is bold. The last rows are references "
-        "on the same folds, not models: the training-set mean distribution (the "
-        "floor to beat), a k-nearest-neighbour predictor on the speed features "
-        "alone (what the clip must add to), and on synthetic data one on the "
-        "speed plus the true shape defect (what a perfect reader of single "
-        "frames could add) and one on the true latent quality (about the best "
-        "any model can do, given the panel's own noise); their k is chosen on "
-        "each fold's validation split.\n\n" + "\n".join(lines) + "\n"
-    )
 
 
 def cpu_name() -> str:
@@ -365,35 +550,3 @@ def machine_describe(device: str, threads: int | None = None) -> str:
         f"CPU {cpu_name()} ({platform.machine()}, {os.cpu_count()} cores), "
         f"{threads} torch thread(s) per CV run (torch {torch.__version__})"
     )
-
-
-def context_describe(
-    *, clips: ClipSet, base: Config, result: dict, extra: dict
-) -> dict:
-    d, o, cv = base.data, base.optim, base.cv
-    return {
-        "Date": result.get("date") or datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "Machine": machine_describe(
-            result.get("device", ""), result.get("threads_per_run")
-        ),
-        "Data": (
-            f"{len(clips)} clips, {len(set(clips.patient_ids))} patients, "
-            f"{clips.videos.shape[1]} frames of {clips.videos.shape[2]} px; "
-            f"model input {d.n_frames} frames of {d.size} px; speed features "
-            f"{', '.join(d.speed_features) or 'none'}"
-        ),
-        "Protocol": (
-            f"{cv.k}-fold CV stratified by grade mode, grouped by patient (seed "
-            f"{cv.seed}); checkpoint chosen by validation {cv.selection_metric} on "
-            f"{cv.val_fraction:.0%} of the training patients; class-balanced "
-            f"sampling {'on' if cv.balanced_sampling else 'off'}"
-        ),
-        "Training": (
-            f"{o.optimizer.upper()} lr {o.lr:g}, momentum {o.momentum:g}, weight "
-            f"decay {o.weight_decay:g}, {o.epochs} epochs, batch {o.batch_size}, "
-            f"scheduler {o.scheduler}; augmentation "
-            f"{'on' if base.augment.enabled else 'off'}; amp {base.runtime.amp}"
-        ),
-        "Wall time": f"{result['wall_s']:.0f} s for the whole table",
-        **extra,
-    }

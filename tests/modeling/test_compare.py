@@ -3,22 +3,24 @@ import pytest
 
 from modeling import checkpoint as ckpt
 from modeling.compare import (
-    BASELINE_NAME,
-    ORACLE_KNN_NAME,
-    SHAPE_KNN_NAME,
     SMALL_KWARGS,
-    SPEED_KNN_NAME,
     best_row,
-    compare_markdown,
     compare_run,
-    knn_reference,
     model_kwargs_fit,
     profile_kwargs,
-    reference_rows,
 )
+from modeling.compare_report import compare_markdown
 from modeling.config import config_from_dict
 from modeling.cv import Fold
 from modeling.data import clipset_load
+from modeling.references import (
+    BASELINE_NAME,
+    ORACLE_KNN_NAME,
+    SHAPE_KNN_NAME,
+    SPEED_KNN_NAME,
+    knn_reference,
+    reference_rows,
+)
 from modeling.synthetic import write_synthetic_manifest
 from modeling.training import folds_for
 from tests.modeling.conftest import tiny_manifest
@@ -116,7 +118,9 @@ def test_compare_run_runs_every_model_and_loss_on_the_same_folds(tmp_path, monke
         ("b", "jsd"),
     ]
     folds = {
-        (tmp_path / "out" / f"{r['model']}__{r['loss']}" / "folds.json").read_text()
+        (
+            tmp_path / "out" / "seed_0" / f"{r['model']}__{r['loss']}" / "folds.json"
+        ).read_text()
         for r in result["rows"]
     }
     assert len(folds) == 1
@@ -131,7 +135,7 @@ def test_compare_run_runs_every_model_and_loss_on_the_same_folds(tmp_path, monke
         budget_s=0.0,
     )
     assert skipped["rows"] == []
-    assert skipped["skipped"] == ["a/emd", "a/mse"]
+    assert skipped["skipped"] == ["a/emd (seed 0)", "a/mse (seed 0)"]
 
 
 def test_knn_reference_chooses_k_on_validation_and_scores_the_test_fold():
@@ -205,5 +209,5 @@ def test_compare_run_in_two_worker_processes_matches_the_run_order(tmp_path):
     assert [r["name"] for r in result["references"]] == [SPEED_KNN_NAME]
     for r in result["rows"]:
         assert (
-            tmp_path / "out" / f"{r['model']}__{r['loss']}" / "metrics.json"
+            tmp_path / "out" / "seed_0" / f"{r['model']}__{r['loss']}" / "metrics.json"
         ).is_file()

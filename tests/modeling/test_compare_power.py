@@ -1,0 +1,225 @@
+"""The comparison with power: seeds, negative controls, variants, paired
+differences to the speed-only kNN, resuming finished runs, the paired tables."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from modeling import checkpoint as ckpt
+from modeling import compare
+from modeling.compare import best_row, compare_run, run_specs, seeded
+from modeling.compare_report import compare_markdown, findings
+from modeling.data import clipset_load
+from modeling.metrics import emd_per_clip
+from modeling.references import SPEED_KNN_NAME, knn_predictions
+from modeling.training import folds_for
+from tests.modeling.conftest import tiny_manifest
+from tests.modeling.test_compare import _one_epoch_base
+from tests.modeling.test_training import TinyVideoModel
+
+
+@pytest.fixture
+def tiny_models(monkeypatch):
+    built = []
+
+    def create(name, **kw):
+        built.append((name, dict(kw)))
+        kw.pop("per_frame", None)
+        return TinyVideoModel(**kw)
+
+    monkeypatch.setattr(ckpt, "model_create", create)
+    return built
+
+
+def _oof_emd(path, targets):
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return emd_per_clip(np.array([r["pred"] for r in rows]), targets)
+
+
+def test_run_specs_put_each_control_after_its_model_and_name_variants():
+    specs = run_specs(
+        ["clinic", "resnet_image:per_frame"],
+        ["emd", "mse"],
+        controls=["video_zeroed", "speed_zeroed"],
+    )
+    assert [(s.label, s.loss, s.control) for s in specs] == [
+        ("clinic", "emd", "none"),
+        ("clinic [video zeroed]", "emd", "video_zeroed"),
+        ("clinic [speed zeroed]", "emd", "speed_zeroed"),
+        ("resnet_image (per frame)", "emd", "none"),
+        ("clinic", "mse", "none"),
+        ("resnet_image (per frame)", "mse", "none"),
+    ]
+    assert specs[3].model == "resnet_image" and dict(specs[3].extra) == {
+        "per_frame": True
+    }
+    assert len({s.dirname for s in specs if s.loss == "emd"}) == 4
+    with pytest.raises(ValueError, match="unknown control"):
+        run_specs(["clinic"], ["emd"], controls=["audio_zeroed"])
+    with pytest.raises(ValueError, match="unknown variant"):
+        run_specs(["clinic:wide"], ["emd"])
+    with pytest.raises(ValueError, match="need a video model"):
+        run_specs(["resnet_image"], ["emd"], controls=["video_zeroed"])
+
+
+def test_each_row_is_paired_clip_by_clip_with_the_speed_knn_of_its_seed(
+    tmp_path, tiny_models
+):
+    clips = clipset_load(tiny_manifest(tmp_path / "d", n_clips=20, n_patients=10))
+    base = _one_epoch_base(n_frames=2, size=16)
+    result = compare_run(
+        clips=clips,
+        base=base,
+        models=["a"],
+        losses=["emd"],
+        model_kwargs={},
+        out_dir=tmp_path / "out",
+        controls=["video_shuffled"],
+        control_models=["a"],
+        seeds=[0, 1],
+        n_boot=300,
+    )
+    targets = clips.targets.numpy().astype(np.float64)
+    speed = clips.speed_raw.numpy()
+    by_hand = {"a": [], "a [video shuffled]": []}
+    for seed in (0, 1):
+        folds = folds_for(clips, seeded(base, seed))
+        _, knn = knn_predictions(speed, targets, folds)
+        for label, dirname in (
+            ("a", "a__emd"),
+            ("a [video shuffled]", "a_video_shuffled__emd"),
+        ):
+            run_dir = tmp_path / "out" / f"seed_{seed}" / dirname
+            cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+            assert cfg["cv"]["seed"] == seed and cfg["runtime"]["seed"] == seed
+            assert cfg["data"]["control"] == (
+                "none" if label == "a" else "video_shuffled"
+            )
+            model = _oof_emd(run_dir / "oof_predictions.jsonl", targets)
+            by_hand[label].append(model - emd_per_clip(knn, targets))
+    folds_0 = (tmp_path / "out" / "seed_0" / "a__emd" / "folds.json").read_text()
+    folds_1 = (tmp_path / "out" / "seed_1" / "a__emd" / "folds.json").read_text()
+    assert folds_0 != folds_1  # a seed sets the folds too
+    rows = {r["model"]: r for r in result["rows"]}
+    for label, diffs in by_hand.items():
+        delta = rows[label]["delta"]
+        assert delta["delta"] == pytest.approx(np.mean(diffs))
+        assert delta["per_seed"] == pytest.approx([d.mean() for d in diffs])
+        assert delta["low"] <= delta["delta"] <= delta["high"]
+        assert rows[label]["seeds"] == [0, 1]
+    (pair,) = result["pairs"]
+    assert (pair["a"], pair["b"]) == ("a [video shuffled]", "a")
+    control_minus_model = np.mean(by_hand["a [video shuffled]"]) - np.mean(by_hand["a"])
+    assert pair["delta"]["delta"] == pytest.approx(control_minus_model)
+    speed_row = next(r for r in result["references"] if r["name"] == SPEED_KNN_NAME)
+    assert speed_row["delta"]["delta"] == 0 == speed_row["delta"]["high"]
+    # the controls are not models: never the best row
+    assert best_row(result)["model"] == "a"
+    text = compare_markdown(result, context={"Machine": "test box"})
+    assert "## Paired against the speed-only kNN" in text
+    assert "| a [video shuffled] | emd | 0, 1 |" in text
+    assert "Δ EMD vs speed-only (1e-2) [95 % CI]" in text
+    assert "| a [video shuffled] | a | emd |" in text
+
+    # Resuming reads every finished run back and trains nothing.
+    def no_training(**kw):
+        raise AssertionError("a finished run was trained again")
+
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(compare, "run_cv", no_training)
+    try:
+        again = compare_run(
+            clips=clips,
+            base=base,
+            models=["a"],
+            losses=["emd"],
+            model_kwargs={},
+            out_dir=tmp_path / "out",
+            controls=["video_shuffled"],
+            control_models=["a"],
+            seeds=[0, 1],
+            n_boot=300,
+            budget_s=0.0,
+            resume=True,
+        )
+    finally:
+        monkey.undo()
+    assert again["skipped"] == []
+    assert [r["delta"] for r in again["rows"]] == [r["delta"] for r in result["rows"]]
+
+
+def test_the_per_frame_image_baseline_runs_in_the_comparison(tmp_path):
+    from modeling.models import TINY_KWARGS
+
+    clips = clipset_load(tiny_manifest(tmp_path / "d", n_clips=12, n_patients=6))
+    result = compare_run(
+        clips=clips,
+        base=_one_epoch_base(n_frames=2, size=32),
+        models=["resnet_image:per_frame"],
+        losses=["emd"],
+        model_kwargs=TINY_KWARGS,
+        out_dir=tmp_path / "out",
+        n_boot=100,
+    )
+    (row,) = result["rows"]
+    assert row["model"] == "resnet_image (per frame)"
+    assert best_row(result, image_only=True) is row
+    assert best_row(result, video_only=True) is None
+    meta = ckpt.checkpoint_meta(
+        tmp_path
+        / "out"
+        / "seed_0"
+        / "resnet_image_per_frame__emd"
+        / "fold_0"
+        / "checkpoint"
+    )
+    assert meta["model"]["kwargs"]["per_frame"] is True
+    model, *_ = ckpt.checkpoint_load(
+        tmp_path
+        / "out"
+        / "seed_0"
+        / "resnet_image_per_frame__emd"
+        / "fold_0"
+        / "checkpoint",
+        device="cpu",
+    )
+    assert model.per_frame
+
+
+def _delta(value, low, high):
+    return {
+        "delta": value,
+        "low": low,
+        "high": high,
+        "per_seed": [value],
+        "per_fold": [[value]],
+    }
+
+
+def test_findings_state_only_the_intervals_that_exclude_zero():
+    rows = [
+        {"model": "clinic", "loss": "emd", "delta": _delta(-0.002, -0.003, -0.001)},
+        {"model": "x3d", "loss": "emd", "delta": _delta(-0.001, -0.002, 0.0005)},
+        {
+            "model": "clinic [video zeroed]",
+            "loss": "emd",
+            "delta": _delta(0.01, 0.005, 0.02),
+        },
+    ]
+    pairs = [
+        {
+            "a": "clinic",
+            "b": "x3d",
+            "loss": "emd",
+            "delta": _delta(-0.001, -0.004, 0.002),
+        }
+    ]
+    claims = findings({"rows": rows, "pairs": pairs})
+    assert claims == [
+        "clinic (emd) is better than the speed-only kNN: Δ EMD -0.200 "
+        "[-0.300, -0.100] e-2.",
+        "clinic [video zeroed] (emd) is worse than the speed-only kNN: Δ EMD +1.000 "
+        "[+0.500, +2.000] e-2.",
+    ]
