@@ -136,12 +136,21 @@ class ClipAdmin(WithdrawNotDeleteMixin, admin.ModelAdmin):
         "n_frames",
         "is_synthetic",
         "is_active",
+        "review",
     ]
-    list_filter = ["is_active", "is_synthetic", "speed_unit"]
+    list_filter = ["review", "is_active", "is_synthetic", "speed_unit"]
     search_fields = ["id", "patient__code", "recording__original_name"]
     list_select_related = ["patient", "recording", "distribution"]
     raw_id_fields = ["patient", "recording"]
-    readonly_fields = ["created_at", "video_preview", "panel_detail"]
+    readonly_fields = [
+        "created_at",
+        "video_preview",
+        "panel_detail",
+        "review",
+        "review_reason",
+        "reviewed_by",
+        "reviewed_at",
+    ]
     inlines = [DistributionInline]
     actions = ["deactivate", "activate"]
 

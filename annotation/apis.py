@@ -32,6 +32,7 @@ from annotation.permissions import (
     IsAdmin,
     IsExpert,
     IsExpertOrAdmin,
+    IsOperator,
     RoleTokenAuthentication,
 )
 from annotation.request_errors import request_error
@@ -39,6 +40,8 @@ from annotation.serializers import (
     ClipAdminOutputSerializer,
     ClipNextInputSerializer,
     ClipNextOutputSerializer,
+    ClipReviewInputSerializer,
+    ClipReviewOutputSerializer,
     DistributionListInputSerializer,
     DistributionRowSerializer,
     ExpertVoteOutputSerializer,
@@ -355,6 +358,27 @@ class ClipDetailApi(_Api):
         if clip is None:
             raise errors.ClipNotFound(f"Clip {clip_id} does not exist.")
         return Response(ClipAdminOutputSerializer(clip).data)
+
+
+class ClipReviewApi(_Api):
+    """Approve a clip for grading or reject it with a reason (administrators and
+    operators): clips cut from uploaded recordings wait for this."""
+
+    permission_classes = [IsOperator]
+
+    @extend_schema(
+        request=ClipReviewInputSerializer, responses=ClipReviewOutputSerializer
+    )
+    def post(self, request, clip_id: int):
+        params = ClipReviewInputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        clip = services.clip_review(
+            clip_id=clip_id,
+            decision=params.validated_data["decision"],
+            reason=params.validated_data["reason"],
+            user=request.user,
+        )
+        return Response(ClipReviewOutputSerializer(clip).data)
 
 
 class DistributionListApi(_Api):

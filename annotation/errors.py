@@ -56,3 +56,7 @@ class VoteFinal(DomainError):
 
 class ClipInactive(DomainError):
     status_code = 409
+
+
+class ReviewClosed(DomainError):
+    status_code = 409

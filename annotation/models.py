@@ -96,6 +96,11 @@ class Clip(models.Model):
         UM_PER_S = "um/s", "µm/s"
         PX_PER_S = "px/s", "px/s"
 
+    class Review(models.TextChoices):
+        PENDING = "pending", "pending review"
+        APPROVED = "approved", "approved"
+        REJECTED = "rejected", "rejected"
+
     recording = models.ForeignKey(
         Recording,
         null=True,
@@ -136,11 +141,31 @@ class Clip(models.Model):
         help_text="Synthetic ground truth; never shown to experts.",
     )
     is_active = models.BooleanField(default=True)
+    review = models.CharField(
+        max_length=8,
+        choices=Review.choices,
+        default=Review.APPROVED,
+        help_text="Only approved clips reach experts. Clips cut from uploaded "
+        "recordings wait in pending review while the site setting asks for it; "
+        "rejected clips are kept for the record.",
+    )
+    review_reason = models.CharField(max_length=200, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["is_active"], name="clip_active_idx")]
+        indexes = [
+            models.Index(fields=["is_active"], name="clip_active_idx"),
+            models.Index(fields=["review"], name="clip_review_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Clip {self.pk}"
@@ -367,6 +392,12 @@ class SiteSetting(models.Model):
         default=False,
         help_text="After a vote, show the expert the panel distribution. The "
         "reveal forfeits the undo: with this on, votes are final when cast.",
+    )
+    review_new_clips = models.BooleanField(
+        default=True,
+        help_text="Clips cut from uploaded recordings wait for an administrator's "
+        "or operator's approval before experts see them (synthetic recordings "
+        "are approved at once).",
     )
     expert_feedback = models.BooleanField(
         default=False,

@@ -16,7 +16,12 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.permissions import BasePermission
 
-from annotation.roles import user_is_admin, user_is_expert, user_with_roles
+from annotation.roles import (
+    user_is_admin,
+    user_is_expert,
+    user_is_operator,
+    user_with_roles,
+)
 
 
 class IsExpert(BasePermission):
@@ -31,6 +36,13 @@ class IsAdmin(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return user_is_admin(user=request.user)
+
+
+class IsOperator(BasePermission):
+    message = "Only administrators and operators may do this."
+
+    def has_permission(self, request, view) -> bool:
+        return user_is_admin(user=request.user) or user_is_operator(user=request.user)
 
 
 class IsExpertOrAdmin(BasePermission):

@@ -286,6 +286,8 @@ class ClipAdminOutputSerializer(ClipOutputSerializer):
     speed = serializers.FloatField()
     speed_unit = serializers.CharField()
     is_active = serializers.BooleanField()
+    review = serializers.CharField()
+    review_reason = serializers.CharField()
     created_at = serializers.DateTimeField()
     kinematics = serializers.JSONField()
     latent_quality = serializers.FloatField(allow_null=True)
@@ -306,3 +308,25 @@ class DistributionListInputSerializer(serializers.Serializer):
         required=False,
         help_text="Repeat to restrict to some clips: ?clip=1&clip=2",
     )
+
+
+# --- clip review -------------------------------------------------------------------
+
+
+class ClipReviewInputSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=["approve", "reject"])
+    reason = serializers.CharField(
+        required=False,
+        default="",
+        allow_blank=True,
+        max_length=200,
+        help_text="Why (required to reject): e.g. not a sperm, two cells overlap.",
+    )
+
+
+class ClipReviewOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    review = serializers.CharField()
+    review_reason = serializers.CharField()
+    reviewed_at = serializers.DateTimeField()
+    reviewed_by = serializers.CharField(source="reviewed_by.get_username")

@@ -202,6 +202,9 @@ def recount(connection) -> None:
 # the queue ranking repeats a correlated count per row, and building 100,000 model
 # rows for the distributions costs more than the query.
 
+# A clip experts may be given: active and approved by review.
+GRADABLE = "c.is_active AND c.review = 'approved'"
+
 _QUEUE_COLUMNS = (
     "c.id, c.n_frames, c.fps, c.size_px, c.track, c.is_synthetic, c.is_active"
 )
@@ -222,7 +225,7 @@ LEFT JOIN (
 ) l ON l.clip_id = c.id
 {{budget_join}}
 {{priority_join}}
-WHERE c.is_active
+WHERE {GRADABLE}
   AND NOT EXISTS (
     SELECT 1 FROM {VOTE} v WHERE v.clip_id = c.id AND v.expert_id = %(expert)s
   )
@@ -269,7 +272,7 @@ _HELD_SQL = f"""
 SELECT {_QUEUE_COLUMNS}, l.is_repeat
 FROM {LEASE} l JOIN {CLIP} c ON c.id = l.clip_id
 WHERE l.expert_id = %(expert)s AND l.holder = %(holder)s AND l.expires_at > %(now)s
-  AND c.is_active
+  AND {GRADABLE}
   -- A next-clip request that crosses a vote can re-lease the clip just graded;
   -- such a lease is never handed out again (it simply expires).
   AND NOT EXISTS (
@@ -286,7 +289,7 @@ _PROGRESS_SQL = f"""
 SELECT
   (SELECT COUNT(*) FROM {VOTE} WHERE expert_id = %(expert)s),
   (SELECT COUNT(*) FROM {REPEAT} WHERE expert_id = %(expert)s),
-  (SELECT COUNT(*) FROM {CLIP} c WHERE c.is_active AND NOT EXISTS (
+  (SELECT COUNT(*) FROM {CLIP} c WHERE {GRADABLE} AND NOT EXISTS (
      SELECT 1 FROM {VOTE} v WHERE v.clip_id = c.id AND v.expert_id = %(expert)s
   ))
 """

@@ -9,6 +9,11 @@ urlpatterns = [
     path("clips/next/", apis.ClipNextApi.as_view(), name="api-clip-next"),
     path("clips/", apis.ClipListApi.as_view(), name="api-clip-list"),
     path("clips/<int:clip_id>/", apis.ClipDetailApi.as_view(), name="api-clip-detail"),
+    path(
+        "clips/<int:clip_id>/review/",
+        apis.ClipReviewApi.as_view(),
+        name="api-clip-review",
+    ),
     path("votes/", apis.VoteCollectionApi.as_view(), name="api-votes"),
     path(
         "votes/<slug:vote_ref>/", apis.VoteDetailApi.as_view(), name="api-vote-detail"

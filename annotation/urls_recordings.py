@@ -7,6 +7,7 @@ from annotation import views_recordings as views
 urlpatterns = [
     path("", views.recording_list, name="recording_list"),
     path("upload/", views.recording_upload, name="recording_upload"),
+    path("review/", views.clip_review_page, name="clip_review"),
     path("<int:recording_id>/", views.recording_detail, name="recording_detail"),
     path("<int:recording_id>/status/", views.recording_status, name="recording_status"),
     path(

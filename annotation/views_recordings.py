@@ -32,6 +32,7 @@ from annotation import errors, selectors, services
 from annotation.forms import RecordingTargetsForm, RecordingUploadForm
 from annotation.models import Recording
 from annotation.roles import user_is_operator
+from video.clips import marker_positions
 from annotation.uploads import body_limit_bytes
 
 
@@ -254,3 +255,24 @@ def recording_rerun(request: HttpRequest, recording_id: int) -> HttpResponse:
     else:
         messages.success(request, "Preprocessing is queued again.")
     return redirect("recording_detail", recording_id=recording.pk)
+
+
+@require_GET
+@operator_required
+def clip_review_page(request: HttpRequest) -> HttpResponse:
+    """Pending clips in a grid, each playing; approve or reject by click or key
+    (static/js/review.js posts to /api/clips/<id>/review/)."""
+    clips, n_pending = selectors.clips_for_review()
+    for clip in clips:
+        marker = marker_positions(clip.track, clip.size_px)
+        clip.marker_json = json.dumps(marker if marker else [])
+    return render(
+        request,
+        "recordings/review.html",
+        {
+            "clips": clips,
+            "n_pending": n_pending,
+            "rejected": selectors.clips_rejected_recently(),
+            "review_on": selectors.site_settings().review_new_clips,
+        },
+    )

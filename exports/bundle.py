@@ -168,7 +168,7 @@ def bundle_write(
     """Write the bundle to ``out_path``; returns counts for the job's result."""
     out_path = Path(out_path)
     # Plain rows, not model instances: a hundred thousand clips in seconds.
-    clips = Clip.objects.filter(is_active=True).values(
+    clips = Clip.objects.filter(is_active=True, review=Clip.Review.APPROVED).values(
         "pk",
         "patient__code",
         "recording_id",
@@ -528,7 +528,10 @@ def _datasheet(summary, counts, synthetic, licence, snapshot, version) -> str:
 
     span = Vote.objects.aggregate(first=Min("created_at"), last=Max("created_at"))
     n_patients = (
-        Clip.objects.filter(is_active=True).values("patient").distinct().count()
+        Clip.objects.filter(is_active=True, review=Clip.Review.APPROVED)
+        .values("patient")
+        .distinct()
+        .count()
     )
     n_experts = Vote.objects.values("expert").distinct().count()
     alpha = statistics.data.get("alpha") if statistics else None

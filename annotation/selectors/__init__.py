@@ -36,6 +36,8 @@ from annotation.selectors.queue import (  # noqa: F401
 )
 from annotation.selectors.recordings import (  # noqa: F401
     BUSY,
+    clips_for_review,
+    clips_rejected_recently,
     recording_clips,
     recording_for_status,
     recording_status_payload,

@@ -145,7 +145,9 @@ def _repeat_candidates(*, expert, now: datetime, limit: int, exclude: set[int]) 
     if nth_latest:
         old_enough |= Q(created_at__lt=nth_latest[0])
     eligible = (
-        own_votes.filter(old_enough, clip__is_active=True)
+        own_votes.filter(
+            old_enough, clip__is_active=True, clip__review=Clip.Review.APPROVED
+        )
         .exclude(clip_id__in=exclude)
         .exclude(
             Exists(RepeatVote.objects.filter(expert=expert, clip=OuterRef("clip_id")))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet
 
-from annotation.models import Recording
+from annotation.models import Clip, Recording
 
 _ACTIVE_CLIPS = Count("clips", filter=Q(clips__is_active=True))
 BUSY = (Recording.Status.QUEUED, Recording.Status.PROCESSING)
@@ -61,3 +61,25 @@ def recording_status_payload(*, recording: Recording) -> dict:
         "finished": recording.status
         in (Recording.Status.DONE, Recording.Status.FAILED),
     }
+
+
+REVIEW_PAGE_SIZE = 60
+
+
+def clips_for_review(*, limit: int = REVIEW_PAGE_SIZE) -> tuple[list[Clip], int]:
+    """(the oldest pending clips, up to ``limit``, with recording and patient;
+    the number pending in all)."""
+    pending = Clip.objects.filter(review=Clip.Review.PENDING, is_active=True)
+    rows = list(
+        pending.select_related("recording", "patient").order_by("id")[:limit]
+    )
+    return rows, pending.count()
+
+
+def clips_rejected_recently(*, limit: int = 20) -> list[Clip]:
+    """The latest rejections, kept for the record, newest first."""
+    return list(
+        Clip.objects.filter(review=Clip.Review.REJECTED)
+        .select_related("recording", "reviewed_by")
+        .order_by("-reviewed_at", "-id")[:limit]
+    )

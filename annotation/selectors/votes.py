@@ -76,7 +76,7 @@ def clips_visible_to(*, user) -> QuerySet:
     # An expert sees only active clips handed to them (a lease) or graded by
     # them: nobody browses the pool and picks what to grade.
     mine = OuterRef("pk")
-    return clips.filter(is_active=True).filter(
+    return clips.filter(is_active=True, review=Clip.Review.APPROVED).filter(
         Q(Exists(ClipLease.objects.filter(clip=mine, expert=user)))
         | Q(Exists(Vote.objects.filter(clip=mine, expert=user)))
         | Q(Exists(RepeatVote.objects.filter(clip=mine, expert=user)))

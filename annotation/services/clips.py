@@ -7,12 +7,16 @@ import io
 import numpy as np
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils import timezone
 
 from annotation import errors
 from annotation.models import (
     Clip,
+    ClipLease,
     Patient,
     Recording,
+    RepeatVote,
+    Vote,
 )
 
 
@@ -43,12 +47,14 @@ def clip_create(
     source_fps: float | None = None,
     frame_stride: float = 1.0,
     span: int | None = None,
+    review: str = Clip.Review.APPROVED,
 ) -> Clip:
     """Store a tracked clip: frames as .npy and the mp4 under clips/<id>/.
 
     ``fps`` is the clip's own rate; ``source_fps`` and ``frame_stride`` say how
     it was sampled from the recording, ``span`` how many source frames it covers
-    (default: one per clip frame). ``frame_end`` is exclusive (frame_start +
+    (default: one per clip frame). ``review``: approved (default) or pending
+    (``clip_review`` decides later). ``frame_end`` is exclusive (frame_start +
     span). The mp4 must be made by the caller (video.io.encode_mp4): this app
     does not encode video.
     """
@@ -88,6 +94,7 @@ def clip_create(
             kinematics=kinematics,
             is_synthetic=is_synthetic,
             latent_quality=latent_quality,
+            review=review,
         )
         clip.array_file.save(
             f"{clip.pk}/frames.npy", ContentFile(buffer.getvalue()), save=False
@@ -103,3 +110,50 @@ def clips_set_active(*, clip_ids, active: bool) -> int:
     """Withdraw clips from grading (``active=False``) or put them back; their votes
     are kept either way. Returns the number of clips changed."""
     return Clip.objects.filter(pk__in=list(clip_ids)).update(is_active=active)
+
+
+REVIEW_DECISIONS = {"approve": Clip.Review.APPROVED, "reject": Clip.Review.REJECTED}
+REVIEW_REASON_MAX = 200
+
+
+def clip_review(*, clip_id: int, decision: str, reason: str = "", user) -> Clip:
+    """Approve a clip for grading or reject it, with the reviewer and a reason.
+
+    A rejection needs a reason; rejected clips never reach experts (their live
+    leases are dropped) and are kept for the record. A decision can be changed
+    while no expert has graded the clip; after that, withdraw it instead
+    (``clips_set_active``) so no vote is lost."""
+    if decision not in REVIEW_DECISIONS:
+        raise errors.InvalidInput(
+            f"decision must be 'approve' or 'reject', not {decision!r}."
+        )
+    reason = (reason or "").strip()
+    if decision == "reject" and not reason:
+        raise errors.InvalidInput("Say why the clip is rejected (a short reason).")
+    if len(reason) > REVIEW_REASON_MAX:
+        raise errors.InvalidInput(
+            f"The reason is {len(reason)} characters; keep it under "
+            f"{REVIEW_REASON_MAX}."
+        )
+    with transaction.atomic():
+        clip = Clip.objects.select_for_update().filter(pk=clip_id).first()
+        if clip is None:
+            raise errors.ClipNotFound(f"Clip {clip_id} does not exist.")
+        if clip.review != Clip.Review.PENDING and (
+            Vote.objects.filter(clip=clip).exists()
+            or RepeatVote.objects.filter(clip=clip).exists()
+        ):
+            raise errors.ReviewClosed(
+                f"Clip {clip_id} is already graded by experts; withdraw it from "
+                "grading instead of changing its review."
+            )
+        clip.review = REVIEW_DECISIONS[decision]
+        clip.review_reason = reason
+        clip.reviewed_by = user
+        clip.reviewed_at = timezone.now()
+        clip.save(
+            update_fields=["review", "review_reason", "reviewed_by", "reviewed_at"]
+        )
+        if clip.review == Clip.Review.REJECTED:
+            ClipLease.objects.filter(clip=clip).delete()
+    return clip

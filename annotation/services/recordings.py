@@ -24,7 +24,14 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from annotation import errors
-from annotation.models import Clip, Patient, Recording, RepeatVote, Vote
+from annotation.models import (
+    Clip,
+    Patient,
+    Recording,
+    RepeatVote,
+    SiteSetting,
+    Vote,
+)
 from annotation.services import enqueue
 from annotation.services.clips import clip_create
 
@@ -521,8 +528,15 @@ def clips_replace_for_recording(
             doomed_files = _clip_files(doomed)
             Clip.objects.filter(pk__in=[c.pk for c in doomed]).delete()
             Clip.objects.filter(pk__in=graded_ids).update(is_active=False)
+            # Clips of real recordings wait for review while the site asks for
+            # it; synthetic ones (the demo) are approved at once.
+            review = (
+                Clip.Review.PENDING
+                if SiteSetting.load().review_new_clips and not locked.is_synthetic
+                else Clip.Review.APPROVED
+            )
             for spec in clips:
-                spec = {"is_synthetic": locked.is_synthetic, **spec}
+                spec = {"is_synthetic": locked.is_synthetic, "review": review, **spec}
                 clip = clip_create(patient=locked.patient, recording=locked, **spec)
                 created.append(clip)
                 written.extend(_clip_files([clip]))

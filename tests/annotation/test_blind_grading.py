@@ -97,7 +97,17 @@ def test_admin_sees_distribution_on_clip_detail(admin_client_api, clips):
     assert body["distribution"]["counts"] == [0, 0, 1, 0, 0]
 
 
-EXPERT_CLIP_FIELDS = {"id", "video_url", "n_frames", "fps", "size_px", "synthetic"}
+# "marker": where the tracked head lies in each frame, in clip pixels: what the
+# video shows anyway (the crop is centred on it), never a speed or a panel.
+EXPERT_CLIP_FIELDS = {
+    "id",
+    "video_url",
+    "n_frames",
+    "fps",
+    "size_px",
+    "synthetic",
+    "marker",
+}
 
 
 def test_experts_see_only_what_grading_needs_and_no_clip_ids(

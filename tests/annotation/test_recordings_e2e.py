@@ -79,7 +79,17 @@ def test_real_recording_uploaded_by_admin_becomes_clips_in_the_expert_queue(
     page = admin.get(reverse("recording_detail", args=[recording.pk])).content
     assert reverse("clip_video", args=[clips[0].pk]).encode() in page
 
+    # New clips of a real recording wait for review: none reaches an expert yet.
+    assert {clip.review for clip in clips} == {"pending"}
     expert = logged_in("grader", admin=False)
+    assert expert.post(reverse("api-clip-next")).json()["clips"] == []
+    for clip in clips:
+        approved = admin.post(
+            reverse("api-clip-review", args=[clip.pk]),
+            {"decision": "approve"},
+            content_type="application/json",
+        )
+        assert approved.status_code == 200, approved.content
     queue = expert.post(reverse("api-clip-next")).json()["clips"]
     assert queue and {clip_id_of(c["id"]) for c in queue} <= {c.pk for c in clips}
     video = expert.get(queue[0]["video_url"])

@@ -150,7 +150,7 @@ def test_operator_clicks_a_sperm_on_the_first_frame_and_it_is_followed(
 
 
 def test_real_recording_uploaded_in_the_browser_becomes_gradable_clips(
-    live_server, world, shared_data
+    live_server, world, shared_data, django_user_model
 ):
     from playwright.sync_api import sync_playwright
 
@@ -180,5 +180,10 @@ def test_real_recording_uploaded_in_the_browser_becomes_gradable_clips(
         assert clip.array_file and clip.video_file and len(clip.track) == clip.n_frames
         assert {"vcl", "vsl", "lin"} <= set(clip.kinematics)
     expert = services.expert_create(username="grader", password="grader-pass-1")
+    assert {clip.review for clip in clips} == {"pending"}
+    assert not selectors.clip_next_for_expert(expert=expert, count=5)
+    admin = django_user_model.objects.get(username="boss")
+    for clip in clips:
+        services.clip_review(clip_id=clip.pk, decision="approve", user=admin)
     offered = selectors.clip_next_for_expert(expert=expert, count=5)
     assert {a.clip.pk for a in offered} & {clip.pk for clip in clips}
