@@ -32,8 +32,8 @@ from annotation import errors, selectors, services
 from annotation.forms import RecordingTargetsForm, RecordingUploadForm
 from annotation.models import Recording
 from annotation.roles import user_is_operator
-from video.clips import marker_positions
 from annotation.uploads import body_limit_bytes
+from video.clips import marker_positions
 
 
 def operator_required(view):
