@@ -26,7 +26,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from annotation import errors, roles, selectors, services
 from annotation.handles import presentation_for, presentation_handle
-from annotation.models import Clip, RepeatVote
+from annotation.models import Clip, Recording, RepeatVote
 from annotation.pagination import Pagination
 from annotation.permissions import (
     IsAdmin,
@@ -45,6 +45,7 @@ from annotation.serializers import (
     DistributionListInputSerializer,
     DistributionRowSerializer,
     ExpertVoteOutputSerializer,
+    RecordingMotilitySerializer,
     VoteChangeInputSerializer,
     VoteCreateInputSerializer,
     VoteOutputSerializer,
@@ -379,6 +380,33 @@ class ClipReviewApi(_Api):
             user=request.user,
         )
         return Response(ClipReviewOutputSerializer(clip).data)
+
+
+class RecordingMotilityApi(_Api):
+    """A recording's motility (administrators and operators): counts and % of
+    progressive / non-progressive / immotile tracks, mean kinematics, the VAP
+    values. 404 until the recording has been processed."""
+
+    permission_classes = [IsOperator]
+
+    @extend_schema(responses=RecordingMotilitySerializer)
+    def get(self, request, recording_id: int):
+        recording = (
+            Recording.objects.only("id", "status", "motility")
+            .filter(pk=recording_id)
+            .first()
+        )
+        if recording is None:
+            raise errors.RecordingNotFound(f"Recording {recording_id} does not exist.")
+        if not recording.motility:
+            raise errors.RecordingNotFound(
+                f"Recording {recording_id} has no motility yet: it is "
+                f"{recording.get_status_display()}."
+            )
+        body = {"recording": recording.pk, "status": recording.status}
+        return Response(
+            RecordingMotilitySerializer({**recording.motility, **body}).data
+        )
 
 
 class DistributionListApi(_Api):

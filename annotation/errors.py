@@ -60,3 +60,7 @@ class ClipInactive(DomainError):
 
 class ReviewClosed(DomainError):
     status_code = 409
+
+
+class RecordingNotFound(DomainError):
+    status_code = 404

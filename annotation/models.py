@@ -76,6 +76,11 @@ class Recording(models.Model):
         default=list, blank=True, help_text="[[x, y], ...] clicked on the first frame."
     )
     is_synthetic = models.BooleanField(default=False)
+    motility = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Recording-level motility from every track (video.motility).",
+    )
     preview_ready = models.BooleanField(
         default=False,
         help_text="The first frame and its detections are stored (set by the worker).",

@@ -330,3 +330,29 @@ class ClipReviewOutputSerializer(serializers.Serializer):
     review_reason = serializers.CharField()
     reviewed_at = serializers.DateTimeField()
     reviewed_by = serializers.CharField(source="reviewed_by.get_username")
+
+
+# --- recording motility ------------------------------------------------------------
+
+
+class RecordingMotilitySerializer(serializers.Serializer):
+    """Recording-level motility (CASA): every track of the recording, WHO classes."""
+
+    recording = serializers.IntegerField()
+    status = serializers.CharField()
+    source = serializers.CharField(help_text="Which tracks were counted.")
+    n_tracks = serializers.IntegerField(help_text="Tracks classified.")
+    n_short = serializers.IntegerField(help_text="Tracks shorter than one clip span.")
+    counts = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Tracks per class: progressive, non-progressive, immotile.",
+    )
+    percent = serializers.DictField(
+        child=serializers.FloatField(allow_null=True),
+        help_text="Per class, % of the classified tracks (null with none).",
+    )
+    mean = serializers.DictField(child=serializers.FloatField(allow_null=True))
+    unit = serializers.CharField()
+    scale_assumed = serializers.BooleanField()
+    vap = serializers.ListField(child=serializers.FloatField())
+    thresholds = serializers.DictField(child=serializers.FloatField())

@@ -14,6 +14,11 @@ urlpatterns = [
         apis.ClipReviewApi.as_view(),
         name="api-clip-review",
     ),
+    path(
+        "recordings/<int:recording_id>/motility/",
+        apis.RecordingMotilityApi.as_view(),
+        name="api-recording-motility",
+    ),
     path("votes/", apis.VoteCollectionApi.as_view(), name="api-votes"),
     path(
         "votes/<slug:vote_ref>/", apis.VoteDetailApi.as_view(), name="api-vote-detail"

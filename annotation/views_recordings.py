@@ -167,6 +167,7 @@ def recording_detail(request: HttpRequest, recording_id: int) -> HttpResponse:
             "withdrawn": withdrawn,
             "status": selectors.recording_status_payload(recording=recording),
             "busy": recording.status in selectors.BUSY,
+            "motility_rows": _motility_rows(recording.motility),
             "targets": recording.targets,
             # The hidden input's initial value; autoescaped in the attribute.
             "targets_json": json.dumps(recording.targets),
@@ -175,6 +176,17 @@ def recording_detail(request: HttpRequest, recording_id: int) -> HttpResponse:
             "detections_url": reverse("recording_detections", args=[recording.pk]),
         },
     )
+
+
+def _motility_rows(summary: dict) -> list[tuple]:
+    """(label, key, count, percent) per WHO class, for the recording page."""
+    counts, percent = summary.get("counts") or {}, summary.get("percent") or {}
+    labels = {
+        "progressive": "Progressive",
+        "non-progressive": "Non-progressive",
+        "immotile": "Immotile",
+    }
+    return [(labels[k], k, counts.get(k, 0), percent.get(k)) for k in labels]
 
 
 @require_GET

@@ -58,6 +58,7 @@ from video.clips import (
 from video.detection import BlobDetector, Detections, Detector, DetectorConfig
 from video.io import iter_frames, probe
 from video.kinematics import Kinematics, kinematics_compute
+from video.motility import MotilityConfig, MotilityCounter
 from video.template import TemplateConfig, TemplateTracker
 from video.tracking import MultiTracker, Track, TrackerConfig
 
@@ -111,6 +112,9 @@ class PipelineResult:
     n_frames: int
     seconds: float
     n_tracks: int
+    # Recording-level motility (video.motility.motility_summary) of every
+    # confirmed track, or in manual mode of the clicked cells.
+    motility: dict = field(default_factory=dict)
 
     @property
     def frames_per_s(self) -> float:
@@ -242,6 +246,7 @@ def recording_process(
     cut_ids: set[int] = set()
     kept: list[tuple[float, int, CutClip]] = []  # min-heap on quality
     counter = _Progress(progress, config.progress_every)
+    motility = MotilityCounter(_motility_config(fps, um_per_px, config))
     n_tracks = 0
     frame_index = -1
     for frame_index, frame in enumerate(frames):
@@ -251,7 +256,7 @@ def recording_process(
         buffer.append(frame)
         detections: Detections = detector.detect(frame)
         active = tracker.update(detections)
-        n_tracks += len(tracker.pop_finished())
+        n_tracks += _count_motility(motility, tracker.pop_finished())
         if len(buffer) == n:
             positions = np.array([tr.points[-1] for tr in active]).reshape(-1, 2)
             for position_index, track in enumerate(active):
@@ -284,7 +289,7 @@ def recording_process(
                     heapq.heapreplace(kept, item)
         counter.tick()
     if tracker is not None:
-        n_tracks += len(tracker.finish())
+        n_tracks += _count_motility(motility, tracker.finish())
     seconds = counter.end()
     results = [
         _finish_clip(
@@ -297,8 +302,31 @@ def recording_process(
         for quality, track_id, cut in sorted(kept, key=lambda k: (-k[0], k[1]))
     ]
     return PipelineResult(
-        clips=results, n_frames=frame_index + 1, seconds=seconds, n_tracks=n_tracks
+        clips=results,
+        n_frames=frame_index + 1,
+        seconds=seconds,
+        n_tracks=n_tracks,
+        motility=motility.summary(),
     )
+
+
+def _motility_config(
+    fps: float, um_per_px: float | None, config: PipelineConfig
+) -> MotilityConfig:
+    return MotilityConfig(
+        fps=fps,
+        um_per_px=um_per_px,
+        clip_frames=config.clip_frames,
+        clip_fps=config.clip_fps,
+        min_measured_fraction=config.min_measured_fraction,
+    )
+
+
+def _count_motility(motility: MotilityCounter, tracks) -> int:
+    """Feed finished tracks to the motility counter; returns how many."""
+    for track in tracks:
+        motility.add(track.xy(), np.asarray(track.measured, dtype=bool))
+    return len(tracks)
 
 
 def _process_targets(
@@ -366,8 +394,18 @@ def _process_targets(
             "edge for most of the clip, so its clip would show mostly padding. "
             "Choose sperm further inside the field."
         )
+    motility = MotilityCounter(
+        _motility_config(fps, um_per_px, config),
+        source=f"the {len(paths)} clicked cells (manual mode)",
+    )
+    for path in paths:
+        motility.add(np.asarray(path, dtype=np.float64))
     return PipelineResult(
-        clips=results, n_frames=len(window), seconds=seconds, n_tracks=len(paths)
+        clips=results,
+        n_frames=len(window),
+        seconds=seconds,
+        n_tracks=len(paths),
+        motility=motility.summary(),
     )
 
 

@@ -265,6 +265,8 @@ def _preprocess(*, recording_id: int, qualities: Callable | None) -> PreprocessO
         message = str(exc)
         logger.info("recording %s failed: %s", recording_id, message)
         return _failed(recording_id, message)
+    # Every track counts for the recording's motility, clips or not.
+    services.recording_motility_set(recording_id=recording_id, summary=result.motility)
     if not result.clips:
         span = span_source_frames(fps, config.clip_frames, config.clip_fps)
         seconds = config.clip_frames / (config.clip_fps or fps)

@@ -70,9 +70,7 @@ def clips_for_review(*, limit: int = REVIEW_PAGE_SIZE) -> tuple[list[Clip], int]
     """(the oldest pending clips, up to ``limit``, with recording and patient;
     the number pending in all)."""
     pending = Clip.objects.filter(review=Clip.Review.PENDING, is_active=True)
-    rows = list(
-        pending.select_related("recording", "patient").order_by("id")[:limit]
-    )
+    rows = list(pending.select_related("recording", "patient").order_by("id")[:limit])
     return rows, pending.count()
 
 

@@ -60,6 +60,7 @@ from annotation.services.recordings import (  # noqa: F401
     recording_mark_done,
     recording_mark_failed,
     recording_mark_processing,
+    recording_motility_set,
     recording_preview_mark_ready,
     recording_preview_names,
     recording_submit,

@@ -302,6 +302,13 @@ def recording_update_progress(
     )
 
 
+def recording_motility_set(*, recording_id: int, summary: dict) -> None:
+    """Store the recording-level motility summary (``video.motility``)."""
+    Recording.objects.filter(pk=recording_id).update(
+        motility=summary, updated_at=timezone.now()
+    )
+
+
 def recording_mark_done(
     *, recording_id: int, frames_per_s: float | None, message: str = ""
 ) -> None:

@@ -81,6 +81,11 @@ def test_synthetic_recording_becomes_clips_with_arrays_videos_tracks_kinematics(
         assert clip.is_active and clip.is_synthetic and clip.patient_id == patient.pk
     image, _ = preprocess.services.recording_preview_names(recording_id=recording.pk)
     assert recording.source.storage.exists(image)  # shown on the recording's page
+    # Every track counted for the recording's motility, more than the kept clips.
+    motility = recording.motility
+    assert motility["source"] == "all tracks" and motility["unit"] == "um/s"
+    assert motility["n_tracks"] >= len(clips)
+    assert sum(motility["counts"].values()) == motility["n_tracks"]
 
 
 def test_running_preprocessing_again_replaces_clips_without_duplicates(
