@@ -40,6 +40,8 @@ from annotation.serializers import (
     ClipAdminOutputSerializer,
     ClipNextInputSerializer,
     ClipNextOutputSerializer,
+    ClipReleaseInputSerializer,
+    ClipReleaseOutputSerializer,
     ClipReviewInputSerializer,
     ClipReviewOutputSerializer,
     DistributionListInputSerializer,
@@ -196,12 +198,38 @@ class ClipNextApi(_Api):
             count=params.validated_data["count"],
             holder=params.validated_data["tab"],
         )
-        body = {"clips": assignments, "progress": _progress(request.user)}
+        graded, total, elsewhere = selectors.expert_queue_state(
+            expert=request.user, holder=params.validated_data["tab"]
+        )
+        body = {
+            "clips": assignments,
+            "progress": {"graded": graded, "total": total},
+            "held_elsewhere": elsewhere,
+        }
         response = Response(
             ClipNextOutputSerializer(body, context={"expert_id": request.user.pk}).data
         )
         response["Cache-Control"] = "no-store"
         return response
+
+
+class ClipReleaseApi(_Api):
+    """A closing tab hands its clips back (the grading page's ``pagehide``
+    beacon, a form POST carrying the CSRF token in its body): its leases lapse
+    at once. Grades still waiting in that browser land later all the same."""
+
+    permission_classes = [IsExpert]
+
+    @extend_schema(
+        request=ClipReleaseInputSerializer, responses=ClipReleaseOutputSerializer
+    )
+    def post(self, request):
+        params = ClipReleaseInputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        released = services.clip_leases_release_tab(
+            expert=request.user, holder=params.validated_data["tab"]
+        )
+        return Response({"released": released})
 
 
 # --- votes -------------------------------------------------------------------------

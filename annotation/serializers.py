@@ -125,6 +125,18 @@ class QueuedClipSerializer(serializers.Serializer):
 class ClipNextOutputSerializer(serializers.Serializer):
     clips = QueuedClipSerializer(many=True)
     progress = ProgressSerializer()
+    held_elsewhere = serializers.IntegerField(
+        help_text="Clips this expert holds in other tabs or windows (they come "
+        "back to the pool when those tabs close or their leases lapse)."
+    )
+
+
+class ClipReleaseInputSerializer(serializers.Serializer):
+    tab = serializers.CharField(max_length=64, help_text="The closing tab's id.")
+
+
+class ClipReleaseOutputSerializer(serializers.Serializer):
+    released = serializers.IntegerField()
 
 
 # --- votes -------------------------------------------------------------------------

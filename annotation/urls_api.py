@@ -7,6 +7,7 @@ from annotation import apis
 
 urlpatterns = [
     path("clips/next/", apis.ClipNextApi.as_view(), name="api-clip-next"),
+    path("clips/release/", apis.ClipReleaseApi.as_view(), name="api-clip-release"),
     path("clips/", apis.ClipListApi.as_view(), name="api-clip-list"),
     path("clips/<int:clip_id>/", apis.ClipDetailApi.as_view(), name="api-clip-detail"),
     path(

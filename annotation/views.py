@@ -75,6 +75,7 @@ def grade(request: HttpRequest) -> HttpResponse:
         "undo_seconds": settings.VOTE_UNDO_SECONDS,
         "next_url": reverse("api-clip-next"),
         "votes_url": reverse("api-votes"),
+        "release_url": reverse("api-clip-release"),
         "feedback_on": selectors.site_settings().expert_feedback,
     }
     return render(request, "annotation/grade.html", context)

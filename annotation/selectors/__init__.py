@@ -32,6 +32,7 @@ from annotation.selectors.queue import (  # noqa: F401
     Assignment,
     clip_next_for_expert,
     expert_progress,
+    expert_queue_state,
     vote_budget,
 )
 from annotation.selectors.recordings import (  # noqa: F401

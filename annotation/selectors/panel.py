@@ -9,7 +9,7 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
-from annotation import agreement, sql
+from annotation import agreement, sql_panel
 from annotation.models import GRADES, Clip, ExpertProfile, PanelStatistics
 
 
@@ -28,7 +28,7 @@ class PanelVotes:
 
 
 def panel_votes() -> PanelVotes:
-    rows = sql.panel_votes_rows(connection)
+    rows = sql_panel.panel_votes_rows(connection)
     score = {grade: index + 1 for index, grade in enumerate(GRADES)}
     if not rows:
         empty = np.zeros(0, dtype=np.int64)
@@ -47,7 +47,7 @@ def repeat_pairs() -> dict[int, tuple[list[int], list[int]]]:
     """{expert id: (first grades, repeat grades)} from the hidden repeats (1..5)."""
     score = {grade: index + 1 for index, grade in enumerate(GRADES)}
     pairs: dict[int, tuple[list[int], list[int]]] = {}
-    for expert, first, repeat in sql.repeat_pairs_rows(connection):
+    for expert, first, repeat in sql_panel.repeat_pairs_rows(connection):
         firsts, repeats = pairs.setdefault(int(expert), ([], []))
         firsts.append(score[first])
         repeats.append(score[repeat])
@@ -78,7 +78,7 @@ def panel_statistics_stale(*, statistics: PanelStatistics | None) -> bool:
     """Votes were written or changed since the statistics were computed."""
     if statistics is None:
         return True
-    return sql.votes_marker(connection) != statistics.votes_marker
+    return sql_panel.votes_marker(connection) != statistics.votes_marker
 
 
 def panel_is_synthetic() -> bool:
@@ -96,7 +96,7 @@ def expert_detail(*, expert_id: int) -> dict | None:
     """One expert against the rest of the panel: confusion, bias per month,
     test–retest κ, speed. Reads only this expert's votes, each with its clip's
     trigger-maintained counts. None if the expert never voted."""
-    rows = sql.expert_votes_rows(connection, expert_id=expert_id)
+    rows = sql_panel.expert_votes_rows(connection, expert_id=expert_id)
     if not rows:
         return None
     columns = list(zip(*rows))
@@ -187,7 +187,7 @@ def clips_explorer(
     100,000 clips sort in a fraction of a second, and only a page becomes dicts."""
     if sort not in CLIP_SORTS:
         raise ValueError(f"sort must be one of {', '.join(CLIP_SORTS)}; got {sort!r}")
-    table = np.array(sql.explorer_rows(connection), dtype=np.int64).reshape(-1, 8)
+    table = np.array(sql_panel.explorer_rows(connection), dtype=np.int64).reshape(-1, 8)
     ids, synthetic, video = table[:, 0], table[:, 1] > 0, table[:, 2] > 0
     counts = table[:, 3:]
     probs = counts / np.maximum(counts.sum(axis=1), 1)[:, None]

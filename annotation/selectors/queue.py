@@ -228,7 +228,14 @@ def clip_next_for_expert(
 
 
 def expert_progress(*, expert) -> tuple[int, int]:
-    """(presentations graded, presentations in all); one query.
+    """(presentations graded, presentations in all); see ``expert_queue_state``."""
+    graded, total, _ = expert_queue_state(expert=expert)
+    return graded, total
+
+
+def expert_queue_state(*, expert, holder: str = "") -> tuple[int, int, int]:
+    """(presentations graded, presentations in all, clips the expert holds in
+    other tabs than ``holder``); one query.
 
     Hidden repeats count as graded, and the total already holds the repeats
     REPEAT_SHARE plans for the expert's clips (share / (1 − share) of the first
@@ -236,10 +243,10 @@ def expert_progress(*, expert) -> tuple[int, int]:
     one and the total stays, so the counter gives nothing away. Only an expert
     given more repeats than planned sees the total grow, one per repeat beyond.
     """
-    votes, repeats, open_clips = sql.expert_progress_counts(
-        connection, expert_id=expert.pk
+    votes, repeats, open_clips, elsewhere = sql.expert_progress_counts(
+        connection, expert_id=expert.pk, holder=holder
     )
     firsts = votes + open_clips
     share = min(max(float(settings.REPEAT_SHARE), 0.0), 0.5)
     planned = math.ceil(share / (1.0 - share) * firsts - 1e-9)
-    return votes + repeats, firsts + max(planned, repeats)
+    return votes + repeats, firsts + max(planned, repeats), elsewhere

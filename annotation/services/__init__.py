@@ -41,6 +41,7 @@ from annotation.services.priorities import clip_model_priorities_replace  # noqa
 from annotation.services.queue import (  # noqa: F401
     clip_leases_grant,
     clip_leases_release_expired,
+    clip_leases_release_tab,
     site_setting_update,
     site_settings_forget,
 )

@@ -10,7 +10,7 @@ import numpy as np
 from django.db import connection
 from django.utils import timezone
 
-from annotation import agreement, sql
+from annotation import agreement, sql_panel
 from annotation.models import GRADES, PanelStatistics
 from annotation.selectors.panel import (
     PanelVotes,
@@ -140,7 +140,7 @@ def panel_statistics_compute(votes: PanelVotes | None = None) -> dict:
 
 def panel_statistics_refresh(*, force: bool = False) -> PanelStatistics:
     """Recompute and store the statistics if votes changed since the last time."""
-    marker = sql.votes_marker(connection)
+    marker = sql_panel.votes_marker(connection)
     current = PanelStatistics.objects.filter(key="panel").first()
     if current is not None and current.votes_marker == marker and not force:
         return current

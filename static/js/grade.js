@@ -1,12 +1,16 @@
 /*
  * SpermGrade grading page (plain JavaScript, no build step).
  *
- * Flow: POST /api/clips/next/ (it leases, so under CSRF) returns the current clip and one to preload. Each clip's
- * mp4 is fetched whole as a blob and played from an object URL, so looping, seeking
- * and frame stepping never wait on the network. A grade goes into an outbox kept in
- * localStorage, is POSTed, and only when the server confirms does the page move on;
- * failed sends are retried with backoff and shown, and survive a reload. The vote just
- * given can be changed (PATCH change_url) until the server's undo window closes.
+ * Flow: POST /api/clips/next/ (it leases, so under CSRF) returns the current clip and
+ * the ones to preload. Each clip's mp4 is fetched whole as a blob and played from an
+ * object URL, so looping, seeking and frame stepping never wait on the network. A
+ * grade goes into an outbox kept in localStorage and the page moves on to the next
+ * preloaded clip at once; the outbox is delivered in order, one item at a time,
+ * retried with backoff while the network or server is away (the pending count is
+ * shown), and survives a reload: grading goes on offline through the preloaded
+ * clips, and each grade lands exactly once (the server refuses a second vote on a
+ * clip). The vote just confirmed can be changed (PATCH change_url) until the
+ * server's undo window closes. Closing the tab hands its clips back (sendBeacon).
  *
  * Blind grading: nothing here asks for or shows other experts' votes; a "panel"
  * object is shown only if the server puts it in the answer to this expert's vote.
@@ -15,7 +19,7 @@
  * grade/player.js (playback controls), grade/reveal.js, grade/undo.js (changing
  * the last vote) and grade/keys.js (the keyboard) are loaded beside it.
  */
-import { createApi, createRetrier, fetchVideo } from "./grade/net.js";
+import { createApi, createRetrier, csrfToken, fetchVideo } from "./grade/net.js";
 import { createOutbox, newKey } from "./grade/outbox.js";
 import { createPlayer } from "./grade/player.js";
 import { createMarker } from "./grade/marker.js";
@@ -29,6 +33,7 @@ import { createUndo } from "./grade/undo.js";
   if (!root) return;
 
   const MAX_QUEUE_COUNT = 5; // the API's upper limit on clips per /api/clips/next/
+  const QUEUE_COUNT = 3; // the clip on screen and two preloaded: offline grading goes on
 
   // One id per browser tab (kept across reloads): the server hands this tab back the
   // clips it already leased to it, so the preloaded clip becomes the current one.
@@ -45,8 +50,11 @@ import { createUndo } from "./grade/undo.js";
     }
   }
 
+  const tab = tabId();
   const config = {
-    nextUrl: root.dataset.nextUrl + "?tab=" + encodeURIComponent(tabId()),
+    tab,
+    nextUrl: root.dataset.nextUrl + "?tab=" + encodeURIComponent(tab),
+    releaseUrl: root.dataset.releaseUrl,
     votesUrl: root.dataset.votesUrl,
     user: root.dataset.user || "anonymous",
     undoSeconds: Number(root.dataset.undoSeconds || 0),
@@ -85,15 +93,20 @@ import { createUndo } from "./grade/undo.js";
     undoButtons: Array.from(document.querySelectorAll("#undo-buttons button")),
     reveal: byId("reveal"),
     done: byId("done"),
+    doneText: byId("done-text"),
+    doneElsewhere: byId("done-elsewhere"),
+    pending: byId("pending"),
     checkAgain: byId("btn-check-again"),
   };
 
   const state = {
     current: null, // the clip on screen (API dict)
-    preload: null, // the clip after it, downloading in the background
+    ahead: [], // the clips after it, downloading in the background
     ready: false, // the current clip's video has a frame to show
     shownAt: 0, // performance.now() when the current clip became visible
-    busy: false, // a vote or change is being sent: grading waits
+    busy: false, // an outbox item is being sent (grading goes on meanwhile)
+    heldElsewhere: 0, // clips this expert holds in other tabs (from the server)
+    progress: null, // the server's last {graded, total}
     last: null, // {id, clip, grade, changeUrl, deadline}: the vote that can be changed
     changeMode: false, // the next grade key changes the last vote
     clockOffsetMs: 0, // server clock minus this browser's clock
@@ -172,9 +185,16 @@ import { createUndo } from "./grade/undo.js";
   }
 
   // ---------------------------------------------------------------- progress
+  // Grades of this page still in the outbox: not counted by the server yet.
+  function pendingCreates() {
+    return outbox.read().filter((item) => item.kind === "create");
+  }
+
   function showProgress(progress) {
-    if (!progress || typeof progress.graded !== "number") return;
-    const graded = progress.graded;
+    if (progress && typeof progress.graded === "number") state.progress = progress;
+    progress = state.progress;
+    if (!progress) return;
+    const graded = progress.graded + pendingCreates().length;
     const total = typeof progress.total === "number" ? progress.total : graded;
     ui.progressText.textContent =
       graded.toLocaleString("en-US") + " graded of " + total.toLocaleString("en-US");
@@ -196,11 +216,10 @@ import { createUndo } from "./grade/undo.js";
     return entry;
   }
 
-  // Free the downloaded videos of clips that are neither on screen nor next.
+  // Free the downloaded videos of clips that are neither on screen nor ahead.
   function forgetOtherVideos() {
-    const keep = new Set();
+    const keep = new Set(state.ahead.map((clip) => clip.id));
     if (state.current) keep.add(state.current.id);
-    if (state.preload) keep.add(state.preload.id);
     for (const [id, entry] of state.blobs) {
       if (keep.has(id)) continue;
       state.blobs.delete(id);
@@ -274,10 +293,23 @@ import { createUndo } from "./grade/undo.js";
 
   function showDone() {
     clearClip("");
-    state.preload = null;
+    state.ahead = [];
     forgetOtherVideos();
     root.classList.add("is-done");
     ui.done.hidden = false;
+    const progress = state.progress;
+    const left = progress ? Math.max(0, progress.total - progress.graded) : 0;
+    ui.doneText.textContent = left
+      ? "Nothing else needs your grade right now (" + progress.graded + " graded of " +
+        progress.total + "). The rest come later: clips still being graded by others, " +
+        "clips shown again after a while, and clips from new recordings."
+      : "You have graded every clip that needs your grade right now. Thank you!";
+    const held = state.heldElsewhere;
+    ui.doneElsewhere.hidden = !held;
+    ui.doneElsewhere.textContent = held
+      ? held + (held === 1 ? " clip is" : " clips are") + " open in your other tabs or " +
+        "windows. Grade them there, or close those tabs to bring them here."
+      : "";
     setStatus("");
   }
 
@@ -290,7 +322,7 @@ import { createUndo } from "./grade/undo.js";
       queueRequest.again = true;
       return queueRequest.promise;
     }
-    const request = { again: true, count: 2 };
+    const request = { again: true, count: QUEUE_COUNT };
     request.promise = (async () => {
       try {
         while (request.again) {
@@ -332,11 +364,16 @@ import { createUndo } from "./grade/undo.js";
   }
 
   // Returns false, changing nothing, when every clip offered was graded here
-  // already, unless `final` (then it is as if nothing were left).
+  // already (or waits in the outbox), unless `final` (then it is as if nothing
+  // were left).
   function applyQueue(data, final) {
     const offered = Array.isArray(data.clips) ? data.clips : [];
-    const clips = offered.filter((clip) => state.settled.indexOf(clip.id) === -1);
+    const waiting = new Set(pendingCreates().map((item) => item.clip));
+    const clips = offered.filter(
+      (clip) => state.settled.indexOf(clip.id) === -1 && !waiting.has(clip.id)
+    );
     if (offered.length && !clips.length && !final) return false;
+    state.heldElsewhere = Number(data.held_elsewhere) || 0;
     showProgress(data.progress);
     if (!state.current) {
       if (!clips.length) {
@@ -346,27 +383,29 @@ import { createUndo } from "./grade/undo.js";
       showClip(clips[0]);
     }
     const current = state.current;
-    const next = clips.find((clip) => clip.id !== current.id) || null;
-    if (!next) {
-      state.preload = null;
-    } else if (!state.preload || state.preload.id !== next.id) {
-      state.preload = next;
-      videoUrl(next).catch(() => {}); // preload; a failure is retried when it is shown
-    }
+    state.ahead = clips.filter((clip) => clip.id !== current.id);
+    // Preload; a failure is retried when the clip is shown.
+    state.ahead.forEach((clip) => videoUrl(clip).catch(() => {}));
     forgetOtherVideos();
     return true;
   }
 
-  // After a confirmed vote on `clipId`: show the preloaded clip at once, then ask
-  // the server for the one after it.
+  // Once `clipId` is graded: show the next preloaded clip at once (the grade is
+  // on its way), then ask the server for more.
   function advance(clipId) {
     if (!state.current || state.current.id !== clipId) return;
-    const next = state.preload && state.preload.id !== clipId ? state.preload : null;
-    state.preload = null;
+    state.ahead = state.ahead.filter((clip) => clip.id !== clipId);
+    const next = state.ahead.shift() || null;
     if (next) {
       showClip(next);
     } else {
-      clearClip("Loading the next clip…");
+      const waiting = pendingCreates().length;
+      clearClip(
+        waiting && !navigator.onLine
+          ? "You are offline. " + waiting + " grade" + (waiting === 1 ? " waits" : "s wait") +
+            " to be sent; the next clip loads when the connection is back."
+          : "Loading the next clip…"
+      );
     }
     refreshQueue();
   }
@@ -378,31 +417,39 @@ import { createUndo } from "./grade/undo.js";
     return Math.max(0, Math.round(seconds * 100) / 100);
   }
 
-  function setBusy(busy, grade) {
+  function setBusy(busy) {
     state.busy = busy;
-    ui.gradeButtons.forEach((button) => {
-      button.classList.toggle("is-sending", Boolean(busy && grade && button.dataset.grade === grade));
-    });
-    renderGradeButtons();
     renderUndo();
+    renderPending();
+  }
+
+  // The buttons are never `disabled` (a disabled button drops the keyboard focus
+  // to the page); aria-disabled says when a grade would not be taken.
+  function gradingOpen() {
+    return Boolean(state.current && state.ready && !state.changeMode);
   }
 
   function renderGradeButtons() {
-    // While a change is pending, grade keys and clicks go to the undo box instead.
-    const enabled = Boolean(state.current && state.ready && !state.busy && !state.changeMode);
+    const open = gradingOpen();
     ui.gradeButtons.forEach((button) => {
-      button.disabled = !enabled;
+      button.setAttribute("aria-disabled", String(!open));
     });
+    // While a change is pending, grade keys and clicks go to the undo box instead.
     ui.grades.classList.toggle("is-muted", state.changeMode);
+  }
+
+  function renderPending() {
+    const waiting = outbox.read().filter((item) => item.tab === config.tab).length;
+    ui.pending.hidden = !waiting;
+    ui.pending.textContent = waiting
+      ? waiting + (waiting === 1 ? " grade waits" : " grades wait") + " to be sent" +
+        (navigator.onLine ? "…" : " (offline: they go out when the connection is back).")
+      : "";
   }
 
   function onGrade(grade) {
     if (state.changeMode) {
       changeLast(grade);
-      return;
-    }
-    if (state.busy) {
-      setStatus("Please wait: your last grade is still being sent.", "warn");
       return;
     }
     if (!state.current) return;
@@ -414,6 +461,7 @@ import { createUndo } from "./grade/undo.js";
     const item = {
       key: newKey(),
       kind: "create",
+      tab: config.tab,
       method: "POST",
       url: config.votesUrl,
       clip: clip.id,
@@ -423,18 +471,45 @@ import { createUndo } from "./grade/undo.js";
       attempts: 0,
     };
     outbox.push(item);
-    sendCreate(item);
+    rememberSettled(clip.id);
+    state.epoch += 1;
+    showProgress(null);
+    renderPending();
+    advance(clip.id);
+    drain();
+  }
+
+  // Deliver this tab's outbox in order, one item at a time (a grade queued
+  // offline waits behind the ones before it). Items of other tabs are theirs.
+  let draining = false;
+
+  async function drain() {
+    if (draining) return;
+    draining = true;
+    try {
+      for (;;) {
+        const item = outbox.read().find((other) => other.tab === config.tab);
+        if (!item) break;
+        if (item.kind === "change") await sendChange(item);
+        else await sendCreate(item);
+      }
+    } finally {
+      draining = false;
+      renderPending();
+    }
   }
 
   // Send one outbox item until the server answers (retrying with the item's
   // attempt count kept in the outbox), then take it out of the outbox.
   async function deliver(item, unsavedMessage) {
+    setBusy(true);
     const result = await persist(
       unsavedMessage,
       () => api(item.method, item.url, item.body),
       (failures) => {
         item.attempts = failures;
         outbox.update(item);
+        renderPending();
       }
     );
     outbox.remove(item);
@@ -443,7 +518,6 @@ import { createUndo } from "./grade/undo.js";
   }
 
   async function sendCreate(item) {
-    setBusy(true, item.grade);
     setStatus("Saving grade " + item.grade + " for clip " + label(item.clip) + "…");
     const result = await deliver(
       item,
@@ -464,6 +538,7 @@ import { createUndo } from "./grade/undo.js";
       return;
     }
     const error = result.error;
+    showProgress(null);
     if (error.status === 409) {
       // Already graded (e.g. a retried send whose first answer was lost), or no
       // longer wanted: the server says which.
@@ -489,6 +564,7 @@ import { createUndo } from "./grade/undo.js";
     config,
     outbox,
     deliver,
+    drain: () => drain(),
     setBusy,
     setStatus,
     showError,
@@ -547,7 +623,10 @@ import { createUndo } from "./grade/undo.js";
     player.bind();
 
     ui.gradeButtons.forEach((button) => {
-      button.addEventListener("click", () => onGrade(button.dataset.grade));
+      button.addEventListener("click", () => {
+        if (button.getAttribute("aria-disabled") === "true" && !state.changeMode) return;
+        onGrade(button.dataset.grade);
+      });
     });
     ui.undoButtons.forEach((button) => {
       button.addEventListener("click", () => {
@@ -562,8 +641,17 @@ import { createUndo } from "./grade/undo.js";
         if (!ui.done.hidden) setStatus("Still nothing to grade.");
       });
     });
+    window.addEventListener("online", renderPending);
+    window.addEventListener("offline", renderPending);
+    // A closing tab hands its clips back at once, so the counter and the other
+    // tabs' queues agree; grades still in the outbox land later all the same.
+    window.addEventListener("pagehide", () => {
+      if (!navigator.sendBeacon || !config.releaseUrl) return;
+      const form = new URLSearchParams({ tab: config.tab, csrfmiddlewaretoken: csrfToken() });
+      navigator.sendBeacon(config.releaseUrl, form);
+    });
     window.addEventListener("beforeunload", (event) => {
-      if (state.busy) {
+      if (outbox.read().some((item) => item.tab === config.tab)) {
         // The grade is kept in this browser and sent on the next visit, but say so.
         event.preventDefault();
         event.returnValue = "";
@@ -573,17 +661,20 @@ import { createUndo } from "./grade/undo.js";
 
   async function start() {
     bind();
+    undo.restore();
     renderUndo();
-    // Grades left unconfirmed by an earlier visit go first, in order.
+    renderGradeButtons();
+    // Grades left unconfirmed by an earlier visit go first, in order: this tab
+    // takes them over.
     const pending = outbox.read();
     if (pending.length) {
+      outbox.write(pending.map((item) => ({ ...item, tab: config.tab })));
       setStatus("Sending " + pending.length + " unsaved grade(s) from your last visit…");
     }
-    for (const item of pending) {
-      if (item.kind === "change") await sendChange(item);
-      else await sendCreate(item);
-    }
+    renderPending();
+    const sent = drain();
     await refreshQueue();
+    await sent;
   }
 
   start();

@@ -114,7 +114,7 @@ PAGE_STATE = """() => ({
     status: document.getElementById('status').textContent,
     error: document.getElementById('error').hidden ? ''
         : document.getElementById('error-text').textContent,
-    buttons_disabled: document.querySelector('.grade-btn').disabled,
+    buttons_disabled: document.querySelector('.grade-btn').ariaDisabled,
     outbox: localStorage.getItem('spermgrade.outbox.browser-expert'),
     overlay: document.getElementById('stage-overlay').hidden ? ''
         : document.getElementById('stage-overlay').textContent,
@@ -128,7 +128,7 @@ def wait_for_grading(page) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
-        page.wait_for_selector(".grade-btn:not([disabled])", timeout=TIMEOUT_MS)
+        page.wait_for_selector(".grade-btn[aria-disabled='false']", timeout=TIMEOUT_MS)
     except PlaywrightTimeout:
         state = page.evaluate(PAGE_STATE)
         raise AssertionError(f"grade buttons stayed disabled: {state}") from None
@@ -211,3 +211,13 @@ def check_player_controls(page) -> None:
     page.wait_for_function("() => !document.getElementById('video').paused")
     page.wait_for_timeout(200)
     assert not video_prop(page, "paused")
+
+
+def wait_for_outbox_empty(page, timeout_ms: int = TIMEOUT_MS) -> None:
+    """Wait until every grade the page queued has been answered by the server
+    (the page moves on before that)."""
+    page.wait_for_function(
+        "() => JSON.parse(localStorage.getItem('spermgrade.outbox.browser-expert')"
+        " || '[]').length === 0",
+        timeout=timeout_ms,
+    )

@@ -29,6 +29,7 @@ from tests.browser.helpers import (
     launch,
     screenshot,
     wait_for_grading,
+    wait_for_outbox_empty,
     wait_until_playing,
 )
 
@@ -70,7 +71,7 @@ def test_expert_grades_three_clips_by_keyboard_and_undoes_the_last(
             check_player_controls(page)
 
             # The first send fails at the network level: it is shown and retried,
-            # and the page stays on the clip until the server confirms.
+            # while the page moves on to the preloaded clip with the grade waiting.
             failures = []
 
             def fail_first_vote(route):
@@ -83,23 +84,28 @@ def test_expert_grades_three_clips_by_keyboard_and_undoes_the_last(
             page.route("**/api/votes/", fail_first_vote)
             first_clip = clip_on_screen(page)
             page.keyboard.press("b")
-            # One atomic check while the retry is pending: error shown, same clip.
+            # One atomic check while the retry is pending: error shown, the grade
+            # waiting, the next clip on screen.
             page.wait_for_function(
                 "(clip) => !document.getElementById('error').hidden"
                 " && document.getElementById('error-text').textContent"
                 ".includes('not saved yet')"
-                " && document.getElementById('clip-id').textContent === clip",
+                " && document.getElementById('pending').textContent"
+                ".startsWith('1 grade waits')"
+                " && document.getElementById('clip-id').textContent !== clip",
                 arg=label_of(first_clip),
             )
             screenshot(page, "03-retrying")
             expect_progress(page, 1, total)
             page.wait_for_selector("#error", state="hidden")
+            page.wait_for_selector("#pending", state="hidden")
             page.unroute("**/api/votes/")
             assert len(failures) == 1
 
             second_clip = grade_with_key(page, "3", 1, total)
             wait_until_playing(page)
             third_clip = grade_with_key(page, "e", 2, total)
+            wait_for_outbox_empty(page)  # the undo box names the last confirmed vote
 
             # Undo: U, then the new grade, changes the vote just given.
             page.wait_for_selector("#undo:not([hidden])")
@@ -218,6 +224,7 @@ def test_clip_just_graded_is_not_shown_again_when_the_queue_offers_it(
             shown = [
                 grade_with_key(page, key, i, len(clips)) for i, key in enumerate("abc")
             ]
+            wait_for_outbox_empty(page)
             assert "already had your grade" not in page.locator("#status").inner_text()
         finally:
             browser.close()

@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import pytest
 
-from annotation.models import Clip
+from annotation.models import Clip, Vote
 from tests.browser.helpers import (
     TIMEOUT_MS,
+    clip_on_screen,
+    expect_progress,
+    label_of,
     launch,
     log_in,
     screenshot,
+    wait_for_grading,
+    wait_for_outbox_empty,
     wait_until_playing,
 )
 
@@ -104,5 +109,213 @@ def test_the_marker_rings_the_tracked_sperm_in_every_frame_and_m_toggles_it(
             page.click("#btn-marker")
             page.wait_for_selector(RING)
             assert page.get_attribute("#btn-marker", "aria-pressed") == "true"
+        finally:
+            browser.close()
+
+
+def _playing_new_clip(page, old_label: str) -> None:
+    page.wait_for_function(
+        "(old) => document.getElementById('clip-id').textContent !== old",
+        arg=old_label,
+    )
+    wait_for_grading(page)
+
+
+def test_offline_grades_go_on_through_the_preloaded_clips_and_land_once_in_order(
+    live_server, grading_world, chromium_path
+):
+    expert, clips = grading_world
+    from playwright.sync_api import sync_playwright
+
+    order = []
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            context = browser.new_context(viewport={"width": 1360, "height": 900})
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            log_in(page, live_server.url, "browser-expert")
+            wait_until_playing(page)
+            page.wait_for_load_state("networkidle")  # the two clips ahead are in
+            context.set_offline(True)
+            for n, key in enumerate(["a", "c", "e"], start=1):
+                wait_for_grading(page)
+                order.append(clip_on_screen(page))
+                page.keyboard.press(key)
+                page.wait_for_function(
+                    "(text) => document.getElementById('pending').textContent"
+                    ".startsWith(text)",
+                    arg=f"{n} grade{'s' if n > 1 else ''} wait",
+                )
+                if n < 3:
+                    _playing_new_clip(page, label_of(order[-1]))
+            # The counter already counts them; nothing has reached the server.
+            expect_progress(page, 3, len(clips))
+            assert "offline" in page.locator("#pending").inner_text()
+            screenshot(page, "offline-queue")
+            context.set_offline(False)
+            page.wait_for_selector("#pending", state="hidden", timeout=60_000)
+            expect_progress(page, 3, len(clips))
+            outbox = page.evaluate(
+                "localStorage.getItem('spermgrade.outbox.browser-expert')"
+            )
+            assert outbox == "[]"
+        finally:
+            browser.close()
+
+    votes = list(Vote.objects.filter(expert=expert).order_by("created_at", "id"))
+    assert [v.clip_id for v in votes] == order  # each once, in the order graded
+    assert [v.grade for v in votes] == ["A", "C", "E"]
+
+
+def test_phone_layout_keeps_clip_and_five_grades_on_one_screen(
+    live_server, grading_world, chromium_path
+):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            context = browser.new_context(
+                viewport={"width": 390, "height": 844},
+                device_scale_factor=2,
+                is_mobile=True,
+                has_touch=True,
+            )
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            log_in(page, live_server.url, "browser-expert")
+            wait_until_playing(page)
+            wait_for_grading(page)
+
+            def inside(selector: str) -> bool:
+                box = page.locator(selector).bounding_box()
+                return (
+                    box is not None
+                    and box["x"] >= 0
+                    and box["y"] >= 0
+                    and box["x"] + box["width"] <= 390
+                    and box["y"] + box["height"] <= 844
+                )
+
+            assert inside("#stage")
+            for grade in "ABCDE":
+                assert inside(f".grade-btn[data-grade='{grade}']"), grade
+            assert inside(".site-header") and inside("form[action$='logout/'] button")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            first = clip_on_screen(page)
+            page.tap(".grade-btn[data-grade='B']")
+            _playing_new_clip(page, label_of(first))
+            page.wait_for_selector("#undo:not([hidden])")
+            assert inside("#status") and inside("#undo")
+            # No sticky highlight: the tapped button looks like its neighbours.
+            looks = page.evaluate(
+                "[...document.querySelectorAll('.grade-btn')].map((b) => {"
+                " const s = getComputedStyle(b);"
+                " return s.backgroundColor + s.borderColor; })"
+            )
+            assert len(set(looks)) == 1, looks
+            screenshot(page, "grade-phone")
+        finally:
+            browser.close()
+
+
+def test_focus_stays_on_the_grade_buttons_after_enter(
+    live_server, grading_world, chromium_path
+):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1360, "height": 900})
+            page.set_default_timeout(TIMEOUT_MS)
+            log_in(page, live_server.url, "browser-expert")
+            wait_until_playing(page)
+            wait_for_grading(page)
+            first = clip_on_screen(page)
+            page.focus(".grade-btn[data-grade='C']")
+            page.keyboard.press("Enter")
+            expect_progress(page, 1, 4)
+            _playing_new_clip(page, label_of(first))
+            focused = page.evaluate(
+                "document.activeElement.closest('#grade-buttons') !== null"
+                " && document.activeElement.dataset.grade"
+            )
+            assert focused == "C"
+            # Enter again grades the next clip: the focus is still useful.
+            second = clip_on_screen(page)
+            page.keyboard.press("Enter")
+            expect_progress(page, 2, 4)
+            _playing_new_clip(page, label_of(second))
+            assert page.evaluate("document.activeElement.dataset.grade") == "C"
+            wait_for_outbox_empty(page)
+        finally:
+            browser.close()
+    assert sorted(Vote.objects.values_list("grade", flat=True)) == ["C", "C"]
+
+
+def test_the_undo_box_survives_a_reload_while_the_window_is_open(
+    live_server, grading_world, chromium_path
+):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1360, "height": 900})
+            page.set_default_timeout(TIMEOUT_MS)
+            log_in(page, live_server.url, "browser-expert")
+            wait_until_playing(page)
+            wait_for_grading(page)
+            graded = clip_on_screen(page)
+            page.keyboard.press("d")
+            page.wait_for_selector("#undo:not([hidden])")
+            page.reload()
+            page.wait_for_selector("#undo:not([hidden])")
+            assert label_of(graded) in page.locator("#undo-text").inner_text()
+            page.keyboard.press("u")
+            page.wait_for_selector("#undo.is-changing")
+            page.keyboard.press("b")
+            page.wait_for_function(
+                "(text) => document.getElementById('status').textContent"
+                ".includes(text)",
+                arg=f"clip {label_of(graded)} is now graded B",
+            )
+        finally:
+            browser.close()
+    assert dict(Vote.objects.values_list("clip_id", "grade")) == {graded: "B"}
+
+
+def test_a_closed_tab_hands_its_clips_back_and_the_finish_screen_names_other_tabs(
+    live_server, grading_world, chromium_path
+):
+    expert, clips = grading_world
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            context = browser.new_context(viewport={"width": 1360, "height": 900})
+            first = context.new_page()
+            first.set_default_timeout(TIMEOUT_MS)
+            log_in(first, live_server.url, "browser-expert")
+            wait_until_playing(first)  # this tab holds 3 of the 4 clips
+            second = context.new_page()
+            second.set_default_timeout(TIMEOUT_MS)
+            second.goto(f"{live_server.url}/grade/")
+            wait_for_grading(second)
+            only = clip_on_screen(second)
+            second.keyboard.press("a")
+            second.wait_for_selector("#done:not([hidden])")
+            assert (
+                "3 clips are open in your other tabs"
+                in second.locator("#done-elsewhere").inner_text()
+            )
+            first.close()  # pagehide: the beacon hands its 3 clips back
+            second.wait_for_timeout(500)
+            second.click("#btn-check-again")
+            wait_for_grading(second)
+            assert clip_on_screen(second) != only
         finally:
             browser.close()

@@ -223,3 +223,33 @@ def test_findings_state_only_the_intervals_that_exclude_zero():
         "clinic [video zeroed] (emd) is worse than the speed-only kNN: Δ EMD +1.000 "
         "[+0.500, +2.000] e-2.",
     ]
+
+
+def test_a_control_never_takes_the_bold_from_the_models():
+    metrics = ("emd", "mse", "jsd", "ce", "hi", "macro_hi", "macro_f1", "mode_accuracy")
+
+    def row(name, emd, control="none"):
+        mean = dict.fromkeys(metrics, 0.5) | {"emd": emd}
+        std = dict.fromkeys(metrics, 0.0)
+        return {
+            "model": name,
+            "loss": "emd",
+            "control": control,
+            "mean": mean,
+            "std": std,
+        }
+
+    result = {
+        "rows": [
+            row("clinic", 0.02),
+            row("clinic [video zeroed]", 0.01, "video_zeroed"),
+        ],
+        "baseline": {
+            "mean": dict.fromkeys(metrics, 0.9),
+            "std": dict.fromkeys(metrics, 0.0),
+        },
+        "references": [],
+    }
+    text = compare_markdown(result, context={})
+    assert "| clinic | emd | **2.000e-2 ± 0.000e-2** |" in text
+    assert "| clinic [video zeroed] | emd | 1.000e-2 ± 0.000e-2 |" in text

@@ -1,19 +1,48 @@
 /*
  * The vote just given can be changed (PATCH change_url) until the server's undo
  * window closes: the countdown box, "change mode" (U or Backspace, then a grade key)
- * and sending the change through the outbox.
+ * and sending the change through the outbox. The box is kept in sessionStorage,
+ * so a reload while the window is open brings it back.
  */
 import { label } from "./label.js";
 import { newKey } from "./outbox.js";
 import { renderPanel } from "./reveal.js";
 
-// ctx: {state, ui, config, outbox, deliver, setBusy, setStatus, showError,
+// ctx: {state, ui, config, outbox, deliver, drain, setStatus, showError,
 // hideError, showProgress, renderGradeButtons} from grade.js.
 export function createUndo(ctx) {
   const { state, ui, config, outbox } = ctx;
-  const { deliver, setBusy, setStatus, showError, hideError, showProgress } = ctx;
+  const { deliver, setStatus, showError, hideError, showProgress } = ctx;
   const renderGradeButtons = () => ctx.renderGradeButtons();
+  const storageKey = "spermgrade.last." + config.user;
   let undoTimer = null;
+
+  function save() {
+    try {
+      if (state.last) window.sessionStorage.setItem(storageKey, JSON.stringify(state.last));
+      else window.sessionStorage.removeItem(storageKey);
+    } catch (err) {
+      // Storage disabled: the box lasts as long as the page.
+    }
+  }
+
+  // After a reload: the last vote's box, if its window is still open.
+  function restore() {
+    let last = null;
+    try {
+      last = JSON.parse(window.sessionStorage.getItem(storageKey) || "null");
+    } catch (err) {
+      last = null;
+    }
+    if (last && last.changeUrl && Number(last.deadline) > Date.now()) {
+      state.last = last;
+      clearInterval(undoTimer);
+      undoTimer = setInterval(renderUndo, 250);
+    } else {
+      state.last = null;
+      save();
+    }
+  }
 
   function rememberLast(vote, item) {
     if (!vote.change_url || !vote.undo_until) {
@@ -34,6 +63,7 @@ export function createUndo(ctx) {
       changeUrl: vote.change_url,
       deadline,
     };
+    save();
     clearInterval(undoTimer);
     undoTimer = setInterval(renderUndo, 250);
     renderUndo();
@@ -53,7 +83,10 @@ export function createUndo(ctx) {
   function renderUndo() {
     const left = undoSecondsLeft();
     if (!state.last || left <= 0) {
-      if (state.last && !state.busy) state.last = null;
+      if (state.last && !state.busy) {
+        state.last = null;
+        save();
+      }
       if (!state.last) {
         clearInterval(undoTimer);
         state.changeMode = false;
@@ -77,7 +110,7 @@ export function createUndo(ctx) {
         formatCountdown(left) + ".";
     }
     ui.undoButtons.forEach((button) => {
-      button.disabled = state.busy || left <= 0;
+      button.disabled = left <= 0;
       button.setAttribute("aria-current", String(button.dataset.grade === last.grade));
     });
   }
@@ -85,10 +118,6 @@ export function createUndo(ctx) {
   function enterChangeMode() {
     if (!state.last || undoSecondsLeft() <= 0) {
       setStatus("There is no recent grade to change.", "warn");
-      return;
-    }
-    if (state.busy) {
-      setStatus("Please wait: your last grade is still being sent.", "warn");
       return;
     }
     state.changeMode = true;
@@ -111,10 +140,6 @@ export function createUndo(ctx) {
       setStatus("The time to change that grade has passed.", "warn");
       return;
     }
-    if (state.busy) {
-      setStatus("Please wait: your last grade is still being sent.", "warn");
-      return;
-    }
     if (grade === last.grade) {
       renderUndo();
       setStatus("Clip " + label(last.clip) + " stays " + grade + ".");
@@ -123,6 +148,7 @@ export function createUndo(ctx) {
     const item = {
       key: newKey(),
       kind: "change",
+      tab: config.tab,
       method: "PATCH",
       url: last.changeUrl,
       voteId: last.id,
@@ -133,11 +159,10 @@ export function createUndo(ctx) {
       attempts: 0,
     };
     outbox.push(item);
-    sendChange(item);
+    ctx.drain();
   }
 
   async function sendChange(item) {
-    setBusy(true);
     setStatus("Changing clip " + label(item.clip) + " to " + item.grade + "…");
     const result = await deliver(
       item,
@@ -146,7 +171,10 @@ export function createUndo(ctx) {
     if (result.ok) {
       const vote = result.data;
       hideError();
-      if (state.last && state.last.id === vote.id) state.last.grade = vote.grade || item.grade;
+      if (state.last && state.last.id === vote.id) {
+        state.last.grade = vote.grade || item.grade;
+        save();
+      }
       showProgress(vote.progress);
       setStatus("Changed: clip " + label(item.clip) + " is now graded " + (vote.grade || item.grade) + ".", "ok");
       if (vote.panel) renderPanel(ui.reveal, vote.panel, item.clip);
@@ -155,11 +183,20 @@ export function createUndo(ctx) {
     }
     if (result.error.status === 409 && state.last && state.last.id === item.voteId) {
       state.last = null;
+      save();
     }
     showError("Clip " + label(item.clip) + " was not changed to " + item.grade + ": " + result.error.message);
     setStatus("");
     renderUndo();
   }
 
-  return { rememberLast, renderUndo, enterChangeMode, exitChangeMode, changeLast, sendChange };
+  return {
+    rememberLast,
+    renderUndo,
+    enterChangeMode,
+    exitChangeMode,
+    changeLast,
+    sendChange,
+    restore,
+  };
 }
