@@ -96,6 +96,11 @@ def test_the_marker_rings_the_tracked_sperm_in_every_frame_and_m_toggles_it(
             at = page.evaluate(RING_STATE)
             assert at["frame"] == t
             assert [at["sx"], at["sy"]] == pytest.approx(list(expected[t]), abs=0.6)
+            # Zoomed pixels are the clip's own (nearest neighbour), not a blur.
+            rendering = page.evaluate(
+                "getComputedStyle(document.getElementById('video')).imageRendering"
+            )
+            assert rendering == "pixelated"
             screenshot(page, "marker")
 
             # M hides it, the button says so, and the choice survives a reload.

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from annotation import selectors, services
-from annotation.models import Clip
+from annotation.models import Clip, Recording
 from tests.browser.helpers import (
     TIMEOUT_MS,
     launch,
@@ -110,3 +110,36 @@ def test_operator_approves_by_click_and_rejects_by_keyboard_with_a_reason(
         a.clip.pk for a in selectors.clip_next_for_expert(expert=expert, count=5)
     ]
     assert offered == [first.pk]
+
+
+def test_recording_and_review_pages_fit_a_phone(
+    live_server, review_world, chromium_path
+):
+    patient = services.patient_get_or_create(code="PAT-PHONE")
+    Recording.objects.create(
+        patient=patient,
+        original_name="a-rather-long-recording-name-from-the-microscope.avi",
+        status=Recording.Status.DONE,
+    )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_context(
+                viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+            ).new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            log_in(page, live_server.url, "reviewer", PASSWORD, then="/recordings/")
+            for url in ("/recordings/", "/recordings/review/"):
+                page.goto(live_server.url + url)
+                assert page.evaluate("document.documentElement.scrollWidth") <= 390, url
+                for selector in ("table", ".site-header", ".review-card"):
+                    for box in page.locator(selector).all():
+                        rect = box.bounding_box()
+                        assert rect["x"] >= 0 and rect["x"] + rect["width"] <= 390, (
+                            url,
+                            selector,
+                        )
+        finally:
+            browser.close()
