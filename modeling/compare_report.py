@@ -22,7 +22,9 @@ PAIRED_TEXT = (
     "resamples of the patients (every clip of a drawn patient comes along). "
     "Each seed is a complete cross-validation with its own folds, initialisation "
     "and data order, so every clip is held out once per seed. A row beats the "
-    "speed features only when its whole interval lies below zero. The controls "
+    "speed features only when its whole interval lies below zero. The interval "
+    "is over the test patients, for the seed-averaged predictions; how much "
+    "training itself varies shows in the per-seed column. The controls "
     "run the model with one input taken away in training, validation and test "
     "alike: video zeroed (black frames), video shuffled (each clip gets the "
     "frames of another patient's clip of the same split, its speed and target "
@@ -156,9 +158,15 @@ def compare_markdown(result: dict, *, context: dict) -> str:
     references += [
         (r["name"], "-", r["mean"], r["std"]) for r in result.get("references", [])
     ]
+    # the bold goes to models only, never to a control or a reference
+    models = [
+        e
+        for e, r in zip(entries, result["rows"], strict=True)
+        if r.get("control", "none") == "none"
+    ]
     best = {}
     for key, _, _, direction in TABLE_COLUMNS:
-        values = [e[2][key] for e in entries] or [r[2][key] for r in references]
+        values = [e[2][key] for e in models] or [r[2][key] for r in references]
         best[key] = min(values) if direction == "min" else max(values)
     entries += references
     header = "| Model | Loss | " + " | ".join(c[1] for c in TABLE_COLUMNS) + " |"
@@ -175,8 +183,8 @@ def compare_markdown(result: dict, *, context: dict) -> str:
     paired = ""
     if any(r.get("delta") for r in result["rows"]):
         claims = findings(result) or [
-            "none: no interval excludes zero, so no row is shown better or worse "
-            "than another"
+            "none: no interval of a model or control excludes zero, so none is "
+            "shown better or worse than the speed-only kNN or than another row"
         ]
         paired = (
             "\n## Paired against the speed-only kNN\n\n"
@@ -196,7 +204,8 @@ def compare_markdown(result: dict, *, context: dict) -> str:
         "HI = histogram intersection; Macro HI = mean HI per true grade-mode "
         "class; Macro F1 and Mode acc. score the grade mode (ties to the better "
         "grade). Lower is better for EMD/MSE/JSD/CE, higher for the rest; the "
-        "best model value of each column is bold. The last rows are references "
+        "best model value of each column is bold (never a control's). The last "
+        "rows are references "
         "on the same folds, not models: the training-set mean distribution (the "
         "floor to beat), a k-nearest-neighbour predictor on the speed features "
         "alone (what the clip must add to), and on synthetic data one on the "
@@ -205,6 +214,20 @@ def compare_markdown(result: dict, *, context: dict) -> str:
         "any model can do, given the panel's own noise); their k is chosen on "
         "each fold's validation split.\n\n" + "\n".join(lines) + "\n" + paired
     )
+
+
+def _wall_text(result: dict) -> str:
+    runs = result.get("runs")
+    if not runs:
+        return f"{result['wall_s']:.0f} s for the whole table"
+    total = sum(r["wall_s"] for r in runs)
+    text = f"{total:.0f} s of cross-validation over {len(runs)} runs"
+    if abs(total - result["wall_s"]) > 0.1 * total:
+        text += (
+            f" ({result['wall_s']:.0f} s in the invocation that wrote the table; "
+            "the rest are runs read back with --resume)"
+        )
+    return text
 
 
 def _seeds_text(seeds: list[int]) -> str:
@@ -251,6 +274,6 @@ def context_describe(
             f"scheduler {o.scheduler}; augmentation "
             f"{'on' if base.augment.enabled else 'off'}; amp {base.runtime.amp}"
         ),
-        "Wall time": f"{result['wall_s']:.0f} s for the whole table",
+        "Wall time": _wall_text(result),
         **extra,
     }
