@@ -10,6 +10,12 @@ k-fold CV for each model and loss, writes the Table-1-style markdown
     python benchmarks/compare_models.py --profile small --n-clips 200 \\
         --source-size 64 --size 48 --epochs 20 --optimizer adamw --lr 3e-3 \\
         --jobs 2 --doc var/compare_small.md
+    # with power: three seeds, controls on the clinic model, paired intervals
+    # against the speed-only kNN (docs/model_comparison_600.md gives the rest)
+    python benchmarks/compare_models.py --profile small --n-clips 600 \
+        --models clinic,resnet_image,resnet_image:per_frame --losses emd \
+        --controls video_zeroed,video_shuffled,speed_zeroed --seeds 5,6,7 \
+        --also-select-by loss --resume --out var/compare_power
 """
 
 from __future__ import annotations
