@@ -227,7 +227,9 @@ class ClipReleaseApi(_Api):
         params = ClipReleaseInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         released = services.clip_leases_release_tab(
-            expert=request.user, holder=params.validated_data["tab"]
+            expert=request.user,
+            holder=params.validated_data["tab"],
+            before=params.validated_data.get("before"),
         )
         return Response({"released": released})
 
@@ -258,7 +260,7 @@ def _clip_for_vote(*, expert, ref) -> tuple[Clip, bool | None]:
         if found is None:
             raise errors.ClipNotFound("No clip of yours has this handle.")
         clip_id, as_repeat = found.clip_id, found.repeat
-    clip = Clip.objects.only("id", "is_active").filter(pk=clip_id).first()
+    clip = Clip.objects.only("id", "is_active", "review").filter(pk=clip_id).first()
     if clip is None:
         raise errors.ClipNotFound(
             "No clip of yours has this handle."

@@ -133,6 +133,11 @@ class ClipNextOutputSerializer(serializers.Serializer):
 
 class ClipReleaseInputSerializer(serializers.Serializer):
     tab = serializers.CharField(max_length=64, help_text="The closing tab's id.")
+    before = serializers.DateTimeField(
+        required=False,
+        help_text="Release only leases granted up to this time (the page's "
+        "pagehide, in server time): a reload's new grant is kept.",
+    )
 
 
 class ClipReleaseOutputSerializer(serializers.Serializer):

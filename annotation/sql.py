@@ -292,8 +292,12 @@ SELECT
   (SELECT COUNT(*) FROM {CLIP} c WHERE {GRADABLE} AND NOT EXISTS (
      SELECT 1 FROM {VOTE} v WHERE v.clip_id = c.id AND v.expert_id = %(expert)s
   )),
-  (SELECT COUNT(*) FROM {LEASE} WHERE expert_id = %(expert)s
-     AND expires_at > %(now)s AND holder <> %(holder)s)
+  (SELECT COUNT(*) FROM {LEASE} l JOIN {CLIP} c ON c.id = l.clip_id
+   WHERE l.expert_id = %(expert)s AND l.expires_at > %(now)s
+     AND l.holder <> %(holder)s AND {GRADABLE}
+     AND (l.is_repeat OR NOT EXISTS (
+       SELECT 1 FROM {VOTE} v
+       WHERE v.clip_id = l.clip_id AND v.expert_id = l.expert_id)))
 """
 
 _DISTRIBUTION_SQL = f"SELECT clip_id, {_COLUMNS} FROM {TABLE}"

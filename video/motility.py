@@ -49,6 +49,18 @@ class MotilityConfig:
     clip_fps: float | None = DEFAULT_CLIP_FPS
     min_measured_fraction: float = 0.5
 
+    def __post_init__(self) -> None:
+        if not np.isfinite(self.fps) or self.fps <= 0:
+            raise ValueError(f"fps must be a positive number, got {self.fps}.")
+        if self.clip_frames < 2:
+            raise ValueError(f"clip_frames must be >= 2, got {self.clip_frames}.")
+        if self.clip_fps is not None and not (
+            np.isfinite(self.clip_fps) and self.clip_fps > 0
+        ):
+            raise ValueError(
+                f"clip_fps must be a positive number, got {self.clip_fps}."
+            )
+
 
 def track_kinematics(
     points: np.ndarray, measured: np.ndarray | None, config: MotilityConfig

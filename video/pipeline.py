@@ -223,8 +223,8 @@ def recording_process(
 ) -> PipelineResult:
     """Turn a stream of frames into tracked single-sperm clips (see module doc)."""
     config = config or PipelineConfig()
-    if fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}.")
+    if not np.isfinite(fps) or fps <= 0:
+        raise ValueError(f"fps must be a positive number, got {fps}.")
     if targets:
         return _process_targets(
             frames,

@@ -90,15 +90,20 @@ def clip_leases_release_expired(*, expert=None, before: datetime | None = None) 
     return deleted
 
 
-def clip_leases_release_tab(*, expert, holder: str) -> int:
+def clip_leases_release_tab(
+    *, expert, holder: str, before: datetime | None = None
+) -> int:
     """A closed tab gives its clips back at once (the page's ``pagehide``
     beacon): its live leases lapse now, so other experts' queues get the clips.
-    The rows stay, lapsed, for LEASE_KEEP_SECONDS, so a grade still waiting in
-    that browser's outbox lands when it is sent. Returns how many lapsed."""
+    With ``before``, only leases granted up to then (a reload of the same tab
+    may have been granted new ones already). The rows stay, lapsed, for
+    LEASE_KEEP_SECONDS, so a grade still waiting in that browser's outbox lands
+    when it is sent. Returns how many lapsed."""
     now = timezone.now()
-    return ClipLease.objects.filter(
-        expert=expert, holder=holder, expires_at__gt=now
-    ).update(expires_at=now)
+    leases = ClipLease.objects.filter(expert=expert, holder=holder, expires_at__gt=now)
+    if before is not None:
+        leases = leases.filter(created_at__lte=before)
+    return leases.update(expires_at=now)
 
 
 def site_setting_update(*, reveal_panel_after_vote: bool) -> SiteSetting:

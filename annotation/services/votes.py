@@ -146,6 +146,10 @@ def vote_create(
         raise errors.NotAnExpert("Only members of the experts group can vote.")
     if not clip.is_active:
         raise errors.ClipInactive("This clip has been withdrawn from grading.")
+    if clip.review != Clip.Review.APPROVED:
+        raise errors.ClipInactive(
+            f"This clip is not open for grading (it is {clip.get_review_display()})."
+        )
     now = timezone.now()
     if offered_only:
         _offer_check(expert=expert, clip=clip, now=now, as_repeat=as_repeat)

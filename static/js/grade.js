@@ -37,17 +37,19 @@ import { createUndo } from "./grade/undo.js";
 
   // One id per browser tab (kept across reloads): the server hands this tab back the
   // clips it already leased to it, so the preloaded clip becomes the current one.
+  // The id is taken out of sessionStorage while the page lives and put back on
+  // pagehide: a duplicated tab (which copies sessionStorage) gets an id of its own.
+  const TAB_KEY = "spermgrade.tab";
+
   function tabId() {
+    let id = null;
     try {
-      let id = window.sessionStorage.getItem("spermgrade.tab");
-      if (!id) {
-        id = newKey();
-        window.sessionStorage.setItem("spermgrade.tab", id);
-      }
-      return id;
+      id = window.sessionStorage.getItem(TAB_KEY);
+      window.sessionStorage.removeItem(TAB_KEY);
     } catch (err) {
-      return newKey();
+      id = null;
     }
+    return id || newKey();
   }
 
   const tab = tabId();
@@ -117,7 +119,8 @@ import { createUndo } from "./grade/undo.js";
   };
 
   // Grades not yet confirmed by the server (see grade/outbox.js).
-  const outbox = createOutbox("spermgrade.outbox." + config.user);
+  const outboxKey = "spermgrade.outbox." + config.user;
+  const outbox = createOutbox(outboxKey);
   const api = createApi({
     loginPath: config.loginUrl.split("?")[0],
     onServerDate: (serverNow) => {
@@ -201,6 +204,7 @@ import { createUndo } from "./grade/undo.js";
     document.title = graded + "/" + total + " graded · SpermGrade";
     const share = total > 0 ? Math.min(1, graded / total) : 0;
     ui.progressFill.style.width = (share * 100).toFixed(1) + "%";
+    if (!ui.done.hidden) renderDoneText();
   }
 
   // ------------------------------------------------------------------ videos
@@ -297,10 +301,17 @@ import { createUndo } from "./grade/undo.js";
     forgetOtherVideos();
     root.classList.add("is-done");
     ui.done.hidden = false;
+    renderDoneText();
+    setStatus("");
+  }
+
+  // The finish screen's sentence, from the same figures as the counter.
+  function renderDoneText() {
     const progress = state.progress;
-    const left = progress ? Math.max(0, progress.total - progress.graded) : 0;
+    const graded = progress ? progress.graded + pendingCreates().length : 0;
+    const left = progress ? Math.max(0, progress.total - graded) : 0;
     ui.doneText.textContent = left
-      ? "Nothing else needs your grade right now (" + progress.graded + " graded of " +
+      ? "Nothing else needs your grade right now (" + graded + " graded of " +
         progress.total + "). The rest come later: clips still being graded by others, " +
         "clips shown again after a while, and clips from new recordings."
       : "You have graded every clip that needs your grade right now. Thank you!";
@@ -310,7 +321,6 @@ import { createUndo } from "./grade/undo.js";
       ? held + (held === 1 ? " clip is" : " clips are") + " open in your other tabs or " +
         "windows. Grade them there, or close those tabs to bring them here."
       : "";
-    setStatus("");
   }
 
   // ------------------------------------------------------------------- queue
@@ -372,6 +382,13 @@ import { createUndo } from "./grade/undo.js";
     const clips = offered.filter(
       (clip) => state.settled.indexOf(clip.id) === -1 && !waiting.has(clip.id)
     );
+    if (!clips.length && offered.some((clip) => waiting.has(clip.id))) {
+      // Only clips whose grades are still on their way: not done, just waiting
+      // (the drain asks again once they are sent).
+      showProgress(data.progress);
+      if (!state.current) clearClip("Sending your grades…");
+      return true;
+    }
     if (offered.length && !clips.length && !final) return false;
     state.heldElsewhere = Number(data.held_elsewhere) || 0;
     showProgress(data.progress);
@@ -439,7 +456,7 @@ import { createUndo } from "./grade/undo.js";
   }
 
   function renderPending() {
-    const waiting = outbox.read().filter((item) => item.tab === config.tab).length;
+    const waiting = outbox.read().filter((item) => locks || item.tab === config.tab).length;
     ui.pending.hidden = !waiting;
     ui.pending.textContent = waiting
       ? waiting + (waiting === 1 ? " grade waits" : " grades wait") + " to be sent" +
@@ -479,23 +496,46 @@ import { createUndo } from "./grade/undo.js";
     drain();
   }
 
-  // Deliver this tab's outbox in order, one item at a time (a grade queued
-  // offline waits behind the ones before it). Items of other tabs are theirs.
+  // Deliver the outbox in order, one item at a time (a grade queued offline waits
+  // behind the ones before it). Where the browser has Web Locks, one tab of the
+  // expert at a time delivers every tab's items (a closed tab's grades too, and
+  // never the same item twice); without them each tab delivers its own.
   let draining = false;
+  let drainAgain = false;
+  const locks = navigator.locks && navigator.locks.request ? navigator.locks : null;
+
+  function nextItem() {
+    const items = outbox.read();
+    return locks ? items[0] : items.find((other) => other.tab === config.tab);
+  }
+
+  async function deliverAll() {
+    for (;;) {
+      const item = nextItem();
+      if (!item) break;
+      if (item.kind === "change") await sendChange(item);
+      else await sendCreate(item);
+    }
+  }
 
   async function drain() {
-    if (draining) return;
+    if (draining) {
+      drainAgain = true;
+      return;
+    }
     draining = true;
     try {
-      for (;;) {
-        const item = outbox.read().find((other) => other.tab === config.tab);
-        if (!item) break;
-        if (item.kind === "change") await sendChange(item);
-        else await sendCreate(item);
-      }
+      do {
+        drainAgain = false;
+        if (locks) await locks.request("spermgrade.outbox." + config.user, deliverAll);
+        else await deliverAll();
+      } while (drainAgain);
     } finally {
       draining = false;
       renderPending();
+      showProgress(null);
+      // Everything offered was waiting here: ask again now that it is sent.
+      if (!state.current && ui.done.hidden) refreshQueue();
     }
   }
 
@@ -548,6 +588,7 @@ import { createUndo } from "./grade/undo.js";
         "warn"
       );
       advance(item.clip);
+      refreshQueue(); // the counter's figures from the server again
     } else if (error.status === 404) {
       showError("Clip " + label(item.clip) + " is no longer available: " + error.message + " Moving on.");
       advance(item.clip);
@@ -623,8 +664,9 @@ import { createUndo } from "./grade/undo.js";
     player.bind();
 
     ui.gradeButtons.forEach((button) => {
-      button.addEventListener("click", () => {
+      button.addEventListener("click", (event) => {
         if (button.getAttribute("aria-disabled") === "true" && !state.changeMode) return;
+        if (event.detail > 1) return; // the second click of a double click
         onGrade(button.dataset.grade);
       });
     });
@@ -645,10 +687,33 @@ import { createUndo } from "./grade/undo.js";
     window.addEventListener("offline", renderPending);
     // A closing tab hands its clips back at once, so the counter and the other
     // tabs' queues agree; grades still in the outbox land later all the same.
-    window.addEventListener("pagehide", () => {
-      if (!navigator.sendBeacon || !config.releaseUrl) return;
-      const form = new URLSearchParams({ tab: config.tab, csrfmiddlewaretoken: csrfToken() });
+    window.addEventListener("pagehide", (event) => {
+      try {
+        window.sessionStorage.setItem(TAB_KEY, config.tab); // for a reload
+      } catch (err) {
+        // no sessionStorage: the reloaded page gets a new id
+      }
+      // Kept in the back/forward cache, the page keeps its clips.
+      if (event.persisted || !navigator.sendBeacon || !config.releaseUrl) return;
+      // Only leases granted up to now (server time): a reload's new grant is kept
+      // even if this beacon arrives after it.
+      const before = new Date(Date.now() + state.clockOffsetMs).toISOString();
+      const form = new URLSearchParams({
+        tab: config.tab,
+        before,
+        csrfmiddlewaretoken: csrfToken(),
+      });
       navigator.sendBeacon(config.releaseUrl, form);
+    });
+    window.addEventListener("pageshow", (event) => {
+      if (event.persisted) refreshQueue();
+    });
+    // Another tab queued or delivered grades: deliver and recount here too.
+    window.addEventListener("storage", (event) => {
+      if (event.key !== outboxKey) return;
+      renderPending();
+      showProgress(null);
+      if (locks) drain();
     });
     window.addEventListener("beforeunload", (event) => {
       if (outbox.read().some((item) => item.tab === config.tab)) {
@@ -668,7 +733,8 @@ import { createUndo } from "./grade/undo.js";
     // takes them over.
     const pending = outbox.read();
     if (pending.length) {
-      outbox.write(pending.map((item) => ({ ...item, tab: config.tab })));
+      // Without Web Locks each tab delivers its own items: take these over.
+      if (!locks) outbox.write(pending.map((item) => ({ ...item, tab: config.tab })));
       setStatus("Sending " + pending.length + " unsaved grade(s) from your last visit…");
     }
     renderPending();

@@ -114,10 +114,17 @@
       var t = Math.min(points.length - 1, Math.max(0, Math.floor(video.currentTime * fps + 1e-3)));
       circle.setAttribute("cx", String(points[t][0]));
       circle.setAttribute("cy", String(points[t][1]));
-      if (typeof video.requestVideoFrameCallback === "function") video.requestVideoFrameCallback(draw);
     }
-    if (typeof video.requestVideoFrameCallback === "function") video.requestVideoFrameCallback(draw);
-    video.addEventListener("timeupdate", draw);
+    if (typeof video.requestVideoFrameCallback === "function") {
+      // One chain per video: each frame callback registers the next one.
+      var onFrame = function () {
+        draw();
+        video.requestVideoFrameCallback(onFrame);
+      };
+      video.requestVideoFrameCallback(onFrame);
+    } else {
+      video.addEventListener("timeupdate", draw);
+    }
     draw();
   }
 

@@ -365,6 +365,8 @@ def test_graded_clips_are_withdrawn_not_deleted_when_clips_are_replaced():
     (graded,) = services.clips_replace_for_recording(
         recording=recording, clips=[clip_spec(1)]
     )
+    services.clip_review(clip_id=graded.pk, decision="approve", user=None)
+    graded.refresh_from_db()
     expert = services.expert_create(username="e1", password="e1-pass-123")
     services.vote_create(expert=expert, clip=graded, grade="B")
 

@@ -324,3 +324,25 @@ def test_a_closed_tab_hands_its_clips_back_and_the_finish_screen_names_other_tab
             assert clip_on_screen(second) != only
         finally:
             browser.close()
+
+
+def test_a_double_click_grades_one_clip_only(live_server, grading_world, chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1360, "height": 900})
+            page.set_default_timeout(TIMEOUT_MS)
+            log_in(page, live_server.url, "browser-expert")
+            wait_until_playing(page)
+            page.wait_for_load_state("networkidle")  # the next clip is ready at once
+            wait_for_grading(page)
+            page.dblclick(".grade-btn[data-grade='A']")
+            expect_progress(page, 1, 4)
+            wait_for_outbox_empty(page)
+            page.wait_for_timeout(500)
+            expect_progress(page, 1, 4)
+        finally:
+            browser.close()
+    assert Vote.objects.count() == 1

@@ -20,6 +20,11 @@ export function createKeyHandler(ctx) {
   return function onKeyDown(event) {
     if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
     if (isTyping(event.target)) return;
+    // A held Enter on a focused grade button would grade the clips that follow.
+    if (event.key === "Enter" && event.repeat) {
+      event.preventDefault();
+      return;
+    }
     const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
     if (key === " ") {
       event.preventDefault();

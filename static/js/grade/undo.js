@@ -69,6 +69,19 @@ export function createUndo(ctx) {
     renderUndo();
   }
 
+  // A newer grade still in the outbox: U now would change the older vote in the
+  // box while the expert means the clip just graded.
+  function newerGradeWaiting() {
+    return outbox.read().some((item) => item.kind === "create");
+  }
+
+  function changeOfLastWaiting() {
+    return Boolean(
+      state.last &&
+        outbox.read().some((item) => item.kind === "change" && item.voteId === state.last.id)
+    );
+  }
+
   function undoSecondsLeft() {
     if (!state.last) return 0;
     return Math.max(0, Math.ceil((state.last.deadline - Date.now()) / 1000));
@@ -83,7 +96,7 @@ export function createUndo(ctx) {
   function renderUndo() {
     const left = undoSecondsLeft();
     if (!state.last || left <= 0) {
-      if (state.last && !state.busy) {
+      if (state.last && !changeOfLastWaiting()) {
         state.last = null;
         save();
       }
@@ -120,6 +133,13 @@ export function createUndo(ctx) {
       setStatus("There is no recent grade to change.", "warn");
       return;
     }
+    if (newerGradeWaiting()) {
+      setStatus(
+        "Your newest grade is still on its way; change it once it is saved.",
+        "warn"
+      );
+      return;
+    }
     state.changeMode = true;
     setStatus("");
     renderUndo();
@@ -138,6 +158,14 @@ export function createUndo(ctx) {
     if (!last || undoSecondsLeft() <= 0) {
       renderUndo();
       setStatus("The time to change that grade has passed.", "warn");
+      return;
+    }
+    if (newerGradeWaiting()) {
+      renderUndo();
+      setStatus(
+        "Your newest grade is still on its way; change it once it is saved.",
+        "warn"
+      );
       return;
     }
     if (grade === last.grade) {
