@@ -695,9 +695,10 @@ import { createUndo } from "./grade/undo.js";
       }
       // Kept in the back/forward cache, the page keeps its clips.
       if (event.persisted || !navigator.sendBeacon || !config.releaseUrl) return;
-      // Only leases granted up to now (server time): a reload's new grant is kept
-      // even if this beacon arrives after it.
-      const before = new Date(Date.now() + state.clockOffsetMs).toISOString();
+      // Only leases granted up to now (server time, plus 1 s: the Date header
+      // that set the offset has whole seconds, so the estimate runs up to 1 s
+      // early): a reload's new grant is kept even if this beacon arrives after it.
+      const before = new Date(Date.now() + state.clockOffsetMs + 1000).toISOString();
       const form = new URLSearchParams({
         tab: config.tab,
         before,

@@ -318,8 +318,17 @@ def test_a_closed_tab_hands_its_clips_back_and_the_finish_screen_names_other_tab
                 in second.locator("#done-elsewhere").inner_text()
             )
             first.close()  # pagehide: the beacon hands its 3 clips back
-            second.wait_for_timeout(500)
-            second.click("#btn-check-again")
+            # The beacon is asynchronous: ask again until its clips are here.
+            for _ in range(20):
+                second.wait_for_timeout(500)
+                second.click("#btn-check-again")
+                second.wait_for_function(
+                    "() => document.getElementById('done').hidden"
+                    " || document.getElementById('status').textContent"
+                    " === 'Still nothing to grade.'"
+                )
+                if second.locator("#done").is_hidden():
+                    break
             wait_for_grading(second)
             assert clip_on_screen(second) != only
         finally:
