@@ -111,7 +111,15 @@ def average_path(points: np.ndarray, *, window: int = 5) -> np.ndarray:
     )
 
 
-def _ratio(a: float, b: float) -> float:
+def threshold_scale(
+    um_per_px: float | None, assumed_um_per_px: float = DEFAULT_UM_PER_PX
+) -> float:
+    """What converts the µm/s thresholds to the speeds' unit: 1 in µm/s, else
+    pixels at the assumed scale."""
+    return 1.0 if um_per_px is not None else 1.0 / assumed_um_per_px
+
+
+def ratio(a: float, b: float) -> float:
     """a / b for the WHO ratios (a <= b in exact arithmetic): in [0, 1]."""
     return float(min(1.0, max(0.0, a / b))) if b > 1e-12 else 0.0
 
@@ -192,16 +200,16 @@ def kinematics_compute(
     else:
         vap, alh, alh_max, bcf = vsl, 0.0, 0.0, 0.0
     # Classification thresholds in the unit of the speeds above.
-    to_unit = 1.0 if um_per_px is not None else 1.0 / assumed_um_per_px
-    str_ = _ratio(vsl, vap)
+    to_unit = threshold_scale(um_per_px, assumed_um_per_px)
+    str_ = ratio(vsl, vap)
     motility = motility_class_of(vsl=vsl, vap=vap, str_=str_, to_unit=to_unit)
     return Kinematics(
         vcl=vcl,
         vsl=vsl,
         vap=vap,
-        lin=_ratio(vsl, vcl),
+        lin=ratio(vsl, vcl),
         str=str_,
-        wob=_ratio(vap, vcl),
+        wob=ratio(vap, vcl),
         alh=alh,
         alh_max=alh_max,
         bcf=float(bcf),

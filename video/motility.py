@@ -25,7 +25,6 @@ import numpy as np
 
 from video.clips import DEFAULT_CLIP_FPS, DEFAULT_CLIP_FRAMES, span_indices
 from video.kinematics import (
-    DEFAULT_UM_PER_PX,
     IMMOTILE_VAP_UM_S,
     IMMOTILE_VSL_UM_S,
     PROGRESSIVE_STR,
@@ -34,6 +33,8 @@ from video.kinematics import (
     Kinematics,
     kinematics_compute,
     motility_class_of,
+    ratio,
+    threshold_scale,
 )
 
 CLASSES = ("progressive", "non-progressive", "immotile")
@@ -101,16 +102,10 @@ def track_kinematics(
     if not windows:
         return None
     mean = {f: float(np.mean([getattr(k, f) for k in windows])) for f in _AVERAGED}
-    to_unit = 1.0 if config.um_per_px is not None else 1.0 / DEFAULT_UM_PER_PX
-    mean["str"] = (
-        float(np.clip(mean["vsl"] / mean["vap"], 0, 1)) if mean["vap"] else 0.0
-    )
-    mean["lin"] = (
-        float(np.clip(mean["vsl"] / mean["vcl"], 0, 1)) if mean["vcl"] else 0.0
-    )
-    mean["wob"] = (
-        float(np.clip(mean["vap"] / mean["vcl"], 0, 1)) if mean["vcl"] else 0.0
-    )
+    to_unit = threshold_scale(config.um_per_px)
+    mean["str"] = ratio(mean["vsl"], mean["vap"])
+    mean["lin"] = ratio(mean["vsl"], mean["vcl"])
+    mean["wob"] = ratio(mean["vap"], mean["vcl"])
     return replace(
         windows[0],
         **mean,
@@ -133,7 +128,7 @@ def motility_summary(
     histogram) with the thresholds in the speeds' unit."""
     rows = list(kinematics)
     unit = "um/s" if um_per_px is not None else "px/s"
-    to_unit = 1.0 if um_per_px is not None else 1.0 / DEFAULT_UM_PER_PX
+    to_unit = threshold_scale(um_per_px)
     counts = {name: sum(k.motility_class == name for k in rows) for name in CLASSES}
     n = len(rows)
     percent = {

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from annotation import services
-from tests.browser.helpers import _HANDLES, CHROMIUM, PASSWORD, moving_cell_frames
+from tests.browser.helpers import _HANDLES, CHROMIUM, PASSWORD, stored_clip
 from tests.servers.plugin import missing_service
-from video.io import encode_mp4
 
 
 @pytest.fixture
@@ -19,22 +18,10 @@ def grading_world(settings, tmp_path):
         username="browser-expert", password=PASSWORD, code="EXP-0900"
     )
     patient = services.patient_get_or_create(code="PAT-BROWSER", is_synthetic=True)
-    clips = []
-    for i in range(4):
-        frames = moving_cell_frames(seed=i)
-        clips.append(
-            services.clip_create(
-                patient=patient,
-                frames=frames,
-                fps=15.0,
-                track=[[0.0, 0.0]] * len(frames),
-                speed=10.0,
-                speed_unit="px/s",
-                kinematics={},
-                is_synthetic=True,
-                video_bytes=encode_mp4(frames, fps=15.0),
-            )
-        )
+    clips = [
+        stored_clip(patient, seed=i, track=[[0.0, 0.0]] * 16, is_synthetic=True)
+        for i in range(4)
+    ]
     from annotation.handles import presentation_handle
 
     _HANDLES.clear()

@@ -2,8 +2,8 @@
 reading the grading page.
 
 Django's ORM refuses to run while Playwright's sync API holds an event loop in
-the test's thread, so these helpers never touch the database; fixtures
-(conftest.py) prepare it before the browser block.
+the test's thread, so these helpers never touch the database, except
+``stored_clip``, which fixtures (conftest.py) call before the browser block.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from annotation import services
 from tests.servers.plugin import missing_service
+from video.io import encode_mp4
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -220,4 +222,20 @@ def wait_for_outbox_empty(page, timeout_ms: int = TIMEOUT_MS) -> None:
         "() => JSON.parse(localStorage.getItem('spermgrade.outbox.browser-expert')"
         " || '[]').length === 0",
         timeout=timeout_ms,
+    )
+
+
+def stored_clip(patient, *, seed: int, track: list, **fields):
+    """A 16-frame clip of ``moving_cell_frames`` at 15 fps, stored with its mp4."""
+    frames = moving_cell_frames(seed=seed)
+    return services.clip_create(
+        patient=patient,
+        frames=frames,
+        fps=15.0,
+        track=track,
+        speed=10.0,
+        speed_unit="px/s",
+        kinematics={},
+        video_bytes=encode_mp4(frames, fps=15.0),
+        **fields,
     )

@@ -13,10 +13,9 @@ from tests.browser.helpers import (
     TIMEOUT_MS,
     launch,
     log_in,
-    moving_cell_frames,
     screenshot,
+    stored_clip,
 )
-from video.io import encode_mp4
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "review-pass-123"
@@ -29,22 +28,15 @@ def review_world(settings, tmp_path, django_user_model):
     operator = django_user_model.objects.create_user("reviewer", password=PASSWORD)
     operator.groups.add(Group.objects.get_or_create(name="operators")[0])
     patient = services.patient_get_or_create(code="PAT-REVIEW")
-    clips = []
-    for i in range(3):
-        frames = moving_cell_frames(seed=i)
-        clips.append(
-            services.clip_create(
-                patient=patient,
-                frames=frames,
-                fps=15.0,
-                track=[[200.0 + t, 100.0] for t in range(len(frames))],
-                speed=10.0,
-                speed_unit="px/s",
-                kinematics={},
-                video_bytes=encode_mp4(frames, fps=15.0),
-                review="pending",
-            )
+    clips = [
+        stored_clip(
+            patient,
+            seed=i,
+            track=[[200.0 + t, 100.0] for t in range(16)],
+            review="pending",
         )
+        for i in range(3)
+    ]
     return operator, clips
 
 
