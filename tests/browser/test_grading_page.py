@@ -23,6 +23,16 @@ from tests.browser.helpers import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
+
+def open_grading_page(browser, base_url: str):
+    """A desktop page, the browser expert logged in, the first clip playing."""
+    page = browser.new_page(viewport={"width": 1360, "height": 900})
+    page.set_default_timeout(TIMEOUT_MS)
+    log_in(page, base_url, "browser-expert")
+    wait_until_playing(page)
+    return page
+
+
 RING = "#marker circle"
 # The ring's frame, its centre in clip pixels, and where that centre falls on the
 # video's picture, converted back to clip pixels (96 px clips).
@@ -62,10 +72,7 @@ def test_the_marker_rings_the_tracked_sperm_in_every_frame_and_m_toggles_it(
     with sync_playwright() as playwright:
         browser = launch(playwright)
         try:
-            page = browser.new_page(viewport={"width": 1360, "height": 900})
-            page.set_default_timeout(TIMEOUT_MS)
-            log_in(page, live_server.url, "browser-expert")
-            wait_until_playing(page)
+            page = open_grading_page(browser, live_server.url)
             page.wait_for_selector(RING)
             page.keyboard.press(" ")
             page.wait_for_function("() => document.getElementById('video').paused")
@@ -233,10 +240,7 @@ def test_focus_stays_on_the_grade_buttons_after_enter(
     with sync_playwright() as playwright:
         browser = launch(playwright)
         try:
-            page = browser.new_page(viewport={"width": 1360, "height": 900})
-            page.set_default_timeout(TIMEOUT_MS)
-            log_in(page, live_server.url, "browser-expert")
-            wait_until_playing(page)
+            page = open_grading_page(browser, live_server.url)
             wait_for_grading(page)
             first = clip_on_screen(page)
             page.focus(".grade-btn[data-grade='C']")
@@ -268,10 +272,7 @@ def test_the_undo_box_survives_a_reload_while_the_window_is_open(
     with sync_playwright() as playwright:
         browser = launch(playwright)
         try:
-            page = browser.new_page(viewport={"width": 1360, "height": 900})
-            page.set_default_timeout(TIMEOUT_MS)
-            log_in(page, live_server.url, "browser-expert")
-            wait_until_playing(page)
+            page = open_grading_page(browser, live_server.url)
             wait_for_grading(page)
             graded = clip_on_screen(page)
             page.keyboard.press("d")
@@ -341,10 +342,7 @@ def test_a_double_click_grades_one_clip_only(live_server, grading_world, chromiu
     with sync_playwright() as playwright:
         browser = launch(playwright)
         try:
-            page = browser.new_page(viewport={"width": 1360, "height": 900})
-            page.set_default_timeout(TIMEOUT_MS)
-            log_in(page, live_server.url, "browser-expert")
-            wait_until_playing(page)
+            page = open_grading_page(browser, live_server.url)
             page.wait_for_load_state("networkidle")  # the next clip is ready at once
             wait_for_grading(page)
             page.dblclick(".grade-btn[data-grade='A']")
