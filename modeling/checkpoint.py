@@ -124,4 +124,7 @@ def checkpoint_load(
     # Predict as it was trained: checkpoints from before per-model
     # normalisation name none and were trained on ImageNet statistics.
     cfg.data.normalization = meta["input"].get("normalization", "imagenet")
+    if cfg.runtime.amp == "bf16-pure":
+        # The model above is float32 (the bf16 weights cast up): serve it so.
+        cfg.runtime.amp = "auto"
     return model, meta, cfg, SpeedScaler.from_dict(meta["speed_scaler"])

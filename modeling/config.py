@@ -90,8 +90,16 @@ class CVConfig:
 @dataclass
 class RuntimeConfig:
     device: str = "auto"  # "auto" = cuda when available, else cpu
-    amp: Literal["auto", "bf16", "off"] = "auto"  # auto: bf16 on CUDA, off on CPU
+    # auto: bf16 autocast on CUDA, off on CPU. "bf16-pure": weights, activations
+    # and gradients in bf16 without autocast (a GPU throughput option: SGD then
+    # rounds each update to bf16, so updates below ~0.4 % of a weight are lost).
+    amp: Literal["auto", "bf16", "bf16-pure", "off"] = "auto"
     compile: bool = False
+    # torch.compile's mode when ``compile`` is on: "reduce-overhead" replays the
+    # training step as CUDA graphs; "max-autotune" benchmarks kernel choices.
+    compile_mode: Literal[
+        "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"
+    ] = "default"
     seed: int = 0
     progress: bool = True
     eval_batch_size: int = 32

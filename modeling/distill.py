@@ -25,6 +25,7 @@ from modeling.config import Config, config_dump
 from modeling.cv import Fold
 from modeling.data import ClipSet, SpeedScaler
 from modeling.metrics import metrics_all
+from modeling.runtime import device_resolve
 
 
 def soft_targets(
@@ -139,7 +140,7 @@ def distill_cv(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config_dump(cfg, out / "config.yaml")
-    device = training.device_resolve(cfg.runtime.device)
+    device = device_resolve(cfg.runtime.device)
     teacher_dir = Path(teacher_dir)
     start = time.perf_counter()
     results = []

@@ -11,7 +11,8 @@ from modeling import checkpoint as ckpt
 from modeling.data import clipset_load
 from modeling.grades import GRADES
 from modeling.metrics import metrics_all, top_hi_segments
-from modeling.training import device_data, device_resolve, evaluate, json_write
+from modeling.runtime import device_resolve
+from modeling.training import device_data, evaluate, json_write
 
 
 def predict(

@@ -14,7 +14,6 @@ stops training between steps.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import sys
@@ -52,6 +51,7 @@ from modeling.results import (
     mean_std,
     oof_write,
 )
+from modeling.runtime import autocast, compute_dtype, device_resolve, model_compile
 
 ProgressFn = Callable[[dict], None]
 
@@ -62,26 +62,6 @@ class TrainingCancelled(Exception):
 
 def _no_progress(event: dict) -> None:
     return None
-
-
-def device_resolve(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"runtime.device is {name!r} but CUDA is not available")
-        if device.index is None:
-            device = torch.device("cuda", torch.cuda.current_device())
-    return device
-
-
-def autocast(cfg: Config, device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA by default (``runtime.amp``), nothing on CPU."""
-    amp = cfg.runtime.amp
-    if amp == "off" or (amp == "auto" and device.type != "cuda"):
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
 @dataclass
@@ -149,7 +129,8 @@ def batch_make(
         normalization=model_normalization(cfg.model.name, cfg.data.normalization),
     )
     clip_idx = clip_idx.to(device)
-    return video, data.speed[clip_idx], data.targets[clip_idx]
+    dtype = compute_dtype(cfg)
+    return video.to(dtype), data.speed[clip_idx].to(dtype), data.targets[clip_idx]
 
 
 def loss_compute(
@@ -251,9 +232,8 @@ def model_for(cfg: Config, n_speed: int, device: torch.device) -> nn.Module:
         raise ValueError(
             "model.kwargs must not set n_speed; it follows data.speed_features"
         )
-    return ckpt.model_create(cfg.model.name, n_speed=n_speed, **cfg.model.kwargs).to(
-        device
-    )
+    model = ckpt.model_create(cfg.model.name, n_speed=n_speed, **cfg.model.kwargs)
+    return model.to(device, dtype=compute_dtype(cfg))
 
 
 def _selection_value(metrics: dict, cfg: Config, rule: str | None = None) -> float:
@@ -297,7 +277,7 @@ def train_epochs(
     seed = cfg.runtime.seed + 7919 * (fold.index + 1)
     sample_gen = torch.Generator().manual_seed(seed)
     aug_gen = torch.Generator(device=device).manual_seed(seed)
-    train_model = torch.compile(model) if cfg.runtime.compile else model
+    train_model = model_compile(model, cfg) if cfg.runtime.compile else model
     rules = selection_rules(cfg)
     best = dict.fromkeys(rules, (math.inf, 0, None, {}))
     history = []

@@ -33,11 +33,11 @@ from modeling.manifest import ManifestError, manifest_write
 from modeling.onnx_export import onnx_export
 from modeling.predict import predict
 from modeling.results import fold_dirname, fold_result_load, json_write
+from modeling.runtime import device_resolve
 from modeling.training import (
     TrainingCancelled,
     cv_finish,
     cv_prepare,
-    device_resolve,
     final_fold,
     folds_for,
     run_fold,

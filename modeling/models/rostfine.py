@@ -215,12 +215,14 @@ def rostfine(
     drop_path_rate: float = 0.0,
     dropout: float = 0.0,
     n_speed: int = 1,
+    temporal_layout: str = "transpose",
 ) -> RoSTFine:
     """RoSTFine on TimeSformer-B with the paper's defaults: ``num_selected``
     patches per frame (K = 60), ``branch_depth`` blocks (L = 6) of
     ``branch_heads`` heads (H = 8) per branch, ``alpha`` (1) on the diversity
     loss, ``branch_residual`` off. Weights as for ``timesformer`` (the branches
-    start from their own initialisation unless the file is a RoSTFine's)."""
+    start from their own initialisation unless the file is a RoSTFine's);
+    ``temporal_layout`` as for ``timesformer``."""
     return _build_timesformer(
         RoSTFine,
         model_name="rostfine",
@@ -239,4 +241,5 @@ def rostfine(
         drop_path_rate=drop_path_rate,
         dropout=dropout,
         n_speed=n_speed,
+        temporal_layout=temporal_layout,
     )

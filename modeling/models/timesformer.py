@@ -26,6 +26,8 @@ from modeling.models.weights import (
     weights_resolve,
 )
 
+TEMPORAL_LAYOUTS = ("transpose", "frame_major")
+
 
 def _attention(dim: int, num_heads: int, *, fused: bool = True) -> Attention:
     attn = Attention(dim, num_heads=num_heads, qkv_bias=True)
@@ -50,6 +52,25 @@ def cls_attention(attn: Attention, x: torch.Tensor) -> torch.Tensor:
     return weights.softmax(dim=-1)[:, :, 0, 1:]
 
 
+def temporal_attention_frame_major(
+    attn: Attention, x: torch.Tensor, num_frames: int
+) -> torch.Tensor:
+    """``attn`` across the T frames of each patch position, for normed patch
+    tokens (B, T*N, D) kept in (t, n) order: the same result as moving the
+    tokens to (n, t) order, attending and moving them back, without the two
+    token transposes (the frame axis is contracted in place by einsum)."""
+    b, length, _ = x.shape
+    t = num_frames
+    n = length // t
+    qkv = attn.qkv(x).view(b, t, n, 3, attn.num_heads, attn.head_dim)
+    q, k, v = qkv.unbind(3)  # (B, T, N, H, c) each
+    q, k = attn.q_norm(q), attn.k_norm(k)
+    scores = torch.einsum("bsnhc,btnhc->bnhst", q * attn.scale, k)
+    weights = attn.attn_drop(scores.softmax(dim=-1))
+    out = torch.einsum("bnhst,btnhc->bsnhc", weights, v).reshape(b, length, -1)
+    return attn.proj_drop(attn.proj(attn.norm(out)))
+
+
 class DividedBlock(nn.Module):
     """Temporal attention, then spatial attention, then MLP; all residual."""
 
@@ -61,8 +82,19 @@ class DividedBlock(nn.Module):
         mlp_ratio: float,
         drop_path: float,
         fused_temporal_attention: bool = False,
+        temporal_layout: str = "transpose",
     ) -> None:
         super().__init__()
+        if temporal_layout not in TEMPORAL_LAYOUTS:
+            raise ValueError(
+                f"temporal_layout {temporal_layout!r} is not one of {TEMPORAL_LAYOUTS}"
+            )
+        if temporal_layout == "frame_major" and fused_temporal_attention:
+            raise ValueError(
+                "temporal_layout 'frame_major' computes the temporal attention "
+                "itself; it cannot be combined with fused_temporal_attention"
+            )
+        self.temporal_layout = temporal_layout
         self.temporal_norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.temporal_attn = _attention(dim, num_heads, fused=fused_temporal_attention)
         self.temporal_fc = nn.Linear(dim, dim)
@@ -81,9 +113,14 @@ class DividedBlock(nn.Module):
         cls, patches = x[:, :1], x[:, 1:]
 
         # Temporal attention: each patch position attends across the T frames.
-        h = patches.view(b, t, n, d).transpose(1, 2).reshape(b * n, t, d)
-        h = self.temporal_attn(self.temporal_norm1(h))
-        h = h.view(b, n, t, d).transpose(1, 2).reshape(b, t * n, d)
+        if self.temporal_layout == "frame_major":
+            h = temporal_attention_frame_major(
+                self.temporal_attn, self.temporal_norm1(patches), t
+            )
+        else:
+            h = patches.view(b, t, n, d).transpose(1, 2).reshape(b * n, t, d)
+            h = self.temporal_attn(self.temporal_norm1(h))
+            h = h.view(b, n, t, d).transpose(1, 2).reshape(b, t * n, d)
         patches = patches + self.drop_path(self.temporal_fc(h))
 
         # Spatial attention: within each frame, with a copy of [CLS] per frame.
@@ -116,6 +153,7 @@ class TimeSformer(GradeModel):
         dropout: float = 0.0,
         n_speed: int = 1,
         fused_temporal_attention: bool = False,
+        temporal_layout: str = "transpose",
     ) -> None:
         super().__init__()
         self.num_frames = num_frames
@@ -138,6 +176,7 @@ class TimeSformer(GradeModel):
                 mlp_ratio=mlp_ratio,
                 drop_path=r,
                 fused_temporal_attention=fused_temporal_attention,
+                temporal_layout=temporal_layout,
             )
             for r in rates
         )
@@ -327,6 +366,7 @@ def timesformer(
     dropout: float = 0.0,
     n_speed: int = 1,
     fused_temporal_attention: bool = False,
+    temporal_layout: str = "transpose",
 ) -> TimeSformer:
     """TimeSformer-B (divided space-time) initialised from a ViT-B/16 by default.
 
@@ -335,6 +375,9 @@ def timesformer(
     ``fused_temporal_attention``: SDPA for the temporal attention too (spatial
     attention always uses it); off by default, as explicit attention is faster
     for short clips (see ``benchmarks/train_throughput.py``).
+    ``temporal_layout``: "transpose" moves the tokens to (n, t) order for the
+    temporal attention and back; "frame_major" attends across frames in place
+    (``temporal_attention_frame_major``), the same outputs without the copies.
     """
     return _build_timesformer(
         TimeSformer,
@@ -350,4 +393,5 @@ def timesformer(
         dropout=dropout,
         n_speed=n_speed,
         fused_temporal_attention=fused_temporal_attention,
+        temporal_layout=temporal_layout,
     )
