@@ -18,7 +18,7 @@ BENCH_ARGS ?=
 RUNTIME_STAMP := $(VENV)/.stamp-requirements
 DEV_STAMP := $(VENV)/.stamp-requirements-dev
 
-.PHONY: help demo demo-reset test test-sqlite lint format bench-web venv venv-dev
+.PHONY: help demo demo-reset test test-sqlite lint format bench-web gpu-carry venv venv-dev
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) \
@@ -88,3 +88,13 @@ format: $(DEV_STAMP) ## ruff fix and format
 
 bench-web: $(DEV_STAMP) ## load benchmark: 40 experts against gunicorn + throwaway PostgreSQL
 	$(PY) benchmarks/web_load.py $(BENCH_ARGS)
+
+# The device machine has PyTorch, timm and transformers but not these; they are
+# pure Python, so they travel as copied folders (carry .gpu_site; PYTHONPATH).
+GPU_CARRY := pytorchvideo fvcore iopath timm yacs termcolor
+gpu-carry: $(RUNTIME_STAMP) ## .gpu_site/: packages the GPU slot carries (benchmarks/gpu_slot.py)
+	@rm -rf .gpu_site && mkdir -p .gpu_site
+	@site=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	for pkg in $(GPU_CARRY); do cp -r "$$site/$$pkg" .gpu_site/; done
+	@find .gpu_site -name __pycache__ -prune -exec rm -rf {} +
+	@du -sh .gpu_site

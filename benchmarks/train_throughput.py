@@ -34,6 +34,7 @@ from modeling import training  # noqa: E402
 from modeling.config import config_from_dict  # noqa: E402
 from modeling.data import ClipSet, SpeedScaler  # noqa: E402
 from modeling.models import TINY_KWARGS, create_model, list_models  # noqa: E402
+from modeling.runtime import compute_dtype, model_compile  # noqa: E402
 
 TRANSFORMERS = ("timesformer", "rostfine")
 
@@ -128,21 +129,26 @@ def model_build(
     return create_model(name, **kwargs, **(extra or {}))
 
 
-def inductor_workaround() -> None:
-    """torch 2.11's inductor fails an assertion (tiling_utils._solve_simple_expr)
-    on TimeSformer's (t, n) <-> (n, t) token transposes; skip that analysis."""
-    import torch._inductor.config as inductor_config
-
-    inductor_config.triton.coalesce_tiling_analysis = False
-
-
-def model_compile(model: nn.Module) -> nn.Module:
-    inductor_workaround()
-    compiled = torch.compile(model)
-    if hasattr(model, "training_outputs"):
-        # torch.compile wraps forward only; RoSTFine trains through this method.
-        compiled.training_outputs = torch.compile(model.training_outputs)
-    return compiled
+# Throughput options of the trainer, tried one at a time on TimeSformer (part 1
+# of the GPU issue); each is a config setting or a model kwarg, so what helps is
+# kept by naming it in a run's config.
+VARIANTS: dict[str, dict] = {
+    "baseline": {},
+    "batch64": {"batch_size": 64},
+    "frame_major": {
+        "batch_size": 64,
+        "model_kwargs": {"temporal_layout": "frame_major"},
+    },
+    "bf16_pure": {"batch_size": 64, "amp": "bf16-pure"},
+    "cuda_graphs": {"batch_size": 64, "compile_mode": "reduce-overhead"},
+    "max_autotune": {"batch_size": 64, "compile_mode": "max-autotune-no-cudagraphs"},
+    "combined": {
+        "batch_size": 64,
+        "amp": "bf16-pure",
+        "compile_mode": "max-autotune",
+        "model_kwargs": {"temporal_layout": "frame_major"},
+    },
+}
 
 
 def throughput_measure(
@@ -157,22 +163,29 @@ def throughput_measure(
     device: torch.device,
     tiny: bool,
     extra: dict | None = None,
+    amp: str = "auto",
+    compile_mode: str = "default",
 ) -> dict:
     cfg = config_from_dict(
         {
             "data": {"n_frames": n_frames, "size": size, "store_on_device": "always"},
             "optim": {"batch_size": batch_size},
-            "runtime": {"device": str(device), "progress": False},
+            "runtime": {
+                "device": str(device),
+                "progress": False,
+                "amp": amp,
+                "compile": compile_model,
+                "compile_mode": compile_mode,
+            },
         }
     )
     cuda = device.type == "cuda"
     torch.manual_seed(0)
-    model = model_build(name, n_frames=n_frames, size=size, tiny=tiny, extra=extra).to(
-        device
-    )
+    model = model_build(name, n_frames=n_frames, size=size, tiny=tiny, extra=extra)
+    model = model.to(device, dtype=compute_dtype(cfg))
     n_params = sum(p.numel() for p in model.parameters())
     optimizer, _ = training.optimizer_make(model, cfg)
-    train_model = model_compile(model) if compile_model else model
+    train_model = model_compile(model, cfg) if compile_model else model
     scaler = SpeedScaler.fit(clips.speed_raw, clips.speed_names)
     data = training.device_data(clips, scaler, cfg, device)
     train_idx = np.arange(len(clips))
@@ -208,6 +221,8 @@ def throughput_measure(
         "params_m": round(n_params / 1e6, 1),
         "batch_size": batch_size,
         "compiled": compile_model,
+        "amp": amp,
+        "compile_mode": compile_mode if compile_model else None,
         "clips_per_s": round(epochs * n_batches * batch_size / seconds, 1),
         "step_ms": round(1000 * seconds / (epochs * n_batches), 1),
         "gpu_util_percent": sampler.mean,
@@ -249,6 +264,38 @@ def matmul_tflops(n: int = 8192, repeats: int = 20) -> float:
     return 2 * n**3 * repeats / (start.elapsed_time(end) / 1000) / 1e12
 
 
+def jobs_plan(args: argparse.Namespace) -> list[tuple[str, str, dict]]:
+    """(row label, model name, throughput_measure settings) to run, in order:
+    the named models (default: all and the peer), or with ``--variants`` the
+    peer and then TimeSformer under each variant."""
+    ours = {
+        "batch_size": args.batch_size,
+        "amp": args.amp,
+        "compile_mode": args.compile_mode,
+        "extra": args.model_kwargs,
+    }
+    peer = ("peer", "peer", {"batch_size": args.peer_batch_size, "extra": None})
+    if not args.variants:
+        names = args.models or [*list_models(), "peer"]
+        return [peer if n == "peer" else (n, n, ours) for n in names]
+    wanted = list(VARIANTS) if args.variants == "all" else args.variants.split(",")
+    unknown = [v for v in wanted if v not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown variant(s) {unknown}; known: {', '.join(VARIANTS)}")
+    jobs = [peer]
+    for variant in wanted:
+        v = VARIANTS[variant]
+        settings = {
+            **ours,
+            "batch_size": v.get("batch_size", args.batch_size),
+            "amp": v.get("amp", args.amp),
+            "compile_mode": v.get("compile_mode", args.compile_mode),
+            "extra": {**args.model_kwargs, **v.get("model_kwargs", {})},
+        }
+        jobs.append((f"timesformer:{variant}", "timesformer", settings))
+    return jobs
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="*", default=None, help="default: all + peer")
@@ -271,12 +318,29 @@ def main(argv: list[str] | None = None) -> int:
         default={},
         help="JSON kwargs for our models, e.g. '{\"fused_temporal_attention\": true}'",
     )
+    parser.add_argument("--amp", default="auto", help="runtime.amp of our models")
+    parser.add_argument(
+        "--compile-mode", default="default", help="runtime.compile_mode"
+    )
+    parser.add_argument(
+        "--variants",
+        default="",
+        help=f"comma list of TimeSformer variants to try beside the peer, or 'all': "
+        f"{', '.join(VARIANTS)}",
+    )
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=None,
+        help="start no further model or variant after this many seconds",
+    )
     parser.add_argument(
         "--smoke",
         action="store_true",
         help="CPU check of the script itself: tiny models, 4 x 32 px, no figures",
     )
     args = parser.parse_args(argv)
+    began = time.perf_counter()
     if args.smoke:
         args.frames, args.size, args.compile = 4, 32, "none"
     elif not torch.cuda.is_available():
@@ -285,37 +349,51 @@ def main(argv: list[str] | None = None) -> int:
     # An explicit index: the trainer compares tensor devices with this one.
     device = torch.device("cpu" if args.smoke else "cuda:0")
     torch.backends.cudnn.benchmark = True
-    names = args.models or [*list_models(), "peer"]
     clips = synthetic_clips(n_clips=args.n_clips, n_source_frames=16, seed=0)
     gpu = torch.cuda.get_device_name() if device.type == "cuda" else "cpu (smoke)"
     rows = []
-    for name in names:
+    for label, name, settings in jobs_plan(args):
+        if args.budget_s is not None and time.perf_counter() - began > args.budget_s:
+            row = {"model": label, "error": "skipped: --budget-s reached"}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            continue
         compile_model = name != "peer" and (
             args.compile == "all"
             or (args.compile == "transformers" and name in TRANSFORMERS)
         )
-        batch = args.peer_batch_size if name == "peer" else args.batch_size
         try:
             row = throughput_measure(
                 name,
                 clips=clips,
-                batch_size=batch,
                 n_frames=args.frames,
                 size=args.size,
                 compile_model=compile_model,
                 epochs=args.epochs,
                 device=device,
                 tiny=args.smoke,
-                extra=None if name == "peer" else args.model_kwargs,
+                **settings,
             )
+            row["model"] = label
         except Exception as exc:  # one failing model must not hide the others
-            row = {"model": name, "error": f"{type(exc).__name__}: {exc}"[:300]}
+            row = {"model": label, "error": f"{type(exc).__name__}: {exc}"[:300]}
             torch.cuda.empty_cache()
         rows.append(row)
         print(json.dumps(row), flush=True)
         if device.type == "cuda":
             torch.cuda.empty_cache()
     by_name = {r["model"]: r for r in rows}
+    tried = {
+        label.split(":", 1)[1]: r["clips_per_s"]
+        for label, r in by_name.items()
+        if label.startswith("timesformer:") and "clips_per_s" in r
+    }
+    if tried:  # the best variant stands for our TimeSformer in the summary
+        best_variant = max(tried, key=tried.get)
+        by_name["timesformer"] = {
+            **by_name[f"timesformer:{best_variant}"],
+            "model": "timesformer",
+        }
     ceiling = matmul_tflops() if device.type == "cuda" else None
     for name in ("timesformer", "peer"):
         if device.type == "cuda" and "clips_per_s" in by_name.get(name, {}):
@@ -339,6 +417,11 @@ def main(argv: list[str] | None = None) -> int:
         "peer_clips_per_s": peer,
         "timesformer_clips_per_s": ours,
         "ratio": round(ours / peer, 2) if peer and ours else None,
+        "variants_clips_per_s": tried or None,
+        "variants_ratio": {k: round(v / peer, 2) for k, v in tried.items()}
+        if tried and peer
+        else None,
+        "best_variant": best_variant if tried else None,
         "gpu": gpu,
         "timesformer_gpu_util_percent": by_name.get("timesformer", {}).get(
             "gpu_util_percent"
