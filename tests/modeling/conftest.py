@@ -95,3 +95,23 @@ def tiny_checkpoint(out: Path, data: Path, *, name: str = "clinic", config=None)
         metrics={},
         dataset_sha256=clips.manifest_sha256,
     )
+
+
+def fold0_served_and_oof(out: Path, data: Path, pred_dir: Path):
+    """(predict's result, {clip_id: served pred}, fold 0's out-of-fold rows):
+    a CV run's fold-0 checkpoint served on ``data`` beside what the run wrote."""
+    import json
+
+    from modeling import predict
+
+    oof = [
+        json.loads(x) for x in (out / "oof_predictions.jsonl").read_text().splitlines()
+    ]
+    result = predict.predict(
+        checkpoint=out / "fold_0" / "checkpoint", data=data, out=pred_dir, device="cpu"
+    )
+    served = {}
+    for line in (pred_dir / "predictions.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        served[row["clip_id"]] = row["pred"]
+    return result, served, [r for r in oof if r["fold"] == 0]

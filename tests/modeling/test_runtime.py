@@ -1,7 +1,6 @@
 """The trainer's throughput options (issue 15, part 1), checked on the CPU: the
 frame-major temporal attention, pure bf16 training and torch.compile's mode."""
 
-import json
 import math
 
 import pytest
@@ -9,12 +8,12 @@ import torch
 from timm.layers.attention import Attention
 from torch import nn
 
-from modeling import predict, runtime, training
+from modeling import runtime, training
 from modeling.config import ConfigError, config_from_dict
 from modeling.data import SpeedScaler, clipset_load
 from modeling.models import TINY_KWARGS, create_model
 from modeling.models.timesformer import temporal_attention_frame_major
-from tests.modeling.conftest import tiny_manifest
+from tests.modeling.conftest import fold0_served_and_oof, tiny_manifest
 
 
 def _per_position_reference(attn: Attention, x: torch.Tensor, t: int) -> torch.Tensor:
@@ -134,25 +133,11 @@ def test_pure_bf16_trains_bf16_weights_on_bf16_inputs_and_stays_near_float32(
     assert not torch.equal(p16, p32)  # it really ran in bf16
 
     training.run_cv(cfg=cfg, clips=clips, out_dir=tmp_path / "out")
-    rows = [
-        json.loads(x)
-        for x in (tmp_path / "out" / "oof_predictions.jsonl").read_text().splitlines()
-    ]
-    assert all(math.isfinite(v) for r in rows for v in r["pred"])
     # A bf16 checkpoint serves in float32: predictions within bf16 tolerance.
-    predict.predict(
-        checkpoint=tmp_path / "out" / "fold_0" / "checkpoint",
-        data=root,
-        out=tmp_path / "pred",
-        device="cpu",
-    )
-    served = {
-        json.loads(x)["clip_id"]: json.loads(x)["pred"]
-        for x in (tmp_path / "pred" / "predictions.jsonl").read_text().splitlines()
-    }
-    for row in rows:
-        if row["fold"] == 0:
-            assert served[row["clip_id"]] == pytest.approx(row["pred"], abs=0.02)
+    _, served, fold0 = fold0_served_and_oof(tmp_path / "out", root, tmp_path / "pred")
+    assert fold0 and all(math.isfinite(v) for r in fold0 for v in r["pred"])
+    for row in fold0:
+        assert served[row["clip_id"]] == pytest.approx(row["pred"], abs=0.02)
 
 
 class _Multi(nn.Module):

@@ -6,10 +6,10 @@ import torch
 from torch import nn
 
 from modeling import checkpoint as ckpt
-from modeling import predict, results, training
+from modeling import results, training
 from modeling.config import config_from_dict
 from modeling.data import clipset_load
-from tests.modeling.conftest import tiny_manifest
+from tests.modeling.conftest import fold0_served_and_oof, tiny_manifest
 
 
 class TinyVideoModel(nn.Module):
@@ -95,23 +95,12 @@ def test_checkpoint_reloads_and_reproduces_the_fold_predictions(
     root = tiny_manifest(tmp_path / "d", n_clips=12, n_patients=6)
     clips = clipset_load(root, speed_features=["speed", "vcl"])
     training.run_cv(cfg=_cfg(), clips=clips, out_dir=tmp_path / "out")
-    rows = [
-        json.loads(x)
-        for x in (tmp_path / "out" / "oof_predictions.jsonl").read_text().splitlines()
-    ]
-    result = predict.predict(
-        checkpoint=tmp_path / "out" / "fold_0" / "checkpoint",
-        data=root,
-        out=tmp_path / "pred",
-        device="cpu",
+    result, served, fold0 = fold0_served_and_oof(
+        tmp_path / "out", root, tmp_path / "pred"
     )
-    preds = {
-        json.loads(x)["clip_id"]: json.loads(x)["pred"]
-        for x in (tmp_path / "pred" / "predictions.jsonl").read_text().splitlines()
-    }
-    for row in rows:
-        if row["fold"] == 0:
-            assert preds[row["clip_id"]] == pytest.approx(row["pred"], abs=1e-5)
+    assert fold0
+    for row in fold0:
+        assert served[row["clip_id"]] == pytest.approx(row["pred"], abs=1e-5)
     assert 0 <= result["emd"] <= 1
     assert (tmp_path / "pred" / "metrics.json").is_file()
 
