@@ -87,6 +87,20 @@ def tiny_frames(t: int = 4, size: int = 8) -> np.ndarray:
     return rng.integers(0, 255, size=(t, size, size, 3), dtype=np.uint8)
 
 
+def clip_spec(seed: int) -> dict:
+    """One clip as ``services.clips_replace_for_recording`` takes it: 4 frames
+    of 8 px filled with ``seed``, a fixed track and speed, a stand-in MP4 header."""
+    return {
+        "frames": np.full((4, 8, 8, 3), seed, dtype=np.uint8),
+        "fps": 15.0,
+        "track": [[1.0, 2.0]] * 4,
+        "speed": 1.0,
+        "speed_unit": "px/s",
+        "kinematics": {"vcl": 1.0},
+        "video_bytes": b"\x00\x00\x00\x18ftypmp42",
+    }
+
+
 def offer(expert, clips, *, holder: str = "") -> None:
     """Hand clips to an expert as the next-clip call does (a vote needs an offer)."""
     from django.utils import timezone

@@ -10,7 +10,13 @@ from django.core.files.base import ContentFile
 from annotation import errors, selectors, services
 from annotation.models import Clip, ClipLease, SiteSetting
 from tests.annotation.conftest import session_client
-from tests.factories import AdminFactory, ClipFactory, ExpertFactory, VoteFactory
+from tests.factories import (
+    AdminFactory,
+    ClipFactory,
+    ExpertFactory,
+    VoteFactory,
+    clip_spec,
+)
 from tests.workers import recording_files as rf
 
 pytestmark = pytest.mark.django_db
@@ -20,20 +26,6 @@ pytestmark = pytest.mark.django_db
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.REPEAT_SHARE = 0.0
-
-
-def _spec(seed: int) -> dict:
-    import numpy as np
-
-    return {
-        "frames": np.full((4, 8, 8, 3), seed, dtype=np.uint8),
-        "fps": 15.0,
-        "track": [[1.0, 2.0]] * 4,
-        "speed": 1.0,
-        "speed_unit": "px/s",
-        "kinematics": {"vcl": 1.0},
-        "video_bytes": b"\x00\x00\x00\x18ftypmp42",
-    }
 
 
 def _recording(*, synthetic: bool = False, seed: int = 0):
@@ -53,7 +45,7 @@ def _offered(expert) -> set[int]:
 def test_clips_of_an_uploaded_recording_wait_for_review_and_never_reach_experts():
     recording = _recording()
     cut = services.clips_replace_for_recording(
-        recording=recording, clips=[_spec(1), _spec(2)]
+        recording=recording, clips=[clip_spec(1), clip_spec(2)]
     )
     assert {c.review for c in cut} == {"pending"}
     expert = ExpertFactory()
@@ -75,13 +67,13 @@ def test_clips_of_an_uploaded_recording_wait_for_review_and_never_reach_experts(
 
 def test_synthetic_recordings_and_review_switched_off_give_approved_clips():
     (demo,) = services.clips_replace_for_recording(
-        recording=_recording(synthetic=True), clips=[_spec(1)]
+        recording=_recording(synthetic=True), clips=[clip_spec(1)]
     )
     assert demo.review == "approved"
     SiteSetting.objects.update_or_create(pk=1, defaults={"review_new_clips": False})
     recording = _recording(seed=1)
     (real,) = services.clips_replace_for_recording(
-        recording=recording, clips=[_spec(2)]
+        recording=recording, clips=[clip_spec(2)]
     )
     assert real.review == "approved"
 

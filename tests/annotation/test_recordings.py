@@ -16,6 +16,7 @@ from django.urls import reverse
 from annotation import services
 from annotation.models import Clip, Recording
 from annotation.services import enqueue
+from tests.factories import clip_spec
 from tests.workers import recording_files as rf
 from tests.workers.recording_files import upload
 
@@ -312,19 +313,6 @@ def test_first_frame_is_404_until_the_worker_wrote_it(admin_client):
 
 
 # --- clip replacement ------------------------------------------------------------
-
-
-def clip_spec(seed: int) -> dict:
-    frames = np.full((4, 8, 8, 3), seed, dtype=np.uint8)
-    return {
-        "frames": frames,
-        "fps": 15.0,
-        "track": [[1.0, 2.0]] * 4,
-        "speed": 1.0,
-        "speed_unit": "px/s",
-        "kinematics": {"vcl": 1.0},
-        "video_bytes": b"\x00\x00\x00\x18ftypmp42",
-    }
 
 
 def test_replacing_clips_twice_leaves_one_active_set(

@@ -166,6 +166,18 @@ def grade_with_key(page, key: str, graded_before: int, total: int) -> int:
     return clip_id
 
 
+def undo_and_regrade(page, clip_id: int, key: str) -> None:
+    """U on the undo box naming ``clip_id``, then ``key``: the status must say
+    the clip is now graded ``key.upper()``."""
+    page.keyboard.press("u")
+    page.wait_for_selector("#undo.is-changing")
+    page.keyboard.press(key)
+    page.wait_for_function(
+        "(text) => document.getElementById('status').textContent.includes(text)",
+        arg=f"clip {label_of(clip_id)} is now graded {key.upper()}",
+    )
+
+
 def video_prop(page, name: str):
     return page.evaluate(f"document.getElementById('video').{name}")
 

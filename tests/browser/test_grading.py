@@ -28,6 +28,7 @@ from tests.browser.helpers import (
     label_of,
     launch,
     screenshot,
+    undo_and_regrade,
     wait_for_grading,
     wait_for_outbox_empty,
     wait_until_playing,
@@ -110,14 +111,7 @@ def test_expert_grades_three_clips_by_keyboard_and_undoes_the_last(
             # Undo: U, then the new grade, changes the vote just given.
             page.wait_for_selector("#undo:not([hidden])")
             assert label_of(third_clip) in page.locator("#undo-text").inner_text()
-            page.keyboard.press("u")
-            page.wait_for_selector("#undo.is-changing")
-            page.keyboard.press("a")
-            page.wait_for_function(
-                "(text) => document.getElementById('status').textContent"
-                ".includes(text)",
-                arg=f"clip {label_of(third_clip)} is now graded A",
-            )
+            undo_and_regrade(page, third_clip, "a")
             expect_progress(page, 3, total)
             # Blind grading: the page never showed a panel distribution.
             assert page.locator("#reveal").is_hidden()

@@ -16,6 +16,7 @@ from tests.browser.helpers import (
     launch,
     log_in,
     screenshot,
+    undo_and_regrade,
     wait_for_grading,
     wait_for_outbox_empty,
     wait_until_playing,
@@ -280,14 +281,7 @@ def test_the_undo_box_survives_a_reload_while_the_window_is_open(
             page.reload()
             page.wait_for_selector("#undo:not([hidden])")
             assert label_of(graded) in page.locator("#undo-text").inner_text()
-            page.keyboard.press("u")
-            page.wait_for_selector("#undo.is-changing")
-            page.keyboard.press("b")
-            page.wait_for_function(
-                "(text) => document.getElementById('status').textContent"
-                ".includes(text)",
-                arg=f"clip {label_of(graded)} is now graded B",
-            )
+            undo_and_regrade(page, graded, "b")
         finally:
             browser.close()
     assert dict(Vote.objects.values_list("clip_id", "grade")) == {graded: "B"}

@@ -69,7 +69,7 @@ def test_each_row_is_paired_clip_by_clip_with_the_speed_knn_of_its_seed(
 ):
     clips = clipset_load(tiny_manifest(tmp_path / "d", n_clips=20, n_patients=10))
     base = _one_epoch_base(n_frames=2, size=16)
-    result = compare_run(
+    run_args = dict(
         clips=clips,
         base=base,
         models=["a"],
@@ -81,6 +81,7 @@ def test_each_row_is_paired_clip_by_clip_with_the_speed_knn_of_its_seed(
         seeds=[0, 1],
         n_boot=300,
     )
+    result = compare_run(**run_args)
     targets = clips.targets.numpy().astype(np.float64)
     speed = clips.speed_raw.numpy()
     by_hand = {"a": [], "a [video shuffled]": []}
@@ -130,20 +131,7 @@ def test_each_row_is_paired_clip_by_clip_with_the_speed_knn_of_its_seed(
     monkey = pytest.MonkeyPatch()
     monkey.setattr(compare, "run_cv", no_training)
     try:
-        again = compare_run(
-            clips=clips,
-            base=base,
-            models=["a"],
-            losses=["emd"],
-            model_kwargs={},
-            out_dir=tmp_path / "out",
-            controls=["video_shuffled"],
-            control_models=["a"],
-            seeds=[0, 1],
-            n_boot=300,
-            budget_s=0.0,
-            resume=True,
-        )
+        again = compare_run(**run_args, budget_s=0.0, resume=True)
     finally:
         monkey.undo()
     assert again["skipped"] == []
