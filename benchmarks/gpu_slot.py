@@ -12,9 +12,9 @@ Items (the issue's numbering):
 
 Each item runs as its own process with its log in the work folder; after each,
 one JSON line {"item", "rc", "wall_s", "result"} goes to stdout and to
-``figures.jsonl``, and ``return/`` is refreshed with what a slot brings back
-(at most 8 files: figures.jsonl, the logs' tails, the comparison's state
-without checkpoints). ``--restore`` unpacks an earlier slot's state.tar.gz:
+``figures.jsonl``. ``return/`` holds what a slot brings back (at most 8 files:
+figures.jsonl, the logs' tails, the comparison's state without checkpoints),
+written when the run ends or when ``wait`` times out before that. ``--restore`` unpacks an earlier slot's state.tar.gz:
 items already measured are not run again and the comparison resumes.
 
     # here, on the CPU: the carried packages, then the whole script, tiny
@@ -91,14 +91,14 @@ def _budget(left_s: float, margin_s: float) -> list[str]:
 def item_command(item: int, work: Path, smoke: bool, figures: dict, left_s: float):
     """(script, arguments) for one item."""
     cv = work / "cv"
+    # the CV of items 2 and 4: the paper's 100 epochs, or tiny on the CPU
+    size = (
+        ["--smoke", "--epochs", "2", "--workers", "2"]
+        if smoke
+        else ["--epochs", "100", "--batch-size", "64"]
+    )
     if item == 2:
-        args = ["--out", str(cv)]
-        args += (
-            ["--smoke", "--epochs", "2", "--workers", "2"]
-            if smoke
-            else ["--epochs", "100", "--batch-size", "64"]
-        )
-        return "cv_walltime.py", args
+        return "cv_walltime.py", ["--out", str(cv), *size]
     if item == 1:
         args = ["--variants", "all", "--out", str(work / "throughput.json")]
         args += _budget(left_s, 180)
@@ -106,11 +106,6 @@ def item_command(item: int, work: Path, smoke: bool, figures: dict, left_s: floa
         return "train_throughput.py", args
     if item == 4:
         item2 = (figures.get(2) or {}).get("result")
-        size = (
-            ["--smoke", "--epochs", "2", "--workers", "2"]
-            if smoke
-            else ["--epochs", "100", "--batch-size", "64"]
-        )
         distill = ["--distill-epochs", "2" if smoke else "100"]
         if teacher_learned(item2) and (cv / "teacher" / "metrics.json").is_file():
             return "cv_walltime.py", [
@@ -258,8 +253,7 @@ def run(args: argparse.Namespace) -> int:
         with (work / "figures.jsonl").open("a") as fh:
             fh.write(json.dumps(row) + "\n")
         print(json.dumps(row), flush=True)
-        return_refresh(work)
-    return_refresh(work)
+    return_refresh(work)  # ``wait`` refreshes it itself while this still runs
     (work / "done").write_text("done\n")
     print(json.dumps(_summary(figures)), flush=True)
     return 0

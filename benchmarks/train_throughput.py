@@ -285,13 +285,8 @@ def jobs_plan(args: argparse.Namespace) -> list[tuple[str, str, dict]]:
     jobs = [peer]
     for variant in wanted:
         v = VARIANTS[variant]
-        settings = {
-            **ours,
-            "batch_size": v.get("batch_size", args.batch_size),
-            "amp": v.get("amp", args.amp),
-            "compile_mode": v.get("compile_mode", args.compile_mode),
-            "extra": {**args.model_kwargs, **v.get("model_kwargs", {})},
-        }
+        settings = {k: v.get(k, ours[k]) for k in ("batch_size", "amp", "compile_mode")}
+        settings["extra"] = {**ours["extra"], **v.get("model_kwargs", {})}
         jobs.append((f"timesformer:{variant}", "timesformer", settings))
     return jobs
 
