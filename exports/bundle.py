@@ -6,7 +6,9 @@ Layout (all names relative to the zip's root):
 
     FORMAT.json            {"format": "spermgrade-export", "version": 1, ...}
     dataset.json           the modeling manifest (``modeling/manifest.py``):
-    manifest.jsonl         ``python -m modeling train --data <zip or folder>``
+    manifest.jsonl         ``python -m modeling train --data <zip or folder>``:
+                           the clips with at least SNAPSHOT_MIN_VOTES votes (the
+                           snapshots' rule; FORMAT.json's "training_manifest")
     clips/<clip>.npy       uint8 (T, H, W, 3) frames
     media/<clip>.mp4       the browser H.264 video, where there is one
     clips.jsonl            per clip: patient, recording, frames, fps (the clip's),
@@ -42,6 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 
 from annotation import agreement
 from annotation.models import (
@@ -58,6 +61,12 @@ from modeling.manifest import dataset_meta, manifest_line
 from registry import storage
 
 FORMAT = "spermgrade-export"
+# How manifest.jsonl chooses and labels its clips: the platform's snapshot rule.
+TRAINING_TARGET = (
+    "clips with at least min_votes panel votes (SNAPSHOT_MIN_VOTES, as the "
+    "platform's snapshots); target: the normalised histogram of each expert's "
+    "current grade, hidden repeats excluded"
+)
 VERSION = 1
 CHUNK = 5000
 
@@ -133,8 +142,6 @@ class _Hashed:
 
 
 def _patient(code: str) -> str:
-    from django.conf import settings
-
     return _patient_cached(code, settings.PSEUDONYM_KEY)
 
 
@@ -194,7 +201,13 @@ def bundle_write(
         d.clip_id: [d.n_a, d.n_b, d.n_c, d.n_d, d.n_e]
         for d in ClipDistribution.objects.all().iterator(chunk_size=CHUNK)
     }
-    summary: dict = {"n_clips": 0}
+    min_votes = settings.SNAPSHOT_MIN_VOTES
+    summary: dict = {
+        "n_clips": 0,
+        "n_training_clips": 0,
+        "n_below_min_votes": 0,
+        "min_votes": min_votes,
+    }
     synthetic = True
     with zipfile.ZipFile(out_path, "w", allowZip64=True) as bundle:
         writer = _Writer(bundle)
@@ -212,18 +225,25 @@ def bundle_write(
                     "kinematics": clip["kinematics"] or {},
                     "synthetic": clip["is_synthetic"],
                 }
-                votes = counts.get(clip["pk"])
-                if votes and sum(votes):
+                votes = counts.get(clip["pk"]) or [0] * len(GRADES)
+                # The snapshots' rule: a clip is a training target only with at
+                # least min_votes votes (one vote is not a distribution).
+                trainable = sum(votes) >= min_votes
+                if trainable:
                     row["votes"] = votes
                 if clip["array_file"]:
                     row["array"] = f"clips/{name}.npy"
                     row["array_sha256"] = _copy(
                         writer, row["array"], Path(media.path(clip["array_file"]))
                     )
-                    line = manifest_line(row, where=f"clip {name}")
-                    manifest.write(line)
-                    manifest_digest.update(line)
                     summary["n_clips"] += 1
+                    if trainable:
+                        line = manifest_line(row, where=f"clip {name}")
+                        manifest.write(line)
+                        manifest_digest.update(line)
+                        summary["n_training_clips"] += 1
+                    else:
+                        summary["n_below_min_votes"] += 1
                 if clip["video_file"]:
                     _copy(
                         writer,
@@ -242,6 +262,9 @@ def bundle_write(
                                 "frame_start": clip["frame_start"],
                                 "frame_end": clip["frame_end"],
                                 "n_frames": clip["n_frames"],
+                                "n_votes": sum(votes),
+                                "in_training_manifest": trainable
+                                and bool(clip["array_file"]),
                                 "fps": clip["fps"],
                                 "stride": clip["frame_stride"],
                                 "source_fps": clip["source_fps"] or clip["fps"],
@@ -276,9 +299,14 @@ def bundle_write(
             "dataset.json",
             json.dumps(
                 dataset_meta(
-                    n_clips=summary["n_clips"],
+                    n_clips=summary["n_training_clips"],
                     manifest_sha=manifest_digest.hexdigest(),
-                    meta={"source": "SpermGrade export", "synthetic": synthetic},
+                    meta={
+                        "source": "SpermGrade export",
+                        "synthetic": synthetic,
+                        "min_votes": min_votes,
+                        "target": TRAINING_TARGET,
+                    },
                 ),
                 indent=2,
             ).encode(),
@@ -315,6 +343,12 @@ def bundle_write(
                     "created": datetime.now(UTC).isoformat(timespec="seconds"),
                     "synthetic": synthetic,
                     "manifest": "dataset.json + manifest.jsonl (modeling format)",
+                    "training_manifest": {
+                        "min_votes": min_votes,
+                        "target": TRAINING_TARGET,
+                        "n_clips": summary["n_training_clips"],
+                        "n_clips_below_min_votes": summary["n_below_min_votes"],
+                    },
                 },
                 indent=2,
             ).encode(),
@@ -559,6 +593,12 @@ def _datasheet(summary, counts, synthetic, licence, snapshot, version) -> str:
         else "- Predictions: none",
         "- Identifiers: keyed pseudonyms (C- clips, E- experts, P- patients, R- "
         "recordings), stable within the exporting instance only",
+        "",
+        f"- Training manifest (`manifest.jsonl`): {summary['n_training_clips']} "
+        f"clips with at least {summary['min_votes']} votes, the platform's snapshot "
+        "rule; the target is the normalised histogram of each expert's current "
+        f"grade (hidden repeats excluded). {summary['n_below_min_votes']} clips "
+        "with fewer votes are in `clips.jsonl` and `clips/` only.",
         "",
         "Train without the platform: `python -m modeling train --data <this zip or "
         "its folder> --out run`.",

@@ -231,15 +231,35 @@ def test_pseudonyms_are_stable_here_and_differ_on_another_instance(settings):
     assert expert_pseudonym(7) != first
 
 
-def test_modeling_trains_on_the_zip_without_the_platform(db, tmp_path):
+def test_modeling_trains_on_the_zip_without_the_platform(db, tmp_path, settings):
     from modeling import cli
 
     # Eight patients: with four, the greedy stratified split may put three in one
     # fold (the pseudonyms, and so the visiting order, follow the database ids),
     # leaving a training side of one patient.
-    make_voted_clips(n_clips=16, n_patients=8, n_experts=4)
+    clips, _ = make_voted_clips(n_clips=16, n_patients=8, n_experts=5)
+    # Clips below the snapshots' minimum: one with 4 votes, one with 1, one with none.
+    Vote.objects.filter(clip=clips[0]).first().delete()
+    for vote in Vote.objects.filter(clip=clips[1])[1:]:
+        vote.delete()
+    Vote.objects.filter(clip=clips[2]).delete()
+    assert settings.SNAPSHOT_MIN_VOTES == 5
 
     out = _export(tmp_path)
+    with zipfile.ZipFile(out) as zf:
+        rule = json.loads(zf.read("FORMAT.json"))["training_manifest"]
+        rows = [json.loads(line) for line in zf.read("manifest.jsonl").splitlines()]
+        listed = [json.loads(line) for line in zf.read("clips.jsonl").splitlines()]
+        datasheet = zf.read("datasheet.md").decode()
+        names = set(zf.namelist())
+    assert rule["min_votes"] == 5
+    assert (rule["n_clips"], rule["n_clips_below_min_votes"]) == (13, 3)
+    below = {clip_pseudonym(c.pk) for c in clips[:3]}
+    assert {r["clip_id"] for r in rows}.isdisjoint(below) and len(rows) == 13
+    assert all(sum(r["votes"]) == 5 for r in rows)
+    assert {c["clip"] for c in listed if not c["in_training_manifest"]} == below
+    assert {f"clips/{name}.npy" for name in below} <= names  # still exported
+    assert "13 clips with at least 5 votes" in datasheet
     code = cli.main(
         [
             "train",
@@ -252,7 +272,18 @@ def test_modeling_trains_on_the_zip_without_the_platform(db, tmp_path):
     )
     assert code == 0
     summary = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert summary["n_clips"] == 16 and np.isfinite(summary["mean"]["emd"])
+    assert summary["n_clips"] == 13 and np.isfinite(summary["mean"]["emd"])
+
+
+def test_the_training_manifest_follows_the_configured_minimum(db, tmp_path, settings):
+    make_voted_clips(n_clips=6, n_patients=3, n_experts=3)
+    settings.SNAPSHOT_MIN_VOTES = 4
+    with zipfile.ZipFile(_export(tmp_path)) as zf:
+        assert zf.read("manifest.jsonl") == b""
+        assert json.loads(zf.read("FORMAT.json"))["training_manifest"]["n_clips"] == 0
+    settings.SNAPSHOT_MIN_VOTES = 3
+    with zipfile.ZipFile(_export(tmp_path)) as zf:
+        assert len(zf.read("manifest.jsonl").splitlines()) == 6
 
 
 @pytest.mark.django_db(transaction=True)
