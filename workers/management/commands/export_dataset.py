@@ -23,15 +23,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--out", type=Path, required=True, help="the .zip to write")
         parser.add_argument("--snapshot", default="", help="snapshot sha256 (folds)")
-        parser.add_argument("--version", type=int, help="model version number")
+        # Not --version: Django's base command already defines it (its own version).
+        parser.add_argument(
+            "--model-version",
+            type=int,
+            metavar="N",
+            help="model version number: its snapshot's folds and its predictions",
+        )
         parser.add_argument("--licence", default="", help="licence for the datasheet")
 
     def handle(self, *args, **options) -> None:
         version = None
-        if options["version"] is not None:
-            version = selectors.version_list().filter(number=options["version"]).first()
+        if options["model_version"] is not None:
+            number = options["model_version"]
+            version = selectors.version_list().filter(number=number).first()
             if version is None:
-                raise CommandError(f"there is no model version v{options['version']}")
+                raise CommandError(f"there is no model version v{number}")
         snapshot = None
         if options["snapshot"]:
             snapshot = Snapshot.objects.filter(sha256=options["snapshot"]).first()
