@@ -111,6 +111,7 @@ import { createUndo } from "./grade/undo.js";
     progress: null, // the server's last {graded, total}
     last: null, // {id, clip, grade, changeUrl, deadline}: the vote that can be changed
     changeMode: false, // the next grade key changes the last vote
+    waitingChange: null, // {key, clip, from, grade}: a change of a grade still on its way
     clockOffsetMs: 0, // server clock minus this browser's clock
     epoch: 0, // counts settled votes; a queue answer from an older epoch is stale
     settled: [], // ids of the last few clips graded here (newest last)
@@ -572,13 +573,18 @@ import { createUndo } from "./grade/undo.js";
       hideError();
       showProgress(vote.progress);
       rememberLast(vote, item);
-      setStatus("Saved: clip " + label(item.clip) + " graded " + (vote.grade || item.grade) + ".", "ok");
+      setStatus(
+        "Saved: clip " + label(item.clip) + " graded " + (vote.grade || item.grade) + "." +
+          (state.changeMode ? " Choose its new grade (Esc cancels)." : ""),
+        "ok"
+      );
       renderPanel(ui.reveal, vote.panel, item.clip);
       advance(item.clip);
       return;
     }
     const error = result.error;
     showProgress(null);
+    forgetWaiting(item);
     if (error.status === 409) {
       // Already graded (e.g. a retried send whose first answer was lost), or no
       // longer wanted: the server says which.
@@ -613,7 +619,7 @@ import { createUndo } from "./grade/undo.js";
     showProgress,
     renderGradeButtons,
   });
-  const { rememberLast, renderUndo, enterChangeMode, exitChangeMode } = undo;
+  const { rememberLast, forgetWaiting, renderUndo, enterChangeMode, exitChangeMode } = undo;
   const { changeLast, sendChange } = undo;
 
   function formatNumber(x) {

@@ -347,3 +347,60 @@ def test_a_double_click_grades_one_clip_only(live_server, grading_world, chromiu
         finally:
             browser.close()
     assert Vote.objects.count() == 1
+
+
+def test_u_while_a_grade_is_saving_changes_that_grade_never_the_next_clip(
+    live_server, grading_world, chromium_path
+):
+    """700 ms of latency on the vote: U during "Saving…", then B. The B is the
+    new grade of the clip just graded (the status names it), never a grade of the
+    clip now on screen, which the expert has not watched."""
+    from playwright.sync_api import sync_playwright
+
+    held = []
+
+    def hold(route):  # latency: the vote waits until the test lets it through
+        if route.request.method == "POST":
+            held.append(route)
+        else:
+            route.continue_()
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = open_grading_page(browser, live_server.url)
+            page.wait_for_load_state("networkidle")  # the next clip is ready at once
+            wait_for_grading(page)
+            page.route("**/api/votes/", hold)
+            graded = clip_on_screen(page)
+            page.keyboard.press("c")
+            page.wait_for_function(
+                "(text) => document.getElementById('status').textContent"
+                ".startsWith(text)",
+                arg=f"Saving grade C for clip {label_of(graded)}",
+            )
+            _playing_new_clip(page, label_of(graded))
+            on_screen = clip_on_screen(page)
+            assert on_screen != graded and len(held) == 1
+            page.keyboard.press("u")
+            page.wait_for_selector("#undo.is-changing")
+            assert label_of(graded) in page.locator("#undo-text").inner_text()
+            # The clip on screen cannot be graded while the change is chosen.
+            assert page.locator(".grade-btn[aria-disabled='true']").count() == 5
+            page.keyboard.press("b")
+            status = page.locator("#status").inner_text()
+            assert f"Clip {label_of(graded)} will be changed to B" in status
+            assert label_of(on_screen) not in status
+            page.wait_for_timeout(700)
+            held.pop().continue_()
+            page.wait_for_function(
+                "(text) => document.getElementById('status').textContent"
+                ".includes(text)",
+                arg=f"clip {label_of(graded)} is now graded B",
+            )
+            wait_for_outbox_empty(page)
+            expect_progress(page, 1, 4)
+            assert clip_on_screen(page) == on_screen
+        finally:
+            browser.close()
+    assert dict(Vote.objects.values_list("clip_id", "grade")) == {graded: "B"}

@@ -47,8 +47,13 @@ export function createUndo(ctx) {
   function rememberLast(vote, item) {
     if (!vote.change_url || !vote.undo_until) {
       state.last = null;
+      if (state.waitingChange && state.waitingChange.key === item.key) {
+        state.waitingChange = null;
+        state.changeMode = false;
+        showError("Clip " + label(item.clip) + " can no longer be changed.");
+      }
       renderUndo();
-      return;
+      return false;
     }
     const serverDeadline = Date.parse(vote.undo_until);
     let deadline = Number.isNaN(serverDeadline)
@@ -66,7 +71,40 @@ export function createUndo(ctx) {
     save();
     clearInterval(undoTimer);
     undoTimer = setInterval(renderUndo, 250);
+    const waiting = state.waitingChange;
+    if (waiting && waiting.key === item.key) {
+      // U was pressed while this grade was on its way: it is the vote to change.
+      state.waitingChange = null;
+      if (waiting.grade) {
+        queueChange(state.last, waiting.grade);
+        return true;
+      }
+      state.changeMode = true;
+    }
     renderUndo();
+    return false;
+  }
+
+  // The grade ``item`` did not land (refused, gone): a change waiting for it is void.
+  function forgetWaiting(item) {
+    const waiting = state.waitingChange;
+    if (!waiting || waiting.key !== item.key) return;
+    state.waitingChange = null;
+    state.changeMode = false;
+    if (waiting.grade) {
+      showError(
+        "Clip " + label(waiting.clip) + " was not changed to " + waiting.grade +
+          ": its first grade was not saved."
+      );
+    }
+    renderUndo();
+  }
+
+  // The newest grade still in the outbox (this tab's), the one U means.
+  function newestWaitingCreate() {
+    const creates = outbox.read().filter((item) => item.kind === "create");
+    const mine = creates.filter((item) => item.tab === config.tab);
+    return (mine.length ? mine : creates).pop() || null;
   }
 
   // A newer grade still in the outbox: U now would change the older vote in the
@@ -94,6 +132,24 @@ export function createUndo(ctx) {
   }
 
   function renderUndo() {
+    const waiting = state.waitingChange;
+    if (waiting) {
+      clearInterval(undoTimer);
+      undoTimer = setInterval(renderUndo, 250);
+      renderGradeButtons();
+      ui.undo.hidden = false;
+      ui.undo.classList.toggle("is-changing", state.changeMode);
+      ui.undoText.textContent = waiting.grade
+        ? "Clip " + label(waiting.clip) + " will be changed from " + waiting.from +
+          " to " + waiting.grade + " once its grade is saved."
+        : "Choose the new grade for clip " + label(waiting.clip) + " (now " +
+          waiting.from + ", still being saved). Esc cancels.";
+      ui.undoButtons.forEach((button) => {
+        button.disabled = false;
+        button.setAttribute("aria-current", String(button.dataset.grade === waiting.from));
+      });
+      return;
+    }
     const left = undoSecondsLeft();
     if (!state.last || left <= 0) {
       if (state.last && !changeOfLastWaiting()) {
@@ -129,15 +185,21 @@ export function createUndo(ctx) {
   }
 
   function enterChangeMode() {
-    if (!state.last || undoSecondsLeft() <= 0) {
-      setStatus("There is no recent grade to change.", "warn");
-      return;
-    }
-    if (newerGradeWaiting()) {
+    const pending = newestWaitingCreate();
+    if (pending) {
+      // The grade key that follows must change this clip, never grade the next one.
+      state.waitingChange = { key: pending.key, clip: pending.clip, from: pending.grade, grade: null };
+      state.changeMode = true;
       setStatus(
-        "Your newest grade is still on its way; change it once it is saved.",
+        "Clip " + label(pending.clip) + " (graded " + pending.grade + ") is still being " +
+          "saved: the next grade key changes it, not the clip on screen.",
         "warn"
       );
+      renderUndo();
+      return;
+    }
+    if (!state.last || undoSecondsLeft() <= 0) {
+      setStatus("There is no recent grade to change.", "warn");
       return;
     }
     state.changeMode = true;
@@ -148,6 +210,7 @@ export function createUndo(ctx) {
   function exitChangeMode() {
     if (!state.changeMode) return;
     state.changeMode = false;
+    if (state.waitingChange && !state.waitingChange.grade) state.waitingChange = null;
     setStatus("");
     renderUndo();
   }
@@ -155,6 +218,22 @@ export function createUndo(ctx) {
   function changeLast(grade) {
     const last = state.last;
     state.changeMode = false;
+    const waiting = state.waitingChange;
+    if (waiting) {
+      if (grade === waiting.from) {
+        state.waitingChange = null;
+        setStatus("Clip " + label(waiting.clip) + " stays " + grade + ".");
+      } else {
+        waiting.grade = grade;
+        setStatus(
+          "Clip " + label(waiting.clip) + " will be changed to " + grade +
+            " once its grade is saved.",
+          "ok"
+        );
+      }
+      renderUndo();
+      return;
+    }
     if (!last || undoSecondsLeft() <= 0) {
       renderUndo();
       setStatus("The time to change that grade has passed.", "warn");
@@ -173,6 +252,10 @@ export function createUndo(ctx) {
       setStatus("Clip " + label(last.clip) + " stays " + grade + ".");
       return;
     }
+    queueChange(last, grade);
+  }
+
+  function queueChange(last, grade) {
     const item = {
       key: newKey(),
       kind: "change",
@@ -220,6 +303,7 @@ export function createUndo(ctx) {
 
   return {
     rememberLast,
+    forgetWaiting,
     renderUndo,
     enterChangeMode,
     exitChangeMode,
