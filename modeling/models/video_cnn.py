@@ -7,11 +7,11 @@ is replaced by global average pooling, so any clip length and size work.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from pytorchvideo.models.x3d import create_x3d
 from torch import nn
 from torchvision.models.video.resnet import (
     BasicBlock,
@@ -19,6 +19,15 @@ from torchvision.models.video.resnet import (
     R2Plus1dStem,
     VideoResNet,
 )
+
+# pytorchvideo imports fvcore, which calls torch.jit.script at import time: torch
+# warns about it on every command. The warning is about fvcore's code, not ours,
+# and there is no fvcore release without it.
+with warnings.catch_warnings():
+    warnings.filterwarnings(
+        "ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning
+    )
+    from pytorchvideo.models.x3d import create_x3d
 
 from modeling.models.heads import GradeHead, GradeModel
 from modeling.models.registry import register_model

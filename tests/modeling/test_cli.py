@@ -1,4 +1,7 @@
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +21,27 @@ def test_help_lists_every_command():
     text = parser_build().format_help()
     for command in ("train", "evaluate", "predict", "export-onnx", "make-synthetic"):
         assert command in text
+
+
+def test_the_command_prints_no_warning_of_the_libraries_it_imports(tmp_path):
+    # Every warning shown (-W default), as a new user's terminal would; the model
+    # modules are imported too (pytorchvideo's fvcore warned on every call).
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "default",
+            "-c",
+            "import modeling.models, modeling.training; from modeling import cli; "
+            "cli.main(['make-synthetic', '--help'])",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PATH": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stderr, result.stderr
 
 
 def test_train_evaluate_predict_export_end_to_end(tmp_path, capsys):
