@@ -43,6 +43,12 @@ venv: $(RUNTIME_STAMP) ## create .venv with the runtime requirements
 venv-dev: $(DEV_STAMP) ## create .venv with the test and lint requirements too
 
 # The demo is a development server: DEBUG on (production's default is off).
+# The server runs in the background and the shell waits for it: a shell running a
+# foreground command defers its traps until that command ends, so a TERM sent to
+# make (which make passes on to this shell) would leave the server running. Both
+# children are stopped on Ctrl-C, TERM or hang-up, and the worker when the server
+# exits by itself (a port in use).
+# A worker still busy 10 s after the TERM (a training fold) is stopped cold (QUIT).
 demo: export DEBUG ?= true
 demo: $(RUNTIME_STAMP) ## migrate SQLite, load the synthetic demo, serve it with a Celery worker
 	$(PY) manage.py migrate --noinput
@@ -54,15 +60,18 @@ demo: $(RUNTIME_STAMP) ## migrate SQLite, load the synthetic demo, serve it with
 	@$(VENV)/bin/celery -A config.celery worker -Q cpu,gpu --concurrency 1 \
 		-B \
 		--loglevel INFO --hostname demo@%h & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null || true; wait $$worker 2>/dev/null || true' EXIT; \
-	trap 'exit 0' INT TERM; \
+	$(PY) manage.py runserver --noreload $(HOST):$(PORT) & server=$$!; \
+	trap 'kill $$server $$worker 2>/dev/null; \
+		for i in $$(seq 50); do kill -0 $$worker 2>/dev/null || break; sleep 0.2; done; \
+		kill -QUIT $$worker 2>/dev/null; wait' EXIT; \
+	trap 'exit 0' INT TERM HUP; \
 	echo; \
 	echo "  SpermGrade demo (synthetic data): http://$(HOST):$(PORT)/"; \
 	echo "  expert login: expert / grade-sperm-demo"; \
 	echo "  admin login:  admin / admin-demo-pass"; \
 	echo "  Ctrl-C stops the web server and the Celery worker."; \
 	echo; \
-	$(PY) manage.py runserver --noreload $(HOST):$(PORT)
+	wait $$server
 
 demo-reset: ## delete the demo database, media and broker folders under var/
 	rm -rf var/spermgrade.sqlite3 var/media var/celery var/staticfiles
