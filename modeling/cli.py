@@ -11,6 +11,7 @@ from modeling.checkpoint import CheckpointError
 from modeling.config import ConfigError, config_load
 from modeling.cv import CVError
 from modeling.manifest import ManifestError
+from modeling.profiles import PROFILE_CONFIGS, profile_config
 
 EPILOG = """\
 examples:
@@ -18,8 +19,9 @@ examples:
   python -m modeling train --config cfg.yaml --data var/synth --out var/run1
   python -m modeling train --data var/synth --out var/run2 \\
       --set model.name=x3d --set optim.epochs=30
+  python -m modeling train --profile clinic --data export.zip --out var/run3
   python -m modeling evaluate --checkpoint var/run1/fold_0/checkpoint \\
-      --data var/synth --out var/eval1
+      --data var/synth --held-out --out var/eval1
   python -m modeling predict --checkpoint var/run1/final/checkpoint \\
       --data var/new --out var/pred
   python -m modeling export-onnx --checkpoint var/run1/final/checkpoint \\
@@ -40,8 +42,20 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
             "instead (checkpoint in OUT/final/checkpoint)."
         ),
     )
-    p.add_argument("--config", type=Path, help="YAML config (defaults: the paper's)")
-    p.add_argument("--data", type=Path, required=True, help="manifest directory")
+    base = p.add_mutually_exclusive_group()
+    base.add_argument(
+        "--config", type=Path, help="YAML config (defaults: the paper's setting)"
+    )
+    base.add_argument(
+        "--profile",
+        choices=sorted(PROFILE_CONFIGS),
+        help="the platform's training profile of that name: clinic (CPU, "
+        "minutes: compact X3D, 8 frames at 64 px, AdamW), timesformer (the "
+        "paper's, GPU), tiny (a smoke test)",
+    )
+    p.add_argument(
+        "--data", type=Path, required=True, help="manifest directory, or an export zip"
+    )
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument(
         "--set",
@@ -62,9 +76,19 @@ def _add_checkpoint_cmd(sub: argparse._SubParsersAction, name: str, text: str) -
         required=True,
         help="checkpoint folder, e.g. OUT/fold_0/checkpoint",
     )
-    p.add_argument("--data", type=Path, required=True, help="manifest directory")
+    p.add_argument(
+        "--data", type=Path, required=True, help="manifest directory, or an export zip"
+    )
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    if name == "evaluate":
+        p.add_argument(
+            "--held-out",
+            action="store_true",
+            help="score a cross-validation fold's checkpoint (OUT/fold_<i>/"
+            "checkpoint) only on the clips that fold held out (its test clips, "
+            "from OUT/folds.json): a fold's model has trained on the others",
+        )
 
 
 def parser_build() -> argparse.ArgumentParser:
@@ -119,7 +143,8 @@ def _train(args: argparse.Namespace) -> dict:
     from modeling.data import clipset_load
     from modeling.training import run_cv, train_final
 
-    cfg = config_load(args.config, overrides=args.overrides)
+    base = profile_config(args.profile) if args.profile else None
+    cfg = config_load(args.config, overrides=args.overrides, base=base)
     clips = clipset_load(args.data, speed_features=cfg.data.speed_features)
     if args.final:
         result = train_final(cfg=cfg, clips=clips, out_dir=args.out)
@@ -132,15 +157,37 @@ def _predict(args: argparse.Namespace, *, need_labels: bool) -> dict:
     from modeling.manifest import manifest_read
     from modeling.predict import predict
 
+    clip_ids = None
     if need_labels:
         manifest_read(args.data, require_votes=True)  # clear error when unlabelled
+        if args.held_out:
+            clip_ids = _held_out_ids(args.checkpoint)
     metrics = predict(
-        checkpoint=args.checkpoint, data=args.data, out=args.out, device=args.device
+        checkpoint=args.checkpoint,
+        data=args.data,
+        out=args.out,
+        device=args.device,
+        clip_ids=clip_ids,
     )
     result = {"predictions": str(args.out / "predictions.jsonl")}
     if metrics:
         result.update({k: v for k, v in metrics.items() if k != "top_hi"})
     return result
+
+
+def _held_out_ids(checkpoint: Path) -> list[str]:
+    """The test clips of the fold whose checkpoint this is (RUN/fold_<i>/checkpoint)."""
+    fold = checkpoint.resolve().parent
+    folds_file = fold.parent / "folds.json"
+    if not fold.name.startswith("fold_") or not folds_file.is_file():
+        raise CVError(
+            f"--held-out needs a fold's checkpoint of a cross-validation run "
+            f"(RUN/fold_<i>/checkpoint with RUN/folds.json); {checkpoint} is not one"
+        )
+    folds = json.loads(folds_file.read_text())
+    if fold.name not in folds:
+        raise CVError(f"{folds_file} has no {fold.name}")
+    return list(folds[fold.name]["test"])
 
 
 def _export(args: argparse.Namespace) -> dict:

@@ -222,13 +222,19 @@ def _set_dotted(data: dict, dotted: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
-def config_load(path: str | Path | None = None, *, overrides: list[str] = ()) -> Config:
-    """Config from a YAML file (or the defaults), then ``key.sub=value`` overrides.
+def config_load(
+    path: str | Path | None = None,
+    *,
+    overrides: list[str] = (),
+    base: dict | None = None,
+) -> Config:
+    """Config from a YAML file (or ``base``, e.g. a profile's dict, or the
+    defaults), then ``key.sub=value`` overrides.
 
     Override values are parsed as YAML, so ``optim.lr=0.01`` gives a float and
     ``data.speed_features=[speed,vcl]`` a list.
     """
-    data: dict = {}
+    data: dict = dict(base or {})
     if path is not None:
         path = Path(path)
         if not path.is_file():

@@ -21,37 +21,48 @@ def predict(
     data: str | Path,
     out: str | Path,
     device: str = "auto",
+    clip_ids: list[str] | None = None,
 ) -> dict:
-    """Predict every clip of a manifest with a checkpoint.
+    """Predict every clip of a manifest (or only ``clip_ids``) with a checkpoint.
 
     Writes ``predictions.jsonl`` (clip_id, pred, pred_mode) under ``out``; when the
-    manifest has votes, also ``metrics.json``. Returns the metrics (or {}).
+    clips predicted have votes, also ``metrics.json``. Returns the metrics (or {}).
     """
     dev = device_resolve(device)
     model, meta, cfg, scaler = ckpt.checkpoint_load(checkpoint, device=dev)
     clips = clipset_load(data, speed_features=scaler.names, require_votes=False)
+    if clip_ids is None:
+        idx = np.arange(len(clips))
+    else:
+        where = {cid: i for i, cid in enumerate(clips.clip_ids)}
+        missing = [cid for cid in clip_ids if cid not in where]
+        if missing:
+            raise ValueError(
+                f"{len(missing)} clip(s) to predict are not in {data}, e.g. "
+                f"{missing[0]}: is this the data the run was trained on?"
+            )
+        idx = np.array([where[cid] for cid in clip_ids], dtype=np.int64)
     dd = device_data(clips, scaler, cfg, dev)
-    probs = evaluate(
-        model=model, data=dd, idx=np.arange(len(clips)), cfg=cfg, device=dev
-    )
+    probs = evaluate(model=model, data=dd, idx=idx, cfg=cfg, device=dev)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with (out / "predictions.jsonl").open("w") as fh:
-        for cid, p in zip(clips.clip_ids, probs):
+        for i, p in zip(idx, probs):
             row = {
-                "clip_id": cid,
+                "clip_id": clips.clip_ids[i],
                 "pred": [round(float(x), 6) for x in p],
                 "pred_mode": GRADES[int(np.argmax(p))],
             }
             fh.write(json.dumps(row) + "\n")
-    labelled = clips.votes.sum(1) > 0
+    labelled = clips.votes[idx].sum(1) > 0
     result: dict = {}
-    if bool(labelled.all()):
-        targets = clips.targets.numpy().astype(np.float64)
+    if len(idx) and bool(labelled.all()):
+        targets = clips.targets[idx].numpy().astype(np.float64)
         result = {
             "checkpoint": meta["path"],
             "data": str(clips.root),
             "dataset_sha256": clips.manifest_sha256,
+            "n_clips": int(len(idx)),
             **metrics_all(probs, targets),
             "top_hi": top_hi_segments(probs, targets),
         }

@@ -1,5 +1,6 @@
-"""Named training profiles: a modeling config, the queues allowed to run it, and
-what the admin may change on the start form.
+"""Named training profiles: a modeling config (``modeling/profiles.py``, shared
+with the offline ``spermgrade-model train --profile``), the queues allowed to run
+it, and what the admin may change on the start form.
 
 ``clinic`` trains on CPU in minutes (the demo, CPU-only labs); ``timesformer`` is
 the paper's setting for GPUs (ViT-B TimeSformer, pretrained weights read from a
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modeling.config import Config, ConfigError, config_from_dict, config_to_dict
+from modeling.profiles import PROFILE_CONFIGS
 
 # The start form's fields: name -> dotted config key.
 OVERRIDE_KEYS = {
@@ -48,54 +50,24 @@ class Profile:
         return config_from_dict(data)
 
 
-_CPU_RUNTIME = {"device": "cpu", "eval_batch_size": 16}
-
 PROFILES: dict[str, Profile] = {
     "clinic": Profile(
         name="clinic",
         title="Clinic model (CPU, minutes): compact X3D, 8 frames at 64 px",
-        config={
-            "model": {
-                "name": "clinic",
-                "kwargs": {"tiny": True, "weights": "random", "input_size": 64},
-            },
-            "data": {"n_frames": 8, "size": 64},
-            "augment": {"rotation_degrees": 180.0},
-            "optim": {
-                "optimizer": "adamw",
-                "lr": 3e-3,
-                "weight_decay": 1e-4,
-                "epochs": 12,
-                "batch_size": 8,
-            },
-            "cv": {"k": 3},
-            "runtime": _CPU_RUNTIME,
-        },
+        config=PROFILE_CONFIGS["clinic"],
         queues=("cpu", "gpu"),
         onnx=True,
     ),
     "timesformer": Profile(
         name="timesformer",
         title="TimeSformer, the paper's setting (GPU): ViT-B, 8 x 224 px, SGD, EMD",
-        config={
-            "model": {"name": "timesformer", "kwargs": {}},
-            "runtime": {"device": "auto"},
-        },
+        config=PROFILE_CONFIGS["timesformer"],
         queues=("gpu",),
     ),
     "tiny": Profile(
         name="tiny",
         title="Smoke test (CPU, seconds): a tiny network, 4 frames at 32 px",
-        config={
-            "model": {
-                "name": "clinic",
-                "kwargs": {"tiny": True, "weights": "random", "input_size": 16},
-            },
-            "data": {"n_frames": 4, "size": 32},
-            "optim": {"optimizer": "adamw", "lr": 3e-3, "epochs": 2, "batch_size": 4},
-            "cv": {"k": 2, "val_fraction": 0.3},
-            "runtime": _CPU_RUNTIME,
-        },
+        config=PROFILE_CONFIGS["tiny"],
         queues=("cpu", "gpu"),
     ),
 }

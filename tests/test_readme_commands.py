@@ -14,16 +14,15 @@ import pty
 import re
 import select
 import shlex
-import sqlite3
 import subprocess
 import sys
 import time
 import zipfile
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.scratch import Instance
 
 README = REPO_ROOT / "README.md"
 RUN_HERE = {
@@ -90,43 +89,6 @@ def test_the_readme_export_command_has_its_options():
         "--licence",
         "CC BY 4.0",
     ]
-
-
-class Instance:
-    """A scratch SpermGrade: its own var folder, SQLite database and broker."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-        self.env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("DJANGO_", "DATABASE_", "CELERY_", "SPERMGRADE_"))
-        }
-        self.env.update(
-            DEBUG="true",
-            SPERMGRADE_VAR_DIR=str(root / "var"),
-            PYTHONWARNINGS="ignore",
-        )
-
-    def manage(self, *args: str, timeout: int = 600) -> str:
-        result = subprocess.run(
-            [sys.executable, str(REPO_ROOT / "manage.py"), *args],
-            cwd=self.root,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        assert result.returncode == 0, (
-            f"manage.py {' '.join(args)}: {result.stdout[-3000:]}"
-            f"{result.stderr[-3000:]}"
-        )
-        return result.stdout
-
-    def query(self, sql: str) -> list[tuple]:
-        with sqlite3.connect(self.root / "var" / "spermgrade.sqlite3") as db:
-            return db.execute(sql).fetchall()
 
 
 @pytest.fixture(scope="module")

@@ -144,3 +144,35 @@ def test_missing_data_exits_2_with_a_message(tmp_path, capsys):
     )
     assert code == 2
     assert "checkpoint.json is missing" in capsys.readouterr().err
+
+
+def test_profile_gives_the_platforms_clinic_settings_and_excludes_config(
+    tmp_path, capsys
+):
+    from modeling.config import config_load
+    from modeling.profiles import profile_config
+
+    cfg = config_load(base=profile_config("clinic"), overrides=["optim.epochs=3"])
+    assert (cfg.model.name, cfg.data.size, cfg.data.n_frames) == ("clinic", 64, 8)
+    assert (cfg.optim.optimizer, cfg.optim.epochs, cfg.cv.k) == ("adamw", 3, 3)
+    assert profile_config("clinic")["optim"]["epochs"] == 12  # a copy was changed
+    with pytest.raises(SystemExit):
+        parser_build().parse_args(
+            ["train", "--profile", "clinic", "--config", "c.yaml", "--data", "d"]
+            + ["--out", "o"]
+        )
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_held_out_needs_a_folds_checkpoint(tmp_path, capsys):
+    data = tmp_path / "syn"
+    args = ["--n-clips", "4", "--n-patients", "2", "--n-frames", "4", "--size", "32"]
+    assert main(["make-synthetic", "--out", str(data), *args]) == 0
+    final = tmp_path / "run" / "final" / "checkpoint"
+    final.mkdir(parents=True)
+    code = main(
+        ["evaluate", "--checkpoint", str(final), "--data", str(data), "--held-out"]
+        + ["--out", str(tmp_path / "e")]
+    )
+    assert code == 2
+    assert "--held-out needs a fold's checkpoint" in capsys.readouterr().err
