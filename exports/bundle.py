@@ -56,6 +56,7 @@ from annotation.models import (
     Vote,
     VoteHistory,
 )
+from exports.datasheet import datasheet_text
 from exports.pseudonyms import clip_pseudonym, expert_pseudonym, recording_pseudonym
 from modeling.manifest import dataset_meta, manifest_line
 from registry import storage
@@ -332,7 +333,14 @@ def bundle_write(
             _predictions_write(writer, version)
         writer.write_bytes(
             "datasheet.md",
-            _datasheet(summary, counts, synthetic, licence, snapshot, version).encode(),
+            datasheet_text(
+                summary,
+                synthetic=synthetic,
+                licence=licence,
+                snapshot=snapshot,
+                version=version,
+                format_label=f"{FORMAT} v{VERSION}",
+            ).encode(),
         )
         writer.write_bytes(
             "FORMAT.json",
@@ -552,56 +560,3 @@ def _predictions_write(writer: _Writer, version) -> None:
     )
     header = ["clip", "version", "source", "fold", "p_a", "p_b", "p_c", "p_d", "p_e"]
     writer.write_csv("predictions.csv", header, rows)
-
-
-def _datasheet(summary, counts, synthetic, licence, snapshot, version) -> str:
-    from annotation.selectors import panel_statistics_latest
-
-    statistics = panel_statistics_latest()
-    from django.db.models import Max, Min
-
-    span = Vote.objects.aggregate(first=Min("created_at"), last=Max("created_at"))
-    n_patients = (
-        Clip.objects.filter(is_active=True, review=Clip.Review.APPROVED)
-        .values("patient")
-        .distinct()
-        .count()
-    )
-    n_experts = Vote.objects.values("expert").distinct().count()
-    alpha = statistics.data.get("alpha") if statistics else None
-    lines = [
-        "# Datasheet",
-        "",
-        f"- Exported: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"format {FORMAT} v{VERSION}",
-        "- **Synthetic**: "
-        + ("yes — simulated clips and votes" if synthetic else "no"),
-        f"- Clips: {summary['n_clips']} with frames; patients: {n_patients}; "
-        f"experts: {n_experts}; votes: {summary['n_votes']} (hidden repeats included, "
-        "flagged)",
-        f"- Collection: {span['first']:%Y-%m-%d} to {span['last']:%Y-%m-%d}"
-        if span["first"]
-        else "- Collection: no votes yet",
-        f"- Panel agreement: Krippendorff's α (ordinal) {alpha['value']:.3f}, 95 % "
-        f"interval {alpha['low']:.3f}–{alpha['high']:.3f}"
-        if alpha and alpha.get("value") is not None
-        else "- Panel agreement: not computed yet",
-        f"- Licence: {licence or '(not given by the exporting admin)'}",
-        f"- Snapshot: {snapshot.sha256}" if snapshot else "- Snapshot: none chosen",
-        f"- Predictions: model version v{version.number}"
-        if version
-        else "- Predictions: none",
-        "- Identifiers: keyed pseudonyms (C- clips, E- experts, P- patients, R- "
-        "recordings), stable within the exporting instance only",
-        "",
-        f"- Training manifest (`manifest.jsonl`): {summary['n_training_clips']} "
-        f"clips with at least {summary['min_votes']} votes, the platform's snapshot "
-        "rule; the target is the normalised histogram of each expert's current "
-        f"grade (hidden repeats excluded). {summary['n_below_min_votes']} clips "
-        "with fewer votes are in `clips.jsonl` and `clips/` only.",
-        "",
-        "Train without the platform: `python -m modeling train --data <this zip or "
-        "its folder> --out run`.",
-        "",
-    ]
-    return "\n".join(lines)
