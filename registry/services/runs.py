@@ -282,7 +282,7 @@ def training_runs_reap(*, stale_after_s: float | None = None) -> list[int]:
     Returns the ids of the runs touched."""
     limit = stale_after_s or settings.TRAINING_HEARTBEAT_TIMEOUT_SECONDS
     stale = timezone.now() - timedelta(seconds=limit)
-    touched = []
+    touched, failed = [], {}
     for fold in selectors.folds_running().filter(heartbeat_at__lt=stale):
         name = (
             "the final model"
@@ -304,10 +304,21 @@ def training_runs_reap(*, stale_after_s: float | None = None) -> list[int]:
                 folds_send(run=fold.run)
                 touched.append(fold.run_id)
             continue
+        # The lost fold failed, as a fold whose trainer raised does; every lost
+        # fold is marked before its run fails, since failing the run cancels the
+        # folds still waiting or training.
+        marked = TrainingFold.objects.filter(
+            pk=fold.pk, status=RunStatus.RUNNING, attempt=fold.attempt
+        ).update(
+            status=RunStatus.FAILED, error_message=lost, finished_at=timezone.now()
+        )
+        if marked:
+            failed.setdefault(fold.run_id, lost)
+    for run_id, lost in failed.items():
         if training_run_fail(
-            run_id=fold.run_id, message=f"{lost} No model version was registered."
+            run_id=run_id, message=f"{lost} No model version was registered."
         ):
-            touched.append(fold.run_id)
+            touched.append(run_id)
     return touched
 
 
