@@ -118,6 +118,25 @@ def version_active() -> ModelVersion | None:
     )
 
 
+def version_rollback_target(*, active: ModelVersion) -> ModelVersion | None:
+    """The version that was active before ``active`` (what a rollback restores),
+    or None when ``active`` was the first active version."""
+    last = (
+        VersionEvent.objects.filter(
+            version=active,
+            action__in=[
+                VersionEvent.Action.PROMOTED,
+                VersionEvent.Action.AUTO_PROMOTED,
+                VersionEvent.Action.ROLLED_BACK,
+            ],
+            previous__isnull=False,
+        )
+        .select_related("previous")
+        .first()
+    )
+    return last.previous if last is not None else None
+
+
 def version_list() -> QuerySet[ModelVersion]:
     return ModelVersion.objects.select_related("snapshot", "run").order_by("-number")
 

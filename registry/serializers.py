@@ -27,6 +27,7 @@ class RunStartInputSerializer(serializers.Serializer):
 class FoldOutputSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     status = serializers.CharField()
+    status_display = serializers.CharField(source="get_status_display")
     attempt = serializers.IntegerField()
     progress = serializers.JSONField()
     log_tail = serializers.CharField()
@@ -45,6 +46,7 @@ class RunOutputSerializer(serializers.Serializer):
     queue = serializers.CharField()
     trigger = serializers.CharField()
     status = serializers.CharField()
+    status_display = serializers.CharField(source="get_status_display")
     cancel_requested = serializers.BooleanField()
     overrides = serializers.JSONField()
     snapshot = serializers.CharField(source="snapshot.sha256", allow_null=True)

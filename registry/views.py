@@ -18,7 +18,8 @@ from registry import selectors, services
 from registry.profiles import OVERRIDE_KEYS, PROFILES
 from registry.serializers import RunStartInputSerializer
 
-METRIC_KEYS = ("emd", "mse", "jsd", "ce", "hi", "macro_f1", "accuracy")
+# Keys of a version's cross-validated metrics (modeling.metrics.metrics_all).
+METRIC_KEYS = ("emd", "mse", "jsd", "ce", "hi", "macro_f1", "mode_accuracy")
 
 
 admin_required = roles.admin_page_required(
@@ -39,13 +40,17 @@ def _metric_rows(metrics: dict) -> list[dict]:
 @admin_required
 def registry_home(request: HttpRequest) -> HttpResponse:
     versions = list(selectors.version_list()[:50])
+    active = selectors.version_active()
     return render(
         request,
         "registry/home.html",
         {
             "runs": selectors.run_list()[:25],
             "versions": versions,
-            "active": selectors.version_active(),
+            "active": active,
+            "rollback_target": (
+                selectors.version_rollback_target(active=active) if active else None
+            ),
             "events": selectors.version_events(limit=15),
             "profiles": PROFILES.values(),
             "override_keys": OVERRIDE_KEYS,
@@ -142,6 +147,7 @@ def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
         "registry/version.html",
         {
             "version": version,
+            "active": selectors.version_active(),
             "metric_rows": _metric_rows(version.metrics),
             "folds": version.metrics.get("folds", []),
             "page": page,
@@ -184,12 +190,16 @@ def versions_compare(request: HttpRequest) -> HttpResponse:
 @require_POST
 @admin_required
 def version_promote(request: HttpRequest, version_id: int) -> HttpResponse:
+    active = selectors.version_active()
+    was = f" (was v{active.number})" if active else ""
     return _post_action(
         request,
         lambda: services.model_version_promote(
             version_id=version_id, user=request.user
         ),
-        "v{result.number} is active; clips it has not predicted are being predicted.",
+        "Promoted: v{result.number} is the active version now"
+        + was
+        + "; clips it has not predicted are being predicted.",
         "registry_home",
     )
 
@@ -200,6 +210,6 @@ def version_rollback(request: HttpRequest) -> HttpResponse:
     return _post_action(
         request,
         lambda: services.model_version_rollback(user=request.user),
-        "Rolled back: v{result.number} is active again.",
+        "Rolled back: v{result.number} is the active version again.",
         "registry_home",
     )

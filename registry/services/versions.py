@@ -137,26 +137,14 @@ def model_version_rollback(*, user) -> ModelVersion:
         raise VersionStateConflict(
             "No version is active, so there is nothing to roll back."
         )
-    last = (
-        VersionEvent.objects.filter(
-            version=active,
-            action__in=[
-                VersionEvent.Action.PROMOTED,
-                VersionEvent.Action.AUTO_PROMOTED,
-                VersionEvent.Action.ROLLED_BACK,
-            ],
-            previous__isnull=False,
-        )
-        .select_related("previous")
-        .first()
-    )
-    if last is None:
+    target = selectors.version_rollback_target(active=active)
+    if target is None:
         raise VersionStateConflict(
             f"v{active.number} was the first active version; there is no earlier "
             "one to roll back to."
         )
     return _activate(
-        version=last.previous,
+        version=target,
         action=VersionEvent.Action.ROLLED_BACK,
         user=user,
         reason=f"rolled back from v{active.number}",

@@ -1,7 +1,32 @@
-// Live progress on the run page: poll the registry API while the run is queued
-// or running; reload once when it ends (the page then shows the version).
+// The registry pages: a confirm step before a promotion or a rollback, and live
+// progress on the run page.
 (function () {
   "use strict";
+
+  // Forms that change which version is active say what they will do and wait
+  // for a yes; once sent, their button cannot send them twice.
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.dataset.confirm) return;
+    if (form.dataset.sent) {
+      event.preventDefault();
+      return;
+    }
+    if (!window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+      return;
+    }
+    form.dataset.sent = "1";
+    const button = event.submitter;
+    if (button) {
+      button.disabled = true;
+      button.setAttribute("aria-busy", "true");
+      if (form.dataset.busy) button.textContent = form.dataset.busy;
+    }
+  });
+
+  // Run page: poll the registry API while the run is queued or running; reload
+  // once when it ends (the page then shows the version).
   const box = document.getElementById("run");
   if (!box) return;
   const api = box.dataset.api;
@@ -10,6 +35,12 @@
   const text = (row, cls, value) => {
     const cell = row.querySelector(cls);
     if (cell) cell.textContent = value;
+  };
+  // Status words as the server renders them ("Running"), never the raw value.
+  const showStatus = (node, value, label) => {
+    if (!node) return;
+    node.textContent = label || value;
+    node.className = node.className.replace(/\bstatus--\S+/, `status--${value}`);
   };
   async function poll() {
     let run;
@@ -21,7 +52,7 @@
       setTimeout(poll, 5000);
       return;
     }
-    document.getElementById("run-status").textContent = run.status;
+    showStatus(document.getElementById("run-status"), run.status, run.status_display);
     const rows = document.querySelectorAll("#folds-table tbody tr[data-fold]");
     if (run.folds.length && rows.length !== run.folds.length) {
       window.location.reload();
@@ -31,7 +62,12 @@
       const row = document.querySelector(`#folds-table tr[data-fold="${fold.index}"]`);
       if (!row) continue;
       const p = fold.progress || {};
-      text(row, ".js-status", fold.status);
+      showStatus(row.querySelector(".js-status"), fold.status, fold.status_display);
+      const note = row.querySelector(".js-note");
+      if (note) {
+        note.textContent = fold.error_message || "";
+        note.hidden = !fold.error_message;
+      }
       text(row, ".js-epoch", p.epoch ? `${p.epoch}/${p.epochs}` : "");
       text(row, ".js-step", p.step ? `${p.step}/${p.steps}` : "");
       text(row, ".js-metrics", Object.entries(p.metrics || {}).map(([k, v]) => `${k} ${v}`).join(" "));
@@ -44,6 +80,8 @@
       error.textContent = run.error_message;
       error.hidden = false;
     }
+    const updated = document.getElementById("run-updated");
+    if (updated) updated.textContent = ` · live, updated ${new Date().toLocaleTimeString()}`;
     if (active(run.status)) setTimeout(poll, 2000);
     else window.location.reload();
   }

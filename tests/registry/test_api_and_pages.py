@@ -2,12 +2,16 @@
 refused, every one of them), working start/cancel/retry/promote/rollback, and no
 expert-facing response that ever contains a prediction."""
 
+from datetime import timedelta
+
+import numpy as np
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from annotation import services as annotation_services
 from registry import selectors, services
-from registry.models import Prediction, TrainingRun
+from registry.models import Prediction, RunStatus, TrainingFold, TrainingRun
 from tests.annotation.conftest import session_client
 from tests.factories import ExpertFactory
 from tests.registry.test_versions import _version
@@ -172,3 +176,86 @@ def test_predictions_are_listed_for_admins_by_version_and_clip(voted, admin_api)
         }
     ]
     assert admin_api.get(url, {"clip": "x"}).status_code == 400
+
+
+def _admin_pages(admin_user):
+    client = session_client(admin_user)
+    client.handler.enforce_csrf_checks = False
+    return client
+
+
+@pytest.mark.django_db
+def test_the_compare_page_names_each_versions_profile_and_its_mode_accuracy(
+    admin_user,
+):
+    from modeling.metrics import metrics_all
+
+    v1, v2 = _version(1, 0.05, 0.01), _version(2, 0.04, 0.01)
+    # The keys a registered version really carries (its runs' metrics_all).
+    keys = metrics_all(np.full((2, 5), 0.2), np.eye(5)[:2]).keys()
+    for version, accuracy in ((v1, 0.61), (v2, 0.7)):
+        mean = {k: 0.5 for k in keys} | {"mode_accuracy": accuracy}
+        version.metrics = {"mean": mean, "std": {k: 0.01 for k in keys}}
+        version.save()
+    page = _admin_pages(admin_user).get(
+        reverse("registry_compare"), {"v": [v1.pk, v2.pk]}
+    )
+    html = page.content.decode()
+    header = html[html.index("<thead>") : html.index("</thead>")]
+    assert header.count(" tiny") == 2 and "clinic network" in header
+    assert "mode_accuracy</td><td>0.6100 ± 0.0100</td><td>0.7000 ± 0.0100" in html
+    table = html[html.index("<tbody>") : html.index("</tbody>")]
+    assert "–" not in table
+
+
+@pytest.mark.django_db
+def test_a_fold_whose_worker_was_lost_reads_failed_with_why_not_cancelled(
+    admin_user, admin_api
+):
+    run = services.training_run_create(profile="tiny")
+    services.run_mark_running(run_id=run.pk, snapshot=None, n_folds=2)
+    assert services.fold_claim(run_id=run.pk, index=0, attempt=1, host="w1@test")
+    TrainingFold.objects.filter(run=run, index=0).update(
+        heartbeat_at=timezone.now() - timedelta(minutes=10)
+    )
+    assert services.training_runs_reap(stale_after_s=60) == [run.pk]
+    run.refresh_from_db()
+    folds = {f.index: f for f in run.folds.all()}
+    assert run.status == RunStatus.FAILED and "stopped reporting" in run.error_message
+    assert folds[0].status == RunStatus.FAILED
+    assert folds[0].error_message in run.error_message
+    assert "w1@test" in folds[0].error_message
+    # Folds that never started were cancelled with the run.
+    assert {folds[1].status, folds[-1].status} == {RunStatus.CANCELLED}
+
+    html = _admin_pages(admin_user).get(reverse("registry_run", args=[run.pk]))
+    row = html.content.decode().split('data-fold="0"')[1].split("</tr>")[0]
+    assert "Failed" in row and "Cancelled" not in row
+    assert "stopped reporting" in row and "w1@test" in row
+    api = admin_api.get(reverse("api-registry-run", args=[run.pk])).json()
+    fold0 = next(f for f in api["folds"] if f["index"] == 0)
+    assert (api["status_display"], fold0["status_display"]) == ("Failed", "Failed")
+
+
+@pytest.mark.django_db
+def test_promote_and_rollback_forms_ask_first_naming_the_versions(admin_user):
+    client = _admin_pages(admin_user)
+    v1, v2 = _version(1, 0.05, 0.01), _version(2, 0.049, 0.01)
+    services.version_auto_decide(version=v1)
+    services.version_auto_decide(version=v2)  # held
+    home = client.get(reverse("registry_home")).content.decode()
+    assert 'data-confirm="Promote v2 (tiny profile' in home
+    assert "It replaces v1 as the active version" in home
+    assert 'id="rollback"' not in home and "no earlier one to roll back" in home
+    version_page = client.get(reverse("registry_version", args=[v2.pk]))
+    assert 'data-confirm="Promote v2' in version_page.content.decode()
+
+    promoted = client.post(reverse("registry_promote", args=[v2.pk]), follow=True)
+    assert "Promoted: v2 is the active version now (was v1)" in (
+        promoted.content.decode()
+    )
+    home = client.get(reverse("registry_home")).content.decode()
+    assert 'data-confirm="Roll back from v2 to v1?' in home
+    assert ">Roll back to v1</button>" in home
+    rolled = client.post(reverse("registry_rollback"), follow=True)
+    assert "Rolled back: v1 is the active version again." in rolled.content.decode()
