@@ -4,8 +4,9 @@
 the body (it runs in ``process_request``; the CSRF check, which reads
 ``request.POST`` and so spools multipart files to disk, runs later in
 ``process_view``): a body larger than DATA_UPLOAD_MAX_MEMORY_SIZE is refused with
-413 (403 at the upload page) unless it goes to the recording upload page from a
-signed-in operator, whose view allows up to MAX_UPLOAD_MB.
+413 (403 at an upload page) unless it goes to the recording upload page from a
+signed-in operator or to the bundle import from an admin, whose views allow up to
+MAX_UPLOAD_MB.
 ``LimitedUploadHandler`` (first in FILE_UPLOAD_HANDLERS) counts the bytes as
 they stream in and stops the upload once the same limit is passed, so a body
 longer than it declared cannot fill the disk either.
@@ -18,26 +19,35 @@ from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 
-from annotation.roles import user_is_operator
+from annotation.roles import user_is_admin, user_is_operator
 
 
 def body_limit_bytes(request: HttpRequest) -> int:
-    """The most a request may send: MAX_UPLOAD_MB to the upload page from an
-    operator (the multipart envelope adds a little), else the small-body limit."""
-    if _operator_upload(request):
+    """The most a request may send: MAX_UPLOAD_MB to a file upload page from a
+    user allowed to use it (the multipart envelope adds a little), else the
+    small-body limit."""
+    if _large_upload(request):
         return settings.MAX_UPLOAD_MB * 1024 * 1024 + 64 * 1024
     return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
 
-def _operator_upload(request: HttpRequest) -> bool:
-    return request.path == reverse("recording_upload") and user_is_operator(
-        user=getattr(request, "user", None)
-    )
+def _large_upload(request: HttpRequest) -> bool:
+    """A recording upload by an operator, or a bundle import by an admin: the two
+    pages that take large files (streamed to a temporary file, never memory)."""
+    user = getattr(request, "user", None)
+    if request.path == reverse("recording_upload"):
+        return user_is_operator(user=user)
+    if request.path == reverse("import_upload"):
+        return user_is_admin(user=user)
+    return False
 
 
 def _too_large(request: HttpRequest, limit: int) -> HttpResponse:
     if request.path == reverse("recording_upload"):
         message = "Only operators and administrators may upload recordings."
+        status = 403
+    elif request.path == reverse("import_upload"):
+        message = "Only administrators may import bundles."
         status = 403
     else:
         message = (
@@ -57,8 +67,8 @@ def _too_large(request: HttpRequest, limit: int) -> HttpResponse:
 class UploadGateMiddleware:
     """Refuse an oversized body from its Content-Length, before it is read.
 
-    An operator's upload to the upload page passes: that view refuses one over
-    MAX_UPLOAD_MB itself (with the form and a message), also before reading.
+    An operator's upload to the upload page (an admin's to the import) passes:
+    that view refuses one over MAX_UPLOAD_MB itself, also before reading.
     """
 
     def __init__(self, get_response) -> None:
@@ -71,7 +81,7 @@ class UploadGateMiddleware:
             except ValueError:
                 length = 0
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-            if length > limit and not _operator_upload(request):
+            if length > limit and not _large_upload(request):
                 return _too_large(request, limit)
         return self.get_response(request)
 

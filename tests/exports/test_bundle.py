@@ -396,3 +396,27 @@ def test_distribution_rows_match_a_hand_computation(world, tmp_path):
             cum += share
             leik += 2 * min(cum, 1 - cum)
         assert float(row["ordinal_dispersion"]) == pytest.approx(leik / 4, abs=1e-6)
+
+
+def test_the_import_form_takes_bundles_past_the_small_body_limit(
+    world, tmp_path, settings
+):
+    # The form streams to a temporary file: up to MAX_UPLOAD_MB for admins, while
+    # everybody else's bodies stay under DATA_UPLOAD_MAX_MEMORY_SIZE.
+    out = _export(tmp_path)
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+    assert out.stat().st_size > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    Clip.objects.all().delete()
+    expert = Client()
+    expert.force_login(ExpertFactory())
+    with out.open("rb") as fh:
+        response = expert.post(reverse("import_upload"), {"bundle": fh})
+    assert response.status_code == 403 and Clip.objects.count() == 0
+    admin = Client()
+    admin.force_login(
+        annotation_services.admin_create(username="big", password="x-123456")
+    )
+    with out.open("rb") as fh:
+        done = admin.post(reverse("import_upload"), {"bundle": fh}, follow=True)
+    assert b"Imported 8 clips" in done.content
