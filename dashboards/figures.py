@@ -9,11 +9,20 @@ _FONT = {"family": "system-ui, sans-serif", "size": 13}
 
 
 def _layout(title: str, **extra) -> dict:
+    """A figure's layout; its axes grow the margins to fit their labels (plotly
+    otherwise clips long tick labels and axis titles at the chart's edge). The
+    page shows ``title`` as a heading above the chart, where it can wrap."""
+    axes = {
+        key: {"automargin": True, **value}
+        for key, value in extra.items()
+        if key.startswith(("xaxis", "yaxis"))
+    }
     return {
         "title": {"text": title},
         "font": _FONT,
         "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
         **extra,
+        **axes,
     }
 
 
@@ -141,7 +150,7 @@ def convergence_figure(k, median, q25, q75) -> dict:
         "layout": _layout(
             "How fast a clip's distribution converges (its own votes subsampled)",
             xaxis={"title": {"text": "votes per clip"}},
-            yaxis={"title": {"text": "widest 95 % interval of a grade share"}},
+            yaxis={"title": {"text": "widest 95 % interval<br>of a grade share"}},
         ),
     }
 

@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 import pytest
 
 from annotation import services
-from tests.browser.helpers import TIMEOUT_MS, launch
+from tests.browser.helpers import TIMEOUT_MS, launch, screenshot
 from tests.factories import ClipFactory, ExpertFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -122,3 +122,107 @@ def test_model_dashboard_and_clip_review_draw_from_our_own_host_only(
             browser.close()
     assert hosts == {own_host}, hosts
     assert not errors, errors
+
+
+# Each chart's title (the figure's, and its axes'): the text, whether any element
+# shows it, and whether that element lies whole inside the chart's own width
+# (plotly clips what does not fit its drawing).
+CHART_TITLES = """() => [...document.querySelectorAll('[data-figure]')].flatMap(
+  (node) => {
+    const source = document.getElementById(node.dataset.figure);
+    const figure = JSON.parse(source.textContent);
+    const box = node.getBoundingClientRect();
+    const card = node.closest('section');
+    const texts = [figure.layout.title && figure.layout.title.text,
+        ...Object.keys(figure.layout).filter((k) => /^[xy]axis/.test(k))
+            .map((k) => figure.layout[k].title && figure.layout[k].title.text)];
+    const candidates = [...card.querySelectorAll(
+        'h2, h3, .gtitle, .g-xtitle, .g-ytitle, .xtick text, .ytick text')];
+    const check = (text, shown) => {
+        if (!shown) return {text, shown: false};
+        const r = shown.getBoundingClientRect();
+        const across = r.left >= box.left - 1 && r.right <= box.right + 1;
+        // A heading sits above the drawing; what plotly draws must fit in it.
+        const down = !node.contains(shown)
+            || (r.top >= box.top - 1 && r.bottom <= box.bottom + 1);
+        return {text, shown: true, inside: across && down};
+    };
+    const bare = (text) => text.replace(/<br>/g, '').replace(/\\s+/g, '');
+    const titles = texts.filter(Boolean).map((text) => check(
+        text, candidates.find((el) => bare(el.textContent) === bare(text))));
+    const ticks = [...node.querySelectorAll('.xtick text, .ytick text')]
+        .map((el) => check(`tick ${el.textContent}`, el));
+    return [...titles, ...ticks];
+  })"""
+
+
+def _log_in(page, base_url: str) -> None:
+    page.goto(f"{base_url}/login/")
+    page.fill("input[name=username]", "dash-admin")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/overview/?$|.*/$"))
+
+
+@pytest.mark.parametrize("width", [1280, 820])
+def test_chart_titles_are_shown_whole_within_their_panels(
+    live_server,
+    dashboard_world,
+    chromium_path,  # noqa: F811
+    width,
+):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_context(
+                viewport={"width": width, "height": 900}
+            ).new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            _log_in(page, live_server.url)
+            _visit(page, f"{live_server.url}/dashboards/", 5)
+            titles = page.evaluate(CHART_TITLES)
+            screenshot(page, f"dashboards-panel-{width}")
+        finally:
+            browser.close()
+    assert sum(not t["text"].startswith("tick ") for t in titles) == 13, titles
+    for title in titles:
+        assert title["shown"] and title["inside"], title
+
+
+def test_the_openapi_tile_opens_the_documentation_page_not_a_download(
+    live_server,
+    dashboard_world,
+    chromium_path,  # noqa: F811
+):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_context(accept_downloads=True).new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            downloads = []
+            page.on("download", lambda d: downloads.append(d.url))
+            _log_in(page, live_server.url)
+            page.goto(f"{live_server.url}/admin-home/")
+            tiles = page.locator("a.tile")
+            hrefs = tiles.evaluate_all("(links) => links.map((a) => a.href)")
+            openapi = [
+                i for i, t in enumerate(tiles.all_inner_texts()) if "OpenAPI" in t
+            ]
+            assert openapi, tiles.all_inner_texts()
+            # Every tile opens a page; the OpenAPI one the documentation.
+            for i, href in enumerate(hrefs):
+                page.goto(f"{live_server.url}/admin-home/")
+                page.locator("a.tile").nth(i).click()
+                page.wait_for_load_state()
+                page.wait_for_timeout(300)  # a download would have started by now
+                assert not downloads, (href, downloads)
+                assert page.url == href, (page.url, href)
+                if i in openapi:
+                    page.wait_for_selector("#swagger-ui .info .title")
+                    assert "SpermGrade API" in page.inner_text("#swagger-ui .info")
+        finally:
+            browser.close()

@@ -87,3 +87,23 @@ def test_model_figures_from_hand_made_numbers():
     assert among["data"][0]["x"] == [0.1, 0.2, 0.3]
     assert among["data"][1]["x"] == [0.15, 0.15]
     assert among["layout"]["shapes"][0]["x0"] == 0.12
+
+
+def test_every_axis_grows_its_margin_so_no_label_is_clipped():
+    built = [
+        figures.alpha_by_month_figure([]),
+        figures.mean_std_histogram_figure([1, 5], [0, 2], [[1]]),
+        figures.mode_histogram_figure([1, 2, 3, 4, 5]),
+        figures.kappa_heatmap_figure(["EXP-0001"], [[1.0]]),
+        figures.convergence_figure([1], [0.5], [0.4], [0.6]),
+        figures.confusion_figure([[0] * 5] * 5, title="x"),
+        figures.bias_over_time_figure(["2026-01"], [0.1]),
+        figures.mode_confusion_figure([[0] * 5] * 5),
+    ]
+    for fig in built:
+        axes = [k for k in fig["layout"] if k.startswith(("xaxis", "yaxis"))]
+        assert axes, fig["layout"]
+        for key in axes:
+            assert fig["layout"][key]["automargin"] is True, (key, fig["layout"])
+    # kept, beside the margin
+    assert built[0]["layout"]["yaxis"]["range"] == [-0.1, 1.0]
