@@ -1,4 +1,5 @@
-"""The embedded demo: synthetic clips, a simulated 40-expert panel and demo logins.
+"""The embedded demo: synthetic clips, a simulated 40-expert panel (with hidden
+repeats, for test–retest κ) and demo logins.
 
 Everything created here is synthetic and marked so (``is_synthetic`` on patients
 and clips, ``is_simulated`` on the panel's expert profiles). Loading is idempotent:
@@ -26,11 +27,25 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
+from scipy.special import ndtr, ndtri
 
 from annotation import services
-from annotation.models import Clip, ExpertProfile, Patient, Recording, Vote
+from annotation.models import (
+    Clip,
+    ExpertProfile,
+    Patient,
+    Recording,
+    RepeatVote,
+    Vote,
+)
 from modeling.grades import GRADES
-from modeling.synthetic import clip_kinematics, patient_qualities, simulate_panel
+from modeling.synthetic import (
+    Panel,
+    clip_kinematics,
+    patient_qualities,
+    quality_to_score,
+    simulate_panel,
+)
 from video.io import encode_mp4
 from video.synthetic import UM_PER_PX, render_clip, render_recording
 
@@ -48,6 +63,15 @@ CLIP_FRAMES = 16
 CLIP_SIZE = 150
 CLIP_FPS = 15.0
 RECORDING_PREFIX = "synthetic-recording-"
+# Share of a simulated expert's votes they give again as hidden repeats: above the
+# live REPEAT_SHARE, so that the demo's test–retest κ rests on several pairs.
+REPEAT_SHARE = 0.15
+MIN_REPEATS = 6
+# Correlation of an expert's perception noise on a clip between two showings:
+# part of it is how this expert sees this clip (it stays), the rest the occasion.
+# At 0.5 the demo's experts repeat their grade about two times in three, with a
+# median test–retest κ (quadratic) near 0.85; at 0 the repeat would be a stranger's.
+RETEST_PERSISTENCE = 0.5
 
 Log = Callable[[str], None]
 
@@ -60,6 +84,8 @@ class DemoSummary:
     simulated_experts: int = 0
     votes_created: int = 0
     votes_total: int = 0
+    repeats_created: int = 0
+    repeats_total: int = 0
     full_clips: int = 0
     recordings_created: int = 0
     recordings_total: int = 0
@@ -176,9 +202,7 @@ def demo_votes_ensure(
     """
     if not clips or not experts:
         return 0, 0
-    rng = np.random.default_rng([seed, 7_000_003])
-    qualities = np.array([c.latent_quality or 0.0 for c in clips], dtype=float)
-    panel = simulate_panel(qualities=qualities, n_experts=len(experts), rng=rng)
+    panel, rng = _demo_panel(clips=clips, n_experts=len(experts), seed=seed)
     n_partial = int(round(len(clips) * (1.0 - full_share)))
     partial = set(rng.choice(len(clips), size=n_partial, replace=False).tolist())
     existing = set(
@@ -204,6 +228,100 @@ def demo_votes_ensure(
             rows.append((expert.pk, clip.pk, grade, now - ago))
     created = services.votes_bulk_create_simulated(votes=rows, seconds_spent=9.0)
     return created, len(clips) - n_partial
+
+
+def _demo_panel(
+    *, clips: list[Clip], n_experts: int, seed: int
+) -> tuple[Panel, np.random.Generator]:
+    """The simulated panel of the demo's clips (the same for the same seed), and
+    the generator that drew it, for the draws that follow."""
+    rng = np.random.default_rng([seed, 7_000_003])
+    qualities = np.array([c.latent_quality or 0.0 for c in clips], dtype=float)
+    return simulate_panel(qualities=qualities, n_experts=n_experts, rng=rng), rng
+
+
+def demo_repeats_ensure(
+    *,
+    clips: list[Clip],
+    experts: list,
+    seed: int,
+    share: float = REPEAT_SHARE,
+) -> int:
+    """Hidden repeats of the simulated panel; returns how many were created.
+
+    Each simulated expert sees a share (at least MIN_REPEATS) of the clips they
+    voted on again, later, without being told, as the grading queue does with
+    REPEAT_SHARE. The repeat is a second perception of the same clip by the same
+    expert in the panel's own model (``modeling.synthetic``): the clip's
+    ambiguity and the expert's severity stay, and the expert's noise on the first
+    showing (drawn where it gives the first vote's grade) carries over with
+    correlation RETEST_PERSISTENCE. Test–retest disagreement comes from that
+    noise alone, so a noisier expert is a less consistent one. Pairs already
+    repeated are left alone, so running twice adds nothing.
+    """
+    if not clips or not experts or share <= 0:
+        return 0
+    panel, _ = _demo_panel(clips=clips, n_experts=len(experts), seed=seed)
+    index_of = {clip.pk: i for i, clip in enumerate(clips)}
+    firsts: dict[int, list[tuple[int, str, object]]] = {}
+    for expert_id, clip_id, grade, at in (
+        Vote.objects.filter(clip_id__in=index_of, expert_id__in=[e.pk for e in experts])
+        .order_by("clip_id")
+        .values_list("expert_id", "clip_id", "grade", "created_at")
+    ):
+        firsts.setdefault(expert_id, []).append((clip_id, grade, at))
+    repeated = set(
+        RepeatVote.objects.filter(clip_id__in=index_of).values_list(
+            "expert_id", "clip_id"
+        )
+    )
+    now = timezone.now()
+    rows = []
+    for e, expert in enumerate(experts):
+        voted = firsts.get(expert.pk, [])
+        rng = np.random.default_rng([seed, 7_000_005, e])
+        k = min(len(voted), max(MIN_REPEATS, int(round(share * len(voted)))))
+        for j in sorted(rng.choice(len(voted), size=k, replace=False).tolist()):
+            clip_id, first_grade, first_at = voted[j]
+            i = index_of[clip_id]
+            grade = _retest_grade(
+                mean=float(
+                    quality_to_score(clips[i].latent_quality or 0.0)
+                    + panel.ambiguity[i]
+                    + panel.severity[e]
+                ),
+                noise=float(panel.noise[e]),
+                first=GRADES.index(first_grade),
+                thresholds=panel.thresholds,
+                rng=rng,
+            )
+            at = first_at + (now - first_at) * float(rng.uniform(0.2, 0.9))
+            if (expert.pk, clip_id) not in repeated:
+                rows.append((expert.pk, clip_id, grade, at))
+    return services.repeat_votes_bulk_create_simulated(votes=rows, seconds_spent=9.0)
+
+
+def _retest_grade(
+    *,
+    mean: float,
+    noise: float,
+    first: int,
+    thresholds: tuple[float, ...],
+    rng: np.random.Generator,
+) -> str:
+    """A repeat's grade: the first showing's noise is drawn from the normal
+    truncated to the first grade's interval, then carried over with correlation
+    RETEST_PERSISTENCE beside fresh noise."""
+    edges = np.array([-np.inf, *thresholds, np.inf])
+    a, b = (edges[first : first + 2] - mean) / noise  # the grade's noise interval
+    first_noise = float(ndtri(rng.uniform(ndtr(a), ndtr(b))))
+    if not np.isfinite(first_noise):  # an interval far out in a tail
+        first_noise = float(a if np.isfinite(a) else b)
+    rho = RETEST_PERSISTENCE
+    again = mean + noise * (
+        rho * first_noise + np.sqrt(1.0 - rho**2) * rng.standard_normal()
+    )
+    return GRADES[int(np.searchsorted(thresholds, again))]
 
 
 def demo_recordings_ensure(
@@ -381,6 +499,7 @@ def demo_data_load(
     seed: int = 0,
     n_patients: int = 6,
     full_share: float = 0.85,
+    repeat_share: float = REPEAT_SHARE,
     n_recordings: int = 0,
     reset: bool = False,
     log: Log = _quiet,
@@ -390,6 +509,8 @@ def demo_data_load(
         raise ValueError("clips, experts, recordings >= 0 and patients >= 1")
     if not 0.0 <= full_share <= 1.0:
         raise ValueError(f"full_share must lie in [0, 1], got {full_share}")
+    if not 0.0 <= repeat_share <= 0.5:
+        raise ValueError(f"repeat_share must lie in [0, 0.5], got {repeat_share}")
     summary = DemoSummary()
     if reset:
         summary.deleted = demo_data_delete()
@@ -412,6 +533,10 @@ def demo_data_load(
         clips=clips, experts=experts, seed=seed, full_share=full_share
     )
     summary.votes_total = Vote.objects.filter(clip__in=clips).count()
+    summary.repeats_created = demo_repeats_ensure(
+        clips=clips, experts=experts, seed=seed, share=repeat_share
+    )
+    summary.repeats_total = RepeatVote.objects.filter(clip__in=clips).count()
     if n_recordings:
         log(f"Rendering {n_recordings} full-field synthetic recordings...")
     recordings, summary.recordings_created = demo_recordings_ensure(

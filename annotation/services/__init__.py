@@ -81,6 +81,7 @@ from annotation.services.votes import (  # noqa: F401
     MAX_SECONDS_SPENT,
     grade_parse,
     presentation_vote_change,
+    repeat_votes_bulk_create_simulated,
     vote_create,
     vote_undo_until,
     votes_are_final,

@@ -300,13 +300,39 @@ def votes_bulk_create_simulated(
     created_at) tuples. All or nothing; an existing (expert, clip) pair raises
     IntegrityError. The counting triggers fire for these rows as for any vote.
     """
+    return _bulk_create_simulated(
+        Vote, votes=votes, seconds_spent=seconds_spent, batch_size=batch_size
+    )
+
+
+def repeat_votes_bulk_create_simulated(
+    *,
+    votes: Iterable[tuple],
+    seconds_spent: float = 0.0,
+    batch_size: int = 2000,
+) -> int:
+    """The simulated panel's hidden repeats (RepeatVote), as
+    ``votes_bulk_create_simulated`` writes votes: same tuples, history rows marked
+    ``is_repeat``. A repeat counts for test–retest only, never in distributions."""
+    return _bulk_create_simulated(
+        RepeatVote, votes=votes, seconds_spent=seconds_spent, batch_size=batch_size
+    )
+
+
+def _bulk_create_simulated(
+    model: type[Vote] | type[RepeatVote],
+    *,
+    votes: Iterable[tuple],
+    seconds_spent: float,
+    batch_size: int,
+) -> int:
     now = timezone.now()
     rows = []
     for item in votes:
         expert_id, clip_id, grade, *rest = item
         at = rest[0] if rest and rest[0] is not None else now
         rows.append(
-            Vote(
+            model(
                 expert_id=int(expert_id),
                 clip_id=int(clip_id),
                 grade=grade_parse(grade),
@@ -315,11 +341,12 @@ def votes_bulk_create_simulated(
                 seconds_spent=seconds_spent,
             )
         )
+    is_repeat = model is RepeatVote
     with transaction.atomic():
-        created = Vote.objects.bulk_create(rows, batch_size=batch_size)
+        created = model.objects.bulk_create(rows, batch_size=batch_size)
         if any(vote.pk is None for vote in created):
             created = list(
-                Vote.objects.filter(
+                model.objects.filter(
                     expert_id__in={v.expert_id for v in rows},
                     clip_id__in={v.clip_id for v in rows},
                 )
@@ -327,7 +354,9 @@ def votes_bulk_create_simulated(
         VoteHistory.objects.bulk_create(
             [
                 VoteHistory(
-                    vote_id=vote.pk,
+                    vote_id=None if is_repeat else vote.pk,
+                    repeat_vote_id=vote.pk if is_repeat else None,
+                    is_repeat=is_repeat,
                     expert_id=vote.expert_id,
                     clip_id=vote.clip_id,
                     action=VoteHistory.Action.CREATE,

@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from annotation import agreement, selectors, services
-from annotation.models import PanelStatistics
+from annotation.models import PanelStatistics, Vote
 from tests.factories import ClipFactory, ExpertFactory
 
 pytestmark = pytest.mark.django_db
@@ -144,3 +144,22 @@ def test_the_clip_explorer_with_no_clips_says_so(admin):
     response = _client(admin).get(reverse("clip_explorer"), {"page": "7"})
     assert response.status_code == 200
     assert "No clips match." in response.content.decode()
+
+
+def test_the_panel_dashboard_shows_test_retest_kappa_from_hidden_repeats(admin, panel):
+    clips, experts = panel
+    before = services.panel_statistics_refresh()
+    first = {(v.expert_id, v.clip_id): v.grade for v in Vote.objects.all()}
+    again = [(experts[0].pk, c.pk, first[(experts[0].pk, c.pk)]) for c in clips[:4]]
+    services.repeat_votes_bulk_create_simulated(votes=again)
+    # Hidden repeats change the statistics (their history moves the marker) but
+    # never the distributions.
+    assert selectors.panel_statistics_stale(statistics=before)
+    response = _client(admin).get(reverse("panel_dashboard"))
+    rows = {e["expert_id"]: e for e in response.context["data"]["experts"]}
+    assert rows[experts[0].pk]["test_retest_kappa"] == pytest.approx(1.0)
+    assert rows[experts[0].pk]["n_repeats"] == 4
+    assert rows[experts[1].pk]["test_retest_kappa"] is None
+    assert response.context["data"]["n_votes"] == before.n_votes
+    body = response.content.decode()
+    assert "<td>1.00 (4)</td>" in body

@@ -125,6 +125,8 @@ def test_bad_options_are_refused_with_a_message():
         _run("--clips", "-1")
     with pytest.raises(CommandError, match="--full-share"):
         _run("--full-share", "2")
+    with pytest.raises(CommandError, match="--repeat-share"):
+        _run("--repeat-share", "0.9")
 
 
 def test_synthetic_recordings_are_stored_as_playable_uploads_once():
@@ -143,3 +145,46 @@ def test_synthetic_recordings_are_stored_as_playable_uploads_once():
     assert (info.width, info.height, info.n_frames) == (160, 128, 6)
     _, created = demo_recordings_ensure(n_frames=6, n_sperm=4, **kwargs)
     assert created == 0 and Recording.objects.count() == 1
+
+
+def test_the_simulated_panel_grades_a_share_of_clips_again_as_hidden_repeats():
+    from annotation import selectors, services
+    from annotation.agreement import test_retest_kappa
+    from annotation.models import RepeatVote
+
+    _run("--clips", "30", "--experts", "6", "--seed", "2", "--full-share", "1")
+    votes = {
+        (v.expert_id, v.clip_id): v
+        for v in Vote.objects.filter(expert__expert_profile__is_simulated=True)
+    }
+    repeats = list(RepeatVote.objects.all())
+    per_expert = np.bincount(
+        [sorted({e for e, _ in votes}).index(r.expert_id) for r in repeats]
+    )
+    assert per_expert.tolist() == [6] * 6  # 15 % of 30, at least 6 each
+    for repeat in repeats:
+        first = votes[(repeat.expert_id, repeat.clip_id)]  # a repeat of a vote
+        assert first.created_at < repeat.created_at
+    # Repeats count for test–retest only: the distributions hold the votes.
+    assert sum(d.n_votes for d in ClipDistribution.objects.all()) == len(votes)
+    # Realistic test–retest: mostly the same grade or one step off, not always.
+    steps = [
+        abs(
+            " ABCDE".index(r.grade)
+            - " ABCDE".index(votes[(r.expert_id, r.clip_id)].grade)
+        )
+        for r in repeats
+    ]
+    assert max(steps) <= 2 and 0 < sum(s > 0 for s in steps) < len(steps) / 2
+    kappas = [test_retest_kappa(*pair) for pair in selectors.repeat_pairs().values()]
+    assert len(kappas) == 6 and np.nanmedian(kappas) > 0.6
+    # The dashboards show a κ for every simulated expert, not "–".
+    experts = services.panel_statistics_refresh(force=True).data["experts"]
+    shown = {e["code"]: e["test_retest_kappa"] for e in experts}
+    assert sorted(shown) == [f"SIM-0{i}" for i in range(1, 7)]
+    assert all(kappa is not None for kappa in shown.values()), shown
+    counts = (Vote.objects.count(), RepeatVote.objects.count())
+    assert "36 hidden repeats (0 new)" in _run(
+        "--clips", "30", "--experts", "6", "--seed", "2", "--full-share", "1"
+    )
+    assert (Vote.objects.count(), RepeatVote.objects.count()) == counts

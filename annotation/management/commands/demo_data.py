@@ -2,14 +2,15 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.demo import demo_data_load
+from annotation.demo import MIN_REPEATS, REPEAT_SHARE, demo_data_load
 
 
 class Command(BaseCommand):
     help = (
         "Create the embedded demo: synthetic phase-contrast clips of single sperm "
         "(16 frames, 150x150 px, 15 fps) with a latent quality, a simulated panel "
-        "of experts (SIM-01..) whose votes fill most clips, and two logins: expert "
+        "of experts (SIM-01..) whose votes fill most clips, each of whom graded "
+        "some clips again as hidden repeats, and two logins: expert "
         "'expert' / 'grade-sperm-demo' and admin 'admin' / 'admin-demo-pass'. "
         "Everything is marked synthetic. Running it again adds only what is "
         "missing; --reset deletes the synthetic data first and rebuilds it."
@@ -39,6 +40,15 @@ class Command(BaseCommand):
             "some votes and wait for you (default 0.85)",
         )
         parser.add_argument(
+            "--repeat-share",
+            type=float,
+            default=REPEAT_SHARE,
+            help="share of each simulated expert's votes given again as hidden "
+            f"repeats, at least {MIN_REPEATS} each, for the test-retest kappa on the "
+            "dashboards "
+            f"(0 to 0.5, default {REPEAT_SHARE:g})",
+        )
+        parser.add_argument(
             "--recordings",
             type=int,
             default=0,
@@ -63,12 +73,15 @@ class Command(BaseCommand):
             raise CommandError("--patients must be at least 1.")
         if not 0.0 <= options["full_share"] <= 1.0:
             raise CommandError("--full-share must lie between 0 and 1.")
+        if not 0.0 <= options["repeat_share"] <= 0.5:
+            raise CommandError("--repeat-share must lie between 0 and 0.5.")
         summary = demo_data_load(
             n_clips=options["clips"],
             n_experts=options["experts"],
             seed=options["seed"],
             n_patients=options["patients"],
             full_share=options["full_share"],
+            repeat_share=options["repeat_share"],
             n_recordings=options["recordings"],
             reset=options["reset"],
             log=self.stdout.write,
@@ -78,7 +91,9 @@ class Command(BaseCommand):
                 f"Synthetic demo ready: {summary.clips_total} clips "
                 f"({summary.clips_created} new) of {summary.patients} patients; "
                 f"{summary.simulated_experts} simulated experts; "
-                f"{summary.votes_total} votes ({summary.votes_created} new); "
+                f"{summary.votes_total} votes ({summary.votes_created} new) and "
+                f"{summary.repeats_total} hidden repeats "
+                f"({summary.repeats_created} new); "
                 f"{summary.full_clips} clips fully voted, the rest await votes."
             )
         )
