@@ -19,10 +19,21 @@
     form.dataset.sent = "1";
     const button = event.submitter;
     if (button) {
+      button.dataset.label = button.textContent;
       button.disabled = true;
       button.setAttribute("aria-busy", "true");
       if (form.dataset.busy) button.textContent = form.dataset.busy;
     }
+  });
+  // Back to a page kept in the back/forward cache: its forms can be sent again.
+  window.addEventListener("pageshow", (event) => {
+    if (!event.persisted) return;
+    document.querySelectorAll("form[data-sent]").forEach((form) => delete form.dataset.sent);
+    document.querySelectorAll("button[aria-busy]").forEach((button) => {
+      button.disabled = false;
+      button.removeAttribute("aria-busy");
+      if (button.dataset.label) button.textContent = button.dataset.label;
+    });
   });
 
   // Run page: poll the registry API while the run is queued or running; reload
