@@ -15,6 +15,11 @@ from django.utils import timezone
 
 from modeling.grades import GRADE_LABELS, GRADE_SCORE, GRADES  # noqa: F401
 
+# Bounds the database holds every stored number to (finite, and plausible).
+FPS_MAX = 10_000.0  # frames per second (and source frames per clip frame)
+SPEED_MAX = 1e6  # px/s or um/s
+SECONDS_SPENT_MAX = 86_400  # a day on one clip is already not grading
+
 # The grades are defined once, in modeling.grades (pure: the models and the dataset
 # manifest share them).
 Grade = models.TextChoices(
@@ -171,6 +176,32 @@ class Clip(models.Model):
             models.Index(fields=["is_active"], name="clip_active_idx"),
             models.Index(fields=["review"], name="clip_review_idx"),
         ]
+        # Finite numbers only: PostgreSQL stores NaN and orders it above every
+        # number (so "x >= 0" lets it through, "x < bound" does not); SQLite
+        # stores NaN as NULL, which NOT NULL refuses.
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(fps__gte=0) & Q(fps__lte=FPS_MAX), name="clip_fps_finite"
+            ),
+            models.CheckConstraint(
+                condition=Q(source_fps__isnull=True)
+                | (Q(source_fps__gte=0) & Q(source_fps__lte=FPS_MAX)),
+                name="clip_source_fps_finite",
+            ),
+            models.CheckConstraint(
+                condition=Q(frame_stride__gt=0) & Q(frame_stride__lte=FPS_MAX),
+                name="clip_frame_stride_finite",
+            ),
+            models.CheckConstraint(
+                condition=Q(speed__gte=0) & Q(speed__lte=SPEED_MAX),
+                name="clip_speed_finite",
+            ),
+            models.CheckConstraint(
+                condition=Q(latent_quality__isnull=True)
+                | (Q(latent_quality__gte=0) & Q(latent_quality__lte=1)),
+                name="clip_latent_quality_0_to_1",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Clip {self.pk}"
@@ -218,6 +249,11 @@ class ExpertProfile(models.Model):
     code = models.CharField(max_length=32, unique=True, help_text="e.g. EXP-0007")
     years_experience = models.PositiveIntegerField(default=0)
     is_simulated = models.BooleanField(default=False)
+    is_imported = models.BooleanField(
+        default=False,
+        help_text="Created by a bundle import, named by its pseudonym; imports "
+        "add votes only to such accounts, never to a local one.",
+    )
 
     class Meta:
         ordering = ["code"]
@@ -248,6 +284,10 @@ class Vote(models.Model):
             models.CheckConstraint(
                 condition=Q(seconds_spent__gte=0),
                 name="vote_seconds_spent_not_negative",
+            ),
+            models.CheckConstraint(  # refuses NaN too (see Clip's constraints)
+                condition=Q(seconds_spent__lte=SECONDS_SPENT_MAX),
+                name="vote_seconds_spent_at_most_a_day",
             ),
         ]
         indexes = [
@@ -290,6 +330,10 @@ class RepeatVote(models.Model):
             models.CheckConstraint(
                 condition=Q(seconds_spent__gte=0),
                 name="repeatvote_seconds_spent_not_negative",
+            ),
+            models.CheckConstraint(  # refuses NaN too (see Clip's constraints)
+                condition=Q(seconds_spent__lte=SECONDS_SPENT_MAX),
+                name="repeatvote_seconds_spent_at_most_a_day",
             ),
         ]
 

@@ -524,6 +524,14 @@ PREDICT_BATCH_CLIPS = env_int("PREDICT_BATCH_CLIPS", 256, minimum=1)
 # key secret and stable (changing it changes every pseudonym). Default: derived
 # from SECRET_KEY.
 PSEUDONYM_KEY = os.environ.get("PSEUDONYM_KEY") or f"pseudonym:{SECRET_KEY}"
+# Imported bundles (exports/import_checks.py): every member is bounded before it is
+# read. A clip array may be at most IMPORT_MAX_CLIP_FRAMES x IMPORT_MAX_CLIP_PX^2 x 3.
+IMPORT_MAX_MEMBERS = env_int("IMPORT_MAX_MEMBERS", 2_000_000, minimum=16)
+IMPORT_MAX_TEXT_MB = env_int("IMPORT_MAX_TEXT_MB", 2048, minimum=1)
+IMPORT_MAX_VIDEO_MB = env_int("IMPORT_MAX_VIDEO_MB", 64, minimum=1)
+IMPORT_MAX_CLIP_FRAMES = env_int("IMPORT_MAX_CLIP_FRAMES", 240, minimum=2)
+IMPORT_MAX_CLIP_PX = env_int("IMPORT_MAX_CLIP_PX", 300, minimum=16)
+IMPORT_MAX_ARRAY_BYTES = 4096 + IMPORT_MAX_CLIP_FRAMES * IMPORT_MAX_CLIP_PX**2 * 3
 # Recorded with every model version; empty = the git commit of the checkout.
 CODE_VERSION = os.environ.get("SPERMGRADE_CODE_VERSION", "")
 

@@ -14,17 +14,16 @@ import csv
 import hashlib
 import io
 import json
+import re
 import zipfile
-from datetime import datetime
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from django.core.files.base import ContentFile
+from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, transaction
 from django.db.models import OuterRef, Subquery
 
-from annotation.errors import DomainError
 from annotation.models import (
     Clip,
     ExpertProfile,
@@ -34,12 +33,10 @@ from annotation.models import (
     VoteHistory,
 )
 from annotation.roles import EXPERTS_GROUP
+from exports import import_checks as checks
 from exports.bundle import FORMAT, VERSION
+from exports.import_checks import BundleError
 from exports.models import ImportedBundle
-
-
-class BundleError(DomainError):
-    status_code = 400
 
 
 def _open(path: Path) -> zipfile.ZipFile:
@@ -52,7 +49,8 @@ def _open(path: Path) -> zipfile.ZipFile:
 
 
 def bundle_verify(path: str | Path) -> str:
-    """Check format, version and every checksum; returns the checksums' hash."""
+    """Check the members' names and sizes, the format, the version and every
+    checksum; returns the checksums' hash. Nothing is read past its bound."""
     with _open(Path(path)) as bundle:
         names = set(bundle.namelist())
         if "FORMAT.json" not in names or "checksums.sha256" not in names:
@@ -60,26 +58,39 @@ def bundle_verify(path: str | Path) -> str:
                 "This zip is not a SpermGrade export (FORMAT.json or "
                 "checksums.sha256 is missing)."
             )
+        members = checks.members_check(bundle)
+        listing_info = members["checksums.sha256"]
+        if listing_info.file_size > 128 * len(members) + 1024:
+            raise BundleError("checksums.sha256 is longer than its files need.")
         try:
-            fmt = json.loads(bundle.read("FORMAT.json"))
-            listing = bundle.read("checksums.sha256")
+            fmt = json.loads(checks.read_small(bundle, members["FORMAT.json"]))
+            listing = checks.read_small(bundle, listing_info)
         except (zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
             raise BundleError(f"The bundle is damaged: {exc}") from None
-        if fmt.get("format") != FORMAT:
-            raise BundleError(f"Unknown bundle format {fmt.get('format')!r}.")
+        if not isinstance(fmt, dict) or fmt.get("format") != FORMAT:
+            found = fmt.get("format") if isinstance(fmt, dict) else None
+            raise BundleError(f"Unknown bundle format {found!r:.60}.")
         if fmt.get("version") != VERSION:
             raise BundleError(
-                f"Bundle format version {fmt.get('version')!r}; this SpermGrade "
+                f"Bundle format version {fmt.get('version')!r:.20}; this SpermGrade "
                 f"reads version {VERSION}."
             )
         expected = {}
-        for line in listing.decode().splitlines():
+        try:
+            lines = listing.decode().splitlines()
+        except UnicodeDecodeError:
+            raise BundleError("checksums.sha256 is not text.") from None
+        for line in lines:
             digest, _, name = line.partition("  ")
+            if not _SHA256.fullmatch(digest) or name in expected:
+                raise BundleError(
+                    "checksums.sha256 must list '<sha256>  <name>' once per file."
+                )
             expected[name] = digest
-        members = names - {"checksums.sha256"}
-        if set(expected) != members:
-            extra = sorted(members - set(expected))[:3]
-            missing = sorted(set(expected) - members)[:3]
+        names = set(members) - {"checksums.sha256"}
+        if set(expected) != names:
+            extra = sorted(names - set(expected))[:3]
+            missing = sorted(set(expected) - names)[:3]
             raise BundleError(
                 f"The bundle's files do not match its checksum list (unlisted: "
                 f"{extra}, missing: {missing}); it was altered or truncated."
@@ -87,7 +98,7 @@ def bundle_verify(path: str | Path) -> str:
         for name, digest in expected.items():
             sha = hashlib.sha256()
             try:
-                with bundle.open(name) as fh:
+                with bundle.open(members[name]) as fh:
                     while block := fh.read(1 << 20):
                         sha.update(block)
             except (zipfile.BadZipFile, EOFError, OSError) as exc:
@@ -99,6 +110,9 @@ def bundle_verify(path: str | Path) -> str:
         return hashlib.sha256(listing).hexdigest()
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 BATCH = 5000
 
 try:  # errors raised by raw COPY cursors are psycopg's own, not Django's
@@ -108,13 +122,45 @@ except ImportError:  # pragma: no cover - SQLite-only installs
 _ROW_ERRORS = (DatabaseError, _PsycopgError, ValueError, KeyError, TypeError)
 
 
-def _rows(bundle: zipfile.ZipFile, name: str):
-    with bundle.open(name) as fh:
-        yield from csv.DictReader(io.TextIOWrapper(fh, encoding="utf-8"))
+def _rows(bundle: zipfile.ZipFile, name: str, check):
+    """The checked rows of a CSV member, streamed (line numbers from 2)."""
+    try:
+        with bundle.open(name) as fh:
+            text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
+            for line, row in enumerate(csv.DictReader(text), start=2):
+                yield check(row, line)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise BundleError(f"{name} is not a UTF-8 CSV file ({exc}).") from None
 
 
-def _when(text: str):
-    return datetime.fromisoformat(text) if text else None
+def _clip_rows(bundle: zipfile.ZipFile):
+    """clips.jsonl's rows, streamed and checked; a clip listed twice is refused."""
+    seen: set[str] = set()
+    with bundle.open("clips.jsonl") as fh:
+        for line, raw in enumerate(fh, start=1):
+            try:
+                row = json.loads(raw, parse_constant=_no_constant)
+            except ValueError as exc:
+                raise BundleError(
+                    f"clips.jsonl line {line}: not JSON ({exc})."
+                ) from None
+            row = checks.clip_row_check(row, line)
+            if row["clip"] in seen:
+                raise BundleError(f"clips.jsonl lists {row['clip']} twice.")
+            seen.add(row["clip"])
+            yield row
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _stored(bundle: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> str:
+    """Copy a member into the media storage in chunks (never whole in memory)."""
+    with bundle.open(info) as fh:
+        content = File(fh, name=name)
+        content.size = info.file_size
+        return default_storage.save(name, content)
 
 
 def bundle_import(path: str | Path) -> dict:
@@ -150,9 +196,9 @@ def _import(bundle: zipfile.ZipFile, written: list[str]) -> dict:
     from django.contrib.auth.models import Group
 
     experts_group, _ = Group.objects.get_or_create(name=EXPERTS_GROUP)
-    meta = [json.loads(line) for line in bundle.read("clips.jsonl").splitlines()]
-    synthetic = json.loads(bundle.read("FORMAT.json")).get("synthetic", False)
-    members = set(bundle.namelist())
+    fmt = json.loads(bundle.read("FORMAT.json"))  # bounded by bundle_verify
+    synthetic = fmt.get("synthetic") is True
+    members = {info.filename: info for info in bundle.infolist()}
     patients: dict[str, Patient] = {}
     clip_of: dict[str, Clip] = {}
     pending: list[tuple[str, Clip]] = []
@@ -163,8 +209,8 @@ def _import(bundle: zipfile.ZipFile, written: list[str]) -> dict:
         clip_of.update(pending)
         pending.clear()
 
-    for row in meta:
-        code = row["patient"][:64]
+    for row in _clip_rows(bundle):
+        code = row["patient"]
         if code not in patients:
             patients[code], _ = Patient.objects.get_or_create(
                 code=code, defaults={"is_synthetic": row["synthetic"]}
@@ -183,21 +229,21 @@ def _import(bundle: zipfile.ZipFile, written: list[str]) -> dict:
             track=row["track"],
             speed=row["speed"],
             speed_unit=row["speed_unit"],
-            kinematics=row["kinematics"] or {},
+            kinematics=row["kinematics"],
             is_synthetic=row["synthetic"],
             latent_quality=row.get("latent_quality"),
         )
         array = f"clips/{row['clip']}.npy"
         if array in members:
-            name = default_storage.save(
-                f"clips/imported/{row['clip']}.npy", ContentFile(bundle.read(array))
-            )
+            checks.array_check(bundle, members[array], row)
+            name = _stored(bundle, members[array], f"clips/imported/{row['clip']}.npy")
             written.append(name)
             clip.array_file.name = name
         if row.get("video"):
-            name = default_storage.save(
-                f"clips/imported/{row['clip']}.mp4",
-                ContentFile(bundle.read(row["video"])),
+            if row["video"] not in members:
+                raise BundleError(f"clips.jsonl names {row['video']}, not in the zip.")
+            name = _stored(
+                bundle, members[row["video"]], f"clips/imported/{row['clip']}.mp4"
             )
             written.append(name)
             clip.video_file.name = name
@@ -209,18 +255,38 @@ def _import(bundle: zipfile.ZipFile, written: list[str]) -> dict:
     expert_of: dict[str, object] = {}
 
     def expert(pseudonym: str):
+        """The imported account of this pseudonym: new, or one an earlier import
+        made; never a local account that happens to have the name."""
         if pseudonym not in expert_of:
-            user, created = User.objects.get_or_create(username=pseudonym)
-            if created:
+            if not checks.EXPERT_NAME.fullmatch(pseudonym):
+                raise BundleError(f"{pseudonym[:40]!r} is not an expert pseudonym.")
+            user = User.objects.filter(username=pseudonym).first()
+            if user is None:
+                user = User.objects.create(username=pseudonym)
                 user.set_unusable_password()
                 user.save(update_fields=["password"])
                 user.groups.add(experts_group)
-                ExpertProfile.objects.get_or_create(
+                ExpertProfile.objects.create(
                     user=user,
-                    defaults={"code": pseudonym[:32], "is_simulated": synthetic},
+                    code=pseudonym,
+                    is_simulated=synthetic,
+                    is_imported=True,
+                )
+            elif not ExpertProfile.objects.filter(user=user, is_imported=True).exists():
+                raise BundleError(
+                    f"An account named {pseudonym} exists here and was not made by "
+                    "an import: the bundle's votes are never added to it. Rename "
+                    "that account to import this bundle."
                 )
             expert_of[pseudonym] = user
         return expert_of[pseudonym]
+
+    # Every vote and history row is checked before any is written (the
+    # PostgreSQL path copies them in bulk after this pass).
+    for _ in _rows(bundle, "votes.csv", checks.vote_row_check):
+        pass
+    for _ in _rows(bundle, "vote_history.csv", checks.history_row_check):
+        pass
 
     from django.db import connection
 
@@ -246,15 +312,15 @@ def _import(bundle: zipfile.ZipFile, written: list[str]) -> dict:
             raise BundleError(f"{listing} names clips that clips.jsonl does not list.")
         return clip_of[name]
 
-    for v in _rows(bundle, "votes.csv"):
+    for v in _rows(bundle, "votes.csv", checks.vote_row_check):
         model = RepeatVote if v["is_repeat"] == "1" else Vote
         row = model(
             clip=clip(v["clip"], "votes.csv"),
             expert=expert(v["expert"]),
             grade=v["grade"],
-            created_at=_when(v["created_at"]),
-            updated_at=_when(v["updated_at"]),
-            seconds_spent=float(v["seconds_spent"] or 0),
+            created_at=v["created_at"],
+            updated_at=v["updated_at"],
+            seconds_spent=v["seconds_spent"],
         )
         (repeats if model is RepeatVote else plain).append(row)
         n_votes += 1
@@ -262,7 +328,7 @@ def _import(bundle: zipfile.ZipFile, written: list[str]) -> dict:
             flush()
     flush()
     history = []
-    for h in _rows(bundle, "vote_history.csv"):
+    for h in _rows(bundle, "vote_history.csv", checks.history_row_check):
         history.append(
             VoteHistory(
                 expert=expert(h["expert"]),
@@ -271,7 +337,7 @@ def _import(bundle: zipfile.ZipFile, written: list[str]) -> dict:
                 grade=h["grade"],
                 previous_grade=h["previous_grade"],
                 is_repeat=h["is_repeat"] == "1",
-                at=_when(h["at"]),
+                at=h["at"],
             )
         )
         if len(history) >= BATCH:
@@ -310,6 +376,12 @@ def _votes_import_pg(bundle: zipfile.ZipFile, clip_of: dict, expert) -> int:
     connection.ensure_connection()
     raw = connection.connection
     with raw.cursor() as cursor:
+        # Dropped on commit; an import inside an outer transaction (a test, a
+        # second import in one transaction) must not find the last one's.
+        cursor.execute(
+            "DROP TABLE IF EXISTS import_vote, import_history, import_clip, "
+            "import_expert"
+        )
         cursor.execute(
             "CREATE TEMP TABLE import_vote (clip text, expert text, grade text, "
             "created_at timestamptz, updated_at timestamptz, seconds_spent float8, "

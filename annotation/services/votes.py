@@ -17,6 +17,7 @@ from django.utils import timezone
 from annotation import errors, sql
 from annotation.models import (
     GRADES,
+    SECONDS_SPENT_MAX,
     Clip,
     RepeatVote,
     Vote,
@@ -41,7 +42,7 @@ def grade_parse(value: object) -> str:
     )
 
 
-MAX_SECONDS_SPENT = 86_400  # a day on one clip is already not grading
+MAX_SECONDS_SPENT = SECONDS_SPENT_MAX  # a day on one clip is already not grading
 
 
 def _seconds_parse(value: object) -> float:
