@@ -133,17 +133,21 @@ def _held_clips(*, expert, holder: str, now: datetime, limit: int) -> list:
 
 
 def _repeat_candidates(*, expert, now: datetime, limit: int, exclude: set[int]) -> list:
-    """Clips the expert graded long enough ago (in clips or hours), never repeated."""
+    """Clips the expert graded long enough ago, never repeated: at least
+    REPEAT_MIN_GAP_CLIPS graded clips *and* REPEAT_MIN_GAP_HOURS hours ago, so a
+    repeat is neither the clip just seen nor one seen minutes ago in a fast run."""
     gap_clips = settings.REPEAT_MIN_GAP_CLIPS
     own_votes = Vote.objects.filter(expert=expert)
-    nth_latest = list(
-        own_votes.order_by("-created_at").values_list("created_at", flat=True)[
-            gap_clips - 1 : gap_clips
+    latest = list(
+        own_votes.order_by("-created_at", "-id").values_list("id", flat=True)[
+            :gap_clips
         ]
     )
-    old_enough = Q(created_at__lte=now - timedelta(hours=settings.REPEAT_MIN_GAP_HOURS))
-    if nth_latest:
-        old_enough |= Q(created_at__lt=nth_latest[0])
+    if len(latest) < gap_clips:  # fewer graded clips than the gap: none yet
+        return []
+    old_enough = Q(
+        created_at__lte=now - timedelta(hours=settings.REPEAT_MIN_GAP_HOURS)
+    ) & ~Q(id__in=latest)
     eligible = (
         own_votes.filter(
             old_enough, clip__is_active=True, clip__review=Clip.Review.APPROVED

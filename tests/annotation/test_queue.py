@@ -213,3 +213,45 @@ def test_the_per_expert_order_is_a_real_shuffle_not_arithmetic_runs(settings):
     second = np.array([rank[i] for i in walks[0]])
     spearman = np.corrcoef(first, second)[0, 1]
     assert abs(spearman) < 0.3
+
+
+def _repeats_offered(expert) -> int:
+    rng = random.Random(3)
+    offered = 0
+    for _ in range(30):
+        [a] = selectors.clip_next_for_expert(expert=expert, count=1, rng=rng)
+        offered += a.is_repeat
+        ClipLease.objects.filter(expert=expert).delete()
+    return offered
+
+
+def test_a_repeat_needs_both_the_clip_gap_and_the_time_gap(expert, settings):
+    """As the README says: at least REPEAT_MIN_GAP_CLIPS graded clips *and*
+    REPEAT_MIN_GAP_HOURS hours after the first showing."""
+    settings.REPEAT_SHARE = 0.5
+    settings.REPEAT_MIN_GAP_CLIPS = 20
+    settings.REPEAT_MIN_GAP_HOURS = 24
+    ClipFactory.create_batch(60)  # fresh clips to grade
+    graded = ClipFactory.create_batch(25)
+    services.votes_bulk_create_simulated(votes=[(expert.pk, c.pk, "C") for c in graded])
+    votes = Vote.objects.filter(expert=expert).order_by("id")
+    # 25 graded clips a minute ago: the clip gap is met for 5, the time gap for none.
+    votes.update(created_at=timezone.now() - timedelta(minutes=1))
+    assert _repeats_offered(expert) == 0
+    # 10 graded clips two days ago: the time gap is met, the clip gap is not.
+    Vote.objects.filter(pk__in=list(votes.values_list("pk", flat=True)[10:])).delete()
+    votes.update(created_at=timezone.now() - timedelta(days=2))
+    assert _repeats_offered(expert) == 0
+    # 25 graded two days ago: both gaps are met for the 5 oldest, only they repeat.
+    more = ClipFactory.create_batch(15)
+    services.votes_bulk_create_simulated(votes=[(expert.pk, c.pk, "B") for c in more])
+    newest = list(votes.order_by("-id").values_list("clip_id", flat=True)[:20])
+    votes.update(created_at=timezone.now() - timedelta(days=2))
+    rng = random.Random(5)
+    repeated = set()
+    for _ in range(40):
+        [a] = selectors.clip_next_for_expert(expert=expert, count=1, rng=rng)
+        if a.is_repeat:
+            repeated.add(a.clip.pk)
+        ClipLease.objects.filter(expert=expert).delete()
+    assert repeated and repeated.isdisjoint(newest)
