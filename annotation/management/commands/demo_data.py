@@ -2,7 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.demo import MIN_REPEATS, REPEAT_SHARE, demo_data_load
+from annotation.demo import demo_data_load
+from annotation.demo_panel import MIN_REPEATS, REPEAT_SHARE
 
 
 class Command(BaseCommand):
