@@ -524,6 +524,9 @@ PREDICT_BATCH_CLIPS = env_int("PREDICT_BATCH_CLIPS", 256, minimum=1)
 # key secret and stable (changing it changes every pseudonym). Default: derived
 # from SECRET_KEY.
 PSEUDONYM_KEY = os.environ.get("PSEUDONYM_KEY") or f"pseudonym:{SECRET_KEY}"
+# Times in exports are rounded down to this many seconds (vote times to the
+# microsecond say more about who graded when than a dataset needs).
+EXPORT_TIME_RESOLUTION_SECONDS = env_int("EXPORT_TIME_RESOLUTION_SECONDS", 1, minimum=1)
 # Imported bundles (exports/import_checks.py): every member is bounded before it is
 # read. A clip array may be at most IMPORT_MAX_CLIP_FRAMES x IMPORT_MAX_CLIP_PX^2 x 3.
 IMPORT_MAX_MEMBERS = env_int("IMPORT_MAX_MEMBERS", 2_000_000, minimum=16)

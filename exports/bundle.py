@@ -43,21 +43,23 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 from django.conf import settings
 
-from annotation import agreement
 from annotation.models import (
     GRADES,
     Clip,
     ClipDistribution,
-    Recording,
-    RepeatVote,
-    Vote,
-    VoteHistory,
+)
+from exports.bundle_tables import (
+    distributions_write,
+    history_write,
+    predictions_write,
+    recordings_write,
+    snapshot_write,
+    votes_write,
 )
 from exports.datasheet import datasheet_text
-from exports.pseudonyms import clip_pseudonym, expert_pseudonym, recording_pseudonym
+from exports.pseudonyms import clip_pseudonym, key_id, recording_pseudonym
 from modeling.manifest import dataset_meta, manifest_line
 from registry import storage
 
@@ -152,10 +154,6 @@ def _patient_cached(code: str, key: str) -> str:
     return storage.patient_pseudonym(code)
 
 
-def _iso(value) -> str:
-    return value.isoformat() if value else ""
-
-
 def _copy(writer: _Writer, name: str, path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as src, writer.open(name, compress=False) as dst:
@@ -163,6 +161,17 @@ def _copy(writer: _Writer, name: str, path: Path) -> str:
             digest.update(block)
             dst.write(block)
     return digest.hexdigest()
+
+
+def _in_pseudonym_order(clips):
+    """The clips' rows sorted by pseudonym, fetched a chunk at a time: id order
+    would pair each pseudonym with its id for anyone who can guess the ids."""
+    order = sorted(clips.values_list("pk", flat=True), key=clip_pseudonym)
+    for start in range(0, len(order), CHUNK):
+        chunk = order[start : start + CHUNK]
+        rows = {row["pk"]: row for row in clips.filter(pk__in=chunk)}
+        for pk in chunk:
+            yield rows[pk]
 
 
 def bundle_write(
@@ -216,7 +225,7 @@ def bundle_write(
         # A zip takes one member at a time: the two per-clip listings go to
         # temporary files (on disk: memory stays flat) while the arrays stream in.
         with tempfile.TemporaryFile() as manifest, tempfile.TemporaryFile() as meta:
-            for i, clip in enumerate(clips.order_by("pk").iterator(chunk_size=CHUNK)):
+            for i, clip in enumerate(_in_pseudonym_order(clips)):
                 name = clip_pseudonym(clip["pk"])
                 synthetic = synthetic and clip["is_synthetic"]
                 row = {
@@ -320,17 +329,17 @@ def bundle_write(
 
             summary["n_votes"], summary["n_history"] = votes_write_pg(writer)
         else:
-            summary["n_votes"] = _votes_write(writer)
-            summary["n_history"] = _history_write(writer)
+            summary["n_votes"] = votes_write(writer)
+            summary["n_history"] = history_write(writer)
         progress("distributions", 0.8)
-        _distributions_write(writer, counts)
-        _recordings_write(writer)
+        distributions_write(writer, counts)
+        recordings_write(writer)
         if version is not None and snapshot is None:
             snapshot = version.snapshot
         if snapshot is not None:
-            _snapshot_write(writer, snapshot, version)
+            snapshot_write(writer, snapshot, version)
         if version is not None:
-            _predictions_write(writer, version)
+            predictions_write(writer, version)
         writer.write_bytes(
             "datasheet.md",
             datasheet_text(
@@ -351,6 +360,9 @@ def bundle_write(
                     "created": datetime.now(UTC).isoformat(timespec="seconds"),
                     "synthetic": synthetic,
                     "manifest": "dataset.json + manifest.jsonl (modeling format)",
+                    "pseudonym_key_id": key_id(),
+                    "time_resolution_seconds": settings.EXPORT_TIME_RESOLUTION_SECONDS,
+                    "row_order": "rows sorted by pseudonym (never by internal id)",
                     "training_manifest": {
                         "min_votes": min_votes,
                         "target": TRAINING_TARGET,
@@ -366,197 +378,3 @@ def bundle_write(
     progress("done", 1.0)
     summary["bytes"] = out_path.stat().st_size
     return summary
-
-
-def _votes_write(writer: _Writer) -> int:
-    header = ["clip", "expert", "grade", "created_at", "updated_at", "seconds_spent"]
-    crowd: list = []
-
-    def rows():
-        for model, repeat in ((Vote, 0), (RepeatVote, 1)):
-            for c, e, g, created, updated, seconds in (
-                model.objects.order_by("clip_id", "expert_id")
-                .values_list(
-                    "clip_id",
-                    "expert_id",
-                    "grade",
-                    "created_at",
-                    "updated_at",
-                    "seconds_spent",
-                )
-                .iterator(chunk_size=CHUNK)
-            ):
-                row = (clip_pseudonym(c), expert_pseudonym(e), g)
-                if not repeat:
-                    crowd.append(row)
-                yield (*row, _iso(created), _iso(updated), seconds, repeat)
-
-    n = writer.write_csv("votes.csv", [*header, "is_repeat"], rows())
-    writer.write_csv("crowdkit.csv", ["task", "worker", "label"], iter(crowd))
-    return n
-
-
-def _history_write(writer: _Writer) -> int:
-    return writer.write_csv(
-        "vote_history.csv",
-        ["clip", "expert", "action", "grade", "previous_grade", "is_repeat", "at"],
-        (
-            (
-                clip_pseudonym(c),
-                expert_pseudonym(e),
-                action,
-                g,
-                prev,
-                int(rep),
-                _iso(at),
-            )
-            for c, e, action, g, prev, rep, at in VoteHistory.objects.order_by(
-                "clip_id", "at", "id"
-            )
-            .values_list(
-                "clip_id",
-                "expert_id",
-                "action",
-                "grade",
-                "previous_grade",
-                "is_repeat",
-                "at",
-            )
-            .iterator(chunk_size=CHUNK)
-        ),
-    )
-
-
-def _distributions_write(writer: _Writer, counts: dict) -> None:
-    ids = sorted(counts)
-    matrix = np.array([counts[i] for i in ids], dtype=float).reshape(-1, 5)
-    n = matrix.sum(axis=1)
-    voted = n > 0
-    # Whole columns at once (a hundred thousand clips in well under a second).
-    with np.errstate(divide="ignore", invalid="ignore"):
-        exact = np.where(voted[:, None], matrix / n[:, None], 0.0)
-    shares = exact.round(6)
-    mean = (exact @ np.arange(1, 6)).round(6)
-    dispersion = agreement.clip_dispersion(matrix) if len(ids) else None
-    ordinal = dispersion.ordinal_dispersion.round(6) if len(ids) else []
-    entropy = dispersion.entropy_bits.round(6) if len(ids) else []
-    mode = np.array(GRADES)[matrix.argmax(axis=1)] if len(ids) else []
-    counts_int = matrix.astype(np.int64).tolist()
-    shares_list = shares.tolist()
-    n_list = n.astype(np.int64).tolist()
-
-    def rows():
-        for i, clip_id in enumerate(ids):
-            has = bool(voted[i])
-            yield (
-                clip_pseudonym(clip_id),
-                *counts_int[i],
-                n_list[i],
-                *shares_list[i],
-                mode[i] if has else "",
-                float(mean[i]) if has else "",
-                float(ordinal[i]) if has else "",
-                float(entropy[i]) if has else "",
-            )
-
-    header = ["clip", *[f"n_{g.lower()}" for g in GRADES], "n_votes"]
-    header += [f"p_{g.lower()}" for g in GRADES]
-    header += ["mode", "mean_grade", "ordinal_dispersion", "entropy_bits"]
-    writer.write_csv("distributions.csv", header, rows())
-
-
-def _recordings_write(writer: _Writer) -> None:
-    from django.db.models import Count
-
-    rows = (
-        (
-            recording_pseudonym(r.pk),
-            storage.patient_pseudonym(r.patient.code) if r.patient_id else "",
-            r.fps,
-            r.width,
-            r.height,
-            r.n_frames or "",
-            r.um_per_px or "",
-            r.status,
-            int(r.is_synthetic),
-            r.n_clips,
-        )
-        for r in Recording.objects.select_related("patient")
-        .annotate(n_clips=Count("clips"))
-        .order_by("pk")
-    )
-    header = ["recording", "patient", "fps", "width", "height", "n_frames"]
-    header += ["um_per_px", "status", "synthetic", "n_clips"]
-    writer.write_csv("recordings.csv", header, rows)
-
-
-def _snapshot_write(writer: _Writer, snapshot, version) -> None:
-    writer.write_bytes(
-        "snapshot.json",
-        json.dumps(
-            {
-                "sha256": snapshot.sha256,
-                "cutoff": _iso(snapshot.cutoff),
-                "min_votes": snapshot.min_votes,
-                "n_clips": snapshot.n_clips,
-                "n_votes": snapshot.n_votes,
-                "clips": [clip_pseudonym(c) for c in snapshot.clip_ids],
-            },
-            indent=2,
-        ).encode(),
-    )
-    folds = None
-    if version is not None:
-        path = storage.absolute(version.artifact_path) / "folds.json"
-        if path.is_file():
-            folds = json.loads(path.read_text())
-    if folds is None:
-        from modeling.cv import folds_make
-        from modeling.manifest import manifest_read
-
-        records = manifest_read(storage.absolute(snapshot.path))
-        made = folds_make(
-            np.argmax([r.votes for r in records], axis=1),
-            [r.patient_id for r in records],
-            k=3,
-            seed=0,
-        )
-        ids = [r.clip_id for r in records]
-        folds = {
-            f"fold_{f.index}": {
-                side: [ids[i] for i in getattr(f, side)]
-                for side in ("train", "val", "test")
-            }
-            for f in made
-        }
-    renamed = {
-        name: {
-            side: [clip_pseudonym(int(c)) for c in ids] for side, ids in fold.items()
-        }
-        for name, fold in folds.items()
-    }
-    writer.write_bytes("folds.json", json.dumps(renamed, indent=2).encode())
-
-
-def _predictions_write(writer: _Writer, version) -> None:
-    from registry.models import Prediction
-
-    rows = (
-        (
-            clip_pseudonym(c),
-            version.number,
-            src,
-            fold if fold is not None else "",
-            a,
-            b,
-            cc,
-            d,
-            e,
-        )
-        for c, src, fold, a, b, cc, d, e in Prediction.objects.filter(version=version)
-        .order_by("clip_id")
-        .values_list("clip_id", "source", "fold", "p_a", "p_b", "p_c", "p_d", "p_e")
-        .iterator(chunk_size=CHUNK)
-    )
-    header = ["clip", "version", "source", "fold", "p_a", "p_b", "p_c", "p_d", "p_e"]
-    writer.write_csv("predictions.csv", header, rows)

@@ -18,7 +18,7 @@ def _pg_copy(
     to temporary tables of the pseudonyms: millions of rows in seconds. COPY
     hands out one row per block, so blocks are gathered to ~1 MB before each
     write (hashing and deflate see few, large writes). Rows come in the
-    database's order: sort on reading where order matters."""
+    select's order (pseudonym order: see exports/bundle_tables.py)."""
     from django.db import connection, transaction
 
     n = 0
@@ -66,16 +66,26 @@ def _pg_pseudonym_tables() -> None:
                 copy.write_row((pk, expert_pseudonym(pk)))
 
 
+def _rounded(column: str) -> str:
+    """The time rounded down to EXPORT_TIME_RESOLUTION_SECONDS, in SQL."""
+    from django.conf import settings
+
+    step = int(settings.EXPORT_TIME_RESOLUTION_SECONDS)
+    return f"to_timestamp(floor(extract(epoch FROM {column}) / {step}) * {step})"
+
+
 def votes_write_pg(writer) -> tuple[int, int]:
     _pg_pseudonym_tables()
     joins = (
         "JOIN export_clip c ON c.id = v.clip_id "
         "JOIN export_expert e ON e.id = v.expert_id"
     )
-    columns = "c.name, e.name, v.grade, v.created_at, v.updated_at, v.seconds_spent"
+    created, updated = _rounded("v.created_at"), _rounded("v.updated_at")
+    columns = f"c.name, e.name, v.grade, {created}, {updated}, v.seconds_spent"
     select = (
         f"SELECT {columns}, 0 FROM {Vote._meta.db_table} v {joins} UNION ALL "
-        f"SELECT {columns}, 1 FROM {RepeatVote._meta.db_table} v {joins}"
+        f"SELECT {columns}, 1 FROM {RepeatVote._meta.db_table} v {joins} "
+        "ORDER BY 1, 2, 7"
     )
     header = ["clip", "expert", "grade", "created_at", "updated_at", "seconds_spent"]
     n = _pg_copy(writer, "votes.csv", [*header, "is_repeat"], select)
@@ -85,13 +95,15 @@ def votes_write_pg(writer) -> tuple[int, int]:
         writer,
         "crowdkit.csv",
         ["task", "worker", "label"],
-        f"SELECT c.name, e.name, v.grade FROM {Vote._meta.db_table} v {joins}",
+        f"SELECT c.name, e.name, v.grade FROM {Vote._meta.db_table} v {joins} "
+        "ORDER BY 1, 2",
     )
     history = _pg_copy(
         writer,
         "vote_history.csv",
         ["clip", "expert", "action", "grade", "previous_grade", "is_repeat", "at"],
         f"SELECT c.name, e.name, v.action, v.grade, v.previous_grade, "
-        f"v.is_repeat::int, v.at FROM {VoteHistory._meta.db_table} v {joins}",
+        f"v.is_repeat::int, {_rounded('v.at')} FROM {VoteHistory._meta.db_table} v "
+        f"{joins} ORDER BY 1, 2, v.at, v.id",
     )
     return n, history
