@@ -171,6 +171,7 @@ def test_repeat_is_stored_as_test_retest_vote_and_never_counted(
 ):
     _grade_all(expert, clips, grade="C", age_hours=48)
     settings.REPEAT_SHARE = 1.0
+    settings.REPEAT_MIN_GAP_CLIPS = 1  # five graded clips: the default 20 is unmet
     [assignment] = selectors.clip_next_for_expert(expert=expert, count=1)
     assert assignment.is_repeat
     before = selectors.distribution_for_clip(clip_id=assignment.clip.pk)
@@ -194,15 +195,15 @@ def test_repeats_wait_for_the_minimum_gap(expert, clips, settings):
     assert {a.clip.pk for a in offered} <= {c.pk for c in clips[3:]}
 
 
-def test_repeat_after_enough_clips_even_within_hours(expert, settings):
+def test_repeat_needs_enough_clips_and_enough_hours(expert, settings):
     settings.REPEAT_SHARE = 1.0
     settings.REPEAT_MIN_GAP_CLIPS = 4  # only clip 0 has 4 graded clips after it
-    settings.REPEAT_MIN_GAP_HOURS = 1000
+    settings.REPEAT_MIN_GAP_HOURS = 0.05  # 3 minutes: clips 0 and 1 are old enough
     clip_list = ClipFactory.create_batch(5)
     _grade_all(expert, clip_list)
-    # Explicit, distinct vote times (minutes apart, all within the hours gap): the
-    # "clips since" rule must not hang on how fast or how monotonic the wall clock
-    # was while the five votes were cast.
+    # Explicit, distinct vote times (minutes apart): the "clips since" rule must
+    # not hang on how fast or how monotonic the wall clock was while the five
+    # votes were cast.
     now = timezone.now()
     for minutes_ago, clip in zip([10, 4, 3, 2, 1], clip_list):
         Vote.objects.filter(expert=expert, clip=clip).update(
@@ -212,13 +213,15 @@ def test_repeat_after_enough_clips_even_within_hours(expert, settings):
     [assignment] = selectors.clip_next_for_expert(expert=expert, count=1, rng=rng)
     assert assignment.is_repeat and assignment.clip == clip_list[0]
     services.vote_create(expert=expert, clip=assignment.clip, grade="D")
-    # Clip 1 has only 3 graded clips after it: not due yet, and nothing else is open.
+    # Clip 1 is old enough but has only 3 graded clips after it; clips 2-4 have
+    # neither: nothing is due, and nothing else is open.
     assert selectors.clip_next_for_expert(expert=expert, count=1, rng=rng) == []
 
 
 def test_repeat_change_goes_through_undo_too(expert, clips, settings):
     _grade_all(expert, clips, age_hours=48)
     settings.REPEAT_SHARE = 1.0
+    settings.REPEAT_MIN_GAP_CLIPS = 1  # five graded clips: the default 20 is unmet
     [assignment] = selectors.clip_next_for_expert(expert=expert, count=1)
     repeat = services.vote_create(expert=expert, clip=assignment.clip, grade="E")
     changed = services.presentation_vote_change(
