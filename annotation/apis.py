@@ -6,6 +6,7 @@ validation failures), through ``exception_handler`` below, named in settings.
 
 from __future__ import annotations
 
+import json
 import logging
 
 from django.db import DataError, IntegrityError
@@ -47,6 +48,7 @@ from annotation.serializers import (
     DistributionListInputSerializer,
     DistributionRowSerializer,
     ExpertVoteOutputSerializer,
+    QueuedClipSerializer,
     RecordingMotilitySerializer,
     VoteChangeInputSerializer,
     VoteCreateInputSerializer,
@@ -198,6 +200,7 @@ class ClipNextApi(_Api):
             count=params.validated_data["count"],
             holder=params.validated_data["tab"],
         )
+        assignments = _servable(assignments, expert_id=request.user.pk)
         graded, total, elsewhere = selectors.expert_queue_state(
             expert=request.user, holder=params.validated_data["tab"]
         )
@@ -211,6 +214,29 @@ class ClipNextApi(_Api):
         )
         response["Cache-Control"] = "no-store"
         return response
+
+
+def _servable(assignments: list, *, expert_id: int) -> list:
+    """The assignments that serialise to valid JSON. One that does not (a value
+    no check caught: a broken track, a number JSON cannot carry) is withdrawn
+    with the reason for admins and left out, so one bad clip never stops the
+    queue for every expert it is handed to."""
+    kept = []
+    for assignment in assignments:
+        try:
+            data = QueuedClipSerializer(
+                assignment, context={"expert_id": expert_id}
+            ).data
+            json.dumps(data, allow_nan=False)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            logger.error("clip %s cannot be served: %r", assignment.clip.pk, exc)
+            services.clip_withdraw_broken(
+                clip_id=assignment.clip.pk,
+                reason=f"it could not be served to experts ({type(exc).__name__})",
+            )
+            continue
+        kept.append(assignment)
+    return kept
 
 
 class ClipReleaseApi(_Api):

@@ -4,6 +4,7 @@ write ``services.vote_create`` whatever module holds it."""
 from annotation.services.clips import (  # noqa: F401
     clip_create,
     clip_review,
+    clip_withdraw_broken,
     clips_set_active,
     patient_get_or_create,
 )

@@ -112,6 +112,16 @@ def clips_set_active(*, clip_ids, active: bool) -> int:
     return Clip.objects.filter(pk__in=list(clip_ids)).update(is_active=active)
 
 
+def clip_withdraw_broken(*, clip_id: int, reason: str) -> None:
+    """Take a clip that cannot be served or trained on out of grading, keeping
+    its votes, with the reason for admins (the review reason on its page and in
+    the clip list); its leases go, so nobody waits on it."""
+    Clip.objects.filter(pk=clip_id).update(
+        is_active=False, review_reason=f"withdrawn automatically: {reason}"[:200]
+    )
+    ClipLease.objects.filter(clip_id=clip_id).delete()
+
+
 REVIEW_DECISIONS = {"approve": Clip.Review.APPROVED, "reject": Clip.Review.REJECTED}
 REVIEW_REASON_MAX = 200
 

@@ -173,3 +173,29 @@ def test_database_errors_are_not_echoed_to_clients():
     )
     assert response.status_code == 400
     assert "annotation_vote" not in response.data["detail"]
+
+
+def test_a_clip_that_cannot_be_served_is_withdrawn_and_the_queue_goes_on(
+    expert, settings
+):
+    """A stored value no check caught (a track of text): the expert still gets a
+    clip (200, never a 500 on every retry), the broken clip is withdrawn with the
+    reason for admins, its votes kept."""
+    from annotation.models import Clip, ClipLease
+    from tests.factories import ClipFactory
+
+    settings.REPEAT_SHARE = 0.0
+    broken, good = ClipFactory.create_batch(2)
+    Clip.objects.filter(pk=broken.pk).update(track="not a track")
+    client = session_client(expert)
+    served = []
+    for _ in range(2):
+        response = client.post("/api/clips/next/?count=2&tab=t1")
+        assert response.status_code == 200, response.content
+        served += response.json()["clips"]
+    assert len(served) >= 1
+    broken.refresh_from_db()
+    assert not broken.is_active
+    assert broken.review_reason.startswith("withdrawn automatically: it could not")
+    assert not ClipLease.objects.filter(clip=broken).exists()
+    assert Clip.objects.get(pk=good.pk).is_active
