@@ -9,22 +9,42 @@ renamed into place, is never written again.
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import datetime
 
+import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from annotation import services as annotation_services
 from annotation.errors import DomainError
 from annotation.models import Clip
 from modeling.manifest import manifest_sha256, manifest_write
 from registry import selectors, storage
 from registry.models import Snapshot
 
+logger = logging.getLogger(__name__)
+
 
 class NothingToSnapshot(DomainError):
     status_code = 409
+
+
+def _array_problem(path: str) -> str:
+    """What is wrong with a clip's .npy (never its server path), or ''."""
+    try:
+        frames = np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        return "is missing"
+    except (ValueError, OSError, EOFError) as exc:
+        return f"cannot be read ({type(exc).__name__})"
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        return f"is {frames.dtype} {tuple(frames.shape)}, not uint8 (T, H, W, 3)"
+    if min(frames.shape[:3]) < 1:
+        return "holds no frames"
+    return ""
 
 
 def _rows(*, counts: dict[int, list[int]], min_votes: int) -> list[dict]:
@@ -37,6 +57,14 @@ def _rows(*, counts: dict[int, list[int]], min_votes: int) -> list[dict]:
     )
     rows = []
     for clip in clips:
+        problem = _array_problem(clip.array_file.path)
+        if problem:
+            # One bad file must not fail every run until someone withdraws it.
+            annotation_services.clip_withdraw_broken(
+                clip_id=clip.pk, reason=f"its frame array {problem}"
+            )
+            logger.error("snapshot: clip %s left out: its array %s", clip.pk, problem)
+            continue
         row = {
             "clip_id": str(clip.pk),
             "patient_id": storage.patient_pseudonym(clip.patient.code),

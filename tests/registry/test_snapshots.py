@@ -111,3 +111,30 @@ def test_fully_voted_clips_since_the_last_snapshot_are_counted(voted, settings):
     assert selectors.clips_fully_voted_since(snapshot=snapshot) == 0
     more, _ = make_voted_clips(n_clips=3, n_patients=2, seed=1)
     assert selectors.clips_fully_voted_since(snapshot=snapshot) == 3
+
+
+@pytest.mark.django_db
+def test_a_clip_whose_array_is_broken_is_left_out_and_withdrawn_with_why(voted):
+    from pathlib import Path
+
+    import numpy as np
+
+    from annotation.models import Clip
+
+    clips, _ = voted
+    Path(clips[0].array_file.path).write_bytes(b"not a numpy file at all")
+    Path(clips[1].array_file.path).unlink()
+    np.save(clips[2].array_file.path, np.zeros((4, 8, 8), np.float32))
+    snapshot = services.snapshot_create()
+    left_out = {c.pk for c in clips[:3]}
+    assert left_out.isdisjoint(snapshot.clip_ids)
+    assert set(snapshot.clip_ids) == {c.pk for c in clips[3:]}
+    reasons = dict(
+        Clip.objects.filter(pk__in=left_out).values_list("pk", "review_reason")
+    )
+    assert reasons[clips[0].pk].endswith("its frame array cannot be read (ValueError)")
+    assert reasons[clips[1].pk].endswith("its frame array is missing")
+    assert "float32 (4, 8, 8)" in reasons[clips[2].pk]
+    assert all("/" not in reason for reason in reasons.values())  # no server path
+    assert not Clip.objects.filter(pk__in=left_out, is_active=True).exists()
+    assert Vote.objects.filter(clip_id__in=left_out).exists()  # votes are kept
