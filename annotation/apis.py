@@ -505,12 +505,16 @@ class ThrottledObtainAuthToken(ObtainAuthToken):
         data = request.data if isinstance(request.data, dict) else {}
         who = {
             "username": str(data.get("username", ""))[:150],
-            "address": request.META.get("REMOTE_ADDR", ""),
+            "address": services.client_address(request),
         }
         wait = services.login_wait_seconds(**who)
         if wait:
             return Response(
-                {"detail": services.login_refusal_message(wait)},
+                {
+                    "detail": services.login_refusal_message(
+                        wait, services.login_refusal_reason(**who)
+                    )
+                },
                 status=status.HTTP_429_TOO_MANY_REQUESTS,
                 headers={"Retry-After": str(wait)},
             )

@@ -215,7 +215,7 @@ class ThrottledLoginView(auth_views.LoginView):
     def _who(self) -> dict:
         return {
             "username": self.request.POST.get("username", ""),
-            "address": self.request.META.get("REMOTE_ADDR", ""),
+            "address": services.client_address(self.request),
         }
 
     def post(self, request, *args, **kwargs):
@@ -227,7 +227,10 @@ class ThrottledLoginView(auth_views.LoginView):
             )
             response = self.render_to_response(
                 self.get_context_data(
-                    form=form, refusal=services.login_refusal_message(wait)
+                    form=form,
+                    refusal=services.login_refusal_message(
+                        wait, services.login_refusal_reason(**self._who())
+                    ),
                 )
             )
             response.status_code = 429

@@ -96,6 +96,8 @@ def configure_django(server: PostgresServer, var_dir: Path) -> dict[str, str]:
     env = {
         "DATABASE_URL": server.url,
         "DEBUG": "false",
+        # No sign-in fails here; production would set a Redis CACHE_URL.
+        "CACHE_URL": "local",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SPERMGRADE_VAR_DIR": str(var_dir),

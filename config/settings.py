@@ -7,6 +7,7 @@ naming the variable. ``.env.example`` lists every variable.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -336,15 +337,45 @@ if VOTE_BUDGET_MODEL_PRIORITY not in {"off", "disagreement", "entropy"}:
         "disagreement or entropy."
     )
 # Sign-in throttling (login page and API token): this many failures for one
-# username from one address lock it out for LOGIN_LOCKOUT_SECONDS.
+# username from one address lock it out for LOGIN_LOCKOUT_SECONDS; so many from one
+# address (any usernames) lock the address as long; past the site-wide rate per
+# minute, sign-ins wait for the next minute (annotation/services/throttle.py).
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 50, minimum=1)
+LOGIN_GLOBAL_FAILURES_PER_MINUTE = env_int(
+    "LOGIN_GLOBAL_FAILURES_PER_MINUTE", 300, minimum=1
+)
+# Proxies whose X-Forwarded-For names the client (addresses or networks, e.g. the
+# compose network); empty = REMOTE_ADDR is the client.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+for _network in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES: {_network!r} is not an address or network "
+            "(e.g. 172.16.0.0/12)."
+        ) from None
 # The cache holds the sign-in failure counts: redis://host:6379/2 shares them
-# between web processes (docker-compose sets it); empty = a per-process memory cache.
+# between web processes (docker-compose sets it). With DEBUG off it must be set:
+# a per-process cache would multiply the limits by the number of processes.
+# CACHE_URL=local keeps a memory cache on purpose (one web process only).
 _cache_url = env_str("CACHE_URL") if os.environ.get("CACHE_URL") else ""
-if _cache_url and not _cache_url.startswith(("redis://", "rediss://")):
+if (
+    _cache_url
+    and _cache_url != "local"
+    and not _cache_url.startswith(("redis://", "rediss://"))
+):
     raise ImproperlyConfigured(
-        f"CACHE_URL={_cache_url!r}: use redis://host:6379/2, or leave it empty."
+        f"CACHE_URL={_cache_url!r}: use redis://host:6379/2 (or local for one "
+        "web process), or leave it empty with DEBUG on."
+    )
+if not _cache_url and not DEBUG:
+    raise ImproperlyConfigured(
+        "CACHE_URL is not set: with DEBUG off, the sign-in throttle needs a cache "
+        "every web process shares (CACHE_URL=redis://host:6379/2); set "
+        "CACHE_URL=local only for a server with one web process."
     )
 CACHES = {
     "default": (
@@ -352,8 +383,12 @@ CACHES = {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": _cache_url,
         }
-        if _cache_url
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        if _cache_url.startswith("redis")
+        else {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            # Room for a flood of usernames: a culled entry must not be a lock.
+            "OPTIONS": {"MAX_ENTRIES": 200_000},
+        }
     )
 }
 # Dashboards: an expert whose median time per clip is below this is flagged.

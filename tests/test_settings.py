@@ -20,6 +20,8 @@ from tests.conftest import REPO_ROOT
 
 # Variables the settings read; cleared so the subprocess sees only what a test sets.
 _SETTINGS_VARIABLES = (
+    "CACHE_URL",
+    "TRUSTED_PROXIES",
     "DATABASE_URL",
     "DATABASE_CONN_MAX_AGE",
     "CELERY_BROKER_URL",
@@ -66,6 +68,9 @@ def start_django(
     """
     if not debug_unset:
         env = {"DEBUG": "true", **env}
+    # Production needs a shared cache for the sign-in throttle; these tests are
+    # about other settings (test_debug_off_needs_a_shared_cache is about it).
+    env = {"CACHE_URL": "local", **env}
     environ = {k: v for k, v in os.environ.items() if k not in _SETTINGS_VARIABLES}
     environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     environ["SPERMGRADE_VAR_DIR"] = str(tmp_path / "var")
@@ -130,6 +135,7 @@ def test_production_settings_pass_the_deploy_check_without_a_warning(tmp_path):
         SECURE_HSTS_INCLUDE_SUBDOMAINS="true",
         SECURE_HSTS_PRELOAD="true",
         TRUST_X_FORWARDED_PROTO="true",
+        CACHE_URL="redis://cache.example.org:6379/2",
     )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -297,3 +303,21 @@ def test_float_below_minimum_names_the_bound(monkeypatch):
     monkeypatch.setenv("SPERMGRADE_TEST_FLOAT", "-1")
     with pytest.raises(ImproperlyConfigured, match="SPERMGRADE_TEST_FLOAT.*at least 0"):
         config_settings.env_float("SPERMGRADE_TEST_FLOAT", 1.0, minimum=0.0)
+
+
+def test_debug_off_needs_a_shared_cache_or_an_explicit_local_one(tmp_path):
+    production = dict(DEBUG="false", SECRET_KEY="p7" * 30 + "-production-secret")
+    assert_refused(
+        start_django(tmp_path, CACHE_URL="", **production),
+        "CACHE_URL",
+        "every web process shares",
+    )
+    assert started(start_django(tmp_path, CACHE_URL="local", **production))
+    assert started(
+        start_django(tmp_path, CACHE_URL="redis://127.0.0.1:6399/2", **production)
+    )
+    assert_refused(
+        start_django(tmp_path, TRUSTED_PROXIES="10.0.0.0/8,proxy", **production),
+        "TRUSTED_PROXIES",
+        "'proxy'",
+    )

@@ -1,52 +1,146 @@
 """Writes: failed sign-in attempts, so guessing passwords or tokens is throttled.
 
-After ``LOGIN_FAILURE_LIMIT`` failed attempts for one username from one address
-within ``LOGIN_LOCKOUT_SECONDS``, further attempts are refused until that time has
-passed since the first failure; a successful sign-in clears the count. Counts live
-in Django's cache: set ``CACHE_URL`` to a Redis server in production so that every
-web process shares them (the default, a per-process memory cache, counts per
-process).
+Three counts, each an atomic counter in Django's cache (shared by every web
+process through CACHE_URL; production refuses to start without one):
+
+- one username from one client address: after ``LOGIN_FAILURE_LIMIT`` failures
+  that pair is refused for ``LOGIN_LOCKOUT_SECONDS``; a success clears it;
+- one client address, any usernames: after ``LOGIN_ADDRESS_FAILURE_LIMIT``
+  failures within the lockout time, that address is refused as long (guessing
+  across many usernames);
+- the whole site: past ``LOGIN_GLOBAL_FAILURES_PER_MINUTE`` failures in a minute,
+  sign-ins wait for the next minute, so a flood cannot make the server hash
+  passwords without end.
+
+The client address is the one the trusted proxy forwards (``client_address``),
+so behind the compose proxy a stranger's guesses never lock out a real user on
+another address.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import time
 
 from django.conf import settings
 from django.core.cache import cache
 
 
-def _key(*, username: str, address: str) -> str:
-    raw = f"{username.strip().lower()}|{address}".encode()
-    return "login-failures:" + hashlib.sha256(raw).hexdigest()
+def client_address(request) -> str:
+    """The client's address: REMOTE_ADDR, or, when that is a trusted proxy
+    (TRUSTED_PROXIES), the right-most X-Forwarded-For entry that is not one."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    trusted = _trusted_networks()
+    if not trusted or not _is_trusted(remote, trusted):
+        return remote
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    for hop in reversed([part.strip() for part in forwarded.split(",")]):
+        if not hop:
+            continue
+        if not _is_trusted(hop, trusted):
+            return hop[:64]
+    return remote
+
+
+def _trusted_networks() -> list:
+    return [
+        ipaddress.ip_network(value, strict=False)
+        for value in getattr(settings, "TRUSTED_PROXIES", [])
+    ]
+
+
+def _is_trusted(address: str, networks: list) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def _key(kind: str, *parts: str) -> str:
+    raw = "|".join(parts).encode()
+    return f"login-{kind}:" + hashlib.sha256(raw).hexdigest()
+
+
+def _pair(username: str, address: str) -> tuple[str, str]:
+    return (username.strip().lower()[:150], address)
+
+
+def _count(key: str, timeout: int) -> int:
+    """Add one to a counter that expires ``timeout`` s after its first count."""
+    cache.add(key, 0, timeout=timeout)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=timeout)
+        return 1
+
+
+def _lock(key: str, seconds: float) -> None:
+    cache.set(key, time.time() + seconds, timeout=int(seconds) + 1)
+
+
+def _left(key: str) -> int:
+    until = cache.get(key)
+    if not until:
+        return 0
+    return max(0, int(until - time.time()) + 1)
 
 
 def login_wait_seconds(*, username: str, address: str) -> int:
     """Seconds until this username may try again from this address (0: now)."""
-    record = cache.get(_key(username=username, address=address))
-    if not record:
-        return 0
-    count, first = record
-    if count < settings.LOGIN_FAILURE_LIMIT:
-        return 0
-    return max(0, int(first + settings.LOGIN_LOCKOUT_SECONDS - time.time()) + 1)
+    return max(
+        _left(_key("pair-lock", *_pair(username, address))),
+        _left(_key("address-lock", address)),
+        _left(_key("site-lock")),
+    )
+
+
+def login_refusal_reason(*, username: str, address: str) -> str:
+    """Which count refuses: 'pair', 'address' or 'site' (for the message)."""
+    if _left(_key("site-lock")):
+        return "site"
+    if _left(_key("address-lock", address)):
+        return "address"
+    return "pair"
 
 
 def login_failure_record(*, username: str, address: str) -> None:
-    key = _key(username=username, address=address)
-    count, first = cache.get(key) or (0, time.time())
-    cache.set(key, (count + 1, first), timeout=settings.LOGIN_LOCKOUT_SECONDS)
+    window = settings.LOGIN_LOCKOUT_SECONDS
+    pair = _pair(username, address)
+    if _count(_key("pair", *pair), window) >= settings.LOGIN_FAILURE_LIMIT:
+        _lock(_key("pair-lock", *pair), window)
+    if _count(_key("address", address), window) >= (
+        settings.LOGIN_ADDRESS_FAILURE_LIMIT
+    ):
+        _lock(_key("address-lock", address), window)
+    minute = int(time.time() // 60)
+    if _count(_key("site", str(minute)), 120) >= (
+        settings.LOGIN_GLOBAL_FAILURES_PER_MINUTE
+    ):
+        _lock(_key("site-lock"), (minute + 1) * 60 - time.time())
 
 
 def login_success_record(*, username: str, address: str) -> None:
-    cache.delete(_key(username=username, address=address))
+    pair = _pair(username, address)
+    cache.delete_many([_key("pair", *pair), _key("pair-lock", *pair)])
 
 
-def login_refusal_message(seconds: int) -> str:
+def login_refusal_message(seconds: int, reason: str = "pair") -> str:
     minutes = max(1, round(seconds / 60))
+    wait = f"about {minutes} minute{'s' if minutes != 1 else ''}"
+    if reason == "site":
+        return (
+            "Too many failed sign-ins on this site in the last minute. Try again "
+            f"in {wait}."
+        )
+    if reason == "address":
+        return (
+            "Too many failed sign-ins from this address. Try again in "
+            f"{wait}, or ask an administrator."
+        )
     return (
         "Too many failed sign-ins for this account from this address. Try again in "
-        f"about {minutes} minute{'s' if minutes != 1 else ''}, or ask an "
-        "administrator to reset the password."
+        f"{wait}, or ask an administrator to reset the password."
     )

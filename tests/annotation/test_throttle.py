@@ -96,3 +96,111 @@ def test_a_bad_token_is_401_with_a_challenge():
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == "Token"
     assert response.json()["detail"] == "Invalid token."
+
+
+def _login_from(client, address: str, username="guessme", password="wrong"):
+    return client.post(
+        "/login/",
+        {"username": username, "password": password},
+        REMOTE_ADDR="127.0.0.1",
+        HTTP_X_FORWARDED_FOR=address,
+    )
+
+
+def test_behind_a_trusted_proxy_a_strangers_guesses_never_lock_out_the_user(
+    user, settings
+):
+    settings.TRUSTED_PROXIES = ["127.0.0.0/8"]
+    stranger, owner = Client(), Client()
+    for _ in range(8):
+        _login_from(stranger, "203.0.113.9")
+    assert _login_from(stranger, "203.0.113.9", password=PASSWORD).status_code == 429
+    # The proxy forwards each client's own address: the owner's is not locked.
+    assert _login_from(owner, "198.51.100.7", password=PASSWORD).status_code == 302
+
+
+def test_without_a_trusted_proxy_a_forged_forwarded_address_changes_nothing(
+    user, settings
+):
+    settings.TRUSTED_PROXIES = []
+    client = Client()
+    for i in range(6):
+        _login_from(client, f"203.0.113.{i}")  # a new forged address each time
+    assert _login_from(client, "198.51.100.7", password=PASSWORD).status_code == 429
+
+
+def test_many_usernames_from_one_address_lock_that_address(user, settings):
+    settings.LOGIN_ADDRESS_FAILURE_LIMIT = 12
+    settings.TRUSTED_PROXIES = ["127.0.0.0/8"]
+    client = Client()
+    for i in range(12):  # two guesses each: no username reaches its own limit
+        _login_from(client, "203.0.113.9", username=f"someone{i // 2}")
+    response = _login_from(client, "203.0.113.9", password=PASSWORD)
+    assert response.status_code == 429
+    assert "from this address" in response.content.decode()
+    # Another address still signs in.
+    assert _login_from(Client(), "198.51.100.7", password=PASSWORD).status_code == 302
+
+
+def test_a_site_wide_flood_of_failures_pauses_sign_ins_for_the_minute(
+    user, settings, monkeypatch
+):
+    import time
+
+    settings.LOGIN_GLOBAL_FAILURES_PER_MINUTE = 10
+    settings.TRUSTED_PROXIES = ["127.0.0.0/8"]
+    start = (int(time.time() // 60) + 1) * 60 + 5  # early in a minute
+    monkeypatch.setattr(time, "time", lambda: start)
+    for i in range(10):
+        _login_from(Client(), f"203.0.113.{i}", username=f"user{i}")
+    response = _login_from(Client(), "198.51.100.7", password=PASSWORD)
+    assert response.status_code == 429
+    assert "on this site" in response.content.decode()
+    assert 0 < int(response["Retry-After"]) <= 56
+    monkeypatch.setattr(time, "time", lambda: start + 60)
+    assert _login_from(Client(), "198.51.100.7", password=PASSWORD).status_code == 302
+
+
+def test_web_processes_share_one_count_through_the_cache(redis_server, tmp_path):
+    """Two separate processes (two web workers) on one Redis cache: 3 failures in
+    one and 2 in the other reach the limit of 5 together."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    cache_url = redis_server.url.rsplit("/", 1)[0] + "/7"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DEBUG="true",
+        SPERMGRADE_VAR_DIR=str(tmp_path / "var"),
+        CACHE_URL=cache_url,
+        LOGIN_FAILURE_LIMIT="5",
+    )
+    script = (
+        "import sys, django; django.setup()\n"
+        "from django.core.cache import cache\n"
+        "from annotation.services import throttle\n"
+        "who = dict(username='guessme', address='203.0.113.9')\n"
+        "if sys.argv[1] == 'clear': cache.clear()\n"
+        "for _ in range(int(sys.argv[2])): throttle.login_failure_record(**who)\n"
+        "print(throttle.login_wait_seconds(**who))\n"
+    )
+
+    def web_process(action: str, failures: int) -> int:
+        result = subprocess.run(
+            [sys.executable, "-c", script, action, str(failures)],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        return int(result.stdout.split()[-1])
+
+    assert web_process("clear", 3) == 0
+    assert web_process("keep", 1) == 0  # four in all
+    assert web_process("keep", 1) > 0  # the fifth, in a third process, locks
