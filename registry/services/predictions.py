@@ -50,8 +50,14 @@ def clip_priorities_refresh(*, version: ModelVersion) -> int:
             "clip_id", "p_a", "p_b", "p_c", "p_d", "p_e"
         )
     )
+
+    def current() -> bool:  # asked under the lock: a newer activation wins
+        return ModelVersion.objects.filter(pk=version.pk, is_active=True).exists()
+
     if not rows:
-        return clip_model_priorities_replace(rows=[], version_number=version.number)
+        return clip_model_priorities_replace(
+            rows=[], version_number=version.number, still_current=current
+        )
     counts = {
         d.clip_id: [d.n_a, d.n_b, d.n_c, d.n_d, d.n_e]
         for d in ClipDistribution.objects.filter(clip_id__in=[r[0] for r in rows])
@@ -71,4 +77,5 @@ def clip_priorities_refresh(*, version: ModelVersion) -> int:
             for r, d, h in zip(rows, disagreement, entropy, strict=True)
         ],
         version_number=version.number,
+        still_current=current,
     )

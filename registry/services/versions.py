@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Max
 
+from annotation.db_locks import asks_for_retry, transaction_lock
 from annotation.errors import DomainError
 from annotation.services.enqueue import VERSION_PREDICT, task_send
 from registry import selectors, storage
@@ -82,19 +83,36 @@ def promotion_reason(*, candidate: ModelVersion, active: ModelVersion | None):
     return False, f"{text}: not better by more than the fold std; an admin decides"
 
 
+ACTIVATION_LOCK = "registry.version-activation"
+
+
 def _activate(
     *, version: ModelVersion, action: str, user=None, reason: str = ""
 ) -> ModelVersion:
-    with transaction.atomic():
-        locked = list(ModelVersion.objects.select_for_update().filter(is_active=True))
-        previous = locked[0] if locked else None
-        if previous is not None and previous.pk == version.pk:
-            raise VersionStateConflict(f"v{version.number} is already active.")
-        ModelVersion.objects.filter(is_active=True).update(is_active=False)
-        ModelVersion.objects.filter(pk=version.pk).update(is_active=True)
-        VersionEvent.objects.create(
-            version=version, previous=previous, action=action, by=user, reason=reason
-        )
+    """Make ``version`` the active one. Activations run one at a time (a named
+    lock, one lock order): the version active when this one starts is read
+    after the lock, so the history always records it; PostgreSQL's rare
+    requests to retry are honoured."""
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                transaction_lock(ACTIVATION_LOCK)
+                previous = ModelVersion.objects.filter(is_active=True).first()
+                if previous is not None and previous.pk == version.pk:
+                    raise VersionStateConflict(f"v{version.number} is already active.")
+                ModelVersion.objects.filter(is_active=True).update(is_active=False)
+                ModelVersion.objects.filter(pk=version.pk).update(is_active=True)
+                VersionEvent.objects.create(
+                    version=version,
+                    previous=previous,
+                    action=action,
+                    by=user,
+                    reason=reason,
+                )
+            break
+        except OperationalError as exc:
+            if attempt == 2 or not asks_for_retry(exc):
+                raise
     version.refresh_from_db()
     clip_priorities_refresh(version=version)
     version_predict_request(version=version)
