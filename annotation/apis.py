@@ -276,24 +276,30 @@ _VOTE_BY_ROLE_MANY = PolymorphicProxySerializer(
 )
 
 
-def _clip_for_vote(*, expert, ref) -> tuple[Clip, bool | None]:
-    """The clip a vote names (a handle of this expert's, or a clip id) and how it
-    was presented (None for a plain id)."""
-    if isinstance(ref, int):
-        clip_id, as_repeat = ref, None
-    else:
-        found = presentation_for(expert_id=expert.pk, handle=ref)
-        if found is None:
-            raise errors.ClipNotFound("No clip of yours has this handle.")
-        clip_id, as_repeat = found.clip_id, found.repeat
-    clip = Clip.objects.only("id", "is_active", "review").filter(pk=clip_id).first()
+def _clip_for_vote(*, expert, ref) -> tuple[Clip, bool]:
+    """The clip a vote names and how it was presented. Experts name clips only by
+    the handles they were given: a database id would let them ask about clips
+    never handed to them (which exist, which are withdrawn or graded), so a
+    number gets the same answer as an unknown handle."""
+    found = (
+        None
+        if isinstance(ref, int)
+        else presentation_for(expert_id=expert.pk, handle=ref)
+    )
+    if found is None:
+        raise errors.ClipNotFound(NO_SUCH_HANDLE)
+    clip = (
+        Clip.objects.only("id", "is_active", "review").filter(pk=found.clip_id).first()
+    )
     if clip is None:
-        raise errors.ClipNotFound(
-            "No clip of yours has this handle."
-            if as_repeat is not None
-            else f"Clip {clip_id} does not exist."
-        )
-    return clip, as_repeat
+        raise errors.ClipNotFound(NO_SUCH_HANDLE)
+    return clip, found.repeat
+
+
+NO_SUCH_HANDLE = (
+    "No clip of yours has this handle; grade a clip by the id the next-clip "
+    "answer gave for it."
+)
 
 
 class VoteCollectionApi(_Api):

@@ -191,8 +191,9 @@ class ClipRefField(serializers.CharField):
 class VoteCreateInputSerializer(serializers.Serializer):
     clip = ClipRefField(
         max_length=40,
-        help_text="The clip's handle, as POST /api/clips/next/ gave it (a numeric "
-        "clip id is accepted too).",
+        help_text="The clip's handle, as POST /api/clips/next/ gave it. A numeric "
+        "clip id gets the answer an unknown handle gets (404): experts name only "
+        "the clips handed to them.",
     )
     grade = GradeField(help_text="A (good) .. E (bad); 1..5 also accepted.")
     seconds_spent = serializers.FloatField(required=False, default=0.0, min_value=0.0)

@@ -172,9 +172,14 @@ def presentation_video(request: HttpRequest, handle: str) -> HttpResponse:
         clips_visible_to(user=request.user)
         .select_related(None)
         .filter(pk=found.clip_id)
-        .only("id", "video_file")
+        .only("id", "video_file", "array_file", "fps")
         .first()
     )
+    if clip is not None and found.repeat:
+        # A fresh encoding: the bytes differ from the first showing's.
+        repeat_name = services.clip_repeat_video(clip=clip)
+        if repeat_name:
+            clip.video_file.name = repeat_name
     return _clip_file(request, clip)
 
 

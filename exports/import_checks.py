@@ -208,7 +208,7 @@ def clip_row_check(row, line: int) -> dict:
         _safe_text(key, where, "a kinematics name")
         if isinstance(value, str):
             _safe_text(value, where, f"kinematics {key}")
-        elif value is not None:
+        elif value is not None and not isinstance(value, bool):
             _number(value, where, f"kinematics {key}", low=-1e9, high=1e9)
     video = row.get("video")
     if video is not None and video != f"media/{name}.mp4":

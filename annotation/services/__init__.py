@@ -3,6 +3,7 @@ write ``services.vote_create`` whatever module holds it."""
 
 from annotation.services.clips import (  # noqa: F401
     clip_create,
+    clip_repeat_video,
     clip_review,
     clip_withdraw_broken,
     clips_set_active,

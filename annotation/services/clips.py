@@ -122,6 +122,38 @@ def clip_withdraw_broken(*, clip_id: int, reason: str) -> None:
     ClipLease.objects.filter(clip_id=clip_id).delete()
 
 
+def clip_repeat_video(*, clip: Clip) -> str | None:
+    """The storage name of the clip's video for hidden repeats: the same frames
+    encoded afresh (another quality setting, so other bytes), made once, so an
+    expert cannot tell a repeat by comparing the file with the first showing's.
+    None when the clip has no frame array to encode (the first video serves)."""
+    import os
+
+    import numpy as np
+    from django.core.files.storage import default_storage
+
+    from video.io import encode_mp4
+
+    name = f"clips/repeat/{clip.pk}.mp4"
+    if default_storage.exists(name):
+        return name
+    if not clip.array_file:
+        return None
+    try:
+        with clip.array_file.open("rb") as fh:
+            frames = np.load(fh, allow_pickle=False)
+        data = encode_mp4(frames, fps=clip.fps or 15.0, crf=20)
+    except (OSError, ValueError):
+        return None
+    path = default_storage.path(name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    partial = f"{path}.{os.getpid()}.partial"
+    with open(partial, "wb") as out:
+        out.write(data)
+    os.replace(partial, path)  # two first requests at once: the same file either way
+    return name
+
+
 REVIEW_DECISIONS = {"approve": Clip.Review.APPROVED, "reject": Clip.Review.REJECTED}
 REVIEW_REASON_MAX = 200
 

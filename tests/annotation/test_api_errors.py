@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from annotation.models import Vote
 from tests.annotation.conftest import CSRF_TOKEN, session_client
-from tests.factories import ClipFactory
+from tests.factories import ClipFactory, handle
 
 pytestmark = pytest.mark.django_db
 
@@ -22,9 +22,11 @@ def test_grade_f_is_400_naming_the_allowed_grades(expert_client, clips):
     assert not Vote.objects.exists()
 
 
-def test_numeric_grade_is_accepted(expert_client, offered_clips):
+def test_numeric_grade_is_accepted(expert, expert_client, offered_clips):
     response = expert_client.post(
-        "/api/votes/", {"clip": offered_clips[0].pk, "grade": 2}, format="json"
+        "/api/votes/",
+        {"clip": handle(expert, offered_clips[0]), "grade": 2},
+        format="json",
     )
     assert response.status_code == 201 and response.json()["grade"] == "B"
 
@@ -33,8 +35,15 @@ def test_unknown_clip_is_404(expert_client):
     response = expert_client.post(
         "/api/votes/", {"clip": 999999, "grade": "A"}, format="json"
     )
+    # A database id is not a handle: the answer is the one for an unknown handle,
+    # whether or not a clip has that id (it tells nothing about clips).
     assert response.status_code == 404
-    assert "999999" in response.json()["detail"]
+    assert response.json()["detail"].startswith("No clip of yours has this handle")
+    real = ClipFactory()
+    same = expert_client.post(
+        "/api/votes/", {"clip": real.pk, "grade": "A"}, format="json"
+    )
+    assert (same.status_code, same.json()) == (404, response.json())
 
 
 def test_malformed_json_is_400(expert_client):
@@ -76,8 +85,8 @@ def test_voting_for_another_expert_is_refused(expert, other_expert, clips):
     assert not Vote.objects.filter(expert=other_expert).exists()
 
 
-def test_duplicate_vote_is_409(expert_client, offered_clips):
-    body = {"clip": offered_clips[0].pk, "grade": "A"}
+def test_duplicate_vote_is_409(expert, expert_client, offered_clips):
+    body = {"clip": handle(expert, offered_clips[0]), "grade": "A"}
     assert expert_client.post("/api/votes/", body, format="json").status_code == 201
     response = expert_client.post("/api/votes/", body, format="json")
     assert response.status_code == 409
@@ -93,19 +102,26 @@ def test_negative_seconds_spent_is_400(expert_client, clips):
     assert response.status_code == 400
 
 
-def test_vote_on_withdrawn_clip_is_409(expert_client):
-    clip = ClipFactory(is_active=False)
+def test_vote_on_withdrawn_clip_is_409(expert, expert_client):
+    from tests.factories import offer
+
+    clip = ClipFactory()
+    offer(expert, [clip])
+    clip.is_active = False
+    clip.save(update_fields=["is_active"])
     response = expert_client.post(
-        "/api/votes/", {"clip": clip.pk, "grade": "A"}, format="json"
+        "/api/votes/", {"clip": handle(expert, clip), "grade": "A"}, format="json"
     )
     assert response.status_code == 409
 
 
 def test_undo_after_window_is_409_with_the_window(
-    expert_client, offered_clips, settings
+    expert, expert_client, offered_clips, settings
 ):
     created = expert_client.post(
-        "/api/votes/", {"clip": offered_clips[0].pk, "grade": "A"}, format="json"
+        "/api/votes/",
+        {"clip": handle(expert, offered_clips[0]), "grade": "A"},
+        format="json",
     ).json()
     Vote.objects.filter(clip=offered_clips[0]).update(
         created_at=timezone.now() - timedelta(seconds=settings.VOTE_UNDO_SECONDS + 5)
@@ -117,9 +133,13 @@ def test_undo_after_window_is_409_with_the_window(
     )
 
 
-def test_undo_within_window_changes_the_stored_vote(expert_client, offered_clips):
+def test_undo_within_window_changes_the_stored_vote(
+    expert, expert_client, offered_clips
+):
     created = expert_client.post(
-        "/api/votes/", {"clip": offered_clips[0].pk, "grade": "A"}, format="json"
+        "/api/votes/",
+        {"clip": handle(expert, offered_clips[0]), "grade": "A"},
+        format="json",
     ).json()
     assert set(created) >= {"id", "clip", "grade", "undo_until", "change_url"}
     response = expert_client.patch(created["change_url"], {"grade": "e"}, format="json")

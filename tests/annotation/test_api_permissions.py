@@ -118,7 +118,9 @@ def test_token_authentication_works_without_csrf(world):
     client = session_client()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     response = client.post(
-        "/api/votes/", {"clip": world["fresh_clip"].pk, "grade": "E"}, format="json"
+        "/api/votes/",
+        {"clip": handle(world["expert"], world["fresh_clip"]), "grade": "E"},
+        format="json",
     )
     assert response.status_code == 201
 

@@ -136,13 +136,13 @@ def test_page_sizes_are_capped_and_a_malformed_limit_means_the_default(admin_use
 
 
 def test_seconds_spent_beyond_a_day_is_refused(expert):
-    from tests.factories import ClipFactory
+    from tests.factories import ClipFactory, handle
 
     clip = ClipFactory()
     client = session_client(expert)
     response = client.post(
         "/api/votes/",
-        {"clip": clip.pk, "grade": "A", "seconds_spent": 1e308},
+        {"clip": handle(expert, clip), "grade": "A", "seconds_spent": 1e308},
         format="json",
     )
     assert response.status_code == 400

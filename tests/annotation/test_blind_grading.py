@@ -4,7 +4,7 @@ import pytest
 
 from annotation import services
 from annotation.models import SiteSetting
-from tests.factories import ExpertFactory, clip_id_of
+from tests.factories import ExpertFactory, clip_id_of, handle
 
 pytestmark = pytest.mark.django_db
 
@@ -41,36 +41,44 @@ def test_next_clip_and_clip_endpoints_reveal_nothing_of_the_panel(expert_client,
 
 
 def test_vote_response_hides_the_panel_unless_the_admin_reveals_it(
-    expert_client, offered_clips
+    expert, expert_client, offered_clips
 ):
     services.vote_create(expert=ExpertFactory(), clip=offered_clips[0], grade="E")
     response = expert_client.post(
-        "/api/votes/", {"clip": offered_clips[0].pk, "grade": "A"}, format="json"
+        "/api/votes/",
+        {"clip": handle(expert, offered_clips[0]), "grade": "A"},
+        format="json",
     )
     assert "panel" not in response.json()
 
     services.site_setting_update(reveal_panel_after_vote=True)
     response = expert_client.post(
-        "/api/votes/", {"clip": offered_clips[1].pk, "grade": "A"}, format="json"
+        "/api/votes/",
+        {"clip": handle(expert, offered_clips[1]), "grade": "A"},
+        format="json",
     )
     assert SiteSetting.load().reveal_panel_after_vote
     assert response.json()["panel"]["counts"] == [1, 0, 0, 0, 0]
 
 
 def test_with_the_panel_revealed_a_vote_is_final_and_cannot_be_changed(
-    expert_client, offered_clips
+    expert, expert_client, offered_clips
 ):
     """The reveal forfeits the undo: the answer that shows the panel says the
     vote is final, and a change of it (the grading page's undo) is refused."""
     services.vote_create(expert=ExpertFactory(), clip=offered_clips[0], grade="E")
     before = expert_client.post(
-        "/api/votes/", {"clip": offered_clips[1].pk, "grade": "B"}, format="json"
+        "/api/votes/",
+        {"clip": handle(expert, offered_clips[1]), "grade": "B"},
+        format="json",
     ).json()
     assert before["undo_until"] is not None and "panel" not in before
 
     services.site_setting_update(reveal_panel_after_vote=True)
     shown = expert_client.post(
-        "/api/votes/", {"clip": offered_clips[0].pk, "grade": "A"}, format="json"
+        "/api/votes/",
+        {"clip": handle(expert, offered_clips[0]), "grade": "A"},
+        format="json",
     )
     body = shown.json()
     assert shown.status_code == 201

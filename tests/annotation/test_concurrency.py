@@ -11,6 +11,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotation import selectors
+from annotation.handles import presentation_handle
 from annotation.models import Vote, VoteHistory
 from tests.factories import ClipFactory, ExpertFactory, offer
 
@@ -45,7 +46,12 @@ def test_forty_experts_double_submitting_leave_one_vote_each():
             for clip in clips:
                 response = client.post(
                     "/api/votes/",
-                    {"clip": clip.pk, "grade": grade_of[expert_id]},
+                    {
+                        "clip": presentation_handle(
+                            expert_id=expert_id, clip_id=clip.pk, repeat=False
+                        ),
+                        "grade": grade_of[expert_id],
+                    },
                     format="json",
                 )
                 with lock:

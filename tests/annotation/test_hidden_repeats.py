@@ -200,3 +200,40 @@ def test_a_handle_is_the_experts_own(expert, settings):
         "/api/votes/", {"clip": forged, "grade": "A"}, format="json"
     )
     assert response.status_code == 404 and not Vote.objects.exists()
+
+
+def test_a_repeat_is_served_as_a_fresh_encoding_of_the_same_frames(
+    expert, settings, tmp_path
+):
+    """Byte-equal files would tell a repeat from a first showing: the repeat's
+    handle serves the same frames encoded afresh."""
+    import io as _io
+
+    import av
+
+    from annotation import services
+    from annotation.serializers import presentation_video_url
+    from tests.browser.helpers import stored_clip
+    from tests.factories import handle, offer
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    patient = services.patient_get_or_create(code="PAT-REPEAT")
+    clip = stored_clip(patient, seed=3, track=[[0.0, 0.0]] * 16)
+    offer(expert, [clip])
+    services.vote_create(expert=expert, clip=clip, grade="C", offered_only=True)
+    client = session_client(expert)
+    first = client.get(presentation_video_url(handle(expert, clip)))
+    repeat = client.get(presentation_video_url(handle(expert, clip, repeat=True)))
+    assert first.status_code == repeat.status_code == 200
+    first_bytes = b"".join(first.streaming_content)
+    repeat_bytes = b"".join(repeat.streaming_content)
+    assert first_bytes != repeat_bytes
+
+    def frames(data: bytes):
+        with av.open(_io.BytesIO(data)) as container:
+            return [f.to_ndarray(format="gray") for f in container.decode(video=0)]
+
+    a, b = frames(first_bytes), frames(repeat_bytes)
+    assert len(a) == len(b) == 16
+    # The same pictures: encodings differ by a few grey levels at most.
+    assert max(abs(x.astype(int) - y.astype(int)).mean() for x, y in zip(a, b)) < 3

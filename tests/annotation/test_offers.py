@@ -18,7 +18,12 @@ pytestmark = pytest.mark.django_db
 
 
 def _vote(client, clip, grade="B"):
-    return client.post("/api/votes/", {"clip": clip.pk, "grade": grade}, format="json")
+    """The signed-in expert's vote, naming the clip by its handle (their only way)."""
+    from annotation.handles import presentation_handle
+
+    expert_id = int(client.session["_auth_user_id"])
+    ref = presentation_handle(expert_id=expert_id, clip_id=clip.pk, repeat=False)
+    return client.post("/api/votes/", {"clip": ref, "grade": grade}, format="json")
 
 
 def test_a_clip_never_offered_cannot_be_voted(expert_client, clips):

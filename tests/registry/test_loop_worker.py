@@ -23,7 +23,7 @@ from registry import selectors, services, storage
 from registry.models import ModelVersion, Prediction, RunStatus, TrainingRun
 from tests.annotation.conftest import session_client
 from tests.conftest import REPO_ROOT
-from tests.factories import ExpertFactory, offer
+from tests.factories import ExpertFactory, handle, offer
 
 pytestmark = [
     pytest.mark.redis,
@@ -225,7 +225,7 @@ def test_a_broker_that_is_down_keeps_grading_working_and_says_so(
     client = session_client(expert)
     offer(expert, [clips[0]])
     vote = client.post(
-        "/api/votes/", {"clip": clips[0].pk, "grade": "B"}, format="json"
+        "/api/votes/", {"clip": handle(expert, clips[0]), "grade": "B"}, format="json"
     )
     assert vote.status_code == 201, vote.content
     assert selectors.run_get(run_id=run.pk).status == "failed"
