@@ -48,11 +48,13 @@ class LogoutView(auth_views.LogoutView):
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     """Send each person where their work is: admins to their landing page, experts
-    to the grading page."""
+    to the grading page, operators to the recordings they upload."""
     if user_is_admin(user=request.user):
         return redirect("admin_home")
     if user_is_expert(user=request.user):
         return redirect("grade")
+    if user_is_operator(user=request.user):
+        return redirect("recording_list")
     raise PermissionDenied(
         "Your account has no role in SpermGrade yet: it is neither an expert nor an "
         "administrator. Ask an administrator to add you to the experts group."

@@ -112,6 +112,23 @@ def test_home_sends_expert_to_grading_page(client, expert):
     assert response["Location"] == reverse("grade")
 
 
+def test_home_sends_an_operator_to_the_recordings_after_sign_in(client):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from annotation.roles import OPERATORS_GROUP
+
+    operator = get_user_model().objects.create_user(
+        username="op", password="op-pass-123456"
+    )
+    operator.groups.add(Group.objects.get_or_create(name=OPERATORS_GROUP)[0])
+    response = client.post(
+        reverse("login"), {"username": "op", "password": "op-pass-123456"}, follow=True
+    )
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0] == reverse("recording_list")
+
+
 def test_home_sends_admin_to_admin_landing_page(client, admin_user):
     client.force_login(admin_user)
     response = client.get(reverse("home"))
