@@ -21,14 +21,21 @@ from rest_framework import exceptions, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from annotation import errors, roles, selectors, services
 from annotation.handles import presentation_for, presentation_handle
+from annotation.middleware import (
+    DATABASE_DOWN,
+    RETRY_AFTER_SECONDS,
+    database_unavailable,
+)
 from annotation.models import Clip, Recording, RepeatVote
 from annotation.pagination import Pagination
+from annotation.parsers import TextJSONParser
 from annotation.permissions import (
     IsAdmin,
     IsExpert,
@@ -90,6 +97,13 @@ def exception_handler(exc, context):
         return Response(
             {"detail": "This conflicts with a change made at the same time; reload."},
             status=status.HTTP_409_CONFLICT,
+        )
+    if database_unavailable(exc):
+        set_rollback()
+        return Response(
+            {"detail": DATABASE_DOWN},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     if isinstance(exc, DataError):
         set_rollback()
@@ -506,6 +520,9 @@ class DistributionListApi(_Api):
 
 class ThrottledObtainAuthToken(ObtainAuthToken):
     """DRF's token endpoint; repeated failures are throttled (services.throttle)."""
+
+    # ObtainAuthToken names its own parsers: the site's JSON parser, not DRF's.
+    parser_classes = (FormParser, MultiPartParser, TextJSONParser)
 
     def post(self, request, *args, **kwargs):
         data = request.data if isinstance(request.data, dict) else {}

@@ -98,6 +98,9 @@ def configure_django(server: PostgresServer, var_dir: Path) -> dict[str, str]:
         "DEBUG": "false",
         # No sign-in fails here; production would set a Redis CACHE_URL.
         "CACHE_URL": "local",
+        # gunicorn on plain HTTP here, without the TLS proxy.
+        "SECURE_SSL_REDIRECT": "false",
+        "SECURE_HSTS_SECONDS": "0",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SPERMGRADE_VAR_DIR": str(var_dir),

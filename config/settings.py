@@ -210,7 +210,23 @@ MIDDLEWARE = [
     "annotation.uploads.UploadGateMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "annotation.middleware.SecurityHeadersMiddleware",
+    # Last, so it sees a view's exception first: a database outage is a 503.
+    "annotation.middleware.DatabaseUnavailableMiddleware",
 ]
+# Content-Security-Policy and Permissions-Policy of every response
+# (annotation/middleware.py); empty turns a header off.
+CONTENT_SECURITY_POLICY = os.environ.get(
+    "CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; media-src 'self' blob:; font-src 'self' data:; "
+    "connect-src 'self'; worker-src 'self' blob:; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+).strip()
+PERMISSIONS_POLICY = os.environ.get(
+    "PERMISSIONS_POLICY",
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+).strip()
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -294,10 +310,13 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the grading page reads it to send X-CSRFToken
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
-# HTTPS: redirect plain HTTP and send HSTS once the site is served over TLS (behind
-# the proxy, with TRUST_X_FORWARDED_PROTO); off unless set, since HSTS is sticky.
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+# HTTPS: with DEBUG off, plain HTTP is redirected and HSTS sent (a year) by default,
+# as production runs behind the TLS proxy (TRUST_X_FORWARDED_PROTO); a server on
+# plain HTTP must say so (SECURE_SSL_REDIRECT=false, SECURE_HSTS_SECONDS=0).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int(
+    "SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0
+)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 X_FRAME_OPTIONS = "DENY"
@@ -403,6 +422,11 @@ PANEL_STATISTICS_INLINE_VOTES = env_int(
 AUTHENTICATION_BACKENDS = ["annotation.permissions.RoleModelBackend"]
 
 REST_FRAMEWORK = {
+    "DEFAULT_PARSER_CLASSES": [
+        "annotation.parsers.TextJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",

@@ -199,3 +199,59 @@ def test_a_clip_that_cannot_be_served_is_withdrawn_and_the_queue_goes_on(
     assert broken.review_reason.startswith("withdrawn automatically: it could not")
     assert not ClipLease.objects.filter(clip=broken).exists()
     assert Clip.objects.get(pk=good.pk).is_active
+
+
+@pytest.mark.parametrize(
+    "who",
+    ["anonymous", "admin"],
+)
+def test_a_lone_surrogate_in_json_is_400_everywhere(who, admin_user):
+    """ "\\ud800" decodes to a string no database or UTF-8 answer can hold: the
+    token endpoint, a clip review and a run start answer 400, never 500."""
+    from rest_framework.test import APIClient
+
+    from tests.factories import ClipFactory
+
+    client = APIClient()
+    body = '{"username": "x\\ud800", "password": "y"}'
+    urls = [("/api/auth/token/", body)]
+    if who == "admin":
+        client.force_authenticate(admin_user)
+        clip = ClipFactory()
+        urls = [
+            (
+                f"/api/clips/{clip.pk}/review/",
+                '{"decision": "reject", "reason": "bad \\udfff"}',
+            ),
+            ("/api/registry/runs/", '{"profile": "tiny\\ud83d"}'),
+        ]
+    for url, raw in urls:
+        response = client.post(url, data=raw, content_type="application/json")
+        assert response.status_code == 400, (url, response.content)
+        assert "surrogate" in response.json()["detail"]
+
+
+def test_a_database_outage_is_503_with_retry_after(expert, monkeypatch):
+    from django.db import OperationalError
+
+    from annotation import selectors
+
+    def down(**kwargs):
+        raise OperationalError("could not connect to server: Connection refused")
+
+    monkeypatch.setattr(selectors, "clip_next_for_expert", down)
+    monkeypatch.setattr(selectors, "site_settings", down)
+    client = session_client(expert)
+    api = client.post("/api/clips/next/")
+    assert api.status_code == 503 and int(api["Retry-After"]) > 0
+    assert "database cannot be reached" in api.json()["detail"]
+    assert "Connection refused" not in api.content.decode()
+    page = client.get("/grade/")
+    assert page.status_code == 503 and int(page["Retry-After"]) > 0
+
+
+def test_every_answer_carries_a_content_security_policy(client, expert):
+    response = client.get("/login/")
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert "camera=()" in response["Permissions-Policy"]

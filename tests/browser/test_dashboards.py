@@ -203,8 +203,17 @@ def test_the_openapi_tile_opens_the_documentation_page_not_a_download(
         try:
             page = browser.new_context(accept_downloads=True).new_page()
             page.set_default_timeout(TIMEOUT_MS)
-            downloads = []
+            downloads, refused = [], []
             page.on("download", lambda d: downloads.append(d.url))
+            # Every page runs under the Content-Security-Policy: nothing refused.
+            page.on(
+                "console",
+                lambda m: (
+                    refused.append(m.text)
+                    if "Content Security Policy" in m.text
+                    else None
+                ),
+            )
             _log_in(page, live_server.url)
             page.goto(f"{live_server.url}/admin-home/")
             tiles = page.locator("a.tile")
@@ -226,3 +235,4 @@ def test_the_openapi_tile_opens_the_documentation_page_not_a_download(
                     assert "SpermGrade API" in page.inner_text("#swagger-ui .info")
         finally:
             browser.close()
+    assert not refused, refused
