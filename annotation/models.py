@@ -271,6 +271,12 @@ class Vote(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     seconds_spent = models.FloatField(default=0.0)
+    is_final = models.BooleanField(
+        default=False,
+        db_default=False,  # bulk and COPY inserts that leave it out
+        help_text="Cast while the panel was revealed after each vote: it can never "
+        "change, even if the reveal is turned off later.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -317,6 +323,12 @@ class RepeatVote(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     seconds_spent = models.FloatField(default=0.0)
+    is_final = models.BooleanField(
+        default=False,
+        db_default=False,  # bulk and COPY inserts that leave it out
+        help_text="Cast while the panel was revealed after each vote: it can never "
+        "change, even if the reveal is turned off later.",
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -492,14 +492,14 @@ WITH lease AS (
   SELECT COALESCE(bool_or(is_repeat), false) AS is_repeat FROM lease
 ), v AS (
   INSERT INTO {VOTE}
-    (expert_id, clip_id, grade, created_at, updated_at, seconds_spent)
-  SELECT %(expert)s, %(clip)s, %(grade)s, %(now)s, %(now)s, %(seconds)s
+    (expert_id, clip_id, grade, created_at, updated_at, seconds_spent, is_final)
+  SELECT %(expert)s, %(clip)s, %(grade)s, %(now)s, %(now)s, %(seconds)s, %(final)s
   FROM kind WHERE NOT kind.is_repeat
   RETURNING id
 ), r AS (
   INSERT INTO {REPEAT}
-    (expert_id, clip_id, grade, created_at, updated_at, seconds_spent)
-  SELECT %(expert)s, %(clip)s, %(grade)s, %(now)s, %(now)s, %(seconds)s
+    (expert_id, clip_id, grade, created_at, updated_at, seconds_spent, is_final)
+  SELECT %(expert)s, %(clip)s, %(grade)s, %(now)s, %(now)s, %(seconds)s, %(final)s
   FROM kind WHERE kind.is_repeat
   RETURNING id
 ), h AS (
@@ -517,7 +517,14 @@ SELECT (SELECT id FROM v), (SELECT id FROM r)
 
 
 def vote_insert_one_statement(
-    connection, *, expert_id: int, clip_id: int, grade: str, seconds: float, now
+    connection,
+    *,
+    expert_id: int,
+    clip_id: int,
+    grade: str,
+    seconds: float,
+    now,
+    final: bool = False,
 ) -> tuple[int | None, int | None]:
     """PostgreSQL: take the lease, insert the vote (or the hidden repeat's vote) and
     its history row; returns (vote id, repeat vote id), one of them None."""
@@ -527,6 +534,7 @@ def vote_insert_one_statement(
         "grade": grade,
         "now": now,
         "seconds": seconds,
+        "final": final,
         "action": VoteHistory.Action.CREATE.value,
     }
     with connection.cursor() as cursor:

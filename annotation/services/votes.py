@@ -77,7 +77,7 @@ def votes_are_final() -> bool:
 
 def vote_undo_until(*, vote: Vote | RepeatVote) -> datetime | None:
     """When the vote can no longer change; None when it is final already."""
-    if votes_are_final():
+    if vote.is_final or votes_are_final():
         return None
     return _undo_deadline(vote.created_at)
 
@@ -154,14 +154,22 @@ def vote_create(
     now = timezone.now()
     if offered_only:
         _offer_check(expert=expert, clip=clip, now=now, as_repeat=as_repeat)
+    final = votes_are_final()
     try:
         insert = (
             _vote_insert_one_statement
             if connection.vendor == "postgresql"
             else _vote_insert
         )
+        # Finality is stored with the vote: turning the reveal off later does
+        # not make a grade given after seeing the panel changeable.
         vote = insert(
-            expert=expert, clip=clip, grade=grade, seconds=seconds_spent, now=now
+            expert=expert,
+            clip=clip,
+            grade=grade,
+            seconds=seconds_spent,
+            now=now,
+            final=final,
         )
     except IntegrityError:
         if not Clip.objects.filter(pk=clip.pk).exists():
@@ -170,7 +178,9 @@ def vote_create(
     return vote
 
 
-def _vote_insert(*, expert, clip: Clip, grade: str, seconds: float, now: datetime):
+def _vote_insert(
+    *, expert, clip: Clip, grade: str, seconds: float, now: datetime, final: bool
+):
     with transaction.atomic():
         # Taking the lease tells whether the clip was handed out as a hidden
         # repeat; a failed insert below rolls the deletion back.
@@ -183,6 +193,7 @@ def _vote_insert(*, expert, clip: Clip, grade: str, seconds: float, now: datetim
             created_at=now,
             updated_at=now,
             seconds_spent=seconds,
+            is_final=final,
         )
         history = {"repeat_vote": vote, "is_repeat": True} if was_repeat else {}
         VoteHistory.objects.create(
@@ -205,11 +216,12 @@ _VOTE_FIELDS = (
     "created_at",
     "updated_at",
     "seconds_spent",
+    "is_final",
 )
 
 
 def _vote_insert_one_statement(
-    *, expert, clip: Clip, grade: str, seconds: float, now: datetime
+    *, expert, clip: Clip, grade: str, seconds: float, now: datetime, final: bool
 ):
     """PostgreSQL: the same writes as ``_vote_insert`` in one statement."""
 
@@ -221,6 +233,7 @@ def _vote_insert_one_statement(
             grade=grade,
             seconds=seconds,
             now=now,
+            final=final,
         )
 
     # Inside a caller's transaction a savepoint keeps a duplicate-vote error from
@@ -234,7 +247,7 @@ def _vote_insert_one_statement(
     vote = model.from_db(
         connection.alias,
         _VOTE_FIELDS,
-        (pk, expert.pk, clip.pk, grade, now, now, seconds),
+        (pk, expert.pk, clip.pk, grade, now, now, seconds, final),
     )
     vote.expert, vote.clip = expert, clip
     return vote
@@ -251,7 +264,7 @@ def _change(model, *, expert, clip_id: int, grade: str):
         )
         if vote is None:
             raise errors.VoteNotFound("You have no such vote.")
-        if votes_are_final():
+        if vote.is_final or votes_are_final():
             raise errors.VoteFinal(
                 "Votes are final here: the panel is revealed after each vote, so "
                 "a grade cannot be changed once given."

@@ -138,3 +138,29 @@ def test_experts_see_only_what_grading_needs_and_no_clip_ids(
         f"/api/clips/{clip_id_of(offered[0]['id'])}/"
     ).json()
     assert {"patient", "speed", "recording", "distribution"} <= set(admin_view)
+
+
+def test_a_vote_made_final_by_the_reveal_stays_final_when_the_reveal_is_off(
+    expert, expert_client, offered_clips
+):
+    """Finality is stored with the vote: turning the reveal off within the undo
+    window does not make a grade given after seeing the panel changeable."""
+    services.site_setting_update(reveal_panel_after_vote=True)
+    shown = expert_client.post(
+        "/api/votes/",
+        {"clip": handle(expert, offered_clips[0]), "grade": "A"},
+        format="json",
+    ).json()
+    assert "panel" in shown and shown["undo_until"] is None
+    services.site_setting_update(reveal_panel_after_vote=False)
+    change = expert_client.patch(shown["change_url"], {"grade": "E"}, format="json")
+    assert change.status_code == 409 and "final" in change.json()["detail"]
+    # A vote cast without the reveal keeps its undo window.
+    blind = expert_client.post(
+        "/api/votes/",
+        {"clip": handle(expert, offered_clips[1]), "grade": "B"},
+        format="json",
+    ).json()
+    assert blind["undo_until"] is not None
+    again = expert_client.patch(blind["change_url"], {"grade": "C"}, format="json")
+    assert again.status_code == 200
