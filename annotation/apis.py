@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DataError, IntegrityError
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -214,34 +215,35 @@ class ClipNextApi(_Api):
             count=params.validated_data["count"],
             holder=params.validated_data["tab"],
         )
-        assignments = _servable(assignments, expert_id=request.user.pk)
+        clips = _servable(assignments, expert_id=request.user.pk)
         graded, total, elsewhere = selectors.expert_queue_state(
             expert=request.user, holder=params.validated_data["tab"]
         )
-        body = {
-            "clips": assignments,
-            "progress": {"graded": graded, "total": total},
-            "held_elsewhere": elsewhere,
-        }
+        # The clips are serialised once, by _servable (ClipNextOutputSerializer
+        # documents the same shape for the schema).
         response = Response(
-            ClipNextOutputSerializer(body, context={"expert_id": request.user.pk}).data
+            {
+                "clips": clips,
+                "progress": {"graded": graded, "total": total},
+                "held_elsewhere": elsewhere,
+            }
         )
         response["Cache-Control"] = "no-store"
         return response
 
 
-def _servable(assignments: list, *, expert_id: int) -> list:
-    """The assignments that serialise to valid JSON. One that does not (a value
-    no check caught: a broken track, a number JSON cannot carry) is withdrawn
-    with the reason for admins and left out, so one bad clip never stops the
-    queue for every expert it is handed to."""
+def _servable(assignments: list, *, expert_id: int) -> list[dict]:
+    """The assignments serialised, those that make valid JSON. One that does not
+    (a value no check caught: a broken track, a number JSON cannot carry) is
+    withdrawn with the reason for admins and left out, so one bad clip never
+    stops the queue for every expert it is handed to."""
     kept = []
     for assignment in assignments:
         try:
             data = QueuedClipSerializer(
                 assignment, context={"expert_id": expert_id}
             ).data
-            json.dumps(data, allow_nan=False)
+            json.dumps(data, allow_nan=False, cls=DjangoJSONEncoder)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
             logger.error("clip %s cannot be served: %r", assignment.clip.pk, exc)
             services.clip_withdraw_broken(
@@ -249,7 +251,7 @@ def _servable(assignments: list, *, expert_id: int) -> list:
                 reason=f"it could not be served to experts ({type(exc).__name__})",
             )
             continue
-        kept.append(assignment)
+        kept.append(data)
     return kept
 
 
