@@ -51,7 +51,8 @@ def _pg_pseudonym_tables() -> None:
         for table in ("export_clip", "export_expert"):
             cursor.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {table} (id bigint PRIMARY KEY, "
-                "name text) ON COMMIT PRESERVE ROWS"
+                # byte order: as Python sorts them, and far cheaper to sort
+                'name text COLLATE "C") ON COMMIT PRESERVE ROWS'
             )
             cursor.execute(f"TRUNCATE {table}")
     # The ids are read first: the connection cannot query during a COPY.
@@ -71,6 +72,8 @@ def _rounded(column: str) -> str:
     from django.conf import settings
 
     step = int(settings.EXPORT_TIME_RESOLUTION_SECONDS)
+    if step == 1:  # the default: the cheaper truncation
+        return f"date_trunc('second', {column})"
     return f"to_timestamp(floor(extract(epoch FROM {column}) / {step}) * {step})"
 
 
