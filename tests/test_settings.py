@@ -122,7 +122,8 @@ def test_debug_is_off_unless_set(tmp_path):
     assert report["debug"] is False
 
 
-def test_production_settings_pass_the_deploy_check_without_a_warning(tmp_path):
+def _deploy_check(tmp_path, *options: str, **env: str):
+    """``manage.py check --deploy`` with production settings and ``env``."""
     environ = {k: v for k, v in os.environ.items() if k not in _SETTINGS_VARIABLES}
     environ.update(
         DJANGO_SETTINGS_MODULE="config.settings",
@@ -130,20 +131,29 @@ def test_production_settings_pass_the_deploy_check_without_a_warning(tmp_path):
         DEBUG="false",
         SECRET_KEY="x9" * 30 + "-production-secret",
         ALLOWED_HOSTS="grade.example.org",
-        SECURE_SSL_REDIRECT="true",
-        SECURE_HSTS_SECONDS="31536000",
-        SECURE_HSTS_INCLUDE_SUBDOMAINS="true",
-        SECURE_HSTS_PRELOAD="true",
-        TRUST_X_FORWARDED_PROTO="true",
         CACHE_URL="redis://cache.example.org:6379/2",
+        **env,
     )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", *options],
         cwd=REPO_ROOT,
         env=environ,
         capture_output=True,
         text=True,
         timeout=120,
+    )
+
+
+def test_production_settings_pass_the_deploy_check_without_a_warning(tmp_path):
+    result = _deploy_check(
+        tmp_path,
+        "--fail-level",
+        "WARNING",
+        SECURE_SSL_REDIRECT="true",
+        SECURE_HSTS_SECONDS="31536000",
+        SECURE_HSTS_INCLUDE_SUBDOMAINS="true",
+        SECURE_HSTS_PRELOAD="true",
+        TRUST_X_FORWARDED_PROTO="true",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -326,23 +336,7 @@ def test_debug_off_needs_a_shared_cache_or_an_explicit_local_one(tmp_path):
 def test_the_deploy_check_passes_with_production_defaults(tmp_path):
     """DEBUG off and nothing else about HTTPS set: redirect and HSTS are on by
     default (Django's W004 and W008 were warned before)."""
-    environ = {k: v for k, v in os.environ.items() if k not in _SETTINGS_VARIABLES}
-    environ.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        SPERMGRADE_VAR_DIR=str(tmp_path / "var"),
-        DEBUG="false",
-        SECRET_KEY="q8" * 30 + "-production-secret",
-        ALLOWED_HOSTS="grade.example.org",
-        CACHE_URL="redis://cache.example.org:6379/2",
-    )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy"],
-        cwd=REPO_ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _deploy_check(tmp_path)
     said = result.stdout + result.stderr
     assert result.returncode == 0, said
     # Including subdomains and preloading commit the lab's whole domain: left to
