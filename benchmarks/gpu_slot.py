@@ -14,7 +14,8 @@ Each item runs as its own process with its log in the work folder; after each,
 one JSON line {"item", "rc", "wall_s", "result"} goes to stdout and to
 ``figures.jsonl``. ``return/`` holds what a slot brings back (at most 8 files:
 figures.jsonl, the logs' tails, the comparison's state without checkpoints),
-written when the run ends or when ``wait`` times out before that. ``--restore`` unpacks an earlier slot's state.tar.gz:
+written when the run ends or when ``wait`` times out before that. ``--restore``
+unpacks an earlier slot's state.tar.gz:
 items already measured are not run again and the comparison resumes.
 
     # here, on the CPU: the carried packages, then the whole script, tiny
