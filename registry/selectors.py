@@ -118,23 +118,35 @@ def version_active() -> ModelVersion | None:
     )
 
 
+def activation_stack() -> list[int]:
+    """Version ids in the order they were made active, as a stack: a promotion
+    pushes, a rollback pops back to the version below (replayed from the
+    history, oldest first)."""
+    stack: list[int] = []
+    events = (
+        VersionEvent.objects.exclude(action=VersionEvent.Action.HELD)
+        .order_by("id")
+        .values_list("version_id", "action")
+    )
+    for version_id, action in events:
+        if action == VersionEvent.Action.ROLLED_BACK:
+            if stack:
+                stack.pop()
+            if not stack or stack[-1] != version_id:
+                stack.append(version_id)  # history from before the stack rule
+        elif not stack or stack[-1] != version_id:
+            stack.append(version_id)
+    return stack
+
+
 def version_rollback_target(*, active: ModelVersion) -> ModelVersion | None:
     """The version that was active before ``active`` (what a rollback restores),
-    or None when ``active`` was the first active version."""
-    last = (
-        VersionEvent.objects.filter(
-            version=active,
-            action__in=[
-                VersionEvent.Action.PROMOTED,
-                VersionEvent.Action.AUTO_PROMOTED,
-                VersionEvent.Action.ROLLED_BACK,
-            ],
-            previous__isnull=False,
-        )
-        .select_related("previous")
-        .first()
-    )
-    return last.previous if last is not None else None
+    or None when ``active`` was the first active version. Rollback is history:
+    two rollbacks after v3 go to v2, then v1 (never back to v3)."""
+    stack = activation_stack()
+    if not stack or stack[-1] != active.pk or len(stack) < 2:
+        return None
+    return ModelVersion.objects.filter(pk=stack[-2]).first()
 
 
 def version_list() -> QuerySet[ModelVersion]:

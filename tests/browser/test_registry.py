@@ -152,8 +152,9 @@ def test_promote_and_roll_back_ask_first_and_then_say_what_happened(
             page.wait_for_selector("text=Rolled back: v1 is the active version again.")
             assert "from v2 to v1" in dialogs[2]
             assert "v1" in active.inner_text()
-            # A rollback undone is the version it replaced: the service's rule.
-            assert page.locator("#rollback").inner_text() == "Roll back to v2"
+            # Rollback is history, not a toggle: v1 was the first active version.
+            assert page.locator("#rollback").count() == 0
+            assert "no earlier one to roll back to" in page.inner_text("main")
         finally:
             browser.close()
     assert len(posts) == 2, posts

@@ -69,9 +69,43 @@ def test_an_admin_promotes_and_rolls_back_and_both_are_recorded(admin_user):
     assert last.action == VersionEvent.Action.ROLLED_BACK
     assert last.by == admin_user and last.previous == v2 and last.at
     assert ModelVersion.objects.filter(is_active=True).count() == 1
-    # v1 was the first active version: nothing before it.
-    services.model_version_rollback(user=admin_user)  # back to v2 (rolled back from)
+    # v1 was the first active version: nothing before it (never back to v2).
+    with pytest.raises(services.VersionStateConflict, match="first active version"):
+        services.model_version_rollback(user=admin_user)
+    assert selectors.version_active() == v1
+
+
+@pytest.mark.django_db
+def test_rollback_walks_back_through_the_activations_never_toggles(admin_user):
+    """After a bad v3: rollback gives v2, a second rollback v1 (not v3 again); a
+    promotion after that pushes onto the history like any other."""
+    versions = [_version(n, 0.05 - 0.01 * n, 0.001) for n in (1, 2, 3)]
+    for version in versions:
+        services.model_version_promote(version_id=version.pk, user=admin_user)
+    v1, v2, v3 = versions
+    assert selectors.activation_stack() == [v1.pk, v2.pk, v3.pk]
+    services.model_version_rollback(user=admin_user)
     assert selectors.version_active() == v2
+    services.model_version_rollback(user=admin_user)
+    assert selectors.version_active() == v1
+    with pytest.raises(services.VersionStateConflict, match="first active version"):
+        services.model_version_rollback(user=admin_user)
+    services.model_version_promote(version_id=v3.pk, user=admin_user)
+    services.model_version_rollback(user=admin_user)
+    assert selectors.version_active() == v1
+    # Every activation is kept, with who and why.
+    kinds = list(
+        VersionEvent.objects.order_by("id").values_list("action", "version__number")
+    )
+    assert kinds == [
+        ("promoted", 1),
+        ("promoted", 2),
+        ("promoted", 3),
+        ("rolled_back", 2),
+        ("rolled_back", 1),
+        ("promoted", 3),
+        ("rolled_back", 1),
+    ]
 
 
 @pytest.mark.django_db
