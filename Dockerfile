@@ -24,6 +24,11 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 COPY --chown=spermgrade:spermgrade . .
+# The commit the image is built from (.git stays out of the image): every model
+# version records it. docker-compose.yml passes SPERMGRADE_CODE_VERSION through;
+# build with SPERMGRADE_CODE_VERSION=$(git rev-parse HEAD) docker compose build.
+ARG SPERMGRADE_CODE_VERSION=unknown
+ENV SPERMGRADE_CODE_VERSION=${SPERMGRADE_CODE_VERSION}
 RUN mkdir -p /app/var /data/media /data/celerybeat \
     && chown -R spermgrade:spermgrade /app/var /data
 

@@ -179,3 +179,18 @@ def test_a_proxy_with_a_body_limit_is_the_only_way_in():
     assert re.search(r"request_body\s*{\s*max_size\s+\S+", caddyfile)
     assert "reverse_proxy web:8000" in caddyfile
     assert re.search(r"^\s*tls\s", caddyfile, re.M)
+
+
+def test_the_image_bakes_in_the_code_version_it_was_built_from():
+    """Model versions record the code version; the image has no .git, so the
+    commit travels as a build argument into the image's environment."""
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    assert "ARG SPERMGRADE_CODE_VERSION" in dockerfile
+    assert "ENV SPERMGRADE_CODE_VERSION=${SPERMGRADE_CODE_VERSION}" in dockerfile
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    build = compose["x-app"]["build"]
+    assert build["args"]["SPERMGRADE_CODE_VERSION"].startswith(
+        "${SPERMGRADE_CODE_VERSION"
+    )
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "SPERMGRADE_CODE_VERSION=$(git rev-parse HEAD) docker compose up" in readme
