@@ -91,8 +91,9 @@ def training_run_create(
 
 
 def training_run_cancel(*, run_id: int, user=None) -> TrainingRun:
-    """Ask a run to stop: a queued run is cancelled now, a running one within a
-    training step (the fold checks the flag)."""
+    """Ask a run to stop: a queued run, or a running one with no fold training
+    (folds waiting for a worker, or their worker dead), is cancelled now; one
+    that is training stops within a training step (the fold checks the flag)."""
     run = selectors.run_get(run_id=run_id)
     if run is None:
         raise RunNotFound(f"There is no training run {run_id}.")
@@ -103,8 +104,26 @@ def training_run_cancel(*, run_id: int, user=None) -> TrainingRun:
     run_log(run_id=run_id, line=f"cancel requested by {who}")
     if run.status == RunStatus.QUEUED:
         run_finish(run_id=run_id, status=RunStatus.CANCELLED, message="")
+    elif not _a_fold_is_training(run_id=run_id):
+        # Nothing would ever see the flag (folds waiting for a worker, or their
+        # worker gone): the run ends now; a fold delivered later finds it ended.
+        run_finish(
+            run_id=run_id,
+            status=RunStatus.CANCELLED,
+            message=f"cancelled by {who}; no fold was training",
+        )
     run.refresh_from_db()
     return run
+
+
+def _a_fold_is_training(*, run_id: int) -> bool:
+    """A fold of the run is running with a fresh heartbeat (it sees the flag)."""
+    fresh = timezone.now() - timedelta(
+        seconds=settings.TRAINING_HEARTBEAT_TIMEOUT_SECONDS
+    )
+    return TrainingFold.objects.filter(
+        run_id=run_id, status=RunStatus.RUNNING, heartbeat_at__gt=fresh
+    ).exists()
 
 
 def training_run_retry(*, run_id: int, user=None) -> TrainingRun:

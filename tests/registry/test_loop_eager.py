@@ -322,3 +322,54 @@ def test_redelivered_tasks_restart_cleanly_and_register_once(voted):
     version = ModelVersion.objects.get(run=run)
     weights = storage.absolute(version.artifact_path) / "final" / "model.safetensors"
     assert weights.stat().st_size > 100
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancelling_a_running_run_with_no_fold_training_ends_it_at_once(
+    voted, settings
+):
+    """No worker is up: the run was started (folds queued) but nothing trains,
+    so nothing would ever read the cancel flag. Cancel ends it now; a fold
+    delivered later finds the run ended and does nothing; schedules are free."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from workers.training import training_run_start_run
+
+    run = services.training_run_create(profile="tiny")
+    training_run_start_run(run_id=run.pk)  # snapshot, folds queued, no worker
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING
+    # One fold whose worker died long ago: its heartbeat is stale.
+    stale = timezone.now() - timedelta(
+        seconds=settings.TRAINING_HEARTBEAT_TIMEOUT_SECONDS + 60
+    )
+    TrainingFold.objects.filter(run=run, index=0).update(
+        status=RunStatus.RUNNING, heartbeat_at=stale
+    )
+    run = services.training_run_cancel(run_id=run.pk)
+    assert run.status == RunStatus.CANCELLED, run.status
+    assert "no fold was training" in run.error_message
+    fold = TrainingFold.objects.get(run=run, index=1)
+    assert not services.fold_claim(
+        run_id=run.pk, index=1, attempt=fold.attempt, host="late@test"
+    )
+    from registry import selectors
+
+    assert not selectors.runs_active().exists()  # the schedules may start runs
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancelling_a_run_whose_fold_is_training_asks_it_to_stop(voted):
+    from django.utils import timezone
+
+    from workers.training import training_run_start_run
+
+    run = services.training_run_create(profile="tiny")
+    training_run_start_run(run_id=run.pk)
+    TrainingFold.objects.filter(run=run, index=0).update(
+        status=RunStatus.RUNNING, heartbeat_at=timezone.now()
+    )
+    run = services.training_run_cancel(run_id=run.pk)
+    assert run.status == RunStatus.RUNNING and run.cancel_requested
