@@ -383,6 +383,7 @@ CELERY_TASK_ROUTES = {
     "workers.tasks.retrain_when_due": {"queue": "cpu"},
     "workers.tasks.predictions_catch_up": {"queue": "cpu"},
     "workers.tasks.dataset_export": {"queue": "cpu"},
+    "workers.tasks.dataset_import": {"queue": "cpu"},
 }
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 # The panel statistics behind the dashboards, recomputed when votes changed.

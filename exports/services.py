@@ -1,8 +1,12 @@
-"""Exports are jobs (``annotation.Job``, kind "export") run by a cpu worker; the
-zip lands under MEDIA_ROOT/exports/ and is downloaded through an admin-only view."""
+"""Exports and imports are jobs (``annotation.Job``, kinds "export" and "import")
+run by a cpu worker. An export's zip lands under MEDIA_ROOT/exports/ and is
+downloaded through an admin-only view; an import's upload waits under
+MEDIA_ROOT/imports/ until the worker has imported it (the web request only
+uploads and queues: a large bundle outlasts any request timeout)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from django.conf import settings
@@ -11,10 +15,11 @@ from django.utils import timezone
 from annotation.errors import InvalidInput
 from annotation.models import Job
 from annotation.services import job_create, job_mark_failed, task_send
-from annotation.services.enqueue import DATASET_EXPORT
+from annotation.services.enqueue import DATASET_EXPORT, DATASET_IMPORT
 from registry import selectors as registry_selectors
 
 EXPORT_KIND = "export"
+IMPORT_KIND = "import"
 
 
 def export_dir() -> Path:
@@ -64,3 +69,34 @@ def export_path_for(job: Job) -> Path:
 
 def export_jobs():
     return Job.objects.filter(kind=EXPORT_KIND).order_by("-created_at")
+
+
+def import_dir() -> Path:
+    return Path(settings.MEDIA_ROOT) / "imports"
+
+
+def import_path_for(job: Job) -> Path:
+    return import_dir() / f"import-{job.pk}.zip"
+
+
+def import_request(*, upload: Path, name: str = "", user=None) -> Job:
+    """Queue the import of an uploaded bundle: the file moves under imports/ and
+    a cpu worker verifies and imports it (progress and outcome on the job)."""
+    job = job_create(
+        kind=IMPORT_KIND,
+        params={"name": name[:200], "by": getattr(user, "username", "")},
+    )
+    target = import_path_for(job)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(upload), target)
+    job_id = job.pk
+    task_send(
+        name=DATASET_IMPORT,
+        kwargs={"job_id": job_id},
+        on_unreachable=lambda message: job_mark_failed(job_id=job_id, error=message),
+    )
+    return job
+
+
+def import_jobs():
+    return Job.objects.filter(kind=IMPORT_KIND).order_by("-created_at")

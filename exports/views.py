@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -15,7 +16,6 @@ from annotation import roles
 from annotation.errors import DomainError
 from annotation.models import Job
 from exports import services
-from exports.importer import bundle_import
 from registry import selectors as registry_selectors
 from registry.models import Snapshot
 
@@ -32,6 +32,7 @@ def export_home(request: HttpRequest) -> HttpResponse:
         "exports/home.html",
         {
             "jobs": services.export_jobs()[:20],
+            "imports": services.import_jobs()[:20],
             "snapshots": Snapshot.objects.order_by("-created_at")[:20],
             "versions": registry_selectors.version_list()[:20],
             "max_upload_mb": settings.MAX_UPLOAD_MB,
@@ -81,22 +82,19 @@ def import_upload(request: HttpRequest) -> HttpResponse:
     if upload.size > settings.MAX_UPLOAD_MB * 1024 * 1024:
         messages.error(request, f"The file is larger than {settings.MAX_UPLOAD_MB} MB.")
         return redirect("export_home")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "bundle.zip"
-        with path.open("wb") as fh:
-            for chunk in upload.chunks():
-                fh.write(chunk)
-        try:
-            result = bundle_import(path)
-        except DomainError as exc:
-            messages.error(request, f"Not imported: {exc.message}")
-            return redirect("export_home")
-    if result["already_imported"]:
-        messages.info(request, "This bundle was imported before: nothing changed.")
-    else:
-        messages.success(
-            request,
-            f"Imported {result['clips']} clips and {result['votes']} votes from "
-            f"{result['experts']} experts.",
-        )
+    # The upload is streamed to a temporary file; the worker imports it (a large
+    # bundle would outlast the request's timeout).
+    services.import_dir().mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(suffix=".upload", dir=services.import_dir())
+    with os.fdopen(handle, "wb") as fh:
+        for chunk in upload.chunks():
+            fh.write(chunk)
+    job = services.import_request(
+        upload=Path(temporary), name=upload.name, user=request.user
+    )
+    messages.success(
+        request,
+        f"Import {job.pk} queued: checksums first, then the clips and votes; this "
+        "page shows how it went.",
+    )
     return redirect("export_home")

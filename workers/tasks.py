@@ -14,7 +14,7 @@ from celery import Task, shared_task
 from annotation import services
 from registry import services as registry_services
 from workers import training
-from workers.export import dataset_export_run
+from workers.export import dataset_export_run, dataset_import_run
 from workers.preprocess import recording_inspect_run, recording_preprocess_run
 
 
@@ -125,3 +125,9 @@ def predictions_catch_up() -> dict:
 def dataset_export(*, job_id: int) -> dict:
     """Write the export bundle for the job (same path: a re-run rewrites it)."""
     return dataset_export_run(job_id=job_id)
+
+
+@shared_task(base=RecordedTask, name="workers.tasks.dataset_import")
+def dataset_import(*, job_id: int) -> dict:
+    """Import the job's uploaded bundle (a finished job is not imported again)."""
+    return dataset_import_run(job_id=job_id)

@@ -29,6 +29,7 @@ TRAINING_RUNS_REAP = "workers.tasks.training_runs_reap"
 RETRAIN_WHEN_DUE = "workers.tasks.retrain_when_due"
 PREDICTIONS_CATCH_UP = "workers.tasks.predictions_catch_up"
 DATASET_EXPORT = "workers.tasks.dataset_export"
+DATASET_IMPORT = "workers.tasks.dataset_import"
 TASK_NAMES = (
     PANEL_SNAPSHOT,
     RECORDING_PREPROCESS,
@@ -41,6 +42,7 @@ TASK_NAMES = (
     RETRAIN_WHEN_DUE,
     PREDICTIONS_CATCH_UP,
     DATASET_EXPORT,
+    DATASET_IMPORT,
 )
 
 UNREACHABLE = (
