@@ -272,9 +272,8 @@ def _time(text: str, where: str, field: str, *, required: bool) -> datetime | No
     return value
 
 
-def vote_row_check(row: dict, line: int) -> dict:
-    """One votes.csv row: names, grade A-E, times with zone, seconds 0..a day."""
-    where = _where("votes.csv", line)
+def _vote_fields_check(row: dict, where: str) -> None:
+    """What a vote row and a history row share: names, grade, repeat flag."""
     if not CLIP_NAME.fullmatch(row.get("clip") or ""):
         raise BundleError(f"{where}: clip must be a clip pseudonym.")
     if not EXPERT_NAME.fullmatch(row.get("expert") or ""):
@@ -283,6 +282,12 @@ def vote_row_check(row: dict, line: int) -> dict:
         raise BundleError(f"{where}: grade must be one of A-E.")
     if row.get("is_repeat") not in ("0", "1"):
         raise BundleError(f"{where}: is_repeat must be 0 or 1.")
+
+
+def vote_row_check(row: dict, line: int) -> dict:
+    """One votes.csv row: names, grade A-E, times with zone, seconds 0..a day."""
+    where = _where("votes.csv", line)
+    _vote_fields_check(row, where)
     created = _time(row.get("created_at"), where, "created_at", required=True)
     updated = _time(row.get("updated_at"), where, "updated_at", required=False)
     try:
@@ -300,17 +305,10 @@ def vote_row_check(row: dict, line: int) -> dict:
 
 def history_row_check(row: dict, line: int) -> dict:
     where = _where("vote_history.csv", line)
-    if not CLIP_NAME.fullmatch(row.get("clip") or ""):
-        raise BundleError(f"{where}: clip must be a clip pseudonym.")
-    if not EXPERT_NAME.fullmatch(row.get("expert") or ""):
-        raise BundleError(f"{where}: expert must be an expert pseudonym.")
+    _vote_fields_check(row, where)
     if row.get("action") not in VoteHistory.Action.values:
         raise BundleError(f"{where}: action must be one of the history's actions.")
-    if row.get("grade") not in GRADES:
-        raise BundleError(f"{where}: grade must be one of A-E.")
     if row.get("previous_grade") not in ("", *GRADES):
         raise BundleError(f"{where}: previous_grade must be empty or A-E.")
-    if row.get("is_repeat") not in ("0", "1"):
-        raise BundleError(f"{where}: is_repeat must be 0 or 1.")
     at = _time(row.get("at"), where, "at", required=True)
     return {**row, "at": at}

@@ -281,16 +281,17 @@ def _import(bundle: zipfile.ZipFile, written: list[str]) -> dict:
             expert_of[pseudonym] = user
         return expert_of[pseudonym]
 
-    # Every vote and history row is checked before any is written (the
-    # PostgreSQL path copies them in bulk after this pass).
-    for _ in _rows(bundle, "votes.csv", checks.vote_row_check):
-        pass
-    for _ in _rows(bundle, "vote_history.csv", checks.history_row_check):
-        pass
-
     from django.db import connection
 
     if connection.vendor == "postgresql":
+        # COPY takes the files as they are: every row is checked first (the
+        # SQLite path below checks each row as it builds it).
+        for name, check in (
+            ("votes.csv", checks.vote_row_check),
+            ("vote_history.csv", checks.history_row_check),
+        ):
+            for _ in _rows(bundle, name, check):
+                pass
         n_votes = _votes_import_pg(bundle, clip_of, expert)
         return {
             "clips": len(clip_of),
