@@ -532,14 +532,10 @@ class ThrottledObtainAuthToken(ObtainAuthToken):
             "username": str(data.get("username", ""))[:150],
             "address": services.client_address(request),
         }
-        wait = services.login_wait_seconds(**who)
+        wait, reason = services.login_refusal(**who)
         if wait:
             return Response(
-                {
-                    "detail": services.login_refusal_message(
-                        wait, services.login_refusal_reason(**who)
-                    )
-                },
+                {"detail": services.login_refusal_message(wait, reason)},
                 status=status.HTTP_429_TOO_MANY_REQUESTS,
                 headers={"Retry-After": str(wait)},
             )

@@ -226,7 +226,7 @@ class ThrottledLoginView(auth_views.LoginView):
         }
 
     def post(self, request, *args, **kwargs):
-        wait = services.login_wait_seconds(**self._who())
+        wait, reason = services.login_refusal(**self._who())
         if wait:
             # An unbound form: the password is not even checked while refused.
             form = self.get_form_class()(
@@ -235,9 +235,7 @@ class ThrottledLoginView(auth_views.LoginView):
             response = self.render_to_response(
                 self.get_context_data(
                     form=form,
-                    refusal=services.login_refusal_message(
-                        wait, services.login_refusal_reason(**self._who())
-                    ),
+                    refusal=services.login_refusal_message(wait, reason),
                 )
             )
             response.status_code = 429

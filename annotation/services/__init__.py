@@ -76,8 +76,8 @@ from annotation.services.recordings import (  # noqa: F401
 from annotation.services.throttle import (  # noqa: F401
     client_address,
     login_failure_record,
+    login_refusal,
     login_refusal_message,
-    login_refusal_reason,
     login_success_record,
     login_wait_seconds,
 )

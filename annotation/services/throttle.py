@@ -88,22 +88,22 @@ def _left(key: str) -> int:
     return max(0, int(until - time.time()) + 1)
 
 
+def login_refusal(*, username: str, address: str) -> tuple[int, str]:
+    """(seconds until this username may try again from this address, which
+    count refuses: 'pair', 'address' or 'site'); (0, '') when it may try now."""
+    waits = {
+        "site": _left(_key("site-lock")),
+        "address": _left(_key("address-lock", address)),
+        "pair": _left(_key("pair-lock", *_pair(username, address))),
+    }
+    wait = max(waits.values())
+    reason = next((name for name, left in waits.items() if left), "")
+    return wait, reason
+
+
 def login_wait_seconds(*, username: str, address: str) -> int:
     """Seconds until this username may try again from this address (0: now)."""
-    return max(
-        _left(_key("pair-lock", *_pair(username, address))),
-        _left(_key("address-lock", address)),
-        _left(_key("site-lock")),
-    )
-
-
-def login_refusal_reason(*, username: str, address: str) -> str:
-    """Which count refuses: 'pair', 'address' or 'site' (for the message)."""
-    if _left(_key("site-lock")):
-        return "site"
-    if _left(_key("address-lock", address)):
-        return "address"
-    return "pair"
+    return login_refusal(username=username, address=address)[0]
 
 
 def login_failure_record(*, username: str, address: str) -> None:
