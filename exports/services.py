@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from annotation.errors import InvalidInput
 from annotation.models import Job
-from annotation.services import job_create, job_mark_failed, task_send
+from annotation.services import job_create, job_send
 from annotation.services.enqueue import DATASET_EXPORT, DATASET_IMPORT
 from registry import selectors as registry_selectors
 
@@ -53,12 +53,7 @@ def export_request(
             "by": getattr(user, "username", ""),
         },
     )
-    job_id = job.pk
-    task_send(
-        name=DATASET_EXPORT,
-        kwargs={"job_id": job_id},
-        on_unreachable=lambda message: job_mark_failed(job_id=job_id, error=message),
-    )
+    job_send(job=job, task=DATASET_EXPORT)
     return job
 
 
@@ -89,12 +84,7 @@ def import_request(*, upload: Path, name: str = "", user=None) -> Job:
     target = import_path_for(job)
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(upload), target)
-    job_id = job.pk
-    task_send(
-        name=DATASET_IMPORT,
-        kwargs={"job_id": job_id},
-        on_unreachable=lambda message: job_mark_failed(job_id=job_id, error=message),
-    )
+    job_send(job=job, task=DATASET_IMPORT)
     return job
 
 

@@ -28,6 +28,7 @@ from annotation.services.jobs import (  # noqa: F401
     job_mark_done,
     job_mark_failed,
     job_mark_running,
+    job_send,
     panel_snapshot_compute,
     panel_snapshot_request,
 )

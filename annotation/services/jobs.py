@@ -17,6 +17,19 @@ def job_create(*, kind: str, params: dict | None = None) -> Job:
     return Job.objects.create(kind=kind, params=params or {})
 
 
+def job_send(*, job: Job, task: str, unreachable_prefix: str = "") -> None:
+    """Send the job's task (``job_id`` its one argument) once the surrounding
+    transaction commits; a broker that is down fails the job with the reason."""
+    job_id = job.pk
+    enqueue.task_send(
+        name=task,
+        kwargs={"job_id": job_id},
+        on_unreachable=lambda reason: job_mark_failed(
+            job_id=job_id, error=f"{unreachable_prefix}{reason}"
+        ),
+    )
+
+
 def job_mark_running(*, job_id: int, celery_task_id: str = "") -> None:
     Job.objects.filter(pk=job_id).update(
         status=Job.Status.RUNNING,
@@ -57,12 +70,5 @@ def panel_snapshot_compute(*, clip_ids: list[int] | None = None) -> dict:
 def panel_snapshot_request() -> Job:
     """Queue the panel snapshot task (sent once the surrounding transaction commits)."""
     job = job_create(kind="panel_snapshot")
-    job_id = job.pk
-    enqueue.task_send(
-        name=enqueue.PANEL_SNAPSHOT,
-        kwargs={"job_id": job_id},
-        on_unreachable=lambda reason: job_mark_failed(
-            job_id=job_id, error=f"Not started: {reason}"
-        ),
-    )
+    job_send(job=job, task=enqueue.PANEL_SNAPSHOT, unreachable_prefix="Not started: ")
     return job
