@@ -116,13 +116,17 @@ def training_run_cancel(*, run_id: int, user=None) -> TrainingRun:
     return run
 
 
+def _heartbeat_fresh_after(now):
+    """A heartbeat after this moment means the fold's worker is alive."""
+    return now - timedelta(seconds=settings.TRAINING_HEARTBEAT_TIMEOUT_SECONDS)
+
+
 def _a_fold_is_training(*, run_id: int) -> bool:
     """A fold of the run is running with a fresh heartbeat (it sees the flag)."""
-    fresh = timezone.now() - timedelta(
-        seconds=settings.TRAINING_HEARTBEAT_TIMEOUT_SECONDS
-    )
     return TrainingFold.objects.filter(
-        run_id=run_id, status=RunStatus.RUNNING, heartbeat_at__gt=fresh
+        run_id=run_id,
+        status=RunStatus.RUNNING,
+        heartbeat_at__gt=_heartbeat_fresh_after(timezone.now()),
     ).exists()
 
 
@@ -209,7 +213,7 @@ def fold_claim(*, run_id: int, index: int, attempt: int, host: str) -> bool:
     is fresh (Redis re-delivers long tasks; the same fold must not train twice).
     A stale running fold of the same attempt (its worker died) restarts."""
     now = timezone.now()
-    fresh = now - timedelta(seconds=settings.TRAINING_HEARTBEAT_TIMEOUT_SECONDS)
+    fresh = _heartbeat_fresh_after(now)
     with transaction.atomic():
         fold = (
             TrainingFold.objects.select_for_update()
