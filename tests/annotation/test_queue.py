@@ -119,6 +119,19 @@ def test_leased_clips_count_as_votes_in_flight(settings):
     assert {x.clip.pk, y.clip.pk} == {a.pk, b.pk}
 
 
+def _repeated_clips(expert, *, showings: int, seed: int) -> list[int]:
+    """Ask for one clip ``showings`` times (its lease dropped each time, so the
+    expert's queue is drawn afresh): the clip ids that came as hidden repeats."""
+    rng = random.Random(seed)
+    repeated = []
+    for _ in range(showings):
+        [a] = selectors.clip_next_for_expert(expert=expert, count=1, rng=rng)
+        if a.is_repeat:
+            repeated.append(a.clip.pk)
+        ClipLease.objects.filter(expert=expert).delete()
+    return repeated
+
+
 def test_repeat_share_is_about_the_configured_fraction(expert, settings):
     settings.REPEAT_SHARE = 0.25
     settings.REPEAT_MIN_GAP_CLIPS = 1
@@ -126,13 +139,8 @@ def test_repeat_share_is_about_the_configured_fraction(expert, settings):
     services.votes_bulk_create_simulated(votes=[(expert.pk, c.pk, "C") for c in graded])
     Vote.objects.update(created_at=timezone.now() - timedelta(days=3))
     ClipFactory.create_batch(200)
-    rng = random.Random(1)
-    repeats = 0
-    for _ in range(100):
-        [a] = selectors.clip_next_for_expert(expert=expert, count=1, rng=rng)
-        repeats += a.is_repeat
-        ClipLease.objects.filter(expert=expert).delete()
-    assert 10 <= repeats <= 40
+    repeats = _repeated_clips(expert, showings=100, seed=1)
+    assert 10 <= len(repeats) <= 40
 
 
 def test_progress_counts_graded_of_all_open(expert, clips, settings):
@@ -215,16 +223,6 @@ def test_the_per_expert_order_is_a_real_shuffle_not_arithmetic_runs(settings):
     assert abs(spearman) < 0.3
 
 
-def _repeats_offered(expert) -> int:
-    rng = random.Random(3)
-    offered = 0
-    for _ in range(30):
-        [a] = selectors.clip_next_for_expert(expert=expert, count=1, rng=rng)
-        offered += a.is_repeat
-        ClipLease.objects.filter(expert=expert).delete()
-    return offered
-
-
 def test_a_repeat_needs_both_the_clip_gap_and_the_time_gap(expert, settings):
     """As the README says: at least REPEAT_MIN_GAP_CLIPS graded clips *and*
     REPEAT_MIN_GAP_HOURS hours after the first showing."""
@@ -237,21 +235,15 @@ def test_a_repeat_needs_both_the_clip_gap_and_the_time_gap(expert, settings):
     votes = Vote.objects.filter(expert=expert).order_by("id")
     # 25 graded clips a minute ago: the clip gap is met for 5, the time gap for none.
     votes.update(created_at=timezone.now() - timedelta(minutes=1))
-    assert _repeats_offered(expert) == 0
+    assert _repeated_clips(expert, showings=30, seed=3) == []
     # 10 graded clips two days ago: the time gap is met, the clip gap is not.
     Vote.objects.filter(pk__in=list(votes.values_list("pk", flat=True)[10:])).delete()
     votes.update(created_at=timezone.now() - timedelta(days=2))
-    assert _repeats_offered(expert) == 0
+    assert _repeated_clips(expert, showings=30, seed=3) == []
     # 25 graded two days ago: both gaps are met for the 5 oldest, only they repeat.
     more = ClipFactory.create_batch(15)
     services.votes_bulk_create_simulated(votes=[(expert.pk, c.pk, "B") for c in more])
     newest = list(votes.order_by("-id").values_list("clip_id", flat=True)[:20])
     votes.update(created_at=timezone.now() - timedelta(days=2))
-    rng = random.Random(5)
-    repeated = set()
-    for _ in range(40):
-        [a] = selectors.clip_next_for_expert(expert=expert, count=1, rng=rng)
-        if a.is_repeat:
-            repeated.add(a.clip.pk)
-        ClipLease.objects.filter(expert=expert).delete()
+    repeated = set(_repeated_clips(expert, showings=40, seed=5))
     assert repeated and repeated.isdisjoint(newest)
