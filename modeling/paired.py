@@ -13,9 +13,14 @@ not independent ones.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from modeling.cv import Fold
+from modeling.metrics import emd_per_clip
+
+if TYPE_CHECKING:  # modeling.cv imports torch; the web process scores without it
+    from modeling.cv import Fold
 
 N_BOOT = 2000
 LEVEL = 0.95
@@ -102,6 +107,46 @@ def paired_delta(
         "n_clips": int(scored.sum()),
         "n_patients": len(set(np.asarray(patients, dtype=str)[scored])),
     }
+
+
+def paired_emd(
+    candidate: np.ndarray,
+    reference: np.ndarray,
+    target: np.ndarray,
+    *,
+    patients: list | np.ndarray,
+    n_boot: int = N_BOOT,
+    level: float = LEVEL,
+    seed: int = 0,
+) -> dict:
+    """Two predictors' distributions (N, 5) for the same clips against the same
+    ``target`` (vote counts or shares): each clip's EMD under both, the
+    candidate-minus-reference difference averaged over clips, its patient
+    bootstrap interval and the ``verdict`` (negative: the candidate is closer).
+
+    Returns ``n_clips``, ``n_patients``, ``candidate_emd`` and ``reference_emd``
+    (means over the clips), ``delta``, ``low``, ``high``, ``level``, ``n_boot``,
+    ``seed`` and ``verdict``.
+    """
+    candidate_emd = emd_per_clip(candidate, target)
+    reference_emd = emd_per_clip(reference, target)
+    mean, low, high = bootstrap_ci(
+        candidate_emd - reference_emd, patients, n_boot=n_boot, level=level, seed=seed
+    )
+    result = {
+        "n_clips": len(candidate_emd),
+        "n_patients": len(set(np.asarray(patients, dtype=str))),
+        "candidate_emd": float(candidate_emd.mean()),
+        "reference_emd": float(reference_emd.mean()),
+        "delta": mean,
+        "low": low,
+        "high": high,
+        "level": level,
+        "n_boot": n_boot,
+        "seed": seed,
+    }
+    result["verdict"] = verdict(result)
+    return result
 
 
 def _mean_or_none(values: np.ndarray) -> float | None:
