@@ -50,6 +50,7 @@ from video.clips import (
     DEFAULT_CLIP_FRAMES,
     DEFAULT_CLIP_SIZE,
     CutClip,
+    FrameGreys,
     PadMode,
     clip_cut,
     span_indices,
@@ -194,12 +195,16 @@ def _cut(
     frame_start: int,
     fps: float,
     config: PipelineConfig,
+    greys: FrameGreys,
 ) -> CutClip:
     """The clip of a window of source frames: the frames (and track points) at
-    ``offsets``, so every clip spans the same time whatever the source rate."""
+    ``offsets``, so every clip spans the same time whatever the source rate.
+    ``greys`` holds the window's padding greys, shared by every clip cut from it."""
     frames = [window[i] for i in offsets]
     track = np.asarray(xy, dtype=np.float64)[offsets]
-    clip = clip_cut(frames, track=track, size=config.clip_size, pad=config.pad)
+    clip = clip_cut(
+        frames, track=track, size=config.clip_size, pad=config.pad, grey=greys
+    )
     clip_fps = config.clip_fps or fps
     return CutClip(
         frames=clip,
@@ -242,6 +247,7 @@ def recording_process(
     offsets = span_indices(fps, config.clip_frames, config.clip_fps)
     n = span_source_frames(fps, config.clip_frames, config.clip_fps)
     buffer: deque[np.ndarray] = deque(maxlen=n)
+    greys = FrameGreys()  # padding greys of the buffered frames, once per frame
     tracker: MultiTracker | None = None
     cut_ids: set[int] = set()
     kept: list[tuple[float, int, CutClip]] = []  # min-heap on quality
@@ -253,6 +259,8 @@ def recording_process(
         if tracker is None:
             height, width = frame.shape[:2]
             tracker = MultiTracker(config.tracker, frame_size=(width, height))
+        if len(buffer) == n:
+            greys.forget(buffer[0])  # about to leave the ring buffer
         buffer.append(frame)
         detections: Detections = detector.detect(frame)
         active = tracker.update(detections)
@@ -278,11 +286,9 @@ def recording_process(
                 if len(kept) >= config.max_clips and quality <= kept[0][0]:
                     continue
                 cut_ids.add(track.id)
-                item = (
-                    quality,
-                    track.id,
-                    _cut(list(buffer), xy, offsets, frame_index - n + 1, fps, config),
-                )
+                start = frame_index - n + 1
+                cut = _cut(list(buffer), xy, offsets, start, fps, config, greys)
+                item = (quality, track.id, cut)
                 if len(kept) < config.max_clips:
                     heapq.heappush(kept, item)
                 else:
@@ -368,6 +374,7 @@ def _process_targets(
         )
     seconds = counter.end()
     results = []
+    greys = FrameGreys()
     height, width = window[0].shape[:2]
     for i, path in enumerate(paths):
         xy = np.asarray(path, dtype=np.float64)
@@ -378,7 +385,7 @@ def _process_targets(
         )  # fmt: skip
         if at_border.mean() > 0.5:
             continue
-        cut = _cut(window, xy, offsets, 0, fps, config)
+        cut = _cut(window, xy, offsets, 0, fps, config, greys)
         results.append(
             _finish_clip(
                 cut,

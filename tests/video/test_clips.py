@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from video.clips import CutClip, clip_cut, crop_centred
+from video.clips import CutClip, FrameGreys, clip_cut, crop_centred, frame_grey
 from video.io import iter_frames
 
 
@@ -84,3 +84,104 @@ def test_a_real_svia_frame_near_the_border_shows_no_mirrored_twin(shared_data):
     assert (outside == median.astype(np.uint8)).all()
     mirrored = crop_centred(frame, centre=(10.0, 60.0), size=150, pad="reflect")
     assert mirrored[:, : 150 // 2 - 10].std() > 1  # what experts used to see
+
+
+def _old_neutral_crop(frame, *, centre, size):
+    """The padded crop as the implementation before the per-frame grey wrote it:
+    np.median over the whole frame, rounded, under the frame's own pixels."""
+    grey = np.round(np.median(frame.reshape(-1, *frame.shape[2:]), axis=0))
+    out = np.empty((size, size) + frame.shape[2:], dtype=frame.dtype)
+    out[...] = grey.astype(frame.dtype)
+    x0 = int(round(centre[0])) - size // 2
+    y0 = int(round(centre[1])) - size // 2
+    h, w = frame.shape[:2]
+    cx0, cy0 = max(x0, 0), max(y0, 0)
+    cx1, cy1 = min(x0 + size, w), min(y0 + size, h)
+    out[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] = frame[cy0:cy1, cx0:cx1]
+    return out
+
+
+def _noisy_colour_frame(seed, h=97, w=131):
+    rng = np.random.default_rng(seed)
+    base = rng.normal([120, 90, 160], [25, 40, 10], size=(h, w, 3))
+    return base.clip(0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("centre", [(3.0, 40.0), (125.4, 2.6), (-20.0, 90.0)])
+def test_neutral_padding_is_the_same_as_the_whole_frame_median(seed, centre):
+    frame = _noisy_colour_frame(seed)
+    crop = crop_centred(frame, centre=centre, size=41)
+    expected = _old_neutral_crop(frame, centre=centre, size=41)
+    np.testing.assert_array_equal(crop, expected)
+
+
+def test_the_padding_grey_of_an_even_count_rounds_the_middle_pair_half_to_even():
+    # 4 pixels per channel: the median is the mean of the two middle values.
+    frame = np.array(
+        [[[10, 20, 0], [120, 121, 9]], [[121, 122, 9], [200, 255, 255]]],
+        dtype=np.uint8,
+    )
+    # channel 0: (120 + 121) / 2 = 120.5 -> 120; channel 1: 121.5 -> 122;
+    # channel 2: (9 + 9) / 2 = 9
+    np.testing.assert_array_equal(frame_grey(frame), [120, 122, 9])
+    expected = np.round(np.median(frame.reshape(-1, 3), axis=0)).astype(np.uint8)
+    np.testing.assert_array_equal(frame_grey(frame), expected)
+
+
+def test_the_padding_grey_of_a_grey_frame_is_one_value():
+    frame = _gradient(h=7, w=9)  # odd count: the middle pixel
+    assert frame_grey(frame).shape == ()
+    assert frame_grey(frame) == np.round(np.median(frame))
+
+
+def test_clips_cut_from_shared_frames_share_their_greys_and_match_the_median():
+    frames = [_noisy_colour_frame(seed) for seed in range(4)]
+    tracks = [np.tile([[2.0, 50.0]], (4, 1)), np.tile([[129.0, 95.0]], (4, 1))]
+    greys = FrameGreys()
+    clips = [clip_cut(frames, track=t, size=31, grey=greys) for t in tracks]
+    assert len(greys) == 4  # one grey per frame, for both clips
+    for clip, track in zip(clips, tracks):
+        for frame, crop, centre in zip(frames, clip, track):
+            expected = _old_neutral_crop(frame, centre=tuple(centre), size=31)
+            np.testing.assert_array_equal(crop, expected)
+    greys.forget(frames[0])
+    assert len(greys) == 3
+
+
+def test_a_crop_inside_the_frame_does_not_ask_for_the_grey():
+    def no_grey(frame):
+        raise AssertionError("an unpadded crop needs no grey")
+
+    crop = crop_centred(_gradient(), centre=(60, 50), size=21, grey=no_grey)
+    assert crop.shape == (21, 21)
+
+
+def _whole_frame_median(frame):
+    median = np.median(frame.reshape(-1, *frame.shape[2:]), axis=0)
+    return np.round(median).astype(np.uint8)
+
+
+@pytest.mark.parametrize("shift", [0, 1, -1, 60])
+def test_a_guessed_grey_is_kept_only_where_it_is_the_median(shift):
+    frame = _noisy_colour_frame(7)
+    exact = _whole_frame_median(frame)
+    guess = (exact.astype(int) + [shift, 0, -shift]).clip(0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(frame_grey(frame, guess=guess), exact)
+
+
+def test_a_guess_between_a_middle_pair_of_different_values_is_not_taken():
+    # 4 pixels per channel, middle pair 120 and 122: the median is 121, a value
+    # no pixel has; the guesses 120 and 122 are each one of the middle values.
+    frame = np.array([[[10], [120]], [[122], [200]]], dtype=np.uint8)
+    for guess in (120, 121, 122):
+        assert frame_grey(frame, guess=np.array([guess], np.uint8)) == [121]
+
+
+def test_frame_greys_match_the_median_of_each_frame_in_turn():
+    # Each grey is the guess for the next frame; frames differ in brightness.
+    greys = FrameGreys()
+    for seed in range(5):
+        frame = np.clip(_noisy_colour_frame(seed).astype(int) + 7 * seed, 0, 255)
+        frame = frame.astype(np.uint8)
+        np.testing.assert_array_equal(greys(frame), _whole_frame_median(frame))
