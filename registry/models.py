@@ -211,6 +211,12 @@ class VersionEvent(models.Model):
     )
     action = models.CharField(max_length=16, choices=Action.choices)
     reason = models.TextField(blank=True)
+    evidence = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="an automatic decision's paired comparison with the version "
+        "active then (registry.comparison)",
+    )
     by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

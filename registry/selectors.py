@@ -161,6 +161,18 @@ def version_get(*, version_id: int) -> ModelVersion | None:
     )
 
 
+def version_decision(*, version: ModelVersion) -> VersionEvent | None:
+    """The automatic decision after registration (promoted or held), with the
+    reason and the paired comparison it rested on."""
+    return (
+        version.events.filter(
+            action__in=(VersionEvent.Action.AUTO_PROMOTED, VersionEvent.Action.HELD)
+        )
+        .select_related("by", "previous")
+        .first()
+    )
+
+
 def version_events(*, limit: int = 50) -> QuerySet[VersionEvent]:
     return VersionEvent.objects.select_related("version", "previous", "by")[:limit]
 

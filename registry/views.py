@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotation import roles
 from annotation.errors import DomainError
-from registry import selectors, services
+from registry import comparison, selectors, services
 from registry.profiles import OVERRIDE_KEYS, PROFILES
 from registry.serializers import RunStartInputSerializer
 
@@ -25,6 +25,16 @@ METRIC_KEYS = ("emd", "mse", "jsd", "ce", "hi", "macro_f1", "mode_accuracy")
 admin_required = roles.admin_page_required(
     "The model registry is for administrators. Experts grade clips on the grading page."
 )
+
+
+def _paired_row(version, evidence: dict) -> dict:
+    better, verdict = comparison.comparison_verdict(evidence)
+    return {
+        "version": version,
+        "evidence": evidence,
+        "better": better,
+        "verdict": evidence.get("problem", verdict),
+    }
 
 
 def _metric_rows(metrics: dict) -> list[dict]:
@@ -142,6 +152,7 @@ def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
     page = Paginator(selectors.predictions_for_version(version=version), 50).get_page(
         request.GET.get("page")
     )
+    decision = selectors.version_decision(version=version)
     return render(
         request,
         "registry/version.html",
@@ -153,6 +164,10 @@ def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
             "page": page,
             "n_predictions": page.paginator.count,
             "events": version.events.select_related("by", "previous")[:20],
+            "decision": decision,
+            "paired": [_paired_row(version, decision.evidence)]
+            if decision and decision.evidence
+            else [],
             "latent": selectors.version_vs_latent_quality(version=version),
         },
     )
@@ -180,10 +195,22 @@ def versions_compare(request: HttpRequest) -> HttpResponse:
         }
         for key in METRIC_KEYS
     ]
+    active = selectors.version_active()
+    paired = [
+        _paired_row(v, comparison.version_paired_comparison(candidate=v, active=active))
+        for v in versions
+        if active is not None and v.pk != active.pk
+    ]
     return render(
         request,
         "registry/compare.html",
-        {"versions": versions, "rows": rows, "all_versions": selectors.version_list()},
+        {
+            "versions": versions,
+            "rows": rows,
+            "all_versions": selectors.version_list(),
+            "active": active,
+            "paired": paired,
+        },
     )
 
 

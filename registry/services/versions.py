@@ -11,7 +11,7 @@ from django.db.models import Max
 from annotation.db_locks import asks_for_retry, transaction_lock
 from annotation.errors import DomainError
 from annotation.services.enqueue import VERSION_PREDICT, task_send
-from registry import selectors, storage
+from registry import comparison, selectors, storage
 from registry.models import ModelVersion, TrainingRun, VersionEvent
 from registry.services.predictions import clip_priorities_refresh, predictions_store
 
@@ -67,37 +67,59 @@ def model_version_register(
     raise VersionStateConflict("could not number the new version; retry the run")
 
 
-def promotion_reason(*, candidate: ModelVersion, active: ModelVersion | None):
-    """(promote automatically?, why): the candidate's cross-validated EMD must
-    beat the active version's by more than the candidate's fold standard
-    deviation."""
+def promotion_reason(
+    *, candidate: ModelVersion, active: ModelVersion | None
+) -> tuple[bool, str, dict]:
+    """(promote automatically?, why, the evidence): the candidate and the active
+    version are scored on the candidate's snapshot, each on clips it never
+    trained on (``registry.comparison``); only a paired EMD difference whose
+    whole interval lies below zero promotes. The first version is promoted as
+    such."""
     if active is None:
-        return True, "first version: nothing was active"
-    gain = active.emd_mean - candidate.emd_mean
-    text = (
-        f"EMD {candidate.emd_mean:.4f} ± {candidate.emd_std:.4f} (fold std) vs "
-        f"v{active.number}'s {active.emd_mean:.4f}"
-    )
-    if gain > candidate.emd_std:
-        return True, f"{text}: better by {gain:.4f}, more than the fold std"
-    return False, f"{text}: not better by more than the fold std; an admin decides"
+        return True, "first version: nothing was active", {}
+    evidence = comparison.version_paired_comparison(candidate=candidate, active=active)
+    found = comparison.comparison_sentence(evidence)
+    better, verdict = comparison.comparison_verdict(evidence)
+    if better:
+        return True, f"{found} — better; promoted", evidence
+    if "problem" in evidence:  # the sentence says why
+        return False, f"{found}; waiting for an admin", evidence
+    return False, f"{found} — {verdict}; waiting for an admin", evidence
+
+
+class _ActiveChanged(Exception):
+    """Another version became active while the candidate was being compared."""
 
 
 ACTIVATION_LOCK = "registry.version-activation"
 
 
+_ANY = object()
+
+
 def _activate(
-    *, version: ModelVersion, action: str, user=None, reason: str = ""
+    *,
+    version: ModelVersion,
+    action: str,
+    user=None,
+    reason: str = "",
+    evidence: dict | None = None,
+    only_replacing=_ANY,
 ) -> ModelVersion:
     """Make ``version`` the active one. Activations run one at a time (a named
     lock, one lock order): the version active when this one starts is read
     after the lock, so the history always records it; PostgreSQL's rare
-    requests to retry are honoured."""
+    requests to retry are honoured. With ``only_replacing`` (a version id, or
+    None for none active) nothing changes unless that is still the active
+    version (``_ActiveChanged``): the evidence was about it."""
     for attempt in range(3):
         try:
             with transaction.atomic():
                 transaction_lock(ACTIVATION_LOCK)
                 previous = ModelVersion.objects.filter(is_active=True).first()
+                previous_id = previous.pk if previous is not None else None
+                if only_replacing is not _ANY and previous_id != only_replacing:
+                    raise _ActiveChanged
                 if previous is not None and previous.pk == version.pk:
                     raise VersionStateConflict(f"v{version.number} is already active.")
                 ModelVersion.objects.filter(is_active=True).update(is_active=False)
@@ -108,6 +130,7 @@ def _activate(
                     action=action,
                     by=user,
                     reason=reason,
+                    evidence=evidence or {},
                 )
             break
         except OperationalError as exc:
@@ -120,20 +143,39 @@ def _activate(
 
 
 def version_auto_decide(*, version: ModelVersion) -> bool:
-    """After registration: promote when clearly better, else record that an
-    admin decides. True when promoted."""
-    promote, reason = promotion_reason(
-        candidate=version, active=selectors.version_active()
-    )
-    if promote:
-        _activate(
-            version=version, action=VersionEvent.Action.AUTO_PROMOTED, reason=reason
-        )
+    """After registration: promote when clearly better than the active version
+    on the same clips, else hold it for an admin with the reason and the
+    evidence. True when promoted. Should another version become active while
+    this one is compared, the comparison is made again with that one."""
+    for _ in range(3):
+        active = selectors.version_active()
+        promote, reason, evidence = promotion_reason(candidate=version, active=active)
+        if not promote:
+            break
+        try:
+            _activate(
+                version=version,
+                action=VersionEvent.Action.AUTO_PROMOTED,
+                reason=reason,
+                evidence=evidence,
+                only_replacing=active.pk if active is not None else None,
+            )
+        except _ActiveChanged:
+            continue
+        return True
     else:
-        VersionEvent.objects.create(
-            version=version, action=VersionEvent.Action.HELD, reason=reason
+        reason = (
+            "the active version kept changing while this one was compared; "
+            "waiting for an admin"
         )
-    return promote
+        evidence = {}
+    VersionEvent.objects.create(
+        version=version,
+        action=VersionEvent.Action.HELD,
+        reason=reason,
+        evidence=evidence,
+    )
+    return False
 
 
 def model_version_promote(*, version_id: int, user, reason: str = "") -> ModelVersion:

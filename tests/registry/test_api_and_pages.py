@@ -113,7 +113,7 @@ def test_the_pages_start_a_run_and_promote_and_roll_back(voted, admin_user):
 
     v1, v2 = _version(1, 0.05, 0.01), _version(2, 0.049, 0.01)
     services.version_auto_decide(version=v1)
-    services.version_auto_decide(version=v2)  # held: not better by a fold std
+    services.version_auto_decide(version=v2)  # held: no paired comparison
     client.post(reverse("registry_promote", args=[v2.pk]))
     assert selectors.version_active() == v2
     client.post(reverse("registry_rollback"))
