@@ -481,19 +481,22 @@ class SiteSetting(models.Model):
 
 
 class Job(models.Model):
-    """A background task's record: the Celery base task marks it failed on error."""
+    """A background task's record: the Celery base task marks it failed on error;
+    whether a worker is still on it is its heartbeat (``jobs``)."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
 
     kind = models.CharField(max_length=64)
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.QUEUED
     )
     celery_task_id = models.CharField(max_length=64, blank=True)
+    cancel_requested = models.BooleanField(default=False)
     params = models.JSONField(default=dict, blank=True)
     result = models.JSONField(default=dict, blank=True)
     error_message = models.TextField(blank=True)

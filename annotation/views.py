@@ -30,6 +30,7 @@ from annotation.handles import presentation_for
 from annotation.models import Clip
 from annotation.request_errors import request_error
 from annotation.roles import user_is_admin, user_is_expert, user_is_operator
+from jobs.selectors import silent_queues
 
 
 class LogoutView(auth_views.LogoutView):
@@ -94,7 +95,10 @@ def admin_home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "annotation/admin_home.html",
-        {"is_expert": user_is_expert(user=request.user)},
+        {
+            "is_expert": user_is_expert(user=request.user),
+            "silent_queues": silent_queues(),
+        },
     )
 
 

@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "registry",
     "exports",
     "dashboards",
+    "jobs",  # liveness of background work: heartbeats, worker presence, reaper
     "workers",
 ]
 
@@ -378,8 +379,10 @@ CELERY_TASK_ROUTES = {
     # chose (gpu, or cpu for the CPU profiles); the route is the default.
     "workers.tasks.training_run_start": {"queue": "cpu"},
     "workers.tasks.training_fold": {"queue": "gpu"},
+    "workers.tasks.training_run_register": {"queue": "gpu"},
     "workers.tasks.version_predict": {"queue": "gpu"},
     "workers.tasks.training_runs_reap": {"queue": "cpu"},
+    "workers.tasks.jobs_reap": {"queue": "cpu"},
     "workers.tasks.retrain_when_due": {"queue": "cpu"},
     "workers.tasks.predictions_catch_up": {"queue": "cpu"},
     "workers.tasks.dataset_export": {"queue": "cpu"},
@@ -395,10 +398,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workers.tasks.panel_statistics_refresh",
         "schedule": float(PANEL_STATISTICS_REFRESH_SECONDS),
     },
-    # A fold whose worker stopped sending progress is failed (or re-queued).
-    "training-runs-reap": {
-        "task": "workers.tasks.training_runs_reap",
-        "schedule": 60.0,
+    # Any job whose worker stopped beating is failed (or re-queued once).
+    "jobs-reap": {
+        "task": "workers.tasks.jobs_reap",
+        "schedule": 30.0,
     },
     # Clips created after the active version's registration get its prediction.
     "predictions-catch-up": {
@@ -419,6 +422,7 @@ _QUEUE_TIME_LIMITS = {
 }
 _TASK_TIME_LIMITS = {
     "workers.tasks.training_fold": TRAINING_TIME_LIMIT_SECONDS,
+    "workers.tasks.training_run_register": TRAINING_TIME_LIMIT_SECONDS,
     "workers.tasks.version_predict": TRAINING_TIME_LIMIT_SECONDS,
 }
 CELERY_TASK_ANNOTATIONS = {
@@ -432,10 +436,24 @@ CELERY_TASK_ANNOTATIONS = {
     for name, route in CELERY_TASK_ROUTES.items()
 }
 # A worker takes one task at a time and acknowledges it after it ran (the tasks are
-# idempotent), so a worker that dies mid-task leaves it for another.
+# idempotent: conditional state changes, per-attempt folders, "already done"
+# checks). A worker child killed mid-task (SIGKILL, out of memory) has its message
+# rejected and re-queued by the worker's main process, so the task runs again;
+# JOB_MAX_DELIVERIES bounds how often. A whole worker that dies leaves its job's
+# heartbeat to go stale, and the reaper (jobs_reap) ends or re-queues the job.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The embedded filesystem broker has no event loop, so a prefork worker feeds its
+# children through one shared queue guarded by a lock: a child killed while idle
+# (waiting on that queue) dies holding the lock, and the worker then receives
+# tasks that never run and ignores TERM. Its workers use threads instead (nothing
+# to kill but the whole worker, which restarts clean). With Redis, prefork gives
+# each child its own pipe and a killed child is simply replaced.
+CELERY_WORKER_POOL = env_str(
+    "CELERY_WORKER_POOL",
+    "threads" if CELERY_BROKER_URL.startswith("filesystem://") else "prefork",
+)
 CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = False
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_TRACK_STARTED = True
 # Video work holds large arrays; a fresh child process after some tasks returns
 # the memory to the system.
@@ -453,17 +471,38 @@ if CELERY_BROKER_URL.startswith("redis"):
 # The model loop (registry). A snapshot takes the active clips with at least
 # SNAPSHOT_MIN_VOTES votes at its cutoff.
 SNAPSHOT_MIN_VOTES = env_int("SNAPSHOT_MIN_VOTES", 5, minimum=1)
-# A running fold reports progress every few seconds; after this long without it
-# its worker counts as lost (killed, out of memory, machine gone) and
-# TRAINING_LOST_RUN says what happens: "fail" the run or "requeue" the fold once.
-TRAINING_HEARTBEAT_TIMEOUT_SECONDS = env_int(
-    "TRAINING_HEARTBEAT_TIMEOUT_SECONDS", 180, minimum=5
+# Liveness of every background job (jobs/): a thread in the worker refreshes the
+# job's heartbeat every JOB_HEARTBEAT_SECONDS while its task runs; after
+# JOB_HEARTBEAT_TIMEOUT_SECONDS without one its worker counts as lost (killed, out
+# of memory, machine gone; a worker child known dead on the same machine counts at
+# once) and JOB_LOST_ACTION says what happens: "fail" the job with a message, or
+# "requeue" it once (training folds, the run's start and registration). The
+# TRAINING_* names are the older spellings, still read.
+JOB_HEARTBEAT_SECONDS = env_int("JOB_HEARTBEAT_SECONDS", 5, minimum=1)
+JOB_HEARTBEAT_TIMEOUT_SECONDS = env_int(
+    "JOB_HEARTBEAT_TIMEOUT_SECONDS",
+    env_int("TRAINING_HEARTBEAT_TIMEOUT_SECONDS", 180, minimum=5),
+    minimum=5,
 )
-TRAINING_LOST_RUN = env_str("TRAINING_LOST_RUN", "fail")
-if TRAINING_LOST_RUN not in {"fail", "requeue"}:
+JOB_LOST_ACTION = env_str("JOB_LOST_ACTION", env_str("TRAINING_LOST_RUN", "fail"))
+if JOB_LOST_ACTION not in {"fail", "requeue"}:
     raise ImproperlyConfigured(
-        f"TRAINING_LOST_RUN={TRAINING_LOST_RUN!r}: use fail or requeue."
+        f"JOB_LOST_ACTION={JOB_LOST_ACTION!r}: use fail or requeue."
     )
+if JOB_HEARTBEAT_SECONDS * 3 > JOB_HEARTBEAT_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured(
+        f"JOB_HEARTBEAT_TIMEOUT_SECONDS={JOB_HEARTBEAT_TIMEOUT_SECONDS} must be at "
+        f"least three heartbeats (JOB_HEARTBEAT_SECONDS={JOB_HEARTBEAT_SECONDS})."
+    )
+# A task whose worker died is delivered again (acks_late, reject on worker loss);
+# after this many deaths on one job it is given up and the job ends failed, rather
+# than killing workers for ever (a job that runs out of memory every time).
+JOB_MAX_DELIVERIES = env_int("JOB_MAX_DELIVERIES", 3, minimum=1)
+# Workers write their own presence this often; a queue no running worker has
+# reported on for WORKER_SILENT_AFTER_SECONDS is named on the registry and home
+# pages ("no worker is serving the gpu queue").
+WORKER_PRESENCE_SECONDS = env_int("WORKER_PRESENCE_SECONDS", 10, minimum=1)
+WORKER_SILENT_AFTER_SECONDS = env_int("WORKER_SILENT_AFTER_SECONDS", 60, minimum=5)
 # Clips predicted per batch after a promotion.
 PREDICT_BATCH_CLIPS = env_int("PREDICT_BATCH_CLIPS", 256, minimum=1)
 # Patient codes become keyed-hash pseudonyms in snapshots and exports; keep this

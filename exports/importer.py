@@ -163,15 +163,34 @@ def _stored(bundle: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> str:
         return default_storage.save(name, content)
 
 
-def bundle_import(path: str | Path) -> dict:
-    """Import a verified bundle; returns what was created (or that it was there)."""
+class ImportCancelled(Exception):
+    """An admin cancelled the import: the transaction rolls back, nothing stays."""
+
+
+def _no_report(step: str, share: float) -> bool:
+    return False
+
+
+def bundle_import(path: str | Path, *, report=_no_report) -> dict:
+    """Import a verified bundle; returns what was created (or that it was there).
+
+    ``report(step, share)`` hears the progress (share 0–1) and returns True to
+    stop: the import then rolls back whole and raises ``ImportCancelled``.
+    """
+
+    def progress(step: str, share: float) -> None:
+        if report(step, share):
+            raise ImportCancelled(f"cancelled while {step}; nothing was imported")
+
+    progress("verifying checksums", 0.02)
     fingerprint = bundle_verify(path)
     if ImportedBundle.objects.filter(checksums_sha256=fingerprint).exists():
         return {"already_imported": True, "clips": 0, "votes": 0}
     written: list[str] = []
     try:
         with _open(Path(path)) as bundle, transaction.atomic():
-            result = _import(bundle, written)
+            progress("storing clips", 0.2)
+            result = _import(bundle, written, progress)
             ImportedBundle.objects.create(
                 checksums_sha256=fingerprint,
                 n_clips=result["clips"],
@@ -191,7 +210,7 @@ def bundle_import(path: str | Path) -> dict:
     return {"already_imported": False, **result}
 
 
-def _import(bundle: zipfile.ZipFile, written: list[str]) -> dict:
+def _import(bundle: zipfile.ZipFile, written: list[str], progress) -> dict:
     User = get_user_model()
     from django.contrib.auth.models import Group
 
@@ -208,6 +227,7 @@ def _import(bundle: zipfile.ZipFile, written: list[str]) -> dict:
         Clip.objects.bulk_create([clip for _, clip in pending], batch_size=BATCH)
         clip_of.update(pending)
         pending.clear()
+        progress(f"storing clips ({len(clip_of)} so far)", 0.3)
 
     for row in _clip_rows(bundle):
         code = row["patient"]
@@ -286,12 +306,14 @@ def _import(bundle: zipfile.ZipFile, written: list[str]) -> dict:
     if connection.vendor == "postgresql":
         # COPY takes the files as they are: every row is checked first (the
         # SQLite path below checks each row as it builds it).
+        progress("checking votes", 0.5)
         for name, check in (
             ("votes.csv", checks.vote_row_check),
             ("vote_history.csv", checks.history_row_check),
         ):
             for _ in _rows(bundle, name, check):
                 pass
+        progress("copying votes", 0.7)
         n_votes = _votes_import_pg(bundle, clip_of, expert)
         return {
             "clips": len(clip_of),
@@ -307,6 +329,7 @@ def _import(bundle: zipfile.ZipFile, written: list[str]) -> dict:
         RepeatVote.objects.bulk_create(repeats, batch_size=BATCH)
         plain.clear()
         repeats.clear()
+        progress(f"storing votes ({n_votes} so far)", 0.6)
 
     def clip(name: str, listing: str) -> Clip:
         if name not in clip_of:

@@ -28,3 +28,10 @@ class RegistryConfig(AppConfig):
         post_migrate.connect(
             _after_migrate, sender=self, dispatch_uid="registry_after_migrate"
         )
+        from jobs.reaper import kind_register
+        from registry.services import lost
+
+        kind_register("run", lost.run_lost)
+        kind_register("fold", lost.fold_lost)
+        kind_register("register", lost.register_lost)
+        kind_register("predict", lost.predict_lost)

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotation import roles
 from annotation.errors import DomainError
+from jobs.selectors import silent_queues
 from registry import comparison, selectors, services
 from registry.profiles import OVERRIDE_KEYS, PROFILES
 from registry.serializers import RunStartInputSerializer
@@ -65,6 +66,9 @@ def registry_home(request: HttpRequest) -> HttpResponse:
             "profiles": PROFILES.values(),
             "override_keys": OVERRIDE_KEYS,
             "latest_snapshot": selectors.snapshot_latest(),
+            "silent_queues": silent_queues(
+                also=tuple(selectors.runs_active().values_list("queue", flat=True))
+            ),
         },
     )
 
@@ -105,7 +109,14 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     return render(
         request,
         "registry/run.html",
-        {"run": run, "folds": selectors.run_folds(run=run), "version": version},
+        {
+            "run": run,
+            "folds": selectors.run_folds(run=run),
+            "version": version,
+            "silent_queues": silent_queues(also=(run.queue,))
+            if run.status in ("queued", "running")
+            else [],
+        },
     )
 
 

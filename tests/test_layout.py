@@ -4,7 +4,8 @@ workers -> registry -> annotation -> video and workers -> modeling -> video
 (annotation and registry may use modeling's pure helpers: grades, the synthetic
 panel, the manifest and config); dashboards -> registry, annotation; nothing
 outside workers imports it (Celery finds tasks by name); modeling and video import
-no Django, Celery or app code. Read from the code's own imports, so the rule holds
+no Django, Celery or app code; jobs (liveness) imports no app and every app may
+use it. Read from the code's own imports, so the rule holds
 by itself.
 """
 
@@ -21,6 +22,7 @@ PACKAGES = (
     "config",
     "dashboards",
     "exports",
+    "jobs",
     "modeling",
     "registry",
     "video",
@@ -28,11 +30,20 @@ PACKAGES = (
 )
 # Which app packages each may import (config only by workers' Celery app use).
 ALLOWED = {
-    "annotation": {"modeling", "video"},
-    "registry": {"annotation", "modeling", "video"},
-    "dashboards": {"annotation", "registry", "modeling"},
-    "exports": {"annotation", "registry", "modeling"},
-    "workers": {"annotation", "exports", "registry", "modeling", "video", "config"},
+    "jobs": set(),
+    "annotation": {"jobs", "modeling", "video"},
+    "registry": {"annotation", "jobs", "modeling", "video"},
+    "dashboards": {"annotation", "jobs", "registry", "modeling"},
+    "exports": {"annotation", "jobs", "registry", "modeling"},
+    "workers": {
+        "annotation",
+        "exports",
+        "jobs",
+        "registry",
+        "modeling",
+        "video",
+        "config",
+    },
 }
 PURE = {"modeling": {"video"}, "video": set()}  # package -> app packages it may use
 FRAMEWORKS = {"django", "rest_framework", "celery", "kombu"}

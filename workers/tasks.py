@@ -2,28 +2,66 @@
 
 Each task has an explicit name, the one the web side sends
 (``annotation.services.enqueue``) and the settings route (``CELERY_TASK_ROUTES``).
-Every task uses ``RecordedTask``: with a ``job_id`` keyword it marks that Job running,
-done or failed (with the error text); with a ``recording_id`` keyword a failure also
-marks the Recording failed, so nothing is left "processing" forever.
+Every task uses ``RecordedTask``: a task that works on a job (``SUBJECTS``) runs
+inside a heartbeat (``jobs.liveness.alive``) that a thread refreshes for as long as
+it runs, so the one reaper (``jobs.reaper``) can tell a dead worker's job from a
+slow one; with a ``job_id`` keyword it marks that Job running, done or failed (with
+the error text); with a ``recording_id`` keyword a failure also marks the Recording
+failed, so nothing is left "processing" forever.
 """
 
 from __future__ import annotations
 
 from celery import Task, shared_task
+from django.conf import settings
 
 from annotation import services
+from jobs import liveness
+from jobs.reaper import delivery_admit, jobs_reap
 from registry import services as registry_services
-from workers import training
+from workers import presence, training
 from workers.export import dataset_export_run, dataset_import_run
 from workers.preprocess import recording_inspect_run, recording_preprocess_run
 
+assert presence  # connects the workers' own heartbeat to their start and stop
+
+# The job each task works on, named from its arguments: the heartbeat's subject.
+SUBJECTS = {
+    "workers.tasks.panel_snapshot": lambda k: f"job:{k['job_id']}",
+    "workers.tasks.dataset_export": lambda k: f"export:{k['job_id']}",
+    "workers.tasks.dataset_import": lambda k: f"import:{k['job_id']}",
+    "workers.tasks.recording_preprocess": lambda k: f"recording:{k['recording_id']}",
+    "workers.tasks.recording_inspect": lambda k: f"preview:{k['recording_id']}",
+    "workers.tasks.training_run_start": lambda k: f"run:{k['run_id']}",
+    "workers.tasks.training_fold": lambda k: f"fold:{k['run_id']}:{k['index']}",
+    "workers.tasks.training_run_register": lambda k: f"register:{k['run_id']}",
+    "workers.tasks.version_predict": lambda k: f"predict:{k['version_id']}",
+}
+
 
 class RecordedTask(Task):
-    """Base task: records failures on the job row (and recording) it was given."""
+    """Base task: a heartbeat while it works on a job, and failures recorded on
+    the job row (and recording) it was given."""
 
-    def before_start(self, task_id, args, kwargs) -> None:
-        if kwargs.get("job_id"):
-            services.job_mark_running(job_id=kwargs["job_id"], celery_task_id=task_id)
+    def __call__(self, *args, **kwargs):
+        subject = SUBJECTS.get(self.name)
+        if subject is None:  # periodic checks: short, and beat runs them again
+            return super().__call__(*args, **kwargs)
+        subject = subject(kwargs)
+        refused = delivery_admit(subject, max_deaths=settings.JOB_MAX_DELIVERIES)
+        if refused:
+            return {"subject": subject, "skipped": refused}
+        with liveness.alive(
+            subject,
+            attempt=int(kwargs.get("attempt", 1)),
+            task=self.name,
+            worker=self.request.hostname or "",
+        ):
+            if kwargs.get("job_id") and not services.job_mark_running(
+                job_id=kwargs["job_id"], celery_task_id=self.request.id or ""
+            ):
+                return {"job": kwargs["job_id"], "skipped": "ended or cancelled"}
+            return super().__call__(*args, **kwargs)
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
         error = f"{type(exc).__name__}: {exc}"
@@ -74,7 +112,7 @@ def panel_statistics_refresh(*, force: bool = False) -> dict:
 
 
 @shared_task(base=RecordedTask, name="workers.tasks.training_run_start")
-def training_run_start(*, run_id: int) -> dict:
+def training_run_start(*, run_id: int, attempt: int = 1) -> dict:
     """Snapshot the votes and queue the run's folds (idempotent)."""
     return training.training_run_start_run(run_id=run_id)
 
@@ -92,16 +130,29 @@ def training_fold(self, *, run_id: int, index: int, attempt: int = 1) -> dict:
     )
 
 
+@shared_task(base=RecordedTask, name="workers.tasks.training_run_register")
+def training_run_register(*, run_id: int, attempt: int = 2) -> dict:
+    """Register the version of a run whose every fold is done (sent again by the
+    reaper when the worker registering it died; JOB_LOST_ACTION=requeue)."""
+    return training.training_run_register_run(run_id=run_id)
+
+
 @shared_task(base=RecordedTask, name="workers.tasks.version_predict")
 def version_predict(*, version_id: int, clip_ids: list[int] | None = None) -> dict:
     """Predict the version's missing clips in batches (idempotent)."""
     return training.version_predict_run(version_id=version_id, clip_ids=clip_ids)
 
 
+@shared_task(base=RecordedTask, name="workers.tasks.jobs_reap")
+def jobs_reap_task() -> dict:
+    """Periodic: fail (or re-queue once) every job whose worker stopped beating."""
+    return {"reaped": jobs_reap()}
+
+
 @shared_task(base=RecordedTask, name="workers.tasks.training_runs_reap")
 def training_runs_reap() -> dict:
-    """Periodic: fail (or re-queue) folds whose worker stopped reporting."""
-    return {"runs": registry_services.training_runs_reap()}
+    """The older name of ``jobs_reap`` (a beat row made before it may still call it)."""
+    return {"reaped": jobs_reap()}
 
 
 @shared_task(base=RecordedTask, name="workers.tasks.retrain_when_due")

@@ -25,6 +25,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
 from annotation.models import Clip
+from jobs import liveness
 from modeling.checkpoint import checkpoint_meta
 from modeling.config import config_from_dict
 from modeling.cv import CVError
@@ -53,6 +54,12 @@ HEARTBEAT_SECONDS = 2.0
 
 def _work_dir(run_id: int) -> Path:
     return storage.registry_dir("runs", str(run_id))
+
+
+def _attempt_dir(run_id: int, attempt: int) -> Path:
+    """Each attempt of a fold writes its own folder: a late, stale attempt never
+    touches a newer one's files."""
+    return _work_dir(run_id) / f"attempt-{attempt}"
 
 
 def _fold_name(index: int) -> str:
@@ -129,12 +136,19 @@ class FoldReporter:
     """``on_progress`` for ``modeling.training``: stores progress and a log line
     per epoch, a heartbeat every few seconds, and stops on a cancel request."""
 
-    def __init__(self, *, run_id: int, index: int, device: torch.device) -> None:
-        self.run_id, self.index, self.device = run_id, index, device
+    def __init__(
+        self, *, run_id: int, index: int, attempt: int, device: torch.device
+    ) -> None:
+        self.run_id, self.index, self.attempt = run_id, index, attempt
+        self.device = device
         self.last = 0.0
         self.progress: dict = {"fold": index}
+        self.pulse = liveness.current()
 
     def __call__(self, event: dict) -> None:
+        if self.pulse is not None and self.pulse.stop_requested.is_set():
+            # The heartbeat thread saw the run end or a newer attempt take over.
+            raise TrainingCancelled(f"{_fold_name(self.index)}: stop requested")
         line = None
         if event["event"] == "step":
             self.progress.update(
@@ -161,7 +175,11 @@ class FoldReporter:
         self.last = now
         self.progress["peak_memory_mb"] = round(peak_memory_mb(self.device), 1)
         if services.fold_heartbeat(
-            run_id=self.run_id, index=self.index, progress=self.progress, log_line=line
+            run_id=self.run_id,
+            index=self.index,
+            attempt=self.attempt,
+            progress=self.progress,
+            log_line=line,
         ):
             raise TrainingCancelled(f"{_fold_name(self.index)}: stop requested")
 
@@ -185,15 +203,29 @@ def _failure_text(exc: BaseException, index: int) -> str:
 
 
 def training_fold_run(*, run_id: int, index: int, attempt: int, host: str) -> dict:
-    """Train one fold (or the final model) from a clean folder; then register
-    the version if this was the last fold to finish."""
-    if not services.fold_claim(run_id=run_id, index=index, attempt=attempt, host=host):
+    """Train one fold (or the final model) in its attempt's own folder; then
+    register the version if this was the last fold to finish."""
+    pulse = liveness.current()
+    attempt = services.fold_claim(
+        run_id=run_id,
+        index=index,
+        attempt=attempt,
+        host=host,
+        own_heartbeat=pulse.row_id if pulse else None,
+    )
+    if attempt is None:
         return {"run": run_id, "fold": index, "skipped": True}
+    if pulse is not None:
+        pulse.attempt_set(attempt)
+        pulse.stop_check = lambda: services.fold_should_stop(
+            run_id=run_id, index=index, attempt=attempt
+        )
     run = selectors.run_get(run_id=run_id)
     cfg = config_from_dict(run.config)
-    work = _work_dir(run_id)
+    work = _attempt_dir(run_id, attempt)
     storage.remove_tree(work / fold_dirname(index))  # a re-delivery starts clean
     device = torch.device("cpu")
+    mark = {"run_id": run_id, "index": index, "attempt": attempt}
     try:
         device = device_resolve(cfg.runtime.device)
         if device.type == "cuda":
@@ -209,7 +241,8 @@ def training_fold_run(*, run_id: int, index: int, attempt: int, host: str) -> di
         )
         services.run_log(
             run_id=run_id,
-            line=f"{_fold_name(index)} started on {host} ({device_describe(device)})",
+            line=f"{_fold_name(index)} started on {host} ({device_describe(device)})"
+            + (f", attempt {attempt}" if attempt > 1 else ""),
         )
         result = run_fold(
             cfg=cfg,
@@ -217,39 +250,60 @@ def training_fold_run(*, run_id: int, index: int, attempt: int, host: str) -> di
             fold=fold,
             out_dir=work,
             device=device,
-            on_progress=FoldReporter(run_id=run_id, index=index, device=device),
+            on_progress=FoldReporter(
+                run_id=run_id, index=index, attempt=attempt, device=device
+            ),
         )
     except TrainingCancelled:
         _free(device)
-        services.fold_mark(run_id=run_id, index=index, status=RunStatus.CANCELLED)
-        services.run_finish(
-            run_id=run_id,
-            status=RunStatus.CANCELLED,
-            message=f"cancelled during the {_fold_name(index)}",
-        )
+        if services.fold_mark(**mark, status=RunStatus.CANCELLED):
+            services.run_finish(
+                run_id=run_id,
+                status=RunStatus.CANCELLED,
+                message=f"cancelled during the {_fold_name(index)}",
+            )
         return {"run": run_id, "fold": index, "cancelled": True}
     except Exception as exc:  # noqa: BLE001 - every trainer error ends the run
         _free(device)
         message = _failure_text(exc, index)
         logger.exception("run %s %s failed", run_id, _fold_name(index))
-        services.fold_mark(
-            run_id=run_id, index=index, status=RunStatus.FAILED, message=message
-        )
-        services.training_run_fail(run_id=run_id, message=message)
+        if services.fold_mark(**mark, status=RunStatus.FAILED, message=message):
+            services.training_run_fail(run_id=run_id, message=message)
         return {"run": run_id, "fold": index, "failed": message}
-    services.fold_mark(
-        run_id=run_id,
-        index=index,
+    done = services.fold_mark(
+        **mark,
         status=RunStatus.DONE,
         metrics=result.metrics,
         device_name=device_describe(device),
         peak_memory_mb=round(peak_memory_mb(device), 1),
     )
     _free(device)
+    if not done:  # a newer attempt holds the fold, or the run ended
+        storage.remove_tree(work / fold_dirname(index))
+        return {"run": run_id, "fold": index, "superseded": True}
     outcome = {"run": run_id, "fold": index, "done": True}
-    if services.run_claim_registration(run_id=run_id):
-        outcome["version"] = version_register_run(run_id=run_id)
+    token = services.run_claim_registration(run_id=run_id)
+    if token is not None:
+        with liveness.alive(
+            f"register:{run_id}", task="registration after the last fold"
+        ) as registering:
+            outcome["version"] = version_register_run(
+                run_id=run_id, token=token, attempt=registering.attempt
+            )
     return outcome
+
+
+def training_run_register_run(*, run_id: int) -> dict:
+    """Claim and register a run whose folds are all done (the reaper re-sends
+    this when the worker registering it died)."""
+    token = services.run_claim_registration(run_id=run_id)
+    if token is None:
+        return {"run": run_id, "skipped": True}
+    pulse = liveness.current()
+    number = version_register_run(
+        run_id=run_id, token=token, attempt=pulse.attempt if pulse else 1
+    )
+    return {"run": run_id, "version": number}
 
 
 def _free(device: torch.device) -> None:
@@ -260,8 +314,10 @@ def _free(device: torch.device) -> None:
 # --- registration ---------------------------------------------------------------
 
 
-def _artifacts_write(*, run, work: Path, target: Path, summary: dict) -> None:
-    shutil.copytree(work / "final" / "checkpoint", target / "final")
+def _artifacts_write(
+    *, run, work: Path, final: Path, target: Path, summary: dict
+) -> None:
+    shutil.copytree(final / "checkpoint", target / "final")
     for name in ("config.yaml", "folds.json", "metrics.json", "oof_predictions.jsonl"):
         shutil.copy2(work / name, target / name)
     meta = checkpoint_meta(target / "final")
@@ -286,15 +342,21 @@ def _artifacts_write(*, run, work: Path, target: Path, summary: dict) -> None:
     )
 
 
-def version_register_run(*, run_id: int) -> int | None:
+class _ClaimLost(Exception):
+    pass
+
+
+def version_register_run(*, run_id: int, token, attempt: int = 1) -> int | None:
     """Every fold is done: cross-validated metrics, artifacts written to a
-    temporary folder and renamed into place, then the version row. On any error
+    temporary folder and renamed into this attempt's place, then the version row
+    (only while ``token``, the registration claim, still holds). On any error
     nothing is left behind and the run fails."""
     run = selectors.run_get(run_id=run_id)
     cfg = config_from_dict(run.config)
     work = _work_dir(run_id)
+    attempts = {f.index: f.attempt for f in run.folds.all()}
     tmp = None
-    target = storage.registry_dir("models", f"run-{run_id}")
+    target = storage.registry_dir("models", f"run-{run_id}-r{attempt}")
     start = time.perf_counter()
     try:
         clips = clipset_load(
@@ -302,7 +364,10 @@ def version_register_run(*, run_id: int) -> int | None:
             speed_features=cfg.data.speed_features,
         )
         folds = folds_for(clips, cfg)
-        results = [fold_result_load(work, f.index, clips) for f in folds]
+        results = [
+            fold_result_load(_attempt_dir(run_id, attempts[f.index]), f.index, clips)
+            for f in folds
+        ]
         wall = (run.registering_at - run.started_at).total_seconds()
         summary = cv_finish(
             cfg=cfg,
@@ -316,11 +381,16 @@ def version_register_run(*, run_id: int) -> int | None:
             wall_s=wall,
         )
         tmp = storage.tmp_dir(f"run-{run_id}")
-        _artifacts_write(run=run, work=work, target=tmp, summary=summary)
+        final = _attempt_dir(run_id, attempts[TrainingFold.FINAL]) / "final"
+        _artifacts_write(run=run, work=work, final=final, target=tmp, summary=summary)
+        if not services.run_registration_holds(run_id=run_id, token=token):
+            raise _ClaimLost
         storage.remove_tree(target)  # an orphan from a crash before its row
         target.parent.mkdir(parents=True, exist_ok=True)
         os.rename(tmp, target)
         tmp = None
+        if not services.run_registration_holds(run_id=run_id, token=token):
+            raise _ClaimLost
         oof = [
             (int(clips.clip_ids[i]), r.test_probs[j].tolist(), r.index)
             for r in results
@@ -333,6 +403,13 @@ def version_register_run(*, run_id: int) -> int | None:
             oof=oof,
             code_version=storage.code_version(),
         )
+        if version.artifact_path != storage.relative(target):
+            storage.remove_tree(target)  # registered before, by another attempt
+    except _ClaimLost:
+        # The run ended, or the reaper gave the registration to a newer attempt.
+        storage.remove_tree(tmp)
+        storage.remove_tree(target)
+        return None
     except Exception as exc:  # noqa: BLE001 - no version without complete artifacts
         logger.exception("run %s: registration failed", run_id)
         storage.remove_tree(tmp)

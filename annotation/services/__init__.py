@@ -24,10 +24,12 @@ from annotation.services.experts import (  # noqa: F401
     experts_parse_csv,
 )
 from annotation.services.jobs import (  # noqa: F401
+    job_cancel,
     job_create,
     job_mark_done,
     job_mark_failed,
     job_mark_running,
+    job_progress,
     job_send,
     panel_snapshot_compute,
     panel_snapshot_request,

@@ -24,8 +24,10 @@ PANEL_STATISTICS_REFRESH = "workers.tasks.panel_statistics_refresh"
 # The model loop's tasks (sent by registry.services).
 TRAINING_RUN_START = "workers.tasks.training_run_start"
 TRAINING_FOLD = "workers.tasks.training_fold"
+TRAINING_REGISTER = "workers.tasks.training_run_register"
 VERSION_PREDICT = "workers.tasks.version_predict"
-TRAINING_RUNS_REAP = "workers.tasks.training_runs_reap"
+TRAINING_RUNS_REAP = "workers.tasks.training_runs_reap"  # the older name
+JOBS_REAP = "workers.tasks.jobs_reap"
 RETRAIN_WHEN_DUE = "workers.tasks.retrain_when_due"
 PREDICTIONS_CATCH_UP = "workers.tasks.predictions_catch_up"
 DATASET_EXPORT = "workers.tasks.dataset_export"
@@ -37,8 +39,10 @@ TASK_NAMES = (
     PANEL_STATISTICS_REFRESH,
     TRAINING_RUN_START,
     TRAINING_FOLD,
+    TRAINING_REGISTER,
     VERSION_PREDICT,
     TRAINING_RUNS_REAP,
+    JOBS_REAP,
     RETRAIN_WHEN_DUE,
     PREDICTIONS_CATCH_UP,
     DATASET_EXPORT,

@@ -34,6 +34,8 @@ from annotation.models import (
 )
 from annotation.services import enqueue
 from annotation.services.clips import clip_create
+from jobs.reaper import lost_sentence
+from jobs.selectors import subject_alive
 
 logger = logging.getLogger(__name__)
 
@@ -333,6 +335,40 @@ def message_scrub(text: str) -> str:
     return _ABSOLUTE_PATH.sub("[server file]", text)
 
 
+def recording_lost(row) -> str:
+    """The reaper's handler for a recording whose worker died (``jobs.reaper``)."""
+    recording_id = int(row.subject.split(":")[1])
+    busy = (Recording.Status.QUEUED, Recording.Status.PROCESSING)
+    changed = Recording.objects.filter(pk=recording_id, status__in=busy).update(
+        status=Recording.Status.FAILED,
+        error_message=lost_sentence(row, "preprocessing this recording")
+        + " Run it again.",
+        updated_at=timezone.now(),
+    )
+    return f"recording {recording_id} " + ("failed" if changed else "left as it was")
+
+
+def preview_lost(row) -> str:
+    """The first-frame preview's worker died: it is asked for again once (cheap,
+    and the operator waits for it); a second loss fails the recording."""
+    from jobs.models import Heartbeat
+
+    recording_id = int(row.subject.split(":")[1])
+    recording = Recording.objects.filter(pk=recording_id).first()
+    if recording is None or recording.preview_ready:
+        return "nothing to do"
+    if not Heartbeat.objects.filter(
+        subject=row.subject, outcome__startswith="queued again"
+    ).exists():
+        _send(enqueue.RECORDING_INSPECT, recording_id)
+        return "queued again"
+    recording_mark_failed(
+        recording_id=recording_id,
+        message=lost_sentence(row, "reading the first frame") + " Upload it again.",
+    )
+    return "recording failed"
+
+
 def recording_mark_failed(*, recording_id: int, message: str) -> None:
     Recording.objects.filter(pk=recording_id).update(
         status=Recording.Status.FAILED,
@@ -410,15 +446,23 @@ def recording_targets_set(
     return recording
 
 
-def _stale_after() -> timedelta:
-    return timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT_CPU)
+def _busy(recording: Recording) -> bool:
+    """A worker is on it (its heartbeat is fresh), or it waits in the queue (sent
+    less than the CPU time limit ago: a message the broker lost does not block
+    it for ever)."""
+    if recording.status == Recording.Status.PROCESSING:
+        return subject_alive(subject=f"recording:{recording.pk}")
+    return recording.status == Recording.Status.QUEUED and (
+        recording.updated_at
+        > timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT_CPU)
+    )
 
 
 def recording_enqueue(*, recording: Recording, mode: str | None = None) -> Recording:
     """Queue preprocessing once the transaction commits (re-running is allowed).
 
-    A recording already queued or processing is refused, unless its last update is
-    older than the CPU task time limit (its worker died).
+    A recording a worker is processing (its heartbeat is fresh), or that waits in
+    the queue, is refused.
     """
     if mode is not None:
         if mode not in Recording.Mode.values:
@@ -428,10 +472,7 @@ def recording_enqueue(*, recording: Recording, mode: str | None = None) -> Recor
                 "Manual mode needs target sperm: click them on the first frame."
             )
         recording.mode = mode
-    busy = {Recording.Status.QUEUED, Recording.Status.PROCESSING}
-    if recording.status in busy and recording.updated_at > timezone.now() - (
-        _stale_after()
-    ):
+    if _busy(recording):
         raise RecordingBusy(
             f"Recording #{recording.pk} is already {recording.status}; wait for it "
             "to finish before running it again."

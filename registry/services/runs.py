@@ -8,15 +8,12 @@ worker and an admin) racing on one run cannot both win.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from annotation.errors import DomainError, InvalidInput
 from annotation.services.enqueue import TRAINING_FOLD, TRAINING_RUN_START, task_send
+from jobs.selectors import subject_alive, subjects_alive
 from modeling.config import ConfigError, config_to_dict
 from registry import selectors, storage
 from registry.models import FINISHED, RunStatus, TrainingFold, TrainingRun
@@ -91,9 +88,10 @@ def training_run_create(
 
 
 def training_run_cancel(*, run_id: int, user=None) -> TrainingRun:
-    """Ask a run to stop: a queued run, or a running one with no fold training
-    (folds waiting for a worker, or their worker dead), is cancelled now; one
-    that is training stops within a training step (the fold checks the flag)."""
+    """Ask a run to stop, in any state: a queued run, or a running one that no live
+    worker is on (folds waiting for a worker, or their worker dead), is cancelled
+    now; one that a worker is on stops within a heartbeat (the worker's thread
+    sees the flag) and a message delivered later finds the run ended."""
     run = selectors.run_get(run_id=run_id)
     if run is None:
         raise RunNotFound(f"There is no training run {run_id}.")
@@ -104,30 +102,35 @@ def training_run_cancel(*, run_id: int, user=None) -> TrainingRun:
     run_log(run_id=run_id, line=f"cancel requested by {who}")
     if run.status == RunStatus.QUEUED:
         run_finish(run_id=run_id, status=RunStatus.CANCELLED, message="")
-    elif not _a_fold_is_training(run_id=run_id):
+    elif not run_worked_on(run_id=run_id):
         # Nothing would ever see the flag (folds waiting for a worker, or their
         # worker gone): the run ends now; a fold delivered later finds it ended.
         run_finish(
             run_id=run_id,
             status=RunStatus.CANCELLED,
-            message=f"cancelled by {who}; no fold was training",
+            message=f"cancelled by {who}; no worker was on it",
         )
     run.refresh_from_db()
     return run
 
 
-def _heartbeat_fresh_after(now):
-    """A heartbeat after this moment means the fold's worker is alive."""
-    return now - timedelta(seconds=settings.TRAINING_HEARTBEAT_TIMEOUT_SECONDS)
+def run_worked_on(*, run_id: int) -> bool:
+    """A live worker is on the run: taking its snapshot, training a fold or
+    registering its version (``jobs`` heartbeats)."""
+    return (
+        subject_alive(subject=f"run:{run_id}")
+        or subject_alive(subject=f"register:{run_id}")
+        or bool(subjects_alive(prefix=f"fold:{run_id}:"))
+    )
 
 
-def _a_fold_is_training(*, run_id: int) -> bool:
-    """A fold of the run is running with a fresh heartbeat (it sees the flag)."""
-    return TrainingFold.objects.filter(
-        run_id=run_id,
-        status=RunStatus.RUNNING,
-        heartbeat_at__gt=_heartbeat_fresh_after(timezone.now()),
-    ).exists()
+def run_should_stop(*, run_id: int) -> bool:
+    """The run ended (failed, cancelled) or was asked to stop: its workers stop."""
+    return (
+        TrainingRun.objects.filter(pk=run_id)
+        .exclude(status=RunStatus.RUNNING, cancel_requested=False)
+        .exists()
+    )
 
 
 def training_run_retry(*, run_id: int, user=None) -> TrainingRun:
@@ -207,13 +210,30 @@ def folds_send(*, run: TrainingRun) -> int:
     return len(folds)
 
 
-def fold_claim(*, run_id: int, index: int, attempt: int, host: str) -> bool:
-    """Mark the fold running for this delivery, or say no: the run ended, the fold
-    is done, the message is an older attempt, or another worker's heartbeat on it
-    is fresh (Redis re-delivers long tasks; the same fold must not train twice).
-    A stale running fold of the same attempt (its worker died) restarts."""
+def fold_should_stop(*, run_id: int, index: int, attempt: int) -> bool:
+    """The run ended or was asked to stop, or this attempt no longer holds the
+    fold (a newer one took over): its worker stops."""
+    held = TrainingFold.objects.filter(
+        run_id=run_id, index=index, attempt=attempt, status=RunStatus.RUNNING
+    ).exists()
+    return not held or run_should_stop(run_id=run_id)
+
+
+def fold_claim(
+    *,
+    run_id: int,
+    index: int,
+    attempt: int,
+    host: str,
+    own_heartbeat: int | None = None,
+) -> int | None:
+    """The attempt this delivery trains the fold as, or None: the run ended, the
+    fold is done, the message is older than the queued attempt, or a live worker
+    is on the fold (Redis re-delivers long tasks; a fold must not train twice).
+    A running fold whose worker is dead (a re-delivery after a killed child)
+    restarts as the next attempt, so the dead one's late writes are refused."""
     now = timezone.now()
-    fresh = _heartbeat_fresh_after(now)
+    subject = f"fold:{run_id}:{index}"
     with transaction.atomic():
         fold = (
             TrainingFold.objects.select_for_update()
@@ -222,74 +242,113 @@ def fold_claim(*, run_id: int, index: int, attempt: int, host: str) -> bool:
             .first()
         )
         if fold is None or fold.run.status != RunStatus.RUNNING:
-            return False
-        if fold.attempt != attempt or fold.status in FINISHED:
-            return False
-        if fold.status == RunStatus.RUNNING and (
-            fold.heartbeat_at and fold.heartbeat_at > fresh
-        ):
-            return False
+            return None
+        if fold.status == RunStatus.QUEUED and fold.attempt == attempt:
+            pass
+        elif fold.status == RunStatus.RUNNING and attempt <= fold.attempt:
+            others = _alive_except(subject, own_heartbeat)
+            if others:
+                return None
+            fold.attempt += 1
+        else:
+            return None
         fold.status = RunStatus.RUNNING
         fold.started_at = fold.heartbeat_at = now
         fold.worker_host = host[:255]
         fold.error_message = ""
         fold.progress = {}
         fold.save()
-    return True
+    return fold.attempt
+
+
+def _alive_except(subject: str, own_heartbeat: int | None) -> bool:
+    from jobs.models import Heartbeat
+    from jobs.selectors import fresh_after, pid_dead_here
+
+    rows = Heartbeat.objects.filter(
+        subject=subject,
+        ended_at__isnull=True,
+        reaped_at__isnull=True,
+        beat_at__gt=fresh_after(),
+    ).exclude(pk=own_heartbeat)
+    return any(not pid_dead_here(host=r.host, pid=r.pid) for r in rows)
 
 
 def fold_heartbeat(
-    *, run_id: int, index: int, progress: dict, log_line: str | None = None
+    *,
+    run_id: int,
+    index: int,
+    attempt: int,
+    progress: dict,
+    log_line: str | None = None,
 ) -> bool:
-    """Store progress; returns True when the run was asked to stop."""
+    """Store progress (only while this attempt holds the fold); returns True when
+    the fold should stop: the run ended or was asked to, or a newer attempt took
+    the fold over."""
     updates = {"progress": progress, "heartbeat_at": timezone.now()}
+    mine = TrainingFold.objects.filter(
+        run_id=run_id, index=index, attempt=attempt, status=RunStatus.RUNNING
+    )
     if log_line is not None:
         with transaction.atomic():
-            fold = TrainingFold.objects.select_for_update().get(
-                run_id=run_id, index=index
-            )
+            fold = mine.select_for_update().first()
+            if fold is None:
+                return True
             fold.log_tail = _log_append(fold.log_tail, log_line)
             fold.progress, fold.heartbeat_at = progress, updates["heartbeat_at"]
             fold.save(update_fields=["log_tail", "progress", "heartbeat_at"])
-    else:
-        TrainingFold.objects.filter(run_id=run_id, index=index).update(**updates)
-    return (
-        TrainingRun.objects.filter(pk=run_id)
-        .exclude(status=RunStatus.RUNNING, cancel_requested=False)
-        .exists()
-    )
+    elif not mine.update(**updates):
+        return True
+    return run_should_stop(run_id=run_id)
 
 
 def fold_mark(
     *,
     run_id: int,
     index: int,
+    attempt: int,
     status: str,
     metrics: dict | None = None,
     message: str = "",
     device_name: str = "",
     peak_memory_mb: float | None = None,
-) -> None:
-    TrainingFold.objects.filter(run_id=run_id, index=index).update(
-        status=status,
-        metrics=metrics or {},
-        error_message=message[:4000],
-        finished_at=timezone.now(),
-        device_name=device_name[:255],
-        peak_memory_mb=peak_memory_mb,
+) -> bool:
+    """End this attempt of the fold; False when it no longer holds the fold (a
+    newer attempt took over, or the run ended and cancelled it)."""
+    return (
+        TrainingFold.objects.filter(
+            run_id=run_id, index=index, attempt=attempt, status=RunStatus.RUNNING
+        ).update(
+            status=status,
+            metrics=metrics or {},
+            error_message=message[:4000],
+            finished_at=timezone.now(),
+            device_name=device_name[:255],
+            peak_memory_mb=peak_memory_mb,
+        )
+        > 0
     )
 
 
-def run_claim_registration(*, run_id: int) -> bool:
-    """True for exactly one caller once every fold of a running run is done."""
+def run_claim_registration(*, run_id: int):
+    """For exactly one caller once every fold of a running run is done: the
+    claim's token (its time), which the registration shows before it writes;
+    None for everyone else."""
     folds = TrainingFold.objects.filter(run_id=run_id)
     if not folds.exists() or folds.exclude(status=RunStatus.DONE).exists():
-        return False
-    return bool(
-        TrainingRun.objects.filter(
-            pk=run_id, status=RunStatus.RUNNING, registering_at__isnull=True
-        ).update(registering_at=timezone.now())
-    )
+        return None
+    token = timezone.now()
+    claimed = TrainingRun.objects.filter(
+        pk=run_id, status=RunStatus.RUNNING, registering_at__isnull=True
+    ).update(registering_at=token)
+    return token if claimed else None
+
+
+def run_registration_holds(*, run_id: int, token) -> bool:
+    """The claim ``token`` still holds: the run runs and nobody re-claimed it."""
+    return TrainingRun.objects.filter(
+        pk=run_id, status=RunStatus.RUNNING, registering_at=token
+    ).exists()
 
 
 def run_timings_update(*, run_id: int, **seconds: float) -> None:
@@ -297,52 +356,6 @@ def run_timings_update(*, run_id: int, **seconds: float) -> None:
         run = TrainingRun.objects.select_for_update().get(pk=run_id)
         run.timings = {**run.timings, **{k: round(v, 3) for k, v in seconds.items()}}
         run.save(update_fields=["timings"])
-
-
-def training_runs_reap(*, stale_after_s: float | None = None) -> list[int]:
-    """Folds whose worker stopped sending progress: the run fails with a message
-    that says so, or (TRAINING_LOST_RUN=requeue, once) the fold is queued again.
-    Returns the ids of the runs touched."""
-    limit = stale_after_s or settings.TRAINING_HEARTBEAT_TIMEOUT_SECONDS
-    stale = timezone.now() - timedelta(seconds=limit)
-    touched, failed = [], {}
-    for fold in selectors.folds_running().filter(heartbeat_at__lt=stale):
-        name = (
-            "the final model"
-            if fold.index == TrainingFold.FINAL
-            else (f"fold {fold.index}")
-        )
-        last = fold.heartbeat_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-        lost = (
-            f"The worker training {name} ({fold.worker_host or 'unknown host'}) "
-            f"stopped reporting at {last}: it was killed, ran out of memory or "
-            "lost its machine."
-        )
-        if settings.TRAINING_LOST_RUN == "requeue" and fold.attempt < 2:
-            requeued = TrainingFold.objects.filter(
-                pk=fold.pk, status=RunStatus.RUNNING, attempt=fold.attempt
-            ).update(status=RunStatus.QUEUED, attempt=F("attempt") + 1)
-            if requeued:
-                run_log(run_id=fold.run_id, line=f"{lost} Queued {name} again.")
-                folds_send(run=fold.run)
-                touched.append(fold.run_id)
-            continue
-        # The lost fold failed, as a fold whose trainer raised does; every lost
-        # fold is marked before its run fails, since failing the run cancels the
-        # folds still waiting or training.
-        marked = TrainingFold.objects.filter(
-            pk=fold.pk, status=RunStatus.RUNNING, attempt=fold.attempt
-        ).update(
-            status=RunStatus.FAILED, error_message=lost, finished_at=timezone.now()
-        )
-        if marked:
-            failed.setdefault(fold.run_id, lost)
-    for run_id, lost in failed.items():
-        if training_run_fail(
-            run_id=run_id, message=f"{lost} No model version was registered."
-        ):
-            touched.append(run_id)
-    return touched
 
 
 def retrain_if_due(

@@ -296,14 +296,43 @@ def test_bad_targets_are_refused_with_a_message(admin_client, sent, targets, exp
     assert recording.status == Recording.Status.UPLOADED and not sent
 
 
+def _worker_on(recording):
+    """A live worker's heartbeat on the recording's preprocessing."""
+    from django.utils import timezone
+
+    from jobs.models import Heartbeat
+
+    now = timezone.now()
+    return Heartbeat.objects.create(
+        subject=f"recording:{recording.pk}",
+        host="elsewhere",
+        pid=1,
+        started_at=now,
+        beat_at=now,
+    )
+
+
 def test_recording_being_processed_cannot_be_queued_twice(admin_client, sent):
+    from django.utils import timezone
+
+    from jobs.models import Heartbeat
+
     recording = make_recording()
     services.recording_mark_processing(recording_id=recording.pk)
+    now = timezone.now()
+    beat = _worker_on(recording)
     response = admin_client.post(
         reverse("recording_rerun", args=[recording.pk]), follow=True
     )
     assert "already processing" in response.content.decode()
     assert not sent
+    # Its worker died (the heartbeat went stale): running it again is allowed.
+    Heartbeat.objects.filter(pk=beat.pk).update(
+        beat_at=now - timezone.timedelta(hours=1)
+    )
+    admin_client.post(reverse("recording_rerun", args=[recording.pk]))
+    recording.refresh_from_db()
+    assert recording.status == Recording.Status.QUEUED  # sent once it commits
 
 
 def test_first_frame_is_404_until_the_worker_wrote_it(admin_client):
@@ -401,6 +430,7 @@ def test_targets_sent_while_processing_are_refused_and_not_kept(admin_client, se
     recording = make_recording(mode=Recording.Mode.MANUAL)
     Recording.objects.filter(pk=recording.pk).update(width=320, height=240)
     services.recording_mark_processing(recording_id=recording.pk)
+    _worker_on(recording)
     response = admin_client.post(
         reverse("recording_targets", args=[recording.pk]),
         {"targets": "[[10, 10]]"},

@@ -10,8 +10,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotation import services as annotation_services
+from jobs.models import Heartbeat
+from jobs.reaper import jobs_reap
 from registry import selectors, services
-from registry.models import Prediction, RunStatus, TrainingFold, TrainingRun
+from registry.models import Prediction, RunStatus, TrainingRun
 from tests.annotation.conftest import session_client
 from tests.factories import ExpertFactory
 from tests.registry.test_versions import _version
@@ -215,10 +217,19 @@ def test_a_fold_whose_worker_was_lost_reads_failed_with_why_not_cancelled(
     run = services.training_run_create(profile="tiny")
     services.run_mark_running(run_id=run.pk, snapshot=None, n_folds=2)
     assert services.fold_claim(run_id=run.pk, index=0, attempt=1, host="w1@test")
-    TrainingFold.objects.filter(run=run, index=0).update(
-        heartbeat_at=timezone.now() - timedelta(minutes=10)
+    stale = timezone.now() - timedelta(minutes=10)
+    Heartbeat.objects.create(
+        subject=f"fold:{run.pk}:0",
+        host="gpu-box",
+        worker="w1@test",
+        pid=1,
+        started_at=stale,
+        beat_at=stale,
     )
-    assert services.training_runs_reap(stale_after_s=60) == [run.pk]
+    reaped = jobs_reap(timeout_s=60)
+    assert [(r["subject"], r["outcome"]) for r in reaped] == [
+        (f"fold:{run.pk}:0", "the run failed")
+    ]
     run.refresh_from_db()
     folds = {f.index: f for f in run.folds.all()}
     assert run.status == RunStatus.FAILED and "stopped reporting" in run.error_message

@@ -91,7 +91,7 @@ def test_a_run_is_registered_once_even_if_registration_is_claimed_twice(
 ):
     run = services.training_run_create(profile="tiny")
     assert ModelVersion.objects.filter(run=run).count() == 1
-    assert services.run_claim_registration(run_id=run.pk) is False  # run is done
+    assert services.run_claim_registration(run_id=run.pk) is None  # run is done
 
 
 @pytest.mark.django_db
@@ -282,11 +282,26 @@ def test_the_latent_quality_check_matches_a_hand_computed_spearman(voted):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_redelivered_tasks_restart_cleanly_and_register_once(voted):
+def _heartbeat(subject: str, *, attempt: int = 1, age_s: float = 0.0):
+    """A task's heartbeat as another machine's worker left it ``age_s`` ago."""
     from datetime import timedelta
 
     from django.utils import timezone
 
+    from jobs.models import Heartbeat
+
+    at = timezone.now() - timedelta(seconds=age_s)
+    return Heartbeat.objects.create(
+        subject=subject,
+        attempt=attempt,
+        host="another-machine",
+        pid=1,
+        started_at=at,
+        beat_at=at,
+    )
+
+
+def test_redelivered_tasks_restart_cleanly_and_register_once(voted):
     from workers.training import training_fold_run, training_run_start_run
 
     # No worker and no eager mode: the test plays the worker, delivering twice.
@@ -298,21 +313,29 @@ def test_redelivered_tasks_restart_cleanly_and_register_once(voted):
     assert training_fold_run(run_id=run.pk, index=0, attempt=1, host="a")["done"]
     # Fold 0 delivered again: done, so nothing happens.
     assert training_fold_run(run_id=run.pk, index=0, attempt=1, host="b")["skipped"]
-    # Fold 1's worker died mid-training long ago, leaving a half-written folder.
-    TrainingFold.objects.filter(run=run, index=1).update(
-        status=RunStatus.RUNNING, heartbeat_at=timezone.now() - timedelta(hours=1)
-    )
-    junk = storage.registry_dir("runs", str(run.pk), "fold_1", "checkpoint")
-    junk.mkdir(parents=True)
-    (junk / "model.safetensors").write_bytes(b"half")
+    # Fold 1's worker died mid-training an hour ago, leaving a half-written folder.
+    TrainingFold.objects.filter(run=run, index=1).update(status=RunStatus.RUNNING)
+    _heartbeat(f"fold:{run.pk}:1", age_s=3600)
+    junk = storage.registry_dir("runs", str(run.pk), "attempt-1", "fold_1")
+    (junk / "checkpoint").mkdir(parents=True)
+    (junk / "checkpoint" / "model.safetensors").write_bytes(b"half")
     # A fresh heartbeat means another worker is on it: a duplicate is refused.
-    TrainingFold.objects.filter(run=run, index=-1).update(
-        status=RunStatus.RUNNING, heartbeat_at=timezone.now()
-    )
+    TrainingFold.objects.filter(run=run, index=-1).update(status=RunStatus.RUNNING)
+    _heartbeat(f"fold:{run.pk}:-1")
     assert training_fold_run(run_id=run.pk, index=-1, attempt=1, host="c")["skipped"]
-    TrainingFold.objects.filter(run=run, index=-1).update(status=RunStatus.QUEUED)
+    # Fold 1's message delivered again: its worker is dead, so this delivery
+    # takes the fold over as attempt 2, in a folder of its own.
     assert training_fold_run(run_id=run.pk, index=1, attempt=1, host="c")["done"]
+    fold = TrainingFold.objects.get(run=run, index=1)
+    assert fold.attempt == 2 and fold.status == RunStatus.DONE
+    # The dead attempt's late writes are refused; its folder is not the one used.
+    assert not services.fold_mark(
+        run_id=run.pk, index=1, attempt=1, status=RunStatus.FAILED
+    )
+    assert services.fold_should_stop(run_id=run.pk, index=1, attempt=1)
+    assert (junk / "checkpoint" / "model.safetensors").read_bytes() == b"half"
     # An older attempt's message is ignored.
+    TrainingFold.objects.filter(run=run, index=-1).update(status=RunStatus.QUEUED)
     assert training_fold_run(run_id=run.pk, index=-1, attempt=0, host="d")["skipped"]
     last = training_fold_run(run_id=run.pk, index=-1, attempt=1, host="d")
     assert last["version"] == 1
@@ -331,9 +354,6 @@ def test_cancelling_a_running_run_with_no_fold_training_ends_it_at_once(
     """No worker is up: the run was started (folds queued) but nothing trains,
     so nothing would ever read the cancel flag. Cancel ends it now; a fold
     delivered later finds the run ended and does nothing; schedules are free."""
-    from datetime import timedelta
-
-    from django.utils import timezone
 
     from workers.training import training_run_start_run
 
@@ -342,18 +362,21 @@ def test_cancelling_a_running_run_with_no_fold_training_ends_it_at_once(
     run.refresh_from_db()
     assert run.status == RunStatus.RUNNING
     # One fold whose worker died long ago: its heartbeat is stale.
-    stale = timezone.now() - timedelta(
-        seconds=settings.TRAINING_HEARTBEAT_TIMEOUT_SECONDS + 60
-    )
-    TrainingFold.objects.filter(run=run, index=0).update(
-        status=RunStatus.RUNNING, heartbeat_at=stale
-    )
+    TrainingFold.objects.filter(run=run, index=0).update(status=RunStatus.RUNNING)
+    _heartbeat(f"fold:{run.pk}:0", age_s=settings.JOB_HEARTBEAT_TIMEOUT_SECONDS + 60)
     run = services.training_run_cancel(run_id=run.pk)
     assert run.status == RunStatus.CANCELLED, run.status
-    assert "no fold was training" in run.error_message
+    assert "no worker was on it" in run.error_message
     fold = TrainingFold.objects.get(run=run, index=1)
-    assert not services.fold_claim(
-        run_id=run.pk, index=1, attempt=fold.attempt, host="late@test"
+    assert (
+        services.fold_claim(
+            run_id=run.pk,
+            index=1,
+            attempt=fold.attempt,
+            host="late@test",
+            own_heartbeat=None,
+        )
+        is None
     )
     from registry import selectors
 
@@ -362,14 +385,13 @@ def test_cancelling_a_running_run_with_no_fold_training_ends_it_at_once(
 
 @pytest.mark.django_db(transaction=True)
 def test_cancelling_a_run_whose_fold_is_training_asks_it_to_stop(voted):
-    from django.utils import timezone
-
     from workers.training import training_run_start_run
 
     run = services.training_run_create(profile="tiny")
     training_run_start_run(run_id=run.pk)
-    TrainingFold.objects.filter(run=run, index=0).update(
-        status=RunStatus.RUNNING, heartbeat_at=timezone.now()
-    )
+    TrainingFold.objects.filter(run=run, index=0).update(status=RunStatus.RUNNING)
+    _heartbeat(f"fold:{run.pk}:0")  # a live worker trains it
     run = services.training_run_cancel(run_id=run.pk)
     assert run.status == RunStatus.RUNNING and run.cancel_requested
+    # What that worker's heartbeat thread asks: stop.
+    assert services.fold_should_stop(run_id=run.pk, index=0, attempt=1)

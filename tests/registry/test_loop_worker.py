@@ -19,6 +19,8 @@ from celery import Celery
 from django.db import connection
 
 from annotation.services import enqueue
+from jobs.models import Heartbeat
+from jobs.reaper import jobs_reap
 from registry import selectors, services, storage
 from registry.models import ModelVersion, Prediction, RunStatus, TrainingRun
 from tests.annotation.conftest import session_client
@@ -42,7 +44,7 @@ class Workers:
         self.redis_url, self.media, self.tmp = redis_url, media, tmp
         self.processes: list[tuple[subprocess.Popen, Path]] = []
 
-    def start(self, name: str) -> subprocess.Popen:
+    def start(self, name: str, *, pool: str = "solo") -> subprocess.Popen:
         env = {
             **os.environ,
             "DATABASE_URL": _database_url(),
@@ -65,7 +67,9 @@ class Workers:
                 "-Q",
                 "cpu",
                 "--pool",
-                "solo",
+                pool,
+                "--concurrency",
+                "1",
                 "--hostname",
                 f"{name}@test",
                 "--without-gossip",
@@ -184,12 +188,62 @@ def test_a_worker_killed_mid_training_fails_the_run_and_leaves_nothing(voted, wo
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
     time.sleep(2.5)
-    assert services.training_runs_reap(stale_after_s=2) == [run.pk]
+    reaped = jobs_reap(timeout_s=2)
+    assert [r["outcome"] for r in reaped] == ["the run failed"]
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED
     assert "stopped reporting" in run.error_message and "w1@test" in run.error_message
     assert "No model version was registered" in run.error_message
     _nothing_left(run)
+
+
+def _children(process: subprocess.Popen) -> list[int]:
+    out = subprocess.run(
+        ["pgrep", "-P", str(process.pid)], capture_output=True, text=True
+    ).stdout
+    return [int(pid) for pid in out.split()]
+
+
+def test_a_worker_child_killed_mid_fold_trains_it_again_as_a_new_attempt(
+    voted, workers
+):
+    """SIGKILL of the child training a fold: the worker's main process re-queues
+    the message (acks_late, reject on worker loss), the next delivery sees the
+    dead child's heartbeat, takes the fold over as attempt 2 in a folder of its
+    own, and the run ends done with one version."""
+    process = workers.start("w1", pool="prefork")
+    run = services.training_run_create(profile="tiny", overrides={"epochs": 60})
+    assert _wait_for(lambda: _training(run), 120), run.log_tail
+    fold = run.folds.get(status=RunStatus.RUNNING)
+    child = Heartbeat.objects.get(
+        subject=f"fold:{run.pk}:{fold.index}", ended_at__isnull=True
+    ).pid
+    assert child in _children(process)
+    os.kill(child, signal.SIGKILL)
+    assert _wait_for(lambda: _status(run) in ("done", "failed"), 300), run.log_tail
+    run.refresh_from_db()
+    assert run.status == RunStatus.DONE, run.error_message
+    fold.refresh_from_db()
+    assert fold.attempt == 2 and fold.status == RunStatus.DONE
+    killed = Heartbeat.objects.get(subject=f"fold:{run.pk}:{fold.index}", pid=child)
+    assert killed.ended_at is None and killed.outcome == "delivered again"
+    assert ModelVersion.objects.filter(run=run).count() == 1
+    assert process.poll() is None  # the worker itself kept serving
+
+
+def test_a_worker_whose_idle_child_is_killed_keeps_serving_and_stops_on_term(
+    voted, workers
+):
+    process = workers.start("w1", pool="prefork")
+    assert _wait_for(lambda: len(_children(process)) == 1, 60)
+    (idle,) = _children(process)
+    os.kill(idle, signal.SIGKILL)
+    assert _wait_for(lambda: _children(process) not in ([], [idle]), 30)
+    run = services.training_run_create(profile="tiny")
+    assert _wait_for(lambda: _status(run) in ("done", "failed"), 240), run.log_tail
+    assert _status(run) == RunStatus.DONE
+    process.terminate()
+    process.wait(timeout=30)  # TERM: a warm shutdown, not ignored
 
 
 def test_a_trainer_error_on_the_worker_fails_the_run_with_the_reason(voted, workers):

@@ -1,0 +1,120 @@
+"""Reads: is anyone working on a job, and which queues have a worker."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from jobs.models import Heartbeat, WorkerPresence
+
+
+def pid_dead_here(*, host: str, pid: int) -> bool:
+    """True only when the process ran on this machine and is gone (or a zombie):
+    a killed worker child is known dead at once, not after the timeout."""
+    from jobs.liveness import host_name
+
+    if host != host_name():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def fresh_after(now: datetime | None = None) -> datetime:
+    """A heartbeat after this moment means its process is alive."""
+    now = now or timezone.now()
+    return now - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT_SECONDS)
+
+
+def _open(subject: str, attempt: int | None):
+    rows = Heartbeat.objects.filter(
+        subject=subject, ended_at__isnull=True, reaped_at__isnull=True
+    )
+    return rows if attempt is None else rows.filter(attempt=attempt)
+
+
+def subject_alive(*, subject: str, attempt: int | None = None) -> bool:
+    """A task working on ``subject`` (that attempt, or any) is alive now."""
+    return any(
+        not pid_dead_here(host=row.host, pid=row.pid)
+        for row in _open(subject, attempt).filter(beat_at__gt=fresh_after())
+    )
+
+
+def subjects_alive(*, prefix: str) -> set[str]:
+    """The subjects starting with ``prefix`` that a live task is working on."""
+    rows = Heartbeat.objects.filter(
+        subject__startswith=prefix,
+        ended_at__isnull=True,
+        reaped_at__isnull=True,
+        beat_at__gt=fresh_after(),
+    )
+    return {r.subject for r in rows if not pid_dead_here(host=r.host, pid=r.pid)}
+
+
+def heartbeats_dead(*, timeout_s: float | None = None) -> list[Heartbeat]:
+    """Open heartbeats whose process stopped beating (or died on this machine)."""
+    now = timezone.now()
+    stale = (
+        now - timedelta(seconds=timeout_s)
+        if timeout_s is not None
+        else fresh_after(now)
+    )
+    open_rows = Heartbeat.objects.filter(ended_at__isnull=True, reaped_at__isnull=True)
+    dead = list(open_rows.filter(beat_at__lt=stale).order_by("beat_at"))
+    seen = {row.pk for row in dead}
+    for row in open_rows.filter(beat_at__gte=stale).exclude(pk__in=seen):
+        if pid_dead_here(host=row.host, pid=row.pid):
+            dead.append(row)
+    return dead
+
+
+def subject_dead_rows(*, subject: str) -> list[Heartbeat]:
+    """Open heartbeats of ``subject`` whose process is gone (stale, or dead here)."""
+    stale = fresh_after()
+    return [
+        row
+        for row in _open(subject, None)
+        if row.beat_at < stale or pid_dead_here(host=row.host, pid=row.pid)
+    ]
+
+
+def last_heartbeat(*, subject: str) -> Heartbeat | None:
+    return Heartbeat.objects.filter(subject=subject).order_by("-beat_at").first()
+
+
+def queues_silent(*, queues: list[str] | tuple[str, ...]) -> dict[str, datetime | None]:
+    """The queues no running worker has reported on for WORKER_SILENT_AFTER_SECONDS,
+    with when one last did (None: never). Workers are few: read in Python, the
+    same on SQLite and PostgreSQL."""
+    cutoff = timezone.now() - timedelta(seconds=settings.WORKER_SILENT_AFTER_SECONDS)
+    workers = list(WorkerPresence.objects.all())
+    silent = {}
+    for queue in queues:
+        serving = [w for w in workers if queue in (w.queues or [])]
+        if any(w.stopped_at is None and w.seen_at > cutoff for w in serving):
+            continue
+        silent[queue] = max((w.seen_at for w in serving), default=None)
+    return silent
+
+
+def silent_queues(*, also: tuple[str, ...] = ()) -> list[dict]:
+    """The queues to warn about: "cpu" (every job needs it), any queue a worker has
+    ever served (a GPU worker that went away), and ``also`` (queues jobs wait on)."""
+    served = {q for w in WorkerPresence.objects.all() for q in (w.queues or [])}
+    watched = sorted({"cpu", *served, *also})
+    return [
+        {"queue": queue, "last_seen": last}
+        for queue, last in queues_silent(queues=watched).items()
+    ]
