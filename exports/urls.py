@@ -7,4 +7,5 @@ urlpatterns = [
     path("start/", views.export_start, name="export_start"),
     path("<int:job_id>/download/", views.export_download, name="export_download"),
     path("import/", views.import_upload, name="import_upload"),
+    path("<int:job_id>/cancel/", views.job_cancel, name="export_job_cancel"),
 ]

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from annotation import roles
+from annotation import services as annotation_services
 from annotation.errors import DomainError
 from annotation.models import Job
 from exports import services
@@ -97,4 +98,24 @@ def import_upload(request: HttpRequest) -> HttpResponse:
         f"Import {job.pk} queued: checksums first, then the clips and votes; this "
         "page shows how it went.",
     )
+    return redirect("export_home")
+
+
+@require_POST
+@admin_required
+def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
+    """Cancel an export or import: a queued one ends now; a running one stops at
+    its next progress report (an export keeps no file, an import rolls back)."""
+    kinds = (services.EXPORT_KIND, services.IMPORT_KIND)
+    if not Job.objects.filter(pk=job_id, kind__in=kinds).exists():
+        raise Http404(f"There is no export or import {job_id}.")
+    job = annotation_services.job_cancel(job_id=job_id, user=request.user)
+    if job.status == Job.Status.CANCELLED:
+        messages.success(request, f"Job {job_id} cancelled.")
+    elif job.status == Job.Status.RUNNING:
+        messages.success(
+            request, f"Job {job_id} will stop at its next progress report."
+        )
+    else:
+        messages.error(request, f"Job {job_id} had already ended ({job.status}).")
     return redirect("export_home")

@@ -24,6 +24,8 @@ class _Cancelled(Exception):
 
 def dataset_export_run(*, job_id: int) -> dict:
     job = Job.objects.get(pk=job_id)
+    if job.status not in (Job.Status.QUEUED, Job.Status.RUNNING):
+        return {"skipped": True}  # cancelled before a worker took it, or ended
     params = job.params
     version = (
         registry_selectors.version_get(version_id=params["version_id"])
