@@ -7,6 +7,9 @@ soft targets ``(1 - w) * panel + w * teacher`` and is selected and tested agains
 the panel alone, on the teacher's own folds, so no test clip leaks into training.
 The teacher's predictions on its training clips are in-sample (standard
 knowledge distillation); its test-fold predictions are never used for training.
+The student's inputs go through ``training.fold_data`` as in ``run_cv``, so a
+negative control in its config (``data.control``) is applied, not only recorded;
+the teacher sees the inputs of its own run.
 """
 
 from __future__ import annotations
@@ -43,11 +46,13 @@ def soft_targets(
 
 
 def teacher_predict(
-    *, checkpoint: str | Path, clips: ClipSet, device: torch.device
+    *, checkpoint: str | Path, clips: ClipSet, fold: Fold, device: torch.device
 ) -> np.ndarray:
-    """The teacher checkpoint's predicted distributions for every clip (N, 5)."""
+    """The teacher checkpoint's predicted distributions for every clip (N, 5),
+    on the inputs it had in its own run (``training.fold_data``: its fold's
+    control, if it ran under one)."""
     model, _, cfg, scaler = ckpt.checkpoint_load(checkpoint, device=device)
-    data = training.device_data(clips, scaler, cfg, device)
+    data = training.fold_data(clips, scaler, cfg, device, fold)
     return training.evaluate(
         model=model, data=data, idx=np.arange(len(clips)), cfg=cfg, device=device
     )
@@ -88,7 +93,8 @@ def distill_fold(
     """Train the student on one fold; returns test metrics and the test predictions."""
     torch.manual_seed(cfg.runtime.seed + fold.index)
     scaler = SpeedScaler.fit(clips.speed_raw[fold.train], clips.speed_names)
-    data = training.device_data(clips, scaler, cfg, device)
+    # The student's inputs exactly as run_cv's (its control included): one path.
+    data = training.fold_data(clips, scaler, cfg, device, fold)
     soft = soft_targets(
         panel=data.targets,
         teacher=torch.as_tensor(teacher_probs, dtype=torch.float32),
@@ -146,7 +152,9 @@ def distill_cv(
     results = []
     for fold in folds_read(teacher_dir, clips):
         checkpoint = teacher_dir / f"fold_{fold.index}" / "checkpoint"
-        teacher = teacher_predict(checkpoint=checkpoint, clips=clips, device=device)
+        teacher = teacher_predict(
+            checkpoint=checkpoint, clips=clips, fold=fold, device=device
+        )
         result = distill_fold(
             cfg=cfg,
             clips=clips,

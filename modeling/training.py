@@ -100,6 +100,25 @@ def device_data(
     )
 
 
+def fold_data(
+    clips: ClipSet,
+    scaler: SpeedScaler,
+    cfg: Config,
+    device: torch.device,
+    fold: Fold,
+) -> DeviceData:
+    """A fold's tensors as its model sees them: ``device_data`` with the run's
+    negative control (``cfg.data.control``) applied to every split. The one way
+    a model (trained here, a distilled student, its teacher) gets its inputs."""
+    return control_apply(
+        device_data(clips, scaler, cfg, device),
+        fold=fold,
+        patient_ids=clips.patient_ids,
+        control=cfg.data.control,
+        seed=cfg.runtime.seed + 7919 * (fold.index + 1),
+    )
+
+
 def batch_make(
     data: DeviceData,
     idx: np.ndarray,
@@ -348,13 +367,7 @@ def run_fold(
     and test_predictions.json (what ``fold_result_load`` reads back)."""
     torch.manual_seed(cfg.runtime.seed + fold.index)
     scaler = SpeedScaler.fit(clips.speed_raw[fold.train], clips.speed_names)
-    data = control_apply(
-        device_data(clips, scaler, cfg, device),
-        fold=fold,
-        patient_ids=clips.patient_ids,
-        control=cfg.data.control,
-        seed=cfg.runtime.seed + 7919 * (fold.index + 1),
-    )
+    data = fold_data(clips, scaler, cfg, device, fold)
     model = model_for(cfg, len(clips.speed_names), device)
     label = f"fold {fold.index}" if fold.index >= 0 else "full"
     selected: dict = {}

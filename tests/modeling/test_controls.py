@@ -7,9 +7,10 @@ import torch
 from modeling import checkpoint as ckpt
 from modeling import training
 from modeling.config import config_from_dict
-from modeling.controls import control_apply, shuffle_across_patients
+from modeling.controls import CONTROLS, control_apply, shuffle_across_patients
 from modeling.cv import Fold
 from modeling.data import SpeedScaler, clipset_load
+from modeling.distill import distill_fold
 from tests.modeling.conftest import tiny_manifest
 from tests.modeling.test_training import TinyVideoModel
 
@@ -107,3 +108,36 @@ def test_without_a_control_the_model_sees_the_clips_as_they_are(tmp_path, record
     training.run_cv(cfg=_cfg("none"), clips=clips, out_dir=tmp_path / "o")
     assert all(v.flatten(2).std(dim=2).min() > 0 for v, _ in recording)
     assert all(s.std() > 0 for _, s in recording)
+
+
+@pytest.mark.parametrize("control", ["none", *CONTROLS[1:]])
+def test_a_distilled_student_receives_the_inputs_run_cv_gives_its_model(
+    tmp_path, recording, control
+):
+    """Distillation applies the control exactly as run_cv does: every batch the
+    student sees (training steps, validation, test) equals run_fold's on the
+    same fold, so a "video zeroed" student sees black frames (pixel std 0)."""
+    clips = clipset_load(tiny_manifest(tmp_path / "d", n_clips=12, n_patients=6))
+    cfg = _cfg(control)
+    fold = training.folds_for(clips, cfg)[0]
+    cpu = torch.device("cpu")
+    training.run_fold(
+        cfg=cfg, clips=clips, fold=fold, out_dir=tmp_path / "o", device=cpu
+    )
+    by_run_cv = list(recording)
+    recording.clear()
+    distill_fold(
+        cfg=cfg,
+        clips=clips,
+        fold=fold,
+        teacher_probs=np.full((len(clips), 5), 0.2),
+        teacher_weight=0.5,
+        device=cpu,
+    )
+    assert len(recording) == len(by_run_cv) > 2  # steps, validation and test
+    for (video, speed), (video_cv, speed_cv) in zip(recording, by_run_cv, strict=True):
+        assert torch.equal(video, video_cv) and torch.equal(speed, speed_cv)
+    pixel_std = max(float(v.flatten(2).std(dim=2).max()) for v, _ in recording)
+    speed_abs = max(float(s.abs().max()) for _, s in recording)
+    assert (pixel_std == 0) == (control == "video_zeroed")
+    assert (speed_abs == 0) == (control == "speed_zeroed")
