@@ -54,7 +54,12 @@ def teacher_predict(
     model, _, cfg, scaler = ckpt.checkpoint_load(checkpoint, device=device)
     data = training.fold_data(clips, scaler, cfg, device, fold)
     return training.evaluate(
-        model=model, data=data, idx=np.arange(len(clips)), cfg=cfg, device=device
+        model=model,
+        data=data,
+        idx=np.arange(len(clips)),
+        cfg=cfg,
+        device=device,
+        frames=False,  # soft targets: one distribution per clip
     )
 
 

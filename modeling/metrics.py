@@ -2,7 +2,11 @@
 
 All functions take ``pred`` and ``target`` as arrays of shape (N, 5): probability
 distributions over grades A..E (index 0 = A). Vote counts may be passed as
-``target``; they are normalised first.
+``target``; they are normalised first. ``metrics_all``, ``emd_per_clip`` and
+``top_hi_segments`` also take ``pred`` of shape (N, F, 5), F predictions per
+clip (the per-frame protocol: every frame scored on its own): each is scored
+against its clip's target, the metrics are over the N * F predictions and
+``emd_per_clip`` gives each clip the mean of its F scores.
 
 Conventions (chosen to avoid the faults of the reference code):
 
@@ -51,9 +55,31 @@ def _pair(pred: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return p, q
 
 
+def frames_flatten(
+    pred: np.ndarray, target: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N, F, 5) predictions (F per clip) as N * F rows, each beside its clip's
+    target; (N, 5) predictions unchanged."""
+    pred = np.asarray(pred, dtype=np.float64)
+    if pred.ndim != 3:
+        return pred, target
+    target = np.asarray(target, dtype=np.float64)
+    if target.shape != (len(pred), pred.shape[2]):
+        raise ValueError(
+            f"pred {pred.shape} holds {pred.shape[1]} predictions for each of "
+            f"{len(pred)} clips; target must be ({len(pred)}, {pred.shape[2]}), "
+            f"got {target.shape}"
+        )
+    flat = pred.reshape(-1, pred.shape[2])
+    return flat, np.repeat(target, pred.shape[1], axis=0)
+
+
 def emd_per_clip(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
-    p, q = _pair(pred, target)
-    return ((np.cumsum(p, 1) - np.cumsum(q, 1)) ** 2).mean(axis=1)
+    """Each clip's EMD; with F predictions per clip, the mean of their EMDs."""
+    per_clip = np.shape(pred)[1] if np.ndim(pred) == 3 else 1
+    p, q = _pair(*frames_flatten(pred, target))
+    emd = ((np.cumsum(p, 1) - np.cumsum(q, 1)) ** 2).mean(axis=1)
+    return emd.reshape(-1, per_clip).mean(axis=1)
 
 
 def mse_per_clip(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -155,6 +181,7 @@ def top_hi_segments(
     reproduces both: the 25th percentile of a class lies below its mean whenever
     the distribution has a long lower tail, as HI distributions do.
     """
+    pred, target = frames_flatten(pred, target)
     hi = hi_per_clip(pred, target)
     modes = grade_mode(target)
     table: dict[str, dict[str, float]] = {}
@@ -204,9 +231,12 @@ def metrics_all(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
 
     Keys: emd, mse, jsd, ce, hi, macro_hi, macro_f1, mode_accuracy,
     within_one_accuracy, balanced_accuracy_1st .. balanced_accuracy_5th (scored
-    against the tied set), tie_rate_1st .. tie_rate_5th, n_clips.
+    against the tied set), tie_rate_1st .. tie_rate_5th, n_clips; with F
+    predictions per clip (N, F, 5), every one of them is scored against its
+    clip's target and ``predictions_per_clip`` (F) is added.
     """
-    p, q = _pair(pred, target)
+    per_clip = np.shape(pred)[1] if np.ndim(pred) == 3 else None
+    p, q = _pair(*frames_flatten(pred, target))
     true_mode, pred_mode = grade_mode(q), grade_mode(p)
     result = {
         "emd": float(emd_per_clip(p, q).mean()),
@@ -223,5 +253,9 @@ def metrics_all(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
         score, ties = nth_grade_balanced_accuracy(p, q, n)
         result[f"balanced_accuracy_{suffix}"] = score
         result[f"tie_rate_{suffix}"] = ties
-    result["n_clips"] = int(p.shape[0])
+    if per_clip is None:
+        result["n_clips"] = int(p.shape[0])
+    else:
+        result["n_clips"] = int(p.shape[0] // per_clip)
+        result["predictions_per_clip"] = int(per_clip)
     return result

@@ -27,6 +27,8 @@ def predict(
 
     Writes ``predictions.jsonl`` (clip_id, pred, pred_mode) under ``out``; when the
     clips predicted have votes, also ``metrics.json``. Returns the metrics (or {}).
+    A model scored per frame (``score_frames``) is scored so here too, as in its
+    run; its ``pred`` is the mean of its frames' distributions.
     """
     dev = device_resolve(device)
     model, meta, cfg, scaler = ckpt.checkpoint_load(checkpoint, device=dev)
@@ -43,7 +45,9 @@ def predict(
             )
         idx = np.array([where[cid] for cid in clip_ids], dtype=np.int64)
     dd = device_data(clips, scaler, cfg, dev)
-    probs = evaluate(model=model, data=dd, idx=idx, cfg=cfg, device=dev)
+    scored = evaluate(model=model, data=dd, idx=idx, cfg=cfg, device=dev)
+    # A per-frame model scores (n, F, 5) as in its run; a clip gets their mean.
+    probs = scored.mean(axis=1) if scored.ndim == 3 else scored
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with (out / "predictions.jsonl").open("w") as fh:
@@ -63,8 +67,8 @@ def predict(
             "data": str(clips.root),
             "dataset_sha256": clips.manifest_sha256,
             "n_clips": int(len(idx)),
-            **metrics_all(probs, targets),
-            "top_hi": top_hi_segments(probs, targets),
+            **metrics_all(scored, targets),
+            "top_hi": top_hi_segments(scored, targets),
         }
         json_write(out / "metrics.json", result)
     return result

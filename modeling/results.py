@@ -55,13 +55,18 @@ def baseline_mean_distribution(clips: ClipSet, folds: list[Fold]) -> list[dict]:
 
 
 def oof_write(path: Path, clips: ClipSet, results: list[FoldResult]) -> np.ndarray:
-    """Out-of-fold predictions, one JSON line per clip; returns the (N, 5) array."""
-    oof = np.full((len(clips), 5), np.nan)
+    """Out-of-fold predictions, one JSON line per clip; returns the (N, 5) array.
+
+    Per-frame predictions (F per clip, ``FoldResult.test_probs`` (n, F, 5)) are
+    written as ``pred_frames`` beside ``pred``, their mean (the clip's served
+    distribution), and returned as (N, F, 5)."""
+    oof = np.full((len(clips), *results[0].test_probs.shape[1:]), np.nan)
     fold_of = np.full(len(clips), -1)
     for r in results:
         oof[r.test_idx] = r.test_probs
         fold_of[r.test_idx] = r.index
     targets = clips.targets.numpy()
+    clip_pred = oof.mean(axis=1) if oof.ndim == 3 else oof
     with path.open("w") as fh:
         for i, cid in enumerate(clips.clip_ids):
             row = {
@@ -69,9 +74,11 @@ def oof_write(path: Path, clips: ClipSet, results: list[FoldResult]) -> np.ndarr
                 "patient_id": clips.patient_ids[i],
                 "fold": int(fold_of[i]),
                 "target": [round(float(x), 6) for x in targets[i]],
-                "pred": [round(float(x), 6) for x in oof[i]],
-                "pred_mode": GRADES[int(np.argmax(oof[i]))],
+                "pred": [round(float(x), 6) for x in clip_pred[i]],
+                "pred_mode": GRADES[int(np.argmax(clip_pred[i]))],
             }
+            if oof.ndim == 3:
+                row["pred_frames"] = oof[i].round(6).tolist()
             fh.write(json.dumps(row) + "\n")
     return oof
 
@@ -94,8 +101,14 @@ def fold_result_load(out_dir: str | Path, index: int, clips: ClipSet) -> FoldRes
             f"({unknown[:3]}...); it belongs to another dataset"
         )
     test_idx = np.array([position[c] for c in tested["clip_ids"]], dtype=int)
-    probs = np.array(tested["probs"], dtype=np.float64).reshape(len(test_idx), 5)
+    probs = _probs_read(tested["probs"], len(test_idx))
     alt = tested.get("probs_alt")
     if alt is not None:
-        alt = np.array(alt, dtype=np.float64).reshape(len(test_idx), 5)
+        alt = _probs_read(alt, len(test_idx))
     return FoldResult(index, test_idx, probs, metrics, int(tested["best_epoch"]), alt)
+
+
+def _probs_read(rows: list, n: int) -> np.ndarray:
+    """(n, 5) clip predictions, or (n, F, 5) per-frame ones, as written."""
+    probs = np.array(rows, dtype=np.float64)
+    return probs if probs.ndim == 3 else probs.reshape(n, 5)

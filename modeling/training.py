@@ -231,9 +231,18 @@ def evaluate(
     idx: np.ndarray,
     cfg: Config,
     device: torch.device,
+    frames: bool = True,
 ) -> np.ndarray:
-    """Predicted distributions (len(idx), 5) without augmentation."""
+    """Predicted distributions (len(idx), 5) without augmentation. A model that
+    scores frames (``score_frames``: the per-frame image protocol) gives
+    (len(idx), T, 5) instead, each of a clip's T source frames predicted on its
+    own, unless ``frames`` is False (one distribution per clip, as served)."""
     model.eval()
+    frames = frames and getattr(model, "score_frames", False)
+    if frames:  # every source frame, not the n_frames a clip model samples
+        cfg = dataclasses.replace(
+            cfg, data=dataclasses.replace(cfg.data, n_frames=data.n_source_frames)
+        )
     out = []
     bs = cfg.runtime.eval_batch_size
     for start in range(0, len(idx), bs):
@@ -241,7 +250,9 @@ def evaluate(
             data, idx[start : start + bs], cfg, device, train=False
         )
         with autocast(cfg, device):
-            logits = model(video, speed)
+            logits = (
+                model.frame_outputs(video, speed) if frames else model(video, speed)
+            )
         out.append(torch.softmax(logits.float(), dim=-1).cpu())
     return torch.cat(out).numpy().astype(np.float64)
 

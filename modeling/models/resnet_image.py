@@ -7,11 +7,19 @@ feature (B, 2048) and the model keeps the (B, 5) logits contract with softmax
 applied once, by the caller. (Averaging per-frame *probabilities* would need a
 softmax inside the model; we chose logits to keep "softmax once".)
 
-``per_frame=True`` is the paper's protocol instead: every frame is a training
-sample of its own (``training_outputs`` gives one head output per frame, each
-trained with the loss against the clip's distribution), and ``forward`` returns
-the log of the frame-averaged probabilities (so softmax(forward) is that
-average, as for RoSTFine's heads).
+``per_frame=True`` trains every frame as a sample of its own
+(``training_outputs`` gives one head output per frame, each trained with the
+loss against the clip's distribution), and ``forward`` returns the log of the
+frame-averaged probabilities (so softmax(forward) is that average, as for
+RoSTFine's heads): one distribution per clip, what a clip is served.
+
+``score_frames=True`` (with ``per_frame``) is the image baseline's protocol in
+MERSV: at evaluation every frame is a prediction of its own, scored against the
+clip's distribution (``frame_outputs``; ``modeling.training.evaluate`` with
+``frames=True`` scores each of a clip's source frames). Without it, a per-frame
+model is scored on its clip-averaged probabilities, which can only lower EMD
+(EMD is convex in the prediction), so that variant carries its own name in the
+comparison (``per_frame_mean``).
 """
 
 from __future__ import annotations
@@ -41,9 +49,16 @@ class ResNetImage(GradeModel):
         n_speed: int,
         dropout: float,
         per_frame: bool = False,
+        score_frames: bool = False,
     ) -> None:
         super().__init__()
+        if score_frames and not per_frame:
+            raise ValueError(
+                "score_frames scores the frames of a per-frame model; set "
+                "per_frame=True too."
+            )
         self.per_frame = per_frame
+        self.score_frames = score_frames
         backbone.fc = nn.Identity()
         self.backbone = backbone
         self.num_features = num_features
@@ -71,6 +86,12 @@ class ResNetImage(GradeModel):
         features = self.frame_features(video)
         return [self.head(features[:, i], speed) for i in range(features.shape[1])]
 
+    def frame_outputs(
+        self, video: torch.Tensor, speed: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, T, 5) logits: each frame's own prediction (the per-frame head)."""
+        return torch.stack(self._frame_logits(video, speed), dim=1)
+
     def training_outputs(
         self, video: torch.Tensor, speed: torch.Tensor | None = None
     ) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -90,12 +111,14 @@ def resnet_image(
     tiny: bool = False,
     width: int = 64,
     per_frame: bool = False,
+    score_frames: bool = False,
 ) -> ResNetImage:
     """ResNet-50 per frame (``tiny=True``: one BasicBlock per stage, 512 features;
     ``width`` sets a tiny network's first stage, doubled per stage: 16 gives
     128 features and 1/16 of the parameters). ``per_frame``: train on every frame
-    as its own sample and average the frames' probabilities (the paper's
-    protocol) instead of averaging logits."""
+    as its own sample and average the frames' probabilities instead of the
+    logits; ``score_frames`` (with ``per_frame``): evaluate every frame as its
+    own prediction (MERSV's protocol)."""
     path = weights_resolve(model_name="resnet_image", weights=weights)
     if width != 64 and not tiny:
         raise ValueError("width applies to the tiny ResNet only (tiny=True).")
@@ -120,4 +143,5 @@ def resnet_image(
         n_speed=n_speed,
         dropout=dropout,
         per_frame=per_frame,
+        score_frames=score_frames,
     )

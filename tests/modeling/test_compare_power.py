@@ -27,6 +27,7 @@ def tiny_models(monkeypatch):
     def create(name, **kw):
         built.append((name, dict(kw)))
         kw.pop("per_frame", None)
+        kw.pop("score_frames", None)
         return TinyVideoModel(**kw)
 
     monkeypatch.setattr(ckpt, "model_create", create)
@@ -53,8 +54,12 @@ def test_run_specs_put_each_control_after_its_model_and_name_variants():
         ("resnet_image (per frame)", "mse", "none"),
     ]
     assert specs[3].model == "resnet_image" and dict(specs[3].extra) == {
-        "per_frame": True
+        "per_frame": True,
+        "score_frames": True,
     }
+    (mean,) = run_specs(["resnet_image:per_frame_mean"], ["emd"])
+    assert mean.label == "resnet_image (per frame mean)"
+    assert dict(mean.extra) == {"per_frame": True}
     assert len({s.dirname for s in specs if s.loss == "emd"}) == 4
     with pytest.raises(ValueError, match="unknown control"):
         run_specs(["clinic"], ["emd"], controls=["audio_zeroed"])
@@ -138,42 +143,68 @@ def test_each_row_is_paired_clip_by_clip_with_the_speed_knn_of_its_seed(
     assert [r["delta"] for r in again["rows"]] == [r["delta"] for r in result["rows"]]
 
 
-def test_the_per_frame_image_baseline_runs_in_the_comparison(tmp_path):
+def test_the_per_frame_image_baseline_scores_every_frame_as_its_own_prediction(
+    tmp_path,
+):
+    """resnet_image:per_frame is MERSV's protocol: each of a clip's 4 source
+    frames is a prediction scored against the clip's target (the folds' test
+    metrics, the paired per-clip EMD and predict all over frames);
+    per_frame_mean is scored on the clip's averaged probabilities."""
     from modeling.models import TINY_KWARGS
+    from modeling.predict import predict
 
-    clips = clipset_load(tiny_manifest(tmp_path / "d", n_clips=12, n_patients=6))
+    data = tiny_manifest(tmp_path / "d", n_clips=12, n_patients=6, n_frames=4)
+    clips = clipset_load(data)
     result = compare_run(
         clips=clips,
         base=_one_epoch_base(n_frames=2, size=32),
-        models=["resnet_image:per_frame"],
+        models=["resnet_image:per_frame", "resnet_image:per_frame_mean"],
         losses=["emd"],
         model_kwargs=TINY_KWARGS,
         out_dir=tmp_path / "out",
         n_boot=100,
     )
-    (row,) = result["rows"]
-    assert row["model"] == "resnet_image (per frame)"
-    assert best_row(result, image_only=True) is row
+    rows = {r["model"]: r for r in result["rows"]}
+    assert set(rows) == {"resnet_image (per frame)", "resnet_image (per frame mean)"}
+    assert best_row(result, image_only=True) is not None
     assert best_row(result, video_only=True) is None
-    meta = ckpt.checkpoint_meta(
-        tmp_path
-        / "out"
-        / "seed_0"
-        / "resnet_image_per_frame__emd"
-        / "fold_0"
-        / "checkpoint"
-    )
-    assert meta["model"]["kwargs"]["per_frame"] is True
-    model, *_ = ckpt.checkpoint_load(
-        tmp_path
-        / "out"
-        / "seed_0"
-        / "resnet_image_per_frame__emd"
-        / "fold_0"
-        / "checkpoint",
+    targets = clips.targets.numpy().astype(np.float64)
+    run = tmp_path / "out" / "seed_0" / "resnet_image_per_frame__emd"
+    tested = json.loads((run / "fold_0" / "test_predictions.json").read_text())
+    frames = np.array(tested["probs"])
+    test_idx = [clips.clip_ids.index(c) for c in tested["clip_ids"]]
+    assert frames.shape == (len(test_idx), 4, 5)  # every source frame, not 2
+    # by hand: each frame's EMD against its clip's target, averaged over frames
+    cdf_gap = frames.cumsum(2) - targets[test_idx][:, None, :].cumsum(2)
+    by_hand = float((cdf_gap**2).mean(2).mean())
+    fold_metrics = json.loads((run / "fold_0" / "metrics.json").read_text())
+    assert fold_metrics["test"]["emd"] == pytest.approx(by_hand, abs=1e-6)
+    assert fold_metrics["test"]["predictions_per_clip"] == 4
+    oof = (run / "oof_predictions.jsonl").read_text().splitlines()
+    oof = [json.loads(x) for x in oof]
+    first = next(r for r in oof if r["clip_id"] == tested["clip_ids"][0])
+    assert np.allclose(first["pred_frames"], frames[0], atol=1e-6)
+    assert np.allclose(first["pred"], frames[0].mean(0), atol=1e-6)
+    per_clip = compare.oof_emd(run, clips)
+    assert per_clip[test_idx].mean() == pytest.approx(by_hand, abs=1e-6)
+    served = predict(
+        checkpoint=run / "fold_0" / "checkpoint",
+        data=data,
+        out=tmp_path / "served",
+        clip_ids=tested["clip_ids"],
         device="cpu",
     )
-    assert model.per_frame
+    assert served["emd"] == pytest.approx(by_hand, abs=1e-5)
+    meta = ckpt.checkpoint_meta(run / "fold_0" / "checkpoint")
+    assert meta["model"]["kwargs"]["per_frame"] is True
+    assert meta["model"]["kwargs"]["score_frames"] is True
+    model, *_ = ckpt.checkpoint_load(run / "fold_0" / "checkpoint", device="cpu")
+    assert model.per_frame and model.score_frames
+    mean_run = tmp_path / "out" / "seed_0" / "resnet_image_per_frame_mean__emd"
+    tested = json.loads((mean_run / "fold_0" / "test_predictions.json").read_text())
+    assert np.array(tested["probs"]).shape == (len(test_idx), 5)
+    meta = ckpt.checkpoint_meta(mean_run / "fold_0" / "checkpoint")
+    assert "score_frames" not in meta["model"]["kwargs"]
 
 
 def _delta(value, low, high):

@@ -150,3 +150,29 @@ def test_balanced_accuracy_and_macro_f1_on_plain_labels():
     assert metrics.balanced_accuracy(t, p) == pytest.approx(0.5)
     # class 0: tp 3, fp 1 -> 6/7 ; class 1: 0
     assert metrics.macro_f1(t, p) == pytest.approx(3 / 7)
+
+
+def test_per_frame_predictions_are_each_scored_against_the_clips_target():
+    """MERSV's per-frame protocol: every frame is a prediction of its own. One
+    clip of grade A, one frame right (EMD 0) and one sure of E (CDF differences
+    1, 1, 1, 1, 0: EMD 0.8): the frames score 0.4, where their average
+    [0.5, 0, 0, 0, 0.5] would score (4 * 0.25) / 5 = 0.2."""
+    target = np.array([[1.0, 0, 0, 0, 0]])
+    frames = np.array([[[1.0, 0, 0, 0, 0], [0, 0, 0, 0, 1.0]]])
+    scored = metrics.metrics_all(frames, target)
+    assert scored["emd"] == pytest.approx(0.4)
+    assert scored["mode_accuracy"] == pytest.approx(0.5)
+    assert scored["hi"] == pytest.approx(0.5)
+    assert scored["n_clips"] == 1 and scored["predictions_per_clip"] == 2
+    assert metrics.emd_per_clip(frames, target).tolist() == pytest.approx([0.4])
+    averaged = metrics.metrics_all(frames.mean(axis=1), target)
+    assert averaged["emd"] == pytest.approx(0.2)
+    assert "predictions_per_clip" not in averaged
+    # two clips of one and two frames' worth: each clip's EMD is its frames' mean
+    two = np.array([[[1.0, 0, 0, 0, 0]] * 2, [[0, 0, 0, 0, 1.0]] * 2])
+    per_clip = metrics.emd_per_clip(two, np.array([[1.0, 0, 0, 0, 0]] * 2))
+    assert per_clip.tolist() == pytest.approx([0.0, 0.8])
+    top = metrics.top_hi_segments(frames, target)
+    assert top["A"]["n"] == 2 and top["A"]["all"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="predictions for each of 1 clips"):
+        metrics.metrics_all(frames, np.ones((2, 5)))

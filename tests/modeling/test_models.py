@@ -214,17 +214,23 @@ def test_the_image_baseline_can_train_and_score_frame_by_frame():
 
     torch.manual_seed(0)
     model = create_model(
-        "resnet_image", **{**TINY_KWARGS["resnet_image"], "per_frame": True}
+        "resnet_image",
+        **{**TINY_KWARGS["resnet_image"], "per_frame": True, "score_frames": True},
     ).eval()
     video, speed = torch.randn(2, 3, 4, 32, 32), torch.randn(2, 1)
     with torch.no_grad():
         heads, aux = model.training_outputs(video, speed)
         out = model(video, speed)
+        frames = model.frame_outputs(video, speed)
         # by hand: frame i alone through the backbone and the head
         frame = video[:, :, 2:3]
         alone = model.head(model.backbone(frame[:, :, 0]), speed)
     assert len(heads) == 4 and float(aux) == 0.0
     torch.testing.assert_close(heads[2], alone, rtol=1e-4, atol=1e-5)
+    assert frames.shape == (2, 4, 5) and model.score_frames
+    torch.testing.assert_close(frames[:, 2], alone, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="set per_frame=True"):
+        create_model("resnet_image", **TINY_KWARGS["resnet_image"], score_frames=True)
     averaged = torch.stack([F.softmax(h, dim=-1) for h in heads]).mean(dim=0)
     torch.testing.assert_close(out.exp(), averaged)
     # the default keeps the mean-logit contract
