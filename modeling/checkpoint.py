@@ -22,7 +22,7 @@ from torch import nn
 from modeling.augment import NORMALIZATIONS
 from modeling.config import Config, config_from_dict, config_to_dict
 from modeling.data import SpeedScaler
-from modeling.models.weights import model_normalization
+from modeling.models.weights import SAFETENSORS_KEY, normalization_origin
 
 CHECKPOINT_FORMAT = "spermgrade-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -58,8 +58,14 @@ def checkpoint_save(
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     model = getattr(model, "_orig_mod", model)  # unwrap torch.compile
-    normalization = model_normalization(cfg.model.name, cfg.data.normalization)
-    save_model(model, str(out / WEIGHTS_FILE))
+    normalization, origin = normalization_origin(
+        cfg.model.name, cfg.data.normalization, cfg.model.kwargs.get("weights")
+    )
+    # The weights file carries its input statistics, so training from it later
+    # (model.kwargs.weights) normalises as these weights were trained.
+    save_model(
+        model, str(out / WEIGHTS_FILE), metadata={SAFETENSORS_KEY: normalization}
+    )
     meta = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
@@ -75,6 +81,7 @@ def checkpoint_save(
             "n_frames": cfg.data.n_frames,
             "size": cfg.data.size,
             "normalization": normalization,
+            "normalization_from": origin,
             "mean": list(NORMALIZATIONS[normalization][0]),
             "std": list(NORMALIZATIONS[normalization][1]),
         },

@@ -27,8 +27,10 @@ class DataConfig:
     size: int = 224  # model input side in px (clips are resized on the device)
     speed_features: list[str] = field(default_factory=lambda: ["speed"])
     store_on_device: Literal["auto", "always", "never"] = "auto"
-    # "auto": as the model's standard weights expect (their origin), whether or
-    # not they are loaded; or a name of modeling.augment.NORMALIZATIONS.
+    # "auto": as the weights' origin says (modeling.models.weights.
+    # normalization_origin): what a weights file given as model.kwargs.weights
+    # records, else the model's standard weights, loaded or not; or a name of
+    # modeling.augment.NORMALIZATIONS.
     normalization: Literal[
         "auto", "imagenet", "kinetics_torchvision", "kinetics", "half"
     ] = "auto"

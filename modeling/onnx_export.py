@@ -1,9 +1,13 @@
 """Export a checkpoint to ONNX (softmax included) and check it with ONNX Runtime.
 
-The exported graph takes ``video`` float (B, 3, T, S, S) ImageNet-normalised and
-``speed`` float (B, n_speed) standardised (see the checkpoint's speed_scaler) and
-returns ``probs`` (B, 5): the deployed model is the one place where softmax lives
-inside the graph, so clients never apply it themselves.
+The exported graph takes ``video`` float (B, 3, T, S, S): RGB on [0, 1], then
+``(x - mean) / std`` per channel with the statistics the checkpoint was trained
+on (its ``input.normalization``: ImageNet, Kinetics 0.45 / 0.225, ViT 0.5 / 0.5
+..., read from where its weights came from), and ``speed`` float (B, n_speed)
+standardised (see the checkpoint's speed_scaler), and returns ``probs`` (B, 5):
+the deployed model is the one place where softmax lives inside the graph, so
+clients never apply it themselves. The normalisation's name, mean and std are in
+the report, in the model's metadata_props and in its description (doc_string).
 """
 
 from __future__ import annotations
@@ -89,16 +93,35 @@ def onnx_export(
 
 
 def _metadata_add(path: Path, inputs: dict) -> None:
-    """The input contract in the model file itself (ONNX metadata_props), so a
-    runtime that has only the .onnx normalises as training did."""
+    """The input contract in the model file itself (ONNX metadata_props and the
+    description), so a runtime that has only the .onnx normalises as training
+    did."""
     import onnx
 
     model = onnx.load(str(path))
+    model.doc_string = input_description(inputs)
     for key in ("normalization", "mean", "std", "n_frames", "size"):
         if key in inputs:
             entry = model.metadata_props.add()
             entry.key, entry.value = f"input_{key}", json.dumps(inputs[key])
     onnx.save(model, str(path))
+
+
+def input_description(inputs: dict) -> str:
+    """The graph's input contract in words, from a checkpoint's ``input``."""
+    statistics = "ImageNet statistics (a checkpoint that records none)"
+    if "normalization" in inputs:
+        statistics = (
+            f"the {inputs['normalization']} statistics, mean {inputs['mean']} "
+            f"and std {inputs['std']}"
+        )
+    return (
+        f"video float (B, 3, {inputs['n_frames']}, {inputs['size']}, "
+        f"{inputs['size']}): RGB on [0, 1], then (x - mean) / std per channel "
+        f"with {statistics}; speed float (B, n_speed), standardised with the "
+        "checkpoint's speed_scaler; returns probs (B, 5) over grades A..E "
+        "(softmax applied)."
+    )
 
 
 def onnx_check(

@@ -145,7 +145,9 @@ def batch_make(
         size=cfg.data.size,
         augment=cfg.augment if train else None,
         generator=generator,
-        normalization=model_normalization(cfg.model.name, cfg.data.normalization),
+        normalization=model_normalization(
+            cfg.model.name, cfg.data.normalization, cfg.model.kwargs.get("weights")
+        ),
     )
     clip_idx = clip_idx.to(device)
     dtype = compute_dtype(cfg)

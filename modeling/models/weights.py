@@ -7,11 +7,21 @@
   ``$SPERMGRADE_WEIGHTS_DIR``, the torch hub cache (``$TORCH_HOME/hub/checkpoints``)
   and the Hugging Face hub cache; missing -> FileNotFoundError saying how to get it;
 - a path to a ``.safetensors`` / ``.pth`` / ``.pt`` / ``.pyth`` / ``.bin`` file.
+
+The input normalisation follows where the weights came from
+(``normalization_origin``): a file's own record (the ``normalization`` entry of
+a safetensors header, which checkpoints written here carry, or the
+``checkpoint.json`` beside it), else a file known by name (the standard files
+below; facebookresearch/TimeSformer's ``TimeSformer_*.pyth`` releases, trained
+with its 0.45 / 0.225 Kinetics statistics), else the model's standard weights.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,19 +98,77 @@ PRETRAINED_FILES["rostfine"] = PRETRAINED_FILES["timesformer"]
 # Models without a standard file of their own, and the origin their inputs follow:
 # the clinic network is an X3D (pytorchvideo's Kinetics statistics).
 _NORMALIZATION_OF = {"clinic": "kinetics"}
+# Weights files known by name, beyond the standard ones (a glob on the file name):
+# every facebookresearch/TimeSformer release (Kinetics-400/600, SSv2, HowTo100M)
+# was trained with that code's DATA.MEAN 0.45 and DATA.STD 0.225.
+KNOWN_FILES: dict[str, str] = {"TimeSformer_*.pyth": "kinetics"}
+# The key of a safetensors header that records the file's input normalisation.
+SAFETENSORS_KEY = "normalization"
 
 
-def model_normalization(model_name: str, choice: str = "auto") -> str:
-    """The input normalisation for a model: ``choice`` unless "auto", else the
-    origin of the model's standard weights (the same whether or not they are
-    loaded, so random and pretrained runs see the same inputs); ImageNet for a
-    model with none."""
+@functools.lru_cache(maxsize=64)
+def weights_normalization(path: str) -> tuple[str, str] | None:
+    """(normalisation, where it was read) recorded for a weights file, or None
+    when nothing says: its safetensors header, the ``checkpoint.json`` of the
+    checkpoint folder it is in, or its name (``KNOWN_FILES``, the standard
+    files). Cached: the trainer asks once per batch."""
+    file = Path(path).expanduser()
+    if file.suffix == ".safetensors" and file.is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(file), framework="pt") as handle:
+            recorded = (handle.metadata() or {}).get(SAFETENSORS_KEY)
+        if recorded:
+            return recorded, f"the safetensors header of {file}"
+    beside = file.parent / "checkpoint.json"
+    if beside.is_file():
+        recorded = json.loads(beside.read_text()).get("input", {})
+        if recorded.get("normalization"):
+            return recorded["normalization"], f"{beside}"
+    for pattern, name in KNOWN_FILES.items():
+        if file.match(pattern):
+            return name, f"the file name {file.name} ({pattern})"
+    for spec in PRETRAINED_FILES.values():
+        hub_dir = "models--" + (spec.hf_repo or "").replace("/", "--")
+        if spec.filename == file.name and (
+            spec.filename != "model.safetensors" or hub_dir in file.parts
+        ):
+            return spec.normalization, f"the file's origin ({spec.description})"
+    return None
+
+
+def normalization_origin(
+    model_name: str, choice: str = "auto", weights: WeightsArg = None
+) -> tuple[str, str]:
+    """(input normalisation, why) for a model: ``choice`` unless "auto"; else
+    what the weights file given as ``weights`` records (``weights_normalization``);
+    else the origin of the model's standard weights (the same whether or not
+    they are loaded, so random and pretrained runs see the same inputs);
+    ImageNet for a model with none."""
     if choice != "auto":
-        return choice
+        return choice, "data.normalization"
+    if weights not in (None, RANDOM, PRETRAINED):
+        recorded = weights_normalization(str(weights))
+        if recorded is not None:
+            return recorded
+        warnings.warn(
+            f"nothing records the input normalisation of {weights}; using "
+            f"{model_name}'s standard one. Set data.normalization if the file "
+            "was trained on other statistics.",
+            stacklevel=2,
+        )
     spec = PRETRAINED_FILES.get(model_name)
     if spec is not None:
-        return spec.normalization
-    return _NORMALIZATION_OF.get(model_name, "imagenet")
+        return spec.normalization, f"the standard weights of {model_name}"
+    name = _NORMALIZATION_OF.get(model_name, "imagenet")
+    return name, f"the default of {model_name}"
+
+
+def model_normalization(
+    model_name: str, choice: str = "auto", weights: WeightsArg = None
+) -> str:
+    """The input normalisation's name (``normalization_origin``)."""
+    return normalization_origin(model_name, choice, weights)[0]
 
 
 def weights_search_dirs(spec: PretrainedFile) -> list[Path]:

@@ -2,6 +2,7 @@
 stored in the checkpoint and the ONNX report, and applied when predicting."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ import torch
 
 from modeling import checkpoint as ckpt
 from modeling.augment import batch_prepare
+from modeling.config import config_from_dict
 from modeling.models.weights import model_normalization
 from tests.modeling.conftest import tiny_checkpoint
 
@@ -100,3 +102,93 @@ def test_the_onnx_report_carries_the_normalisation(tmp_path, tiny_data):
     }
     assert props["input_normalization"] == "kinetics"
     assert props["input_mean"] == [0.45] * 3 and props["input_std"] == [0.225] * 3
+
+
+def test_the_weights_file_says_which_statistics_its_model_takes(tmp_path):
+    from safetensors.torch import save_file
+
+    kinetics = tmp_path / "TimeSformer_divST_8x32_224_K400.pyth"
+    kinetics.write_bytes(b"a facebookresearch/TimeSformer release")
+    assert model_normalization("timesformer", weights=kinetics) == "kinetics"
+    assert model_normalization("timesformer", "half", weights=kinetics) == "half"
+    recorded = tmp_path / "vit.safetensors"
+    save_file(
+        {"w": torch.zeros(1)}, str(recorded), metadata={"normalization": "imagenet"}
+    )
+    assert model_normalization("timesformer", weights=recorded) == "imagenet"
+    hub = tmp_path / "models--timm--vit_base_patch16_224.augreg2_in21k_ft_in1k"
+    timm_file = hub / "snapshots" / "abc" / "model.safetensors"
+    timm_file.parent.mkdir(parents=True)
+    save_file({"w": torch.zeros(1)}, str(timm_file))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert model_normalization("timesformer", weights=timm_file) == "half"
+        assert model_normalization("timesformer", weights="random") == "half"
+        assert model_normalization("x3d", weights="pretrained") == "kinetics"
+    # Nothing records this file's origin: the model's standard one, said aloud.
+    unknown = tmp_path / "mine.pth"
+    unknown.write_bytes(b"?")
+    with pytest.warns(UserWarning, match="Set data.normalization"):
+        assert model_normalization("timesformer", weights=unknown) == "half"
+
+
+def test_a_timesformer_from_a_kinetics_checkpoint_sees_kinetics_inputs(
+    tmp_path, tiny_data
+):
+    """The issue's case: TimeSformer weights from a Kinetics checkpoint take the
+    original code's 0.45 / 0.225, not the ViT's 0.5 / 0.5, in training, in the
+    checkpoint (and its weights file) and in the ONNX model's description."""
+    from modeling.data import SpeedScaler, clipset_load
+    from modeling.models import TINY_KWARGS
+    from modeling.models.weights import weights_normalization
+    from modeling.onnx_export import onnx_export
+    from modeling.training import DeviceData, batch_make
+
+    tiny = {**TINY_KWARGS["timesformer"], "n_speed": 1}
+    source = ckpt.model_create("timesformer", **tiny)
+    file = tmp_path / "TimeSformer_divST_8x32_224_K400.pyth"
+    state = {f"model.{k}": v for k, v in source.state_dict().items()}
+    torch.save({"model_state": state}, file)
+    kwargs = {**TINY_KWARGS["timesformer"], "weights": str(file)}
+    model = ckpt.model_create("timesformer", **kwargs, n_speed=1)
+    torch.testing.assert_close(model.pos_embed, source.pos_embed)  # loaded
+    cfg = config_from_dict(
+        {
+            "model": {"name": "timesformer", "kwargs": kwargs},
+            "data": {"n_frames": 4, "size": 32},
+        }
+    )
+    black = DeviceData(
+        videos=torch.zeros(1, 4, 32, 32, 3, dtype=torch.uint8),
+        targets=torch.full((1, 5), 0.2),
+        speed=torch.zeros(1, 1),
+        modes=np.zeros(1, dtype=int),
+    )
+    video, _, _ = batch_make(
+        black, np.array([0]), cfg, torch.device("cpu"), train=False
+    )
+    assert video.unique().tolist() == [pytest.approx(-2.0)]  # (0 - 0.45) / 0.225
+    clips = clipset_load(tiny_data)
+    out = ckpt.checkpoint_save(
+        tmp_path / "ckpt",
+        model=model,
+        cfg=cfg,
+        n_speed=1,
+        scaler=SpeedScaler.fit(clips.speed_raw, clips.speed_names),
+        fold=0,
+        epoch=1,
+        metrics={},
+    )
+    meta = ckpt.checkpoint_meta(out)
+    assert meta["input"]["normalization"] == "kinetics"
+    assert meta["input"]["mean"] == [0.45] * 3 and meta["input"]["std"] == [0.225] * 3
+    assert file.name in meta["input"]["normalization_from"]
+    # Training from this checkpoint's weights file keeps its statistics.
+    name, where = weights_normalization(str(out / ckpt.WEIGHTS_FILE))
+    assert name == "kinetics" and "safetensors header" in where
+    import onnx
+
+    onnx_export(out, tmp_path / "model.onnx", check=False)
+    described = onnx.load(str(tmp_path / "model.onnx")).doc_string
+    assert "kinetics statistics, mean [0.45, 0.45, 0.45]" in described
+    assert "ImageNet" not in described
