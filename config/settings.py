@@ -498,6 +498,9 @@ if JOB_HEARTBEAT_SECONDS * 3 > JOB_HEARTBEAT_TIMEOUT_SECONDS:
 # after this many deaths on one job it is given up and the job ends failed, rather
 # than killing workers for ever (a job that runs out of memory every time).
 JOB_MAX_DELIVERIES = env_int("JOB_MAX_DELIVERIES", 3, minimum=1)
+# Benchmarks only (fault injection): "step=seconds,..." holds a task at a step so
+# benchmarks/loop_faults.py can kill its worker there. "off": no pause.
+JOB_STAGE_PAUSE = env_str("JOB_STAGE_PAUSE", "off")
 # Workers write their own presence this often; a queue no running worker has
 # reported on for WORKER_SILENT_AFTER_SECONDS is named on the registry and home
 # pages ("no worker is serving the gpu queue").

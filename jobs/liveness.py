@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -63,6 +64,7 @@ class _Beater(threading.Thread):
     def add(self, pulse: Pulse) -> None:
         with self.lock:
             self.pulses[pulse.row_id] = pulse
+        self.wake.set()  # beat soon, at the interval in force now
 
     def remove(self, pulse: Pulse) -> None:
         with self.lock:
@@ -114,6 +116,31 @@ def _the_beater() -> _Beater:
             _beater = _Beater()
             _beater.start()
         return _beater
+
+
+def stage(key: str, detail: str = "") -> None:
+    """Say which step the current task is at (shown with its heartbeat).
+
+    ``JOB_STAGE_PAUSE`` ("key=seconds,...", empty in production) holds a task at
+    a step for that long: the fault-injection benchmark (benchmarks/loop_faults.py)
+    uses it to kill a worker *at* a step that is otherwise over in milliseconds.
+    """
+    pulse = current()
+    if pulse is None:
+        return
+    pulse.stage(f"{key}: {detail}" if detail else key)
+    pause = _pauses().get(key)
+    if pause:
+        time.sleep(pause)
+
+
+def _pauses() -> dict[str, float]:
+    pauses = {}
+    for item in settings.JOB_STAGE_PAUSE.split(","):
+        key, _, seconds = item.partition("=")
+        if key.strip() and seconds.strip():
+            pauses[key.strip()] = float(seconds)
+    return pauses
 
 
 def host_name() -> str:

@@ -64,19 +64,21 @@ def subjects_alive(*, prefix: str) -> set[str]:
 
 
 def heartbeats_dead(*, timeout_s: float | None = None) -> list[Heartbeat]:
-    """Open heartbeats whose process stopped beating (or died on this machine)."""
+    """Open heartbeats whose process stopped beating (older than the timeout), or
+    died on this machine and had a few beats' time for its worker to deliver the
+    task again (a killed child's task is re-delivered by the worker's main
+    process: that new delivery, not the reaper, takes the job on)."""
     now = timezone.now()
     stale = (
         now - timedelta(seconds=timeout_s)
         if timeout_s is not None
         else fresh_after(now)
     )
+    grace = now - timedelta(seconds=3 * settings.JOB_HEARTBEAT_SECONDS)
     open_rows = Heartbeat.objects.filter(ended_at__isnull=True, reaped_at__isnull=True)
     dead = list(open_rows.filter(beat_at__lt=stale).order_by("beat_at"))
-    seen = {row.pk for row in dead}
-    for row in open_rows.filter(beat_at__gte=stale).exclude(pk__in=seen):
-        if pid_dead_here(host=row.host, pid=row.pid):
-            dead.append(row)
+    recent = open_rows.filter(beat_at__gte=stale, beat_at__lt=grace)
+    dead += [r for r in recent if pid_dead_here(host=r.host, pid=r.pid)]
     return dead
 
 

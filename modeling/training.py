@@ -303,7 +303,8 @@ def train_epochs(
     the same triple for every rule of ``selection_rules(cfg)``.
     ``on_progress`` gets ``{"event": "step", "fold", "epoch", "epochs", "step",
     "steps"}`` after each step and ``{"event": "epoch", ..., "train_loss", "val"}``
-    after each epoch.
+    after each epoch (``run_fold`` adds ``{"event": "stage", "stage": ...}`` when
+    it starts testing and saving).
     """
     optimizer, scheduler = optimizer_make(model, cfg)
     seed = cfg.runtime.seed + 7919 * (fold.index + 1)
@@ -395,6 +396,7 @@ def run_fold(
         also=selected,
     )
     metrics = {"val": val_metrics, "best_epoch": best_epoch}
+    on_progress({"event": "stage", "stage": "evaluating", "fold": fold.index})
     probs, probs_alt = np.zeros((0, 5)), None
     rules = selection_rules(cfg)
     if len(fold.test) and len(rules) > 1:
@@ -410,6 +412,7 @@ def run_fold(
         probs = evaluate(model=model, data=data, idx=fold.test, cfg=cfg, device=device)
         metrics["test"] = metrics_all(probs, data.targets[fold.test].cpu().numpy())
     fold_dir = Path(out_dir) / fold_dirname(fold.index)
+    on_progress({"event": "stage", "stage": "saving", "fold": fold.index})
     ckpt.checkpoint_save(
         fold_dir / "checkpoint",
         model=model,

@@ -12,6 +12,7 @@ from annotation.models import Job
 from annotation.services import job_mark_done, job_mark_failed, job_progress
 from exports.bundle import bundle_write
 from exports.services import export_path_for
+from jobs import liveness
 from registry import selectors as registry_selectors
 from registry.models import Snapshot
 
@@ -48,6 +49,7 @@ def dataset_export_run(*, job_id: int) -> dict:
         if now - last[0] < PROGRESS_SECONDS and share < 1.0:
             return  # a report per clip would double the export's queries
         last[0] = now
+        liveness.stage("exporting", step)
         if job_progress(job_id=job_id, step=step, share=share):
             raise _Cancelled(step)
 
@@ -94,6 +96,7 @@ def dataset_import_run(*, job_id: int) -> dict:
         return {"failed": "upload gone"}
 
     def report(step: str, share: float) -> bool:
+        liveness.stage("importing", step)
         return job_progress(job_id=job_id, step=step, share=share)
 
     try:

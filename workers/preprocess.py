@@ -33,6 +33,7 @@ from django.core.files.storage import default_storage
 
 from annotation import services
 from annotation.models import Recording
+from jobs import liveness
 from registry import selectors as registry_selectors
 from registry import services as registry_services
 from video.clips import span_source_frames
@@ -159,6 +160,7 @@ class _ProgressWriter:
         if now - self.last < PROGRESS_INTERVAL_S:
             return
         self.last = now
+        liveness.stage("preprocessing", f"{frames_done} frames")
         services.recording_update_progress(
             recording_id=self.recording_id,
             percent=min(99.0, 100.0 * frames_done / self.total),
@@ -235,6 +237,7 @@ def _preprocess(*, recording_id: int, qualities: Callable | None) -> PreprocessO
         logger.warning("recording %s no longer exists; nothing to do", recording_id)
         return PreprocessOutcome(recording_id, "missing", message="no such recording")
     services.recording_mark_processing(recording_id=recording_id)
+    liveness.stage("preprocessing")
     manual = recording.mode == Recording.Mode.MANUAL
     try:
         if manual and not recording.targets:

@@ -95,6 +95,7 @@ def training_run_start_run(*, run_id: int) -> dict:
         return {"run": run_id, "cancelled": True}
     start = time.perf_counter()
     snapshot = run.snapshot
+    liveness.stage("snapshot")
     if snapshot is None:
         try:
             snapshot = services.snapshot_create(cutoff=run.created_at)
@@ -117,6 +118,7 @@ def training_run_start_run(*, run_id: int) -> dict:
         return {"run": run_id, "skipped": "ended meanwhile"}
     services.run_timings_update(run_id=run_id, snapshot_s=time.perf_counter() - start)
     run.refresh_from_db()
+    liveness.stage("sending_folds")
     sent = services.folds_send(run=run)
     services.run_log(
         run_id=run_id,
@@ -149,6 +151,9 @@ class FoldReporter:
         if self.pulse is not None and self.pulse.stop_requested.is_set():
             # The heartbeat thread saw the run end or a newer attempt take over.
             raise TrainingCancelled(f"{_fold_name(self.index)}: stop requested")
+        if event["event"] == "stage":
+            liveness.stage(event["stage"], _fold_name(self.index))
+            return
         line = None
         if event["event"] == "step":
             self.progress.update(
@@ -244,6 +249,7 @@ def training_fold_run(*, run_id: int, index: int, attempt: int, host: str) -> di
             line=f"{_fold_name(index)} started on {host} ({device_describe(device)})"
             + (f", attempt {attempt}" if attempt > 1 else ""),
         )
+        liveness.stage("training", _fold_name(index))
         result = run_fold(
             cfg=cfg,
             clips=clips,
@@ -287,6 +293,7 @@ def training_fold_run(*, run_id: int, index: int, attempt: int, host: str) -> di
         with liveness.alive(
             f"register:{run_id}", task="registration after the last fold"
         ) as registering:
+            liveness.stage("claimed_registration")
             outcome["version"] = version_register_run(
                 run_id=run_id, token=token, attempt=registering.attempt
             )
@@ -355,6 +362,7 @@ def version_register_run(*, run_id: int, token, attempt: int = 1) -> int | None:
     cfg = config_from_dict(run.config)
     work = _work_dir(run_id)
     attempts = {f.index: f.attempt for f in run.folds.all()}
+    liveness.stage("registering")
     tmp = None
     target = storage.registry_dir("models", f"run-{run_id}-r{attempt}")
     start = time.perf_counter()
@@ -471,6 +479,7 @@ def version_predict_run(*, version_id: int, clip_ids: list[int] | None = None) -
         groups.setdefault((clip.n_frames, clip.size_px), []).append(clip)
     for group in groups.values():
         for offset in range(0, len(group), size):
+            liveness.stage("predicting", f"{stored} of {len(clips)} clips stored")
             stored += _predict_batch(
                 version=version,
                 checkpoint=checkpoint,

@@ -117,14 +117,23 @@ def test_a_lost_preview_is_asked_for_again_once_then_the_recording_fails(sent):
     assert len(sent) == 1
 
 
-def test_a_process_known_dead_on_this_machine_is_reaped_without_waiting():
+def test_a_process_known_dead_on_this_machine_is_reaped_without_the_timeout(
+    settings,
+):
     job = Job.objects.create(kind="export", status=Job.Status.RUNNING)
     child = subprocess.Popen(["true"])
     child.wait()  # its pid is now free: the process is gone
-    beat(f"export:{job.pk}", host=liveness.host_name(), pid=child.pid)
+    row = beat(f"export:{job.pk}", host=liveness.host_name(), pid=child.pid)
     assert selectors.pid_dead_here(host=liveness.host_name(), pid=child.pid)
     assert not selectors.pid_dead_here(host=liveness.host_name(), pid=os.getpid())
     assert not selectors.pid_dead_here(host="elsewhere", pid=child.pid)
+    # Just died: its worker gets a few beats to deliver the task again first.
+    assert jobs_reap() == []
+    grace = 3 * settings.JOB_HEARTBEAT_SECONDS + 1
+    assert grace < settings.JOB_HEARTBEAT_TIMEOUT_SECONDS
+    Heartbeat.objects.filter(pk=row.pk).update(
+        beat_at=timezone.now() - timedelta(seconds=grace)
+    )
     jobs_reap()
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED
@@ -283,3 +292,16 @@ def test_with_requeue_a_lost_registration_is_claimed_again(sent, settings):
     run.refresh_from_db()
     assert run.status == RunStatus.RUNNING and run.registering_at is None
     assert (enqueue.TRAINING_REGISTER, {"run_id": run.pk, "attempt": 2}, "cpu") in sent
+
+
+def test_a_task_says_its_step_and_only_the_benchmark_setting_holds_it(settings):
+    from jobs.liveness import _pauses, stage
+
+    assert _pauses() == {}  # "off" by default: production never waits
+    settings.JOB_STAGE_PAUSE = "saving=1.5, snapshot=0.25,bad"
+    assert _pauses() == {"saving": 1.5, "snapshot": 0.25}
+    settings.JOB_STAGE_PAUSE = "off"
+    stage("outside any task")  # no heartbeat: nothing to say, no error
+    with liveness.alive("export:9") as pulse:
+        stage("exporting", "clips")
+        assert Heartbeat.objects.get(pk=pulse.row_id).stage == "exporting: clips"
