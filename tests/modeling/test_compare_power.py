@@ -13,6 +13,7 @@ from modeling.compare import best_row, compare_run, run_specs, seeded
 from modeling.compare_report import compare_markdown, findings
 from modeling.data import clipset_load
 from modeling.metrics import emd_per_clip
+from modeling.paired import bootstrap_ci
 from modeling.references import SPEED_KNN_NAME, knn_predictions
 from modeling.training import folds_for
 from tests.modeling.conftest import tiny_manifest
@@ -115,8 +116,15 @@ def test_each_row_is_paired_clip_by_clip_with_the_speed_knn_of_its_seed(
         assert delta["per_seed"] == pytest.approx([d.mean() for d in diffs])
         assert delta["low"] <= delta["delta"] <= delta["high"]
         assert rows[label]["seeds"] == [0, 1]
+        # The interval resamples the 10 patients (2 clips each), not 20 clips.
+        assert (delta["n_patients"], delta["n_clips"]) == (10, 20)
+        _, low, high = bootstrap_ci(
+            np.mean(diffs, axis=0), clips.patient_ids, n_boot=300
+        )
+        assert (delta["low"], delta["high"]) == pytest.approx((low, high))
     (pair,) = result["pairs"]
     assert (pair["a"], pair["b"]) == ("a [video shuffled]", "a")
+    assert pair["delta"]["n_patients"] == 10
     control_minus_model = np.mean(by_hand["a [video shuffled]"]) - np.mean(by_hand["a"])
     assert pair["delta"]["delta"] == pytest.approx(control_minus_model)
     speed_row = next(r for r in result["references"] if r["name"] == SPEED_KNN_NAME)

@@ -88,3 +88,34 @@ def test_balanced_sampling_draws_each_class_about_equally():
     drawn = balanced_indices(labels, 4000, generator=gen)
     share_rare = np.mean(labels[drawn] == 4)
     assert 0.45 < share_rare < 0.55
+
+
+def test_a_default_epoch_visits_every_training_clip_once_without_resampling():
+    """Class-balanced resampling is off unless asked for (cv.balanced_sampling):
+    by default an epoch is a permutation of the training clips, even with a
+    rare grade that balanced sampling would draw about half the time."""
+    from modeling.config import config_from_dict
+    from modeling.training import _epoch_order
+
+    cfg = config_from_dict({})
+    assert cfg.cv.balanced_sampling is False
+    modes = np.array([0] * 21 + [4] * 2)  # grade modes of clips 0..22
+    train = np.arange(3, 23)  # 18 common clips and the 2 rare ones
+    order = _epoch_order(train, modes, cfg, torch.Generator().manual_seed(0))
+    assert sorted(order.tolist()) == train.tolist()
+    on = config_from_dict({"cv": {"balanced_sampling": True}})
+    drawn = _epoch_order(train, modes, on, torch.Generator().manual_seed(0))
+    assert sorted(drawn.tolist()) != train.tolist()  # what the default avoids
+
+
+def test_fold_spread_is_the_sample_standard_deviation():
+    """Folds are a sample: the spread divides by k - 1. EMD 1, 2, 4: mean 7/3,
+    squared deviations 16/9 + 1/9 + 25/9 = 42/9, over 2 -> std sqrt(7/3) (over
+    3 it would be sqrt(14/9)); one fold has no spread."""
+    from modeling.results import mean_std
+
+    rows = [{"emd": 1.0, "n_clips": 4}, {"emd": 2.0, "n_clips": 4}, {"emd": 4.0}]
+    mean, std = mean_std(rows)
+    assert mean == {"emd": pytest.approx(7 / 3)}
+    assert std == {"emd": pytest.approx((7 / 3) ** 0.5)}
+    assert mean_std([{"emd": 0.5}]) == ({"emd": 0.5}, {"emd": 0.0})

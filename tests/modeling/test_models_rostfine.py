@@ -148,3 +148,59 @@ def test_the_papers_defaults_and_the_optional_residual():
         added = model.branch_features(video)
     torch.testing.assert_close(added[1], plain[1] + plain[0])
     torch.testing.assert_close(added[2], plain[2] + plain[0])
+
+
+def _cls_attention_by_hand(block, normed, b, t):
+    """Softmax(q_cls . k / sqrt(d_head)) of one block's spatial attention, from
+    its qkv weights and the normed tokens it attended over ((B*T, 1 + N, D)),
+    without the [CLS] column: (B, T, heads, N)."""
+    bt, length, dim = normed.shape
+    heads = block.attn.num_heads
+    head_dim = dim // heads
+    qkv = normed @ block.attn.qkv.weight.T + block.attn.qkv.bias
+    q = qkv[:, 0, :dim].reshape(bt, heads, head_dim)
+    k = qkv[:, :, dim : 2 * dim].reshape(bt, length, heads, head_dim)
+    logits = torch.einsum("bhc,blhc->bhl", q, k) / math.sqrt(head_dim)
+    return logits.softmax(dim=-1)[:, :, 1:].reshape(b, t, heads, length - 1)
+
+
+def test_patches_are_chosen_by_the_cls_attention_of_the_last_two_of_four_blocks(
+    monkeypatch,
+):
+    """The selection map is the [CLS] attention averaged over the heads of the
+    last two blocks, computed here by hand from each block's weights and inputs:
+    not a uniform map, and not the first two blocks (with four blocks they
+    differ; the registry's tiny model has only two)."""
+    import modeling.models.rostfine as rostfine_module
+
+    model = _tiny_rostfine(depth=4, patch_size=8, num_selected=4).eval()
+    with torch.no_grad():
+        for block in model.blocks:
+            block.attn.qkv.weight.mul_(20)  # peaked attention, not near-uniform
+    normed = []
+    for block in model.blocks:
+        block.norm1.register_forward_hook(lambda m, i, out: normed.append(out))
+    captured = {}
+    original = rostfine_module.patches_select
+
+    def spy(patches, scores, k):
+        captured["scores"], captured["k"] = scores, k
+        return original(patches, scores, k)
+
+    monkeypatch.setattr(rostfine_module, "patches_select", spy)
+    b, t = 2, 3
+    video = torch.randn(b, 3, t, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        model.branch_features(video)
+        maps = [
+            _cls_attention_by_hand(block, x, b, t)
+            for block, x in zip(model.blocks, normed, strict=True)
+        ]
+    expected = torch.stack(maps[2:]).mean(dim=(0, 3))  # blocks 3 and 4, heads
+    first_two = torch.stack(maps[:2]).mean(dim=(0, 3))
+    assert captured["k"] == 4 and captured["scores"].shape == (b, t, 16)
+    torch.testing.assert_close(captured["scores"], expected, rtol=1e-4, atol=1e-6)
+    # The alternatives choose other patches, so the check above can tell them.
+    top = expected.topk(4, dim=-1).indices.sort(dim=-1).values
+    assert not torch.equal(top, first_two.topk(4, dim=-1).indices.sort(dim=-1).values)
+    assert (expected.amax(-1) - expected.amin(-1)).min() > 0.01  # far from uniform
