@@ -7,8 +7,11 @@ Layout (all names relative to the zip's root):
     FORMAT.json            {"format": "spermgrade-export", "version": 1, ...}
     dataset.json           the modeling manifest (``modeling/manifest.py``):
     manifest.jsonl         ``python -m modeling train --data <zip or folder>``:
-                           the clips with at least SNAPSHOT_MIN_VOTES votes (the
-                           snapshots' rule; FORMAT.json's "training_manifest")
+                           the clips with at least SNAPSHOT_MIN_VOTES votes today
+                           (the snapshots' rule), or, when a snapshot (or a
+                           version) is chosen, that snapshot's rows with their
+                           votes as they stood at its cutoff (``bundle_snapshot``;
+                           FORMAT.json's "training_manifest" says which)
     clips/<clip>.npy       uint8 (T, H, W, 3) frames
     media/<clip>.mp4       the browser H.264 video, where there is one
     clips.jsonl            per clip: patient, recording, frames, fps (the clip's),
@@ -50,9 +53,12 @@ from annotation.models import (
     Clip,
     ClipDistribution,
 )
+from exports.bundle_snapshot import REBUILD, SnapshotManifest, SnapshotUnexportable
+from exports.bundle_snapshot import TARGET as SNAPSHOT_TARGET
 from exports.bundle_tables import (
     distributions_write,
     history_write,
+    iso_time,
     predictions_write,
     recordings_write,
     snapshot_write,
@@ -174,6 +180,76 @@ def _in_pseudonym_order(clips):
             yield rows[pk]
 
 
+def _frozen_rows_write(
+    writer: _Writer,
+    frozen: SnapshotManifest,
+    exported: dict[int, str],
+    manifest,
+    digest,
+) -> int:
+    """The snapshot's rows into the training manifest, in pseudonym order; the
+    arrays of its clips not exported with today's (withdrawn since) come from the
+    snapshot's folder. Every array must hash as the snapshot recorded it."""
+    label = f"snapshot {frozen.snapshot.sha256[:12]}"
+    n = 0
+    for clip_id, row, source in frozen.rows():
+        sha = exported.get(clip_id)
+        if sha is None:
+            if not source.is_file():
+                raise SnapshotUnexportable(
+                    f"Clip {row['clip_id']}'s frames are missing from {label}'s "
+                    "folder; export without the snapshot or take a new one."
+                )
+            sha = _copy(writer, row["array"], source)
+        if sha != row["array_sha256"]:
+            raise SnapshotUnexportable(
+                f"Clip {row['clip_id']}'s frames no longer hash as {label} froze "
+                "them (the file changed on disk); export without the snapshot or "
+                "take a new one."
+            )
+        line = manifest_line(row, where=f"clip {row['clip_id']}")
+        manifest.write(line)
+        digest.update(line)
+        n += 1
+    return n
+
+
+def _training(summary: dict, snapshot, *, synthetic: bool) -> dict:
+    """How manifest.jsonl chose and labelled its clips: dataset.json's keys
+    ("meta") and FORMAT.json's "training_manifest" ("rule")."""
+    if snapshot is None:
+        return {
+            "meta": {
+                "synthetic": synthetic,
+                "min_votes": summary["min_votes"],
+                "target": TRAINING_TARGET,
+            },
+            "rule": {
+                "source": "current votes",
+                "min_votes": summary["min_votes"],
+                "target": TRAINING_TARGET,
+                "n_clips": summary["n_training_clips"],
+                "n_clips_below_min_votes": summary["n_below_min_votes"],
+            },
+        }
+    frozen = {
+        "snapshot_sha256": snapshot.sha256,
+        "cutoff": iso_time(snapshot.cutoff),
+        "min_votes": snapshot.min_votes,
+        "target": SNAPSHOT_TARGET,
+    }
+    return {
+        "meta": {"synthetic": snapshot.is_synthetic, **frozen},
+        "rule": {
+            "source": "snapshot",
+            **frozen,
+            "n_clips": summary["n_training_clips"],
+            "n_clips_not_in_snapshot": summary["n_not_in_snapshot"],
+            "rebuild": REBUILD,
+        },
+    }
+
+
 def bundle_write(
     out_path: str | Path,
     *,
@@ -184,6 +260,13 @@ def bundle_write(
 ) -> dict:
     """Write the bundle to ``out_path``; returns counts for the job's result."""
     out_path = Path(out_path)
+    if version is not None and snapshot is None:
+        snapshot = version.snapshot
+    # With a snapshot the training manifest is the snapshot's (checked first: a
+    # snapshot that cannot be carried fails the export before any work).
+    frozen = SnapshotManifest(snapshot) if snapshot is not None else None
+    frozen_ids = frozen.clip_ids if frozen is not None else set()
+    frozen_arrays: dict[int, str] = {}  # its clips' arrays as exported below
     # Plain rows, not model instances: a hundred thousand clips in seconds.
     clips = Clip.objects.filter(is_active=True, review=Clip.Review.APPROVED).values(
         "pk",
@@ -212,13 +295,15 @@ def bundle_write(
         for d in ClipDistribution.objects.all().iterator(chunk_size=CHUNK)
     }
     min_votes = settings.SNAPSHOT_MIN_VOTES
-    summary: dict = {
-        "n_clips": 0,
-        "n_training_clips": 0,
-        "n_below_min_votes": 0,
-        "min_votes": min_votes,
-    }
+    summary: dict = {"n_clips": 0, "n_training_clips": 0}
+    if frozen is None:
+        summary |= {"n_below_min_votes": 0, "min_votes": min_votes}
+    else:
+        summary |= {"n_not_in_snapshot": 0, "min_votes": snapshot.min_votes}
     synthetic = True
+    # The clips the bundle lists: its votes, history and distributions are theirs
+    # (a withdrawn clip's votes would name a clip the importer never sees).
+    exported: set[int] = set()
     with zipfile.ZipFile(out_path, "w", allowZip64=True) as bundle:
         writer = _Writer(bundle)
         manifest_digest = hashlib.sha256()
@@ -227,6 +312,7 @@ def bundle_write(
         with tempfile.TemporaryFile() as manifest, tempfile.TemporaryFile() as meta:
             for i, clip in enumerate(_in_pseudonym_order(clips)):
                 name = clip_pseudonym(clip["pk"])
+                exported.add(clip["pk"])
                 synthetic = synthetic and clip["is_synthetic"]
                 row = {
                     "clip_id": name,
@@ -236,18 +322,26 @@ def bundle_write(
                     "synthetic": clip["is_synthetic"],
                 }
                 votes = counts.get(clip["pk"]) or [0] * len(GRADES)
-                # The snapshots' rule: a clip is a training target only with at
-                # least min_votes votes (one vote is not a distribution).
-                trainable = sum(votes) >= min_votes
-                if trainable:
-                    row["votes"] = votes
+                if frozen is not None:
+                    trainable = clip["pk"] in frozen_ids
+                else:
+                    # The snapshots' rule: a clip is a training target only with
+                    # at least min_votes votes (one vote is not a distribution).
+                    trainable = sum(votes) >= min_votes
+                    if trainable:
+                        row["votes"] = votes
                 if clip["array_file"]:
                     row["array"] = f"clips/{name}.npy"
                     row["array_sha256"] = _copy(
                         writer, row["array"], Path(media.path(clip["array_file"]))
                     )
                     summary["n_clips"] += 1
-                    if trainable:
+                    if frozen is not None:
+                        if trainable:
+                            frozen_arrays[clip["pk"]] = row["array_sha256"]
+                        else:
+                            summary["n_not_in_snapshot"] += 1
+                    elif trainable:
                         line = manifest_line(row, where=f"clip {name}")
                         manifest.write(line)
                         manifest_digest.update(line)
@@ -298,6 +392,11 @@ def bundle_write(
                 )
                 if i % 200 == 0:
                     progress("clips", i / max(1, n_clips))
+            if frozen is not None:
+                progress("snapshot", 0.0)
+                summary["n_training_clips"] = _frozen_rows_write(
+                    writer, frozen, frozen_arrays, manifest, manifest_digest
+                )
             for listing, handle in (
                 ("manifest.jsonl", manifest),
                 ("clips.jsonl", meta),
@@ -305,18 +404,14 @@ def bundle_write(
                 handle.seek(0)
                 with writer.open(listing) as member:
                     shutil.copyfileobj(handle, member, 1 << 20)
+        training = _training(summary, snapshot, synthetic=synthetic)
         writer.write_bytes(
             "dataset.json",
             json.dumps(
                 dataset_meta(
                     n_clips=summary["n_training_clips"],
                     manifest_sha=manifest_digest.hexdigest(),
-                    meta={
-                        "source": "SpermGrade export",
-                        "synthetic": synthetic,
-                        "min_votes": min_votes,
-                        "target": TRAINING_TARGET,
-                    },
+                    meta={"source": "SpermGrade export", **training["meta"]},
                 ),
                 indent=2,
             ).encode(),
@@ -327,15 +422,17 @@ def bundle_write(
         if connection.vendor == "postgresql":
             from exports.bundle_pg import votes_write_pg
 
-            summary["n_votes"], summary["n_history"] = votes_write_pg(writer)
+            summary["n_votes"], summary["n_history"] = votes_write_pg(
+                writer, clip_ids=exported
+            )
         else:
-            summary["n_votes"] = votes_write(writer)
-            summary["n_history"] = history_write(writer)
+            summary["n_votes"] = votes_write(writer, clip_ids=exported)
+            summary["n_history"] = history_write(writer, clip_ids=exported)
         progress("distributions", 0.8)
+        for clip_id in counts.keys() - exported:
+            del counts[clip_id]
         distributions_write(writer, counts)
         recordings_write(writer)
-        if version is not None and snapshot is None:
-            snapshot = version.snapshot
         if snapshot is not None:
             snapshot_write(writer, snapshot, version)
         if version is not None:
@@ -363,12 +460,7 @@ def bundle_write(
                     "pseudonym_key_id": key_id(),
                     "time_resolution_seconds": settings.EXPORT_TIME_RESOLUTION_SECONDS,
                     "row_order": "rows sorted by pseudonym (never by internal id)",
-                    "training_manifest": {
-                        "min_votes": min_votes,
-                        "target": TRAINING_TARGET,
-                        "n_clips": summary["n_training_clips"],
-                        "n_clips_below_min_votes": summary["n_below_min_votes"],
-                    },
+                    "training_manifest": training["rule"],
                 },
                 indent=2,
             ).encode(),

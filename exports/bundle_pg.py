@@ -4,7 +4,7 @@ temporary tables of the pseudonyms."""
 
 from __future__ import annotations
 
-from annotation.models import Clip, RepeatVote, Vote, VoteHistory
+from annotation.models import RepeatVote, Vote, VoteHistory
 from exports.pseudonyms import clip_pseudonym, expert_pseudonym
 
 
@@ -42,7 +42,7 @@ def _pg_copy(
     return n
 
 
-def _pg_pseudonym_tables() -> None:
+def _pg_pseudonym_tables(clip_ids: set[int]) -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
@@ -56,7 +56,6 @@ def _pg_pseudonym_tables() -> None:
             )
             cursor.execute(f"TRUNCATE {table}")
     # The ids are read first: the connection cannot query during a COPY.
-    clip_ids = list(Clip.objects.values_list("pk", flat=True))
     user_ids = list(get_user_model().objects.values_list("pk", flat=True))
     with connection.connection.cursor() as cursor:
         with cursor.copy("COPY export_clip (id, name) FROM STDIN") as copy:
@@ -77,8 +76,10 @@ def _rounded(column: str) -> str:
     return f"to_timestamp(floor(extract(epoch FROM {column}) / {step}) * {step})"
 
 
-def votes_write_pg(writer) -> tuple[int, int]:
-    _pg_pseudonym_tables()
+def votes_write_pg(writer, *, clip_ids: set[int]) -> tuple[int, int]:
+    """votes.csv, crowdkit.csv and vote_history.csv of the exported clips
+    (``clip_ids``): the join to their pseudonyms leaves the others' rows out."""
+    _pg_pseudonym_tables(clip_ids)
     joins = (
         "JOIN export_clip c ON c.id = v.clip_id "
         "JOIN export_expert e ON e.id = v.expert_id"

@@ -16,6 +16,7 @@ from django.conf import settings
 
 from annotation import agreement
 from annotation.models import GRADES, Recording, RepeatVote, Vote, VoteHistory
+from exports.bundle_snapshot import REBUILD
 from exports.pseudonyms import clip_pseudonym, expert_pseudonym, recording_pseudonym
 from registry import storage
 
@@ -31,7 +32,8 @@ def iso_time(value: datetime | None) -> str:
     return datetime.fromtimestamp(seconds, tz=value.tzinfo).isoformat()
 
 
-def votes_write(writer) -> int:
+def votes_write(writer, *, clip_ids: set[int]) -> int:
+    """votes.csv and crowdkit.csv of the exported clips (``clip_ids``)."""
     header = ["clip", "expert", "grade", "created_at", "updated_at", "seconds_spent"]
     rows = []
     for model, repeat in ((Vote, 0), (RepeatVote, 1)):
@@ -43,6 +45,8 @@ def votes_write(writer) -> int:
             "updated_at",
             "seconds_spent",
         ).iterator(chunk_size=CHUNK):
+            if c not in clip_ids:
+                continue
             rows.append(
                 (
                     clip_pseudonym(c),
@@ -61,7 +65,8 @@ def votes_write(writer) -> int:
     return n
 
 
-def history_write(writer) -> int:
+def history_write(writer, *, clip_ids: set[int]) -> int:
+    """vote_history.csv of the exported clips (``clip_ids``)."""
     rows = sorted(
         (
             (
@@ -86,6 +91,7 @@ def history_write(writer) -> int:
                 "at",
             )
             .iterator(chunk_size=CHUNK)
+            if c in clip_ids
         ),
         # stable: one expert's rows of a clip stay in the order they happened
         key=lambda row: (row[0], row[1]),
@@ -171,6 +177,9 @@ def snapshot_write(writer, snapshot, version) -> None:
                 "n_clips": snapshot.n_clips,
                 "n_votes": snapshot.n_votes,
                 "clips": sorted(clip_pseudonym(c) for c in snapshot.clip_ids),
+                # the bundle's manifest.jsonl is this snapshot's, pseudonymised
+                "training_manifest": "manifest.jsonl",
+                "rebuild": REBUILD,
             },
             indent=2,
         ).encode(),

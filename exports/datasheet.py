@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from annotation.models import Clip, Vote
+from exports.bundle_tables import iso_time
 
 
 def datasheet_text(
@@ -55,14 +56,31 @@ def datasheet_text(
         "- Identifiers: keyed pseudonyms (C- clips, E- experts, P- patients, R- "
         "recordings), stable within the exporting instance only",
         "",
-        f"- Training manifest (`manifest.jsonl`): {summary['n_training_clips']} "
-        f"clips with at least {summary['min_votes']} votes, the platform's snapshot "
-        "rule; the target is the normalised histogram of each expert's current "
-        f"grade (hidden repeats excluded). {summary['n_below_min_votes']} clips "
-        "with fewer votes are in `clips.jsonl` and `clips/` only.",
+        _training_line(summary, snapshot),
         "",
         "Train without the platform: `python -m modeling train --data <this zip or "
         "its folder> --out run`.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _training_line(summary: dict, snapshot) -> str:
+    if snapshot is None:
+        return (
+            f"- Training manifest (`manifest.jsonl`): {summary['n_training_clips']} "
+            f"clips with at least {summary['min_votes']} votes, the platform's "
+            "snapshot rule; the target is the normalised histogram of each expert's "
+            f"current grade (hidden repeats excluded). {summary['n_below_min_votes']} "
+            "clips with fewer votes are in `clips.jsonl` and `clips/` only."
+        )
+    return (
+        f"- Training manifest (`manifest.jsonl`): snapshot {snapshot.sha256[:12]}'s "
+        f"{summary['n_training_clips']} clips with their votes as they stood at its "
+        f"cutoff ({iso_time(snapshot.cutoff)}, at least "
+        f"{summary['min_votes']} votes then), not today's: today's votes are in "
+        "`votes.csv` and `distributions.csv`. Clips are named by pseudonym; "
+        "`snapshot.json` says how the exporting instance gets the snapshot's own "
+        f"manifest back (its SHA-256). {summary['n_not_in_snapshot']} exported clips "
+        "are not in the snapshot and are in `clips.jsonl` and `clips/` only."
+    )

@@ -43,7 +43,7 @@ RECORDING_NAME = re.compile(r"R-[0-9a-f]{16}")
 _FIXED = {
     "FORMAT.json": 64 * 1024,
     "dataset.json": 64 * 1024,
-    "snapshot.json": 1024 * 1024,
+    "snapshot.json": None,  # lists every clip of the snapshot
     "datasheet.md": 1024 * 1024,
     "checksums.sha256": None,
     "manifest.jsonl": None,
