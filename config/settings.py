@@ -83,10 +83,14 @@ INSTALLED_APPS = [
     "exports",
     "dashboards",
     "jobs",  # liveness of background work: heartbeats, worker presence, reaper
+    "operations",  # running it: /healthz, /readyz
     "workers",
 ]
 
 MIDDLEWARE = [
+    # First: /healthz and /readyz answer the proxy's and docker's checks, which
+    # come over plain HTTP with the container's name as host.
+    "operations.middleware.HealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -1,0 +1,54 @@
+"""``/healthz`` and ``/readyz``, answered before any other middleware runs.
+
+First in MIDDLEWARE on purpose: the callers are the proxy's health checker and
+docker's, which reach gunicorn directly over plain HTTP with a Host header such
+as ``web:8000``. Later middleware would refuse that host (ALLOWED_HOSTS) or
+redirect it to HTTPS (SECURE_SSL_REDIRECT), and the session and CSRF layers have
+nothing to do here. Neither answer needs a user or holds any data.
+
+- ``/healthz``: the process is up and serving requests. No database, no broker:
+  cheap enough to ask every few seconds.
+- ``/readyz``: database reachable, migrations applied, broker reachable, media
+  storage writable (``operations.health``); 503 naming each failing part.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from operations import health
+
+PATHS = {"/healthz", "/readyz"}
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def healthz() -> HttpResponse:
+    return _no_store(HttpResponse("ok\n", content_type="text/plain"))
+
+
+def readyz() -> HttpResponse:
+    checks = health.readiness()
+    failing = [part for part, result in checks.items() if result != health.OK]
+    body = {"status": "failing" if failing else "ok", "failing": failing}
+    return _no_store(
+        JsonResponse({**body, "checks": checks}, status=503 if failing else 200)
+    )
+
+
+class HealthMiddleware:
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info not in PATHS:
+            return self.get_response(request)
+        if request.method not in {"GET", "HEAD"}:
+            response = HttpResponse(status=405)
+            response["Allow"] = "GET, HEAD"
+            return response
+        return healthz() if request.path_info == "/healthz" else readyz()
