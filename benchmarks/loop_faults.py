@@ -256,15 +256,27 @@ def _start(stage: str, index: int, bundle: Path, tmp: Path):
             return None if status in ("queued", "running") else status
 
         return f"{kind}:{job.pk}", terminal, ("job", job.pk)
+    import numpy as np
     from django.core.files.base import ContentFile
 
     from annotation import services as annotation
     from tests.factories import PatientFactory
-    from tests.workers.recording_files import synthetic_mp4
+    from video.io import encode_mp4
+    from video.synthetic import render_recording
 
+    field = render_recording(
+        n_sperm=12,
+        n_frames=60,
+        width=320,
+        height=240,
+        fps=15.0,
+        rng=np.random.default_rng([100 + index, 4242]),
+        n_debris=8,
+    )
     recording = annotation.recording_create_from_upload(
-        file=ContentFile(synthetic_mp4(seed=100 + index), name="field.mp4"),
+        file=ContentFile(encode_mp4(field.frames(), fps=15.0), name="field.mp4"),
         patient=PatientFactory(),
+        is_synthetic=True,
     )
     annotation.recording_enqueue(recording=recording)
 
@@ -290,6 +302,15 @@ def _reason_missing(job: tuple[str, int]) -> bool:
         return False
     obj = row.objects.get(pk=pk)
     return obj.status == "failed" and not obj.error_message.strip()
+
+
+def _why(job: tuple[str, int]) -> str:
+    from annotation.models import Job, Recording
+    from registry.models import TrainingRun
+
+    kind, pk = job
+    model = {"run": TrainingRun, "job": Job, "recording": Recording}.get(kind)
+    return model.objects.get(pk=pk).error_message[:160] if model else ""
 
 
 def _half_versions() -> int:
@@ -389,7 +410,8 @@ def main() -> int:
                 print(
                     f"{stage:22s} kill {index + 1} ({mode:6s}, "
                     f"{'at ' + row.stage if row else 'stage not reached'}): "
-                    f"{outcome} after {seconds} s",
+                    f"{outcome} after {seconds} s"
+                    + (f" ({_why(job)})" if outcome == "failed" else ""),
                     flush=True,
                 )
         half = _half_versions()

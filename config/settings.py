@@ -83,7 +83,7 @@ INSTALLED_APPS = [
     "exports",
     "dashboards",
     "jobs",  # liveness of background work: heartbeats, worker presence, reaper
-    "operations",  # running it: /healthz, /readyz
+    "operations",  # running it: /healthz, /readyz, backup and restore
     "workers",
 ]
 
@@ -458,6 +458,9 @@ CELERY_WORKER_POOL = env_str(
 )
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# How long the main process waits for a killed child's result before it re-queues
+# the task (Celery's default 10 s; nothing here reads task results).
+CELERY_WORKER_LOST_WAIT = 3.0
 CELERY_TASK_TRACK_STARTED = True
 # Video work holds large arrays; a fresh child process after some tasks returns
 # the memory to the system.

@@ -65,16 +65,22 @@ def subjects_alive(*, prefix: str) -> set[str]:
 
 def heartbeats_dead(*, timeout_s: float | None = None) -> list[Heartbeat]:
     """Open heartbeats whose process stopped beating (older than the timeout), or
-    died on this machine and had a few beats' time for its worker to deliver the
-    task again (a killed child's task is re-delivered by the worker's main
-    process: that new delivery, not the reaper, takes the job on)."""
+    died on this machine and had time for its worker to deliver the task again (a
+    killed child's task is re-delivered by the worker's main process once
+    CELERY_WORKER_LOST_WAIT has passed: that new delivery, not the reaper, takes
+    the job on)."""
     now = timezone.now()
     stale = (
         now - timedelta(seconds=timeout_s)
         if timeout_s is not None
         else fresh_after(now)
     )
-    grace = now - timedelta(seconds=3 * settings.JOB_HEARTBEAT_SECONDS)
+    redelivery_s = (
+        3 * settings.JOB_HEARTBEAT_SECONDS
+        + getattr(settings, "CELERY_WORKER_LOST_WAIT", 10.0)
+        + 2
+    )
+    grace = now - timedelta(seconds=redelivery_s)
     open_rows = Heartbeat.objects.filter(ended_at__isnull=True, reaped_at__isnull=True)
     dead = list(open_rows.filter(beat_at__lt=stale).order_by("beat_at"))
     recent = open_rows.filter(beat_at__gte=stale, beat_at__lt=grace)

@@ -129,7 +129,7 @@ def test_a_process_known_dead_on_this_machine_is_reaped_without_the_timeout(
     assert not selectors.pid_dead_here(host="elsewhere", pid=child.pid)
     # Just died: its worker gets a few beats to deliver the task again first.
     assert jobs_reap() == []
-    grace = 3 * settings.JOB_HEARTBEAT_SECONDS + 1
+    grace = 3 * settings.JOB_HEARTBEAT_SECONDS + settings.CELERY_WORKER_LOST_WAIT + 3
     assert grace < settings.JOB_HEARTBEAT_TIMEOUT_SECONDS
     Heartbeat.objects.filter(pk=row.pk).update(
         beat_at=timezone.now() - timedelta(seconds=grace)
