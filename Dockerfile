@@ -13,8 +13,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # ffmpeg: command-line tools for inspecting and converting odd microscope recordings;
 # the app itself decodes and encodes through PyAV's bundled libraries.
+# postgresql-client: pg_dump and pg_restore for manage.py backup and restore
+# (Debian 12's are version 15, as the compose server; a newer pg_dump also dumps
+# an older server).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ffmpeg \
+    && apt-get install -y --no-install-recommends ffmpeg postgresql-client \
     && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --create-home --uid 1000 --user-group spermgrade

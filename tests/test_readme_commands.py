@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +33,8 @@ RUN_HERE = {
     "export_dataset",
     "import_dataset",
     "createsuperuser",
+    "backup",
+    "restore",
 }
 COVERED_ELSEWHERE = {
     "check": "tests/test_settings.py::"
@@ -144,6 +147,44 @@ def test_the_readme_commands_run_as_written(lab, tmp_path):
     again = other.manage(*written("import_dataset"))
     assert again != out
     assert other.query("select count(*) from annotation_vote")[0][0] == n_votes
+
+
+def test_the_readme_backup_and_restore_commands_run_as_written(lab, tmp_path):
+    """Every backup and restore line the README writes, on the demo's SQLite: the
+    backup of the lab restores into a fresh instance with the same rows and
+    files (the PostgreSQL round trip is tests/operations/test_backup_restore.py)."""
+    for args in readme_commands()["backup"]:
+        out = lab.manage("backup", *shlex.split(args))
+        assert "sqlite database" in out, out
+    backups = sorted((lab.root / "backups").glob("spermgrade-*"))
+    assert backups and len(backups) <= 7  # --keep 7
+    other = Instance(tmp_path / "fresh")  # no database file, no media yet
+    restored = other.root / "var" / "media"
+    other.env["MEDIA_ROOT"] = str(restored)  # not the test session's, as lab's is
+    # --check first: it changes nothing, so the restore after it still finds
+    # the instance empty.
+    forms = sorted(set(readme_commands()["restore"]), key=lambda a: "--check" not in a)
+    assert forms == ["--check BACKUP", "BACKUP"], forms
+    for args in forms:
+        words = [str(backups[-1]) if w == "BACKUP" else w for w in shlex.split(args)]
+        out = other.manage("restore", *words)
+        assert ("files match" if "--check" in args else "every checksum") in out
+    tables = [
+        t for (t,) in lab.query("select name from sqlite_master where type = 'table'")
+    ]
+    for table in tables:
+        if not table.startswith("sqlite_"):
+            sql = f'select count(*) from "{table}"'
+            assert other.query(sql) == lab.query(sql), table
+    assert other.query("select * from annotation_vote order by id") == lab.query(
+        "select * from annotation_vote order by id"
+    )
+    lab_media = Path(lab.env.get("MEDIA_ROOT") or lab.root / "var" / "media")
+
+    def files(root: Path) -> list:  # empty folders are not kept, nor registry/tmp
+        return sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
+
+    assert files(lab_media) == files(restored)
 
 
 def _answer_prompts(fd: int, answers: list[tuple[str, str]], timeout: float) -> str:
