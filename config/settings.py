@@ -210,6 +210,11 @@ SECURE_HSTS_SECONDS = env_int(
 )
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Preloading is decided by submitting a whole registrable domain to
+# hstspreload.org, which no setting here does or undoes; the directive only consents
+# to it. So it stays off unless asked for, and check --deploy does not remind every
+# deployment of it (security.W021).
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from
