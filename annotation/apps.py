@@ -42,9 +42,11 @@ class AnnotationConfig(AppConfig):
             _reinstall_triggers, sender=self, dispatch_uid="annotation_triggers"
         )
         from annotation.services.jobs import job_lost
+        from annotation.services.panel_claim import statistics_lost
         from annotation.services.recordings import preview_lost, recording_lost
         from jobs.reaper import kind_register
 
         kind_register("job", job_lost)
         kind_register("recording", recording_lost)
         kind_register("preview", preview_lost)
+        kind_register("statistics", statistics_lost)

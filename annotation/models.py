@@ -530,3 +530,19 @@ class PanelStatistics(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} at {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+class PanelStatisticsClaim(models.Model):
+    """Single flight for the panel statistics refresh: one row per ``key`` whose
+    ``token`` names the one refresh queued or running (empty: none).
+
+    Taken and given back by conditional updates (``panel_statistics_claim_take``),
+    so however many page views find the statistics stale, one task is queued.
+    """
+
+    key = models.CharField(max_length=32, unique=True, default="panel")
+    token = models.CharField(max_length=32, blank=True, default="")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.key} claimed by {self.token or 'nobody'}"

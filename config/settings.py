@@ -402,6 +402,11 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 PANEL_STATISTICS_REFRESH_SECONDS = env_int(
     "PANEL_STATISTICS_REFRESH_SECONDS", 300, minimum=10
 )
+# A queued refresh that has not started (its message lost) stops blocking others
+# after this long; a running one holds its claim while its heartbeat is fresh.
+PANEL_STATISTICS_CLAIM_SECONDS = env_int(
+    "PANEL_STATISTICS_CLAIM_SECONDS", 900, minimum=60
+)
 CELERY_BEAT_SCHEDULE = {
     "panel-statistics-refresh": {
         "task": "workers.tasks.panel_statistics_refresh",

@@ -38,9 +38,7 @@ def _statistics():
         if small:
             statistics = services.panel_statistics_refresh()
         else:
-            services.task_send(
-                name=services.enqueue.PANEL_STATISTICS_REFRESH, kwargs={}
-            )
+            services.panel_statistics_refresh_queue()  # one at a time
             refreshing = True
     return statistics, refreshing
 

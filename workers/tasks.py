@@ -36,6 +36,7 @@ SUBJECTS = {
     "workers.tasks.training_fold": lambda k: f"fold:{k['run_id']}:{k['index']}",
     "workers.tasks.training_run_register": lambda k: f"register:{k['run_id']}",
     "workers.tasks.version_predict": lambda k: f"predict:{k['version_id']}",
+    "workers.tasks.panel_statistics_refresh": lambda k: "statistics:panel",
 }
 
 
@@ -102,9 +103,16 @@ def recording_inspect(*, recording_id: int) -> dict:
 
 
 @shared_task(base=RecordedTask, name="workers.tasks.panel_statistics_refresh")
-def panel_statistics_refresh(*, force: bool = False) -> dict:
-    """Recompute the dashboards' panel statistics if votes changed (periodic)."""
-    statistics = services.panel_statistics_refresh(force=force)
+def panel_statistics_refresh(*, force: bool = False, claim: str = "") -> dict:
+    """Recompute the dashboards' panel statistics if votes changed (periodic, or
+    queued by a stale dashboard with its ``claim``): one at a time."""
+    token = services.panel_statistics_claim_take(token=claim)
+    if token is None:
+        return {"skipped": "another refresh is queued or running"}
+    try:
+        statistics = services.panel_statistics_refresh(force=force)
+    finally:
+        services.panel_statistics_claim_release(token=token)
     return {"n_votes": statistics.n_votes, "seconds": statistics.seconds_to_compute}
 
 

@@ -42,6 +42,11 @@ from annotation.services.panel import (  # noqa: F401
     panel_statistics_compute,
     panel_statistics_refresh,
 )
+from annotation.services.panel_claim import (  # noqa: F401
+    panel_statistics_claim_release,
+    panel_statistics_claim_take,
+    panel_statistics_refresh_queue,
+)
 from annotation.services.priorities import clip_model_priorities_replace  # noqa: F401
 from annotation.services.queue import (  # noqa: F401
     clip_leases_grant,
