@@ -177,6 +177,31 @@ def confusion_figure(matrix, *, title: str) -> dict:
     }
 
 
+def ds_confusion_figure(matrix, *, title: str) -> dict:
+    """5 × 5 Dawid–Skene confusion: rows the estimated true grade, columns the
+    expert's grade, each cell the probability of that grade given the true one."""
+    return {
+        "data": [
+            {
+                "type": "heatmap",
+                "x": list(GRADES),
+                "y": list(GRADES),
+                "z": [list(row) for row in matrix],
+                "zmin": 0.0,
+                "zmax": 1.0,
+                "colorscale": "Blues",
+                "text": [[f"{v:.2f}" for v in row] for row in matrix],
+                "texttemplate": "%{text}",
+            }
+        ],
+        "layout": _layout(
+            title,
+            xaxis={"title": {"text": "this expert's grade"}},
+            yaxis={"title": {"text": "estimated true grade"}, "autorange": "reversed"},
+        ),
+    }
+
+
 def bias_over_time_figure(months, bias) -> dict:
     """Signed bias per month (+ = harsher than the rest of the panel)."""
     return {

@@ -66,12 +66,18 @@ def panel_dashboard(request: HttpRequest) -> HttpResponse:
             data["convergence"]["q75"],
         ),
     }
+    dawid_skene = data.get("dawid_skene", {})
+    experts = [
+        {**e, "ds_accuracy": dawid_skene.get(str(e["expert_id"]), {}).get("accuracy")}
+        for e in data["experts"]
+    ]
     return render(
         request,
         "dashboards/panel.html",
         {
             "statistics": statistics,
             "data": data,
+            "experts": experts,
             "charts": charts,
             "refreshing": refreshing,
             "synthetic": selectors.panel_is_synthetic(),
@@ -86,6 +92,8 @@ def expert_dashboard(request: HttpRequest, expert_id: int) -> HttpResponse:
     if detail is None:
         raise Http404("This expert has no votes yet.")
     code = selectors.expert_codes().get(expert_id, f"#{expert_id}")
+    statistics, _ = _statistics()
+    dawid_skene = statistics.data.get("dawid_skene", {}).get(str(expert_id))
     charts = {
         "confusion": figures.confusion_figure(
             detail["confusion"], title=f"{code} against the rest of the panel"
@@ -94,10 +102,20 @@ def expert_dashboard(request: HttpRequest, expert_id: int) -> HttpResponse:
             detail["months"], detail["bias_by_month"]
         ),
     }
+    if dawid_skene is not None:
+        charts["ds-confusion"] = figures.ds_confusion_figure(
+            dawid_skene["confusion"], title=f"{code}: Dawid–Skene estimated confusion"
+        )
     return render(
         request,
         "dashboards/expert.html",
-        {"detail": detail, "code": code, "charts": charts},
+        {
+            "detail": detail,
+            "code": code,
+            "charts": charts,
+            "dawid_skene": dawid_skene,
+            "statistics": statistics,
+        },
     )
 
 

@@ -20,6 +20,7 @@ from annotation.selectors.panel import (
     panel_votes,
     repeat_pairs,
 )
+from annotation.services.reliability import panel_reliability
 
 MEAN_BINS = np.linspace(1.0, 5.0, 21)
 STD_BINS = np.linspace(0.0, 2.0, 21)
@@ -135,6 +136,7 @@ def panel_statistics_compute(votes: PanelVotes | None = None) -> dict:
         "human_baseline_emd": finite_or_none(
             agreement.human_baseline(votes.clip, votes.expert, votes.grade)
         ),
+        **panel_reliability(votes),
     }
 
 

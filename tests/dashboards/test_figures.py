@@ -107,3 +107,15 @@ def test_every_axis_grows_its_margin_so_no_label_is_clipped():
             assert fig["layout"][key]["automargin"] is True, (key, fig["layout"])
     # kept, beside the margin
     assert built[0]["layout"]["yaxis"]["range"] == [-0.1, 1.0]
+
+
+def test_dawid_skene_confusion_is_a_probability_heatmap_with_two_decimals():
+    matrix = [[0.9, 0.1, 0.0, 0.0, 0.0]] + [[0.0, 1.0, 0.0, 0.0, 0.0]] * 4
+    fig = figures.ds_confusion_figure(matrix, title="EXP-0001")
+    (trace,) = fig["data"]
+    assert trace["type"] == "heatmap" and trace["z"] == matrix
+    assert trace["x"] == trace["y"] == ["A", "B", "C", "D", "E"]
+    assert (trace["zmin"], trace["zmax"]) == (0.0, 1.0)
+    assert trace["text"][0][:2] == ["0.90", "0.10"]
+    assert "true" in fig["layout"]["yaxis"]["title"]["text"]
+    assert fig["layout"]["yaxis"]["automargin"] is True
