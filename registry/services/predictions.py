@@ -38,8 +38,17 @@ def predictions_store(
 def clip_priorities_refresh(*, version: ModelVersion) -> int:
     """The queue's active-allocation figures from ``version``'s predictions and
     the panel's votes so far: model-panel EMD (0 for a clip without votes) and the
-    prediction's normalised entropy."""
+    prediction's normalised entropy. Only while the queue reads them (the vote
+    budget on with VOTE_BUDGET_MODEL_PRIORITY): otherwise nothing is written, and
+    the first refresh after it is switched on writes them all. Returns the rows
+    written or deleted (unchanged ones are left alone)."""
     import numpy as np
+    from django.conf import settings
+
+    from annotation.selectors import vote_budget
+
+    if settings.VOTE_BUDGET_MODEL_PRIORITY == "off" or vote_budget() is None:
+        return 0
 
     from annotation.models import ClipDistribution
     from annotation.services import clip_model_priorities_replace

@@ -121,11 +121,13 @@ def test_rollback_without_an_earlier_version_says_so(admin_user):
 
 
 @pytest.mark.django_db
-def test_promotion_writes_the_queue_priorities_from_predictions_and_votes():
+def test_promotion_writes_the_queue_priorities_from_predictions_and_votes(settings):
     from annotation import services as annotation_services
     from annotation.models import ClipModelPriority
     from tests.factories import ClipFactory, ExpertFactory
 
+    settings.VOTE_BUDGET_CI_WIDTH = 0.3  # the queue reads them only then
+    settings.VOTE_BUDGET_MODEL_PRIORITY = "disagreement"
     voted, unvoted = ClipFactory.create_batch(2)
     experts = ExpertFactory.create_batch(2)
     annotation_services.votes_bulk_create_simulated(
