@@ -3,35 +3,68 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch import nn
 
 from modeling import checkpoint as ckpt
-from modeling.data import clipset_load
+from modeling.config import Config
+from modeling.data import SpeedScaler, clipset_load
 from modeling.grades import GRADES
 from modeling.metrics import metrics_all, top_hi_segments
 from modeling.runtime import device_resolve
 from modeling.training import device_data, evaluate, json_write
 
 
+@dataclass(frozen=True)
+class LoadedCheckpoint:
+    """A checkpoint read once (model in eval mode on ``device``), for predicting
+    several manifests without loading it again for each."""
+
+    model: nn.Module
+    meta: dict
+    cfg: Config
+    scaler: SpeedScaler
+    device: torch.device
+
+
+def checkpoint_open(
+    checkpoint: str | Path, *, device: str = "auto"
+) -> LoadedCheckpoint:
+    """Load ``checkpoint`` onto ``device`` ("auto": the best one here)."""
+    dev = device_resolve(device)
+    model, meta, cfg, scaler = ckpt.checkpoint_load(checkpoint, device=dev)
+    return LoadedCheckpoint(model=model, meta=meta, cfg=cfg, scaler=scaler, device=dev)
+
+
 def predict(
     *,
-    checkpoint: str | Path,
+    checkpoint: str | Path | LoadedCheckpoint,
     data: str | Path,
     out: str | Path,
     device: str = "auto",
     clip_ids: list[str] | None = None,
 ) -> dict:
-    """Predict every clip of a manifest (or only ``clip_ids``) with a checkpoint.
+    """Predict every clip of a manifest (or only ``clip_ids``) with a checkpoint
+    (a path, loaded here on ``device``, or one ``checkpoint_open`` loaded).
 
     Writes ``predictions.jsonl`` (clip_id, pred, pred_mode) under ``out``; when the
     clips predicted have votes, also ``metrics.json``. Returns the metrics (or {}).
     A model scored per frame (``score_frames``) is scored so here too, as in its
     run; its ``pred`` is the mean of its frames' distributions.
     """
-    dev = device_resolve(device)
-    model, meta, cfg, scaler = ckpt.checkpoint_load(checkpoint, device=dev)
+    if not isinstance(checkpoint, LoadedCheckpoint):
+        checkpoint = checkpoint_open(checkpoint, device=device)
+    model, meta, cfg, scaler = (
+        checkpoint.model,
+        checkpoint.meta,
+        checkpoint.cfg,
+        checkpoint.scaler,
+    )
+    dev = checkpoint.device
     clips = clipset_load(data, speed_features=scaler.names, require_votes=False)
     if clip_ids is None:
         idx = np.arange(len(clips))

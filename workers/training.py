@@ -32,7 +32,7 @@ from modeling.cv import CVError
 from modeling.data import clipset_load
 from modeling.manifest import ManifestError, manifest_write
 from modeling.onnx_export import onnx_export
-from modeling.predict import predict
+from modeling.predict import LoadedCheckpoint, checkpoint_open, predict
 from modeling.results import fold_dirname, fold_result_load, json_write
 from modeling.runtime import device_resolve
 from modeling.training import (
@@ -477,12 +477,14 @@ def version_predict_run(*, version_id: int, clip_ids: list[int] | None = None) -
     groups: dict[tuple[int, int], list] = {}
     for clip in clips:
         groups.setdefault((clip.n_frames, clip.size_px), []).append(clip)
+    # Loaded once for the pass: every batch reuses the model.
+    model = checkpoint_open(checkpoint, device="auto") if clips else None
     for group in groups.values():
         for offset in range(0, len(group), size):
             liveness.stage("predicting", f"{stored} of {len(clips)} clips stored")
             stored += _predict_batch(
                 version=version,
-                checkpoint=checkpoint,
+                checkpoint=model,
                 clips=group[offset : offset + size],
             )
     if stored and version.is_active:
@@ -496,7 +498,7 @@ def version_predict_run(*, version_id: int, clip_ids: list[int] | None = None) -
     }
 
 
-def _predict_batch(*, version, checkpoint: Path, clips: list) -> int:
+def _predict_batch(*, version, checkpoint: LoadedCheckpoint, clips: list) -> int:
     tmp = storage.tmp_dir(f"predict-v{version.number}")
     try:
         rows = []
