@@ -235,15 +235,15 @@ def test_a_worker_whose_idle_child_is_killed_keeps_serving_and_stops_on_term(
     voted, workers
 ):
     process = workers.start("w1", pool="prefork")
-    assert _wait_for(lambda: len(_children(process)) == 1, 60)
+    assert _wait_for(lambda: len(_children(process)) == 1, 120)
     (idle,) = _children(process)
     os.kill(idle, signal.SIGKILL)
-    assert _wait_for(lambda: _children(process) not in ([], [idle]), 30)
+    assert _wait_for(lambda: _children(process) not in ([], [idle]), 90)
     run = services.training_run_create(profile="tiny")
     assert _wait_for(lambda: _status(run) in ("done", "failed"), 240), run.log_tail
     assert _status(run) == RunStatus.DONE
     process.terminate()
-    process.wait(timeout=30)  # TERM: a warm shutdown, not ignored
+    process.wait(timeout=90)  # TERM: a warm shutdown, not ignored
 
 
 def test_a_trainer_error_on_the_worker_fails_the_run_with_the_reason(voted, workers):
