@@ -48,6 +48,11 @@ class Heartbeat(models.Model):
     def kind(self) -> str:
         return self.subject.split(":", 1)[0]
 
+    @property
+    def ids(self) -> list[int]:
+        """The numbers after the kind: ``fold:12:-1`` -> [12, -1]."""
+        return [int(part) for part in self.subject.split(":")[1:]]
+
 
 class WorkerPresence(models.Model):
     """A Celery worker (its main process) and the queues it serves, refreshed every

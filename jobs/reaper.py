@@ -16,7 +16,13 @@ from collections.abc import Callable
 from django.utils import timezone
 
 from jobs.models import Heartbeat
-from jobs.selectors import heartbeats_dead, subject_alive, subject_dead_rows
+from jobs.selectors import (
+    REQUEUED,
+    heartbeats_dead,
+    subject_rows_by_liveness,
+)
+
+__all__ = ["REQUEUED", "delivery_admit", "jobs_reap", "kind_register", "lost_sentence"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +62,15 @@ def delivery_admit(subject: str, *, max_deaths: int) -> str | None:
     than killing workers for ever. Otherwise the dead workers' heartbeats are
     closed as superseded, so the reaper does not end the job this delivery runs.
     """
-    if subject_alive(subject=subject):
+    alive, dead = subject_rows_by_liveness(subject=subject)
+    if alive:
         return "a live worker is on it"
-    dead = subject_dead_rows(subject=subject)
+    if not dead:
+        return None  # the usual case: one read, nothing to close
     earlier = Heartbeat.objects.filter(
         subject=subject, ended_at__isnull=True, outcome=SUPERSEDED
     ).count()
-    if dead and len(dead) + earlier >= max_deaths:
+    if len(dead) + earlier >= max_deaths:
         _reap(dead)
         return f"its workers died {len(dead) + earlier} times; given up"
     Heartbeat.objects.filter(pk__in=[r.pk for r in dead]).update(

@@ -44,12 +44,28 @@ def _open(subject: str, attempt: int | None):
     return rows if attempt is None else rows.filter(attempt=attempt)
 
 
-def subject_alive(*, subject: str, attempt: int | None = None) -> bool:
-    """A task working on ``subject`` (that attempt, or any) is alive now."""
+def subject_alive(
+    *, subject: str, attempt: int | None = None, exclude: int | None = None
+) -> bool:
+    """A task working on ``subject`` (that attempt, or any; not the heartbeat
+    ``exclude``, the caller's own) is alive now."""
+    rows = _open(subject, attempt).filter(beat_at__gt=fresh_after())
     return any(
         not pid_dead_here(host=row.host, pid=row.pid)
-        for row in _open(subject, attempt).filter(beat_at__gt=fresh_after())
+        for row in rows.exclude(pk=exclude)
     )
+
+
+# A lost-job handler that queues the job again says so with an outcome starting
+# thus; ``requeued_before`` reads it, so a job is re-queued once.
+REQUEUED = "queued again"
+
+
+def requeued_before(*, subject: str) -> bool:
+    """An earlier loss of ``subject`` was already queued again (once per job)."""
+    return Heartbeat.objects.filter(
+        subject=subject, outcome__startswith=REQUEUED
+    ).exists()
 
 
 def subjects_alive(*, prefix: str) -> set[str]:
@@ -88,14 +104,17 @@ def heartbeats_dead(*, timeout_s: float | None = None) -> list[Heartbeat]:
     return dead
 
 
-def subject_dead_rows(*, subject: str) -> list[Heartbeat]:
-    """Open heartbeats of ``subject`` whose process is gone (stale, or dead here)."""
+def subject_rows_by_liveness(
+    *, subject: str
+) -> tuple[list[Heartbeat], list[Heartbeat]]:
+    """The open heartbeats of ``subject`` in one read, as (alive, dead): dead ones
+    are stale or their process is gone from this machine."""
     stale = fresh_after()
-    return [
-        row
-        for row in _open(subject, None)
-        if row.beat_at < stale or pid_dead_here(host=row.host, pid=row.pid)
-    ]
+    alive, dead = [], []
+    for row in _open(subject, None):
+        gone = row.beat_at <= stale or pid_dead_here(host=row.host, pid=row.pid)
+        (dead if gone else alive).append(row)
+    return alive, dead
 
 
 def last_heartbeat(*, subject: str) -> Heartbeat | None:

@@ -10,6 +10,7 @@ import time
 
 from annotation.models import Job
 from annotation.services import job_mark_done, job_mark_failed, job_progress
+from annotation.services.jobs import UNFINISHED
 from exports.bundle import bundle_write
 from exports.services import export_path_for
 from jobs import liveness
@@ -25,7 +26,7 @@ class _Cancelled(Exception):
 
 def dataset_export_run(*, job_id: int) -> dict:
     job = Job.objects.get(pk=job_id)
-    if job.status not in (Job.Status.QUEUED, Job.Status.RUNNING):
+    if job.status not in UNFINISHED:
         return {"skipped": True}  # cancelled before a worker took it, or ended
     params = job.params
     version = (
@@ -86,7 +87,7 @@ def dataset_import_run(*, job_id: int) -> dict:
     from exports.services import import_path_for
 
     job = Job.objects.get(pk=job_id)
-    if job.status not in (Job.Status.QUEUED, Job.Status.RUNNING):
+    if job.status not in UNFINISHED:
         return {"skipped": True}
     path = import_path_for(job)
     if not path.is_file():

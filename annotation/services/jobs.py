@@ -98,7 +98,7 @@ def job_cancel(*, job_id: int, user=None) -> Job | None:
 
 def job_lost(row, *, doing: str = "running this job", cleanup=None) -> str:
     """The reaper's handler for a Job whose worker died (``jobs.reaper``)."""
-    job_id = int(row.subject.split(":")[1])
+    (job_id,) = row.ids
     if cleanup is not None:
         cleanup(job_id)
     if job_mark_failed(

@@ -34,8 +34,8 @@ from annotation.models import (
 )
 from annotation.services import enqueue
 from annotation.services.clips import clip_create
-from jobs.reaper import lost_sentence
-from jobs.selectors import subject_alive
+from jobs.reaper import REQUEUED, lost_sentence
+from jobs.selectors import requeued_before, subject_alive
 
 logger = logging.getLogger(__name__)
 
@@ -337,7 +337,7 @@ def message_scrub(text: str) -> str:
 
 def recording_lost(row) -> str:
     """The reaper's handler for a recording whose worker died (``jobs.reaper``)."""
-    recording_id = int(row.subject.split(":")[1])
+    (recording_id,) = row.ids
     busy = (Recording.Status.QUEUED, Recording.Status.PROCESSING)
     changed = Recording.objects.filter(pk=recording_id, status__in=busy).update(
         status=Recording.Status.FAILED,
@@ -351,17 +351,13 @@ def recording_lost(row) -> str:
 def preview_lost(row) -> str:
     """The first-frame preview's worker died: it is asked for again once (cheap,
     and the operator waits for it); a second loss fails the recording."""
-    from jobs.models import Heartbeat
-
-    recording_id = int(row.subject.split(":")[1])
+    (recording_id,) = row.ids
     recording = Recording.objects.filter(pk=recording_id).first()
     if recording is None or recording.preview_ready:
         return "nothing to do"
-    if not Heartbeat.objects.filter(
-        subject=row.subject, outcome__startswith="queued again"
-    ).exists():
+    if not requeued_before(subject=row.subject):
         _send(enqueue.RECORDING_INSPECT, recording_id)
-        return "queued again"
+        return REQUEUED
     recording_mark_failed(
         recording_id=recording_id,
         message=lost_sentence(row, "reading the first frame") + " Upload it again.",

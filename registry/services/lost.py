@@ -15,7 +15,8 @@ from annotation.services.enqueue import (
     task_send,
 )
 from jobs.models import Heartbeat
-from jobs.reaper import lost_sentence
+from jobs.reaper import REQUEUED, lost_sentence
+from jobs.selectors import requeued_before
 from registry import storage
 from registry.models import (
     FINISHED,
@@ -32,7 +33,6 @@ from registry.services.runs import (
     training_run_fail,
 )
 
-REQUEUED = "queued again"
 NO_VERSION = "No model version was registered."
 
 
@@ -40,17 +40,11 @@ def _requeue_allowed(row: Heartbeat) -> bool:
     """Once per job: the setting asks for it and no earlier loss was re-queued."""
     if settings.JOB_LOST_ACTION != "requeue":
         return False
-    return not Heartbeat.objects.filter(
-        subject=row.subject, outcome__startswith=REQUEUED
-    ).exists()
-
-
-def _ids(row: Heartbeat) -> list[int]:
-    return [int(part) for part in row.subject.split(":")[1:]]
+    return not requeued_before(subject=row.subject)
 
 
 def fold_lost(row: Heartbeat) -> str:
-    run_id, index = _ids(row)
+    run_id, index = row.ids
     name = "the final model" if index == TrainingFold.FINAL else f"fold {index}"
     lost = lost_sentence(row, f"training {name}")
     fold = TrainingFold.objects.filter(run_id=run_id, index=index).first()
@@ -75,7 +69,7 @@ def fold_lost(row: Heartbeat) -> str:
 
 def run_lost(row: Heartbeat) -> str:
     """The worker taking the snapshot (or sending the folds) died."""
-    (run_id,) = _ids(row)
+    (run_id,) = row.ids
     run = TrainingRun.objects.filter(pk=run_id).first()
     if run is None or run.status in FINISHED:
         return "the run had ended"
@@ -103,7 +97,7 @@ def run_lost(row: Heartbeat) -> str:
 def register_lost(row: Heartbeat) -> str:
     """The worker registering the version died: before the version row nothing of
     it stays; after it, the run ends done with that version."""
-    (run_id,) = _ids(row)
+    (run_id,) = row.ids
     run = TrainingRun.objects.filter(pk=run_id).first()
     if run is None or run.status in FINISHED:
         return "the run had ended"

@@ -246,8 +246,7 @@ def fold_claim(
         if fold.status == RunStatus.QUEUED and fold.attempt == attempt:
             pass
         elif fold.status == RunStatus.RUNNING and attempt <= fold.attempt:
-            others = _alive_except(subject, own_heartbeat)
-            if others:
+            if subject_alive(subject=subject, exclude=own_heartbeat):
                 return None
             fold.attempt += 1
         else:
@@ -259,19 +258,6 @@ def fold_claim(
         fold.progress = {}
         fold.save()
     return fold.attempt
-
-
-def _alive_except(subject: str, own_heartbeat: int | None) -> bool:
-    from jobs.models import Heartbeat
-    from jobs.selectors import fresh_after, pid_dead_here
-
-    rows = Heartbeat.objects.filter(
-        subject=subject,
-        ended_at__isnull=True,
-        reaped_at__isnull=True,
-        beat_at__gt=fresh_after(),
-    ).exclude(pk=own_heartbeat)
-    return any(not pid_dead_here(host=r.host, pid=r.pid) for r in rows)
 
 
 def fold_heartbeat(
