@@ -83,14 +83,17 @@ INSTALLED_APPS = [
     "exports",
     "dashboards",
     "jobs",  # liveness of background work: heartbeats, worker presence, reaper
-    "operations",  # running it: /healthz, /readyz, backup and restore
+    "operations",  # running it: /healthz, /readyz, /metrics, backup and restore
     "workers",
+    "django_prometheus",  # request metrics, served by operations at /metrics
 ]
 
 MIDDLEWARE = [
     # First: /healthz and /readyz answer the proxy's and docker's checks, which
     # come over plain HTTP with the container's name as host.
     "operations.middleware.HealthMiddleware",
+    # Requests, latencies and responses for /metrics (first and last of the rest).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -104,6 +107,7 @@ MIDDLEWARE = [
     "annotation.middleware.SecurityHeadersMiddleware",
     # Last, so it sees a view's exception first: a database outage is a 503.
     "annotation.middleware.DatabaseUnavailableMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 # Content-Security-Policy and Permissions-Policy of every response
 # (annotation/middleware.py); empty turns a header off.
@@ -271,6 +275,22 @@ for _network in TRUSTED_PROXIES:
         raise ImproperlyConfigured(
             f"TRUSTED_PROXIES: {_network!r} is not an address or network "
             "(e.g. 172.16.0.0/12)."
+        ) from None
+# Who may scrape /metrics (operations/metrics.py): direct callers from these
+# addresses or networks only (docker-compose.yml: the monitoring network); a
+# request through the proxy never. "off" serves the metrics to nobody.
+METRICS_ALLOWED_NETWORKS = env_list(
+    "METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"]
+)
+if METRICS_ALLOWED_NETWORKS == ["off"]:
+    METRICS_ALLOWED_NETWORKS = []
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_NETWORKS: {_network!r} is not an address or network "
+            "(e.g. 172.31.250.0/24), or off."
         ) from None
 # The cache holds the sign-in failure counts: redis://host:6379/2 shares them
 # between web processes (docker-compose sets it). With DEBUG off it must be set:

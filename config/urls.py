@@ -11,6 +11,7 @@ urlpatterns = [
     path("registry/", include("registry.urls")),
     path("api/registry/", include("registry.urls_api")),
     path("exports/", include("exports.urls")),
+    path("operations/", include("operations.urls")),
     path("", include("annotation.urls")),
 ]
 

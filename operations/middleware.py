@@ -10,15 +10,18 @@ nothing to do here. Neither answer needs a user or holds any data.
   cheap enough to ask every few seconds.
 - ``/readyz``: database reachable, migrations applied, broker reachable, media
   storage writable (``operations.health``); 503 naming each failing part.
+- ``/metrics``: Prometheus metrics (``operations.metrics``), only to a direct
+  caller from METRICS_ALLOWED_NETWORKS; anyone else gets 404, as if it did not
+  exist.
 """
 
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from operations import health
+from operations import health, metrics
 
-PATHS = {"/healthz", "/readyz"}
+PATHS = {"/healthz", "/readyz", "/metrics"}
 
 
 def _no_store(response: HttpResponse) -> HttpResponse:
@@ -40,6 +43,13 @@ def readyz() -> HttpResponse:
     )
 
 
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not metrics.scrape_allowed(request.META):
+        return HttpResponse("Not found\n", status=404, content_type="text/plain")
+    body, content_type = metrics.exposition()
+    return _no_store(HttpResponse(body, content_type=content_type))
+
+
 class HealthMiddleware:
     def __init__(self, get_response) -> None:
         self.get_response = get_response
@@ -51,4 +61,6 @@ class HealthMiddleware:
             response = HttpResponse(status=405)
             response["Allow"] = "GET, HEAD"
             return response
+        if request.path_info == "/metrics":
+            return metrics_view(request)
         return healthz() if request.path_info == "/healthz" else readyz()

@@ -38,7 +38,7 @@ ALLOWED = {
     "dashboards": {"annotation", "jobs", "registry", "modeling"},
     "exports": {"annotation", "jobs", "registry", "modeling"},
     # Health checks, backup and restore: read the apps' models, imported by none.
-    "operations": {"annotation", "registry"},
+    "operations": {"annotation", "jobs", "registry"},
     "workers": {
         "annotation",
         "exports",

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from prometheus_client import Counter
 
 from annotation import errors, sql
 from annotation.models import (
@@ -26,6 +27,13 @@ from annotation.models import (
 from annotation.roles import user_is_expert
 
 _NUMERIC_GRADES = {str(i + 1): grade for i, grade in enumerate(GRADES)}
+
+# Votes per minute on the monitoring side: rate(spermgrade_votes_recorded_total[5m]).
+VOTES_RECORDED = Counter(
+    "spermgrade_votes_recorded",
+    "Grades recorded by experts (kind: vote, or a hidden repeat)",
+    ["kind"],
+)
 
 
 def grade_parse(value: object) -> str:
@@ -175,6 +183,10 @@ def vote_create(
         if not Clip.objects.filter(pk=clip.pk).exists():
             raise errors.ClipNotFound("This clip no longer exists.") from None
         raise errors.AlreadyVoted(_ALREADY_VOTED) from None
+    counter = VOTES_RECORDED.labels(
+        "repeat" if isinstance(vote, RepeatVote) else "vote"
+    )
+    transaction.on_commit(counter.inc)
     return vote
 
 
