@@ -284,6 +284,11 @@ METRICS_ALLOWED_NETWORKS = env_list(
 )
 if METRICS_ALLOWED_NETWORKS == ["off"]:
     METRICS_ALLOWED_NETWORKS = []
+# Expected-EMD vote budget (off at 0): a clip also stops once the expected EMD
+# between its votes and its distribution with VOTES_PER_CLIP votes (the remaining
+# votes Dirichlet-multinomial, the prior fitted on the panel's clips) is below
+# this, never before VOTE_BUDGET_MIN_VOTES (annotation/budget_emd.py).
+VOTE_BUDGET_EMD = env_float("VOTE_BUDGET_EMD", 0.0, minimum=0.0, maximum=1.0)
 for _network in METRICS_ALLOWED_NETWORKS:
     try:
         ipaddress.ip_network(_network, strict=False)

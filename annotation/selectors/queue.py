@@ -13,7 +13,9 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import (
     Exists,
@@ -24,7 +26,7 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from annotation import agreement, sql
+from annotation import agreement, budget_emd, sql
 from annotation.models import (
     Clip,
     ClipLease,
@@ -35,6 +37,9 @@ from annotation.services.queue import clip_leases_grant
 from annotation.shuffle import shuffle_key, shuffle_key_sql
 
 _EXPIRED_LEASE_SWEEP_SHARE = 0.05
+# The expected-EMD rule's prior is refitted from the panel at most this often.
+_EMD_PRIOR_CACHE_KEY = "annotation.vote-budget-emd-prior"
+_EMD_PRIOR_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -87,8 +92,9 @@ def _settled_ranges(ci_width: float, min_votes: int, cap: int) -> list:
 
 
 def vote_budget() -> list[tuple[int, int, int]] | None:
-    """The (n, lo, hi) rows deciding when a clip is settled, or None when the vote
-    budget is off (VOTE_BUDGET_CI_WIDTH = 0)."""
+    """The (n, lo, hi) rows deciding when a clip is settled by the interval rule,
+    or None when that rule is off (VOTE_BUDGET_CI_WIDTH = 0). The expected-EMD
+    rule (VOTE_BUDGET_EMD) is applied on top of it in ``_fresh_candidates``."""
     if settings.VOTE_BUDGET_CI_WIDTH <= 0:
         return None
     return _settled_ranges(
@@ -98,29 +104,81 @@ def vote_budget() -> list[tuple[int, int, int]] | None:
     )
 
 
+def vote_budget_emd_prior() -> np.ndarray | None:
+    """The expected-EMD rule's Dirichlet prior, fitted on the panel's current
+    counts (empirical Bayes, ``budget_emd.dirichlet_prior_fit``) and kept
+    _EMD_PRIOR_SECONDS; None while too few clips have votes (no clip stops then).
+    Only the stop decision reads it: no distribution, snapshot or export does."""
+    cached = cache.get(_EMD_PRIOR_CACHE_KEY)
+    if cached is None:
+        rows = sql.distribution_table(connection, None)
+        counts = np.array([row[1:] for row in rows], dtype=np.float64).reshape(-1, 5)
+        alpha = budget_emd.dirichlet_prior_fit(counts)
+        cached = {"alpha": None if alpha is None else alpha.tolist()}
+        cache.set(_EMD_PRIOR_CACHE_KEY, cached, _EMD_PRIOR_SECONDS)
+    return None if cached["alpha"] is None else np.array(cached["alpha"])
+
+
+def _emd_stopped(clip_ids: list[int]) -> set[int]:
+    """Of these clips, those the expected-EMD rule (VOTE_BUDGET_EMD) has stopped."""
+    alpha = vote_budget_emd_prior()
+    if alpha is None or not clip_ids:
+        return set()
+    rows = sql.distribution_table(connection, clip_ids)
+    if not rows:
+        return set()
+    counts = np.array([row[1:] for row in rows], dtype=np.float64)
+    total = int(settings.VOTES_PER_CLIP)
+    stopped = budget_emd.stops(
+        counts,
+        alpha=alpha,
+        total=total,
+        threshold=float(settings.VOTE_BUDGET_EMD),
+        min_votes=int(settings.VOTE_BUDGET_MIN_VOTES),
+    )
+    # a clip with all its votes is left to the usual "full clips last" order
+    stopped &= counts.sum(1) < total
+    return {int(row[0]) for row, done in zip(rows, stopped, strict=True) if done}
+
+
 def _fresh_candidates(
     *, expert, now: datetime, limit: int, exclude: set[int], rng: random.Random
 ) -> list:
     if limit < 1:
         return []
     budget = vote_budget()
-    rows = sql.queue_fresh_rows(
+    by_emd = settings.VOTE_BUDGET_EMD > 0
+    query = functools.partial(
+        sql.queue_fresh_rows,
         connection,
         expert_id=expert.pk,
         now=now,
         wanted=settings.VOTES_PER_CLIP,
         shuffle=shuffle_key(expert.pk),
-        limit=limit,
-        exclude=exclude,
         budget=budget,
         budget_min_votes=settings.VOTE_BUDGET_MIN_VOTES,
         # A random share of requests keeps the plain order, so the clips that get
         # votes stay representative rather than only the contested ones.
-        least_certain_first=budget is not None
+        least_certain_first=(budget is not None or by_emd)
         and rng.random() >= settings.VOTE_BUDGET_RANDOM_SHARE,
         model_priority=settings.VOTE_BUDGET_MODEL_PRIORITY,
     )
-    return [_queue_clip(row) for row in rows]
+    if not by_emd:
+        return [_queue_clip(row) for row in query(limit=limit, exclude=exclude)]
+    # The expected-EMD rule is decided here on the candidates' counts (the SQL
+    # knows only per-grade count ranges): stopped clips are dropped and the next
+    # candidates asked for, in batches growing fourfold, each excluding those seen.
+    kept: list[tuple] = []
+    seen = set(exclude)
+    batch = limit + 2
+    while True:
+        rows = query(limit=batch, exclude=seen)
+        stopped = _emd_stopped([row[0] for row in rows])
+        kept += [row for row in rows if row[0] not in stopped]
+        if len(kept) >= limit or len(rows) < batch:
+            return [_queue_clip(row) for row in kept[:limit]]
+        seen |= {row[0] for row in rows}
+        batch *= 4
 
 
 def _held_clips(*, expert, holder: str, now: datetime, limit: int) -> list:
