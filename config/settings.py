@@ -242,6 +242,11 @@ REPEAT_MIN_GAP_HOURS = env_float("REPEAT_MIN_GAP_HOURS", 24.0, minimum=0.0)
 # VOTE_BUDGET_CI_WIDTH wide; the queue then offers the least certain clips first,
 # except on a random share of requests. VOTES_PER_CLIP stays the cap.
 VOTE_BUDGET_CI_WIDTH = env_float("VOTE_BUDGET_CI_WIDTH", 0.0, minimum=0.0, maximum=1.0)
+# Expected-EMD vote budget (off at 0): a clip also stops once the expected EMD
+# between its votes and its distribution with VOTES_PER_CLIP votes (the remaining
+# votes Dirichlet-multinomial, the prior fitted on the panel's clips) is below
+# this, never before VOTE_BUDGET_MIN_VOTES (annotation/budget_emd.py).
+VOTE_BUDGET_EMD = env_float("VOTE_BUDGET_EMD", 0.0, minimum=0.0, maximum=1.0)
 VOTE_BUDGET_MIN_VOTES = env_int("VOTE_BUDGET_MIN_VOTES", 10, minimum=1)
 VOTE_BUDGET_RANDOM_SHARE = env_float(
     "VOTE_BUDGET_RANDOM_SHARE", 0.2, minimum=0.0, maximum=1.0
@@ -284,11 +289,6 @@ METRICS_ALLOWED_NETWORKS = env_list(
 )
 if METRICS_ALLOWED_NETWORKS == ["off"]:
     METRICS_ALLOWED_NETWORKS = []
-# Expected-EMD vote budget (off at 0): a clip also stops once the expected EMD
-# between its votes and its distribution with VOTES_PER_CLIP votes (the remaining
-# votes Dirichlet-multinomial, the prior fitted on the panel's clips) is below
-# this, never before VOTE_BUDGET_MIN_VOTES (annotation/budget_emd.py).
-VOTE_BUDGET_EMD = env_float("VOTE_BUDGET_EMD", 0.0, minimum=0.0, maximum=1.0)
 for _network in METRICS_ALLOWED_NETWORKS:
     try:
         ipaddress.ip_network(_network, strict=False)
