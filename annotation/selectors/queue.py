@@ -92,11 +92,12 @@ def _settled_ranges(ci_width: float, min_votes: int, cap: int) -> list:
 
 
 def vote_budget() -> list[tuple[int, int, int]] | None:
-    """The (n, lo, hi) rows deciding when a clip is settled by the interval rule,
-    or None when that rule is off (VOTE_BUDGET_CI_WIDTH = 0). The expected-EMD
-    rule (VOTE_BUDGET_EMD) is applied on top of it in ``_fresh_candidates``."""
+    """The (n, lo, hi) rows deciding when a clip is settled by the interval rule;
+    no rows when only the expected-EMD rule (VOTE_BUDGET_EMD, applied in
+    ``_fresh_candidates``) is on; None when neither is (VOTE_BUDGET_CI_WIDTH = 0
+    and VOTE_BUDGET_EMD = 0)."""
     if settings.VOTE_BUDGET_CI_WIDTH <= 0:
-        return None
+        return [] if settings.VOTE_BUDGET_EMD > 0 else None
     return _settled_ranges(
         float(settings.VOTE_BUDGET_CI_WIDTH),
         int(settings.VOTE_BUDGET_MIN_VOTES),
@@ -159,7 +160,7 @@ def _fresh_candidates(
         budget_min_votes=settings.VOTE_BUDGET_MIN_VOTES,
         # A random share of requests keeps the plain order, so the clips that get
         # votes stay representative rather than only the contested ones.
-        least_certain_first=(budget is not None or by_emd)
+        least_certain_first=budget is not None
         and rng.random() >= settings.VOTE_BUDGET_RANDOM_SHARE,
         model_priority=settings.VOTE_BUDGET_MODEL_PRIORITY,
     )

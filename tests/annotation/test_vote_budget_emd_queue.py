@@ -103,6 +103,29 @@ def test_an_open_clip_behind_many_stopped_ones_is_still_found(emd_budget, fixed_
 
 
 @pytest.mark.django_db
+def test_with_only_the_emd_rule_on_the_queue_still_ranks_and_follows_the_model(
+    emd_budget, fixed_prior
+):
+    # No count ranges for the SQL, but a budget is on: least certain first, and
+    # the active model's figures first when asked (the registry writes them then).
+    assert selectors.vote_budget() == []
+    panel = ExpertFactory.create_batch(6)
+    sure, unsure, flagged = ClipFactory.create_batch(3)
+    _votes(sure, "BBBBBB", panel)
+    _votes(unsure, "ABCDEA", panel)
+    _votes(flagged, "BBBBBC", panel)
+    services.clip_model_priorities_replace(
+        rows=[(sure.pk, 0.01, 0.1), (unsure.pk, 0.02, 0.2), (flagged.pk, 0.3, 0.9)],
+        version_number=1,
+    )
+    assert {min(_offered(count=1, seed=s)) for s in range(6)} == {unsure.pk}
+    emd_budget.VOTE_BUDGET_MODEL_PRIORITY = "disagreement"
+    assert {min(_offered(count=1, seed=s)) for s in range(6)} == {flagged.pk}
+    emd_budget.VOTE_BUDGET_EMD = 0.0
+    assert selectors.vote_budget() is None
+
+
+@pytest.mark.django_db
 def test_the_prior_is_fitted_on_the_panels_clips_and_waits_for_enough_of_them(
     emd_budget,
 ):
