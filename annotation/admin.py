@@ -303,6 +303,32 @@ class SpermGradeUserAdmin(UserAdmin):
     permissions) or edit superusers; nobody edits their own privileges."""
 
     inlines = [*UserAdmin.inlines, ExpertProfileInline]
+    actions = ["give_expert_role", "give_operator_role", "give_admin_role"]
+
+    def _give(self, request, queryset, role: str) -> None:
+        from annotation.services.accounts import role_add
+
+        changed = 0
+        for user in queryset:
+            if user != request.user:  # nobody edits their own privileges
+                role_add(user=user, role=role)
+                changed += 1
+        messages.success(request, f"{changed} account(s) now have the {role} role.")
+
+    @admin.action(description="Give the expert role (accounts from sign-in)")
+    def give_expert_role(self, request, queryset):
+        self._give(request, queryset, "expert")
+
+    @admin.action(description="Give the operator role")
+    def give_operator_role(self, request, queryset):
+        self._give(request, queryset, "operator")
+
+    @admin.action(description="Give the admin role (superusers only)")
+    def give_admin_role(self, request, queryset):
+        if not request.user.is_superuser:
+            messages.error(request, "Only superusers give the admin role.")
+            return
+        self._give(request, queryset, "admin")
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))

@@ -546,3 +546,27 @@ class PanelStatisticsClaim(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} claimed by {self.token or 'nobody'}"
+
+
+class ExternalIdentity(models.Model):
+    """An account's identity at an OpenID Connect provider: the issuer and the
+    subject (``sub``), which never change, unlike an e-mail address. Sign-in
+    through the provider finds the account by these two only."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="identities"
+    )
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["issuer", "subject"], name="identity_issuer_subject_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"

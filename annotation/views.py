@@ -229,6 +229,14 @@ class ThrottledLoginView(auth_views.LoginView):
             "address": services.client_address(self.request),
         }
 
+    def get_context_data(self, **kwargs):
+        return {
+            **super().get_context_data(**kwargs),
+            "oidc_enabled": settings.OIDC_ENABLED,
+            "oidc_provider_name": settings.OIDC_PROVIDER_NAME,
+            "signin_failed": self.request.GET.get("signin") == "failed",
+        }
+
     def post(self, request, *args, **kwargs):
         wait, reason = services.login_refusal(**self._who())
         if wait:

@@ -86,6 +86,8 @@ INSTALLED_APPS = [
     "operations",  # running it: /healthz, /readyz, /metrics, backup and restore
     "workers",
     "django_prometheus",  # request metrics, served by operations at /metrics
+    "django_otp",  # admins' second factor (annotation/second_factor.py)
+    "django_otp.plugins.otp_totp",
 ]
 
 MIDDLEWARE = [
@@ -100,6 +102,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): signed in with a second factor this session.
+    "django_otp.middleware.OTPMiddleware",
+    # Admins with a second factor (or all admins, ADMIN_SECOND_FACTOR=required)
+    # give it before any other page.
+    "annotation.second_factor.SecondFactorMiddleware",
     # Before anything reads a body (the CSRF check's process_view does):
     "annotation.uploads.UploadGateMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -156,6 +163,41 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Sign-in through the hospital's identity provider (OpenID Connect, authorization
+# code flow with PKCE; mozilla-django-oidc; annotation/oidc.py), beside local
+# accounts. Off unless OIDC_CLIENT_ID is set; then the provider's issuer and
+# endpoints are required. A new account gets its role from OIDC_ROLE_CLAIM when
+# one of its values is listed for a role, otherwise none until an admin gives one
+# (never admin by default).
+OIDC_ENABLED = env_str("OIDC_CLIENT_ID", "off") != "off"
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "the hospital's sign-in")
+OIDC_ROLE_CLAIM = env_str("OIDC_ROLE_CLAIM", "off")
+OIDC_EXPERT_VALUES = env_list("OIDC_EXPERT_VALUES", [])
+OIDC_OPERATOR_VALUES = env_list("OIDC_OPERATOR_VALUES", [])
+OIDC_ADMIN_VALUES = env_list("OIDC_ADMIN_VALUES", [])
+if OIDC_ENABLED:
+    OIDC_RP_CLIENT_ID = env_str("OIDC_CLIENT_ID")
+    OIDC_RP_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET")
+    OIDC_OP_ISSUER = env_str("OIDC_ISSUER")
+    OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_AUTHORIZATION_ENDPOINT")
+    OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_TOKEN_ENDPOINT")
+    OIDC_OP_USER_ENDPOINT = env_str("OIDC_USERINFO_ENDPOINT")
+    OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_JWKS_ENDPOINT")
+    OIDC_RP_SIGN_ALGO = env_str("OIDC_SIGN_ALGORITHM", "RS256")
+OIDC_RP_SCOPES = "openid email profile"
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = 10
+LOGIN_REDIRECT_URL_FAILURE = "/login/?signin=failed"
+# Admins' second factor (TOTP, django-otp): an admin who set one up gives it at
+# every sign-in; "required" makes every admin set one up before any admin page.
+# Default: off (optional per admin).
+ADMIN_SECOND_FACTOR = env_str("ADMIN_SECOND_FACTOR", "off")
+if ADMIN_SECOND_FACTOR not in {"off", "required"}:
+    raise ImproperlyConfigured(
+        f"ADMIN_SECOND_FACTOR={ADMIN_SECOND_FACTOR!r}: use off or required."
+    )
+OTP_TOTP_ISSUER = "SpermGrade"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -340,7 +382,11 @@ PANEL_STATISTICS_INLINE_VOTES = env_int(
 )
 
 # The session's user is loaded with its role groups in one query.
-AUTHENTICATION_BACKENDS = ["annotation.permissions.RoleModelBackend"]
+AUTHENTICATION_BACKENDS = [
+    "annotation.permissions.RoleModelBackend",
+    # Does nothing unless OIDC_CLIENT_ID is set.
+    "annotation.oidc.RoleOIDCBackend",
+]
 
 REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": [

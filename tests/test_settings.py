@@ -410,3 +410,18 @@ def test_the_deploy_check_passes_with_production_defaults(tmp_path):
     # as the reminder; compose turns it on); preloading is silenced (settings).
     for check in ("W004", "W008", "W012", "W016"):
         assert f"security.{check}" not in said, said
+
+
+def test_sign_in_through_a_provider_without_its_issuer_stops_start_up(tmp_path):
+    result = start_django(tmp_path, OIDC_CLIENT_ID="spermgrade", OIDC_CLIENT_SECRET="s")
+    assert_refused(result, "OIDC_ISSUER")
+
+
+def test_an_unknown_second_factor_rule_or_metrics_network_stops_start_up(tmp_path):
+    assert_refused(
+        start_django(tmp_path, ADMIN_SECOND_FACTOR="sometimes"), "ADMIN_SECOND_FACTOR"
+    )
+    assert_refused(
+        start_django(tmp_path, METRICS_ALLOWED_NETWORKS="monitoring"),
+        "METRICS_ALLOWED_NETWORKS",
+    )
