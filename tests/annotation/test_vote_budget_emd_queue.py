@@ -13,7 +13,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from annotation import budget_emd, selectors, services
+from annotation import budget_emd, selectors, services, sql
 from annotation.models import ClipLease, Vote
 from annotation.selectors import queue
 from exports.bundle import bundle_write
@@ -87,9 +87,20 @@ def test_a_clip_leaves_the_queue_exactly_when_its_expected_emd_crosses(
 
 
 @pytest.mark.django_db
-def test_an_open_clip_behind_many_stopped_ones_is_still_found(emd_budget, fixed_prior):
+def test_an_open_clip_behind_many_stopped_ones_is_still_found(
+    emd_budget, fixed_prior, monkeypatch
+):
     # The plain order (least loaded first) puts the twelve stopped clips, with ten
     # votes each, before the open clip with eleven: the queue asks again past them.
+    asked = []
+    fresh_rows = sql.queue_fresh_rows
+    monkeypatch.setattr(
+        sql,
+        "queue_fresh_rows",
+        lambda *args, **kwargs: (
+            asked.append(kwargs["limit"]) or fresh_rows(*args, **kwargs)
+        ),
+    )
     emd_budget.VOTE_BUDGET_RANDOM_SHARE = 1.0
     emd_budget.VOTE_BUDGET_EMD = 0.005  # 0.0037 for ten Bs, 0.0088 for the split
     panel = ExpertFactory.create_batch(11)
@@ -99,6 +110,7 @@ def test_an_open_clip_behind_many_stopped_ones_is_still_found(emd_budget, fixed_
     open_clip = ClipFactory()
     _votes(open_clip, "ABCDEABCDEA", panel)
     assert _offered(count=1) == {open_clip.pk}
+    assert asked == [3, 12]  # three stopped, then nine more and the open one
     assert _offered(count=3) == {open_clip.pk}
 
 
