@@ -22,11 +22,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import sparse
+
+from annotation.dispersion import (  # noqa: F401 (part of this module's API)
+    N_GRADES,
+    ClipDispersion,
+    clip_dispersion,
+    clip_settled,
+    settled_ranges,
+)
 
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
 ICC_FORMS = ("1,1", "2,1", "3,1", "1,k", "2,k", "3,k")
-N_GRADES = 5
 _EPS = 1e-10
 
 
@@ -222,16 +229,25 @@ def weighted_kappa(a, b, *, weights: str | None = "quadratic") -> float:
     a, b = np.asarray(a).reshape(-1), np.asarray(b).reshape(-1)
     if len(a) != len(b):
         raise ValueError(f"a and b must be paired; got {len(a)} and {len(b)} labels")
-    if weights not in (None, "linear", "quadratic"):
-        raise ValueError(
-            f"weights must be None, 'linear' or 'quadratic'; got {weights!r}"
-        )
+    _check_weights(weights)
     labels, codes = _codes(np.concatenate([a, b]))
     k = len(labels)
     if not len(a) or k < 2:
         return float("nan")
-    confusion = np.zeros((k, k))
-    np.add.at(confusion, (codes[: len(a)], codes[len(a) :]), 1)
+    pairs = np.bincount(codes[: len(a)] * k + codes[len(a) :], minlength=k * k)
+    return _kappa(pairs.reshape(k, k).astype(np.float64), weights)
+
+
+def _check_weights(weights) -> None:
+    if weights not in (None, "linear", "quadratic"):
+        raise ValueError(
+            f"weights must be None, 'linear' or 'quadratic'; got {weights!r}"
+        )
+
+
+def _kappa(confusion: np.ndarray, weights: str | None) -> float:
+    """Weighted κ of a confusion matrix over the labels seen (k × k, k ≥ 2)."""
+    k = len(confusion)
     expected = np.outer(confusion.sum(axis=1), confusion.sum(axis=0)) / confusion.sum()
     grid = np.abs(np.subtract.outer(np.arange(k), np.arange(k))).astype(float)
     w = {None: (grid > 0).astype(float), "linear": grid, "quadratic": grid**2}[weights]
@@ -251,22 +267,34 @@ def pairwise_weighted_kappa(
     The diagonal is 1 (a rater agrees with themselves). A rater who voted twice on
     an item counts with the first vote."""
     items, raters, values = _votes(items, raters, values)
+    _check_weights(weights)
     rater_ids, rater_index = _codes(raters)
     _, item_index = _codes(items)
-    table = np.full((len(rater_ids), item_index.max(initial=-1) + 1), np.nan)
-    order = np.arange(len(values))[::-1]  # the first vote wins when written last
-    table[rater_index[order], item_index[order]] = values[order].astype(float)
-    rated = ~np.isnan(table)
-    overlap = rated.astype(np.int64) @ rated.T.astype(np.int64)
+    labels, label = _codes(values)
+    r, k = len(rater_ids), len(labels)
+    # Each rater's label code per item, k where they did not rate it; the first
+    # vote wins by being written last.
+    table = np.full((r, item_index.max(initial=-1) + 1), k, dtype=np.intp)
+    order = np.arange(len(values))[::-1]
+    table[rater_index[order], item_index[order]] = label[order]
+    rated = (table < k).sum(axis=1)
+    overlap = np.diag(rated).astype(np.int64)
     kappa = np.full(overlap.shape, np.nan)
-    for i in range(len(rater_ids)):
-        kappa[i, i] = 1.0
-        for j in range(i + 1, len(rater_ids)):
-            if overlap[i, j] >= min_overlap:
-                both = rated[i] & rated[j]
-                kappa[i, j] = kappa[j, i] = weighted_kappa(
-                    table[i, both], table[j, both], weights=weights
-                )
+    np.fill_diagonal(kappa, 1.0)
+    for i in range(r):
+        scaled = table[i] * (k + 1)
+        for j in range(i + 1, r):
+            pairs = np.bincount(scaled + table[j], minlength=(k + 1) ** 2)
+            confusion = pairs.reshape(k + 1, k + 1)[:k, :k]
+            overlap[i, j] = overlap[j, i] = confusion.sum()
+            if overlap[i, j] < min_overlap:
+                continue
+            seen = (confusion.sum(axis=0) + confusion.sum(axis=1)) > 0
+            if seen.sum() < 2:
+                continue
+            kappa[i, j] = kappa[j, i] = _kappa(
+                confusion[np.ix_(seen, seen)].astype(np.float64), weights
+            )
     return kappa, overlap, rater_ids
 
 
@@ -318,6 +346,16 @@ def icc(table, *, form: str = "2,1") -> float:
 # --- Dawid–Skene ----------------------------------------------------------------------
 
 
+def _in_input_order(rows, columns, n_rows: int, n_columns: int):
+    """A sparse matrix of ones, one per (row, column) pair, in input order within a
+    row, duplicates kept: its products add what ``np.add.at`` would, in its order."""
+    order = np.argsort(rows, kind="stable")
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    data = np.ones(len(rows))
+    return sparse.csr_matrix((data, columns[order], indptr), (n_rows, n_columns))
+
+
 def dawid_skene(
     items, raters, values, *, n_iter: int = 100, tol: float = 1e-5
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -335,109 +373,52 @@ def dawid_skene(
     _, rater_index = _codes(raters)
     categories, label = _codes(values)
     n_items, n_raters, c = item_index.max() + 1, rater_index.max() + 1, len(categories)
-    counts = np.zeros((n_items, c))
-    np.add.at(counts, (item_index, label), 1)
+    votes_of = np.bincount(item_index, minlength=n_items)
+    counts = np.bincount(item_index * c + label, minlength=n_items * c)
+    counts = counts.reshape(n_items, c).astype(np.float64)
     posterior = counts / counts.sum(axis=1, keepdims=True)
     used = np.zeros((n_raters, c), dtype=bool)
     used[rater_index, label] = True
+    # Each vote is its item's row and its (rater, label) column, and the reverse.
+    rater_label = rater_index * c + label
+    by_item = _in_input_order(item_index, rater_label, n_items, n_raters * c)
+    by_rater_label = _in_input_order(rater_label, item_index, n_raters * c, n_items)
 
     def m_step(post):
-        errors = np.zeros((n_raters, c, c))  # rater, observed, true
-        np.add.at(errors, (rater_index, label), post[item_index])
+        errors = (by_rater_label @ post).reshape(
+            n_raters, c, c
+        )  # rater, observed, true
         errors = np.where(used[:, :, None], np.maximum(errors, _EPS), 0.0)
         errors /= errors.sum(axis=1, keepdims=True)
         return np.maximum(post.mean(axis=0), _EPS), errors
 
-    def e_step(priors, errors):
+    def log2_evidence(errors):  # Σ over each item's votes of log2 θ: (items, C)
         log_errors = np.log2(np.where(used[:, :, None], errors, 1.0))
-        loglik = np.zeros((n_items, c))
-        np.add.at(loglik, item_index, log_errors[rater_index, label])
-        loglik += np.log2(priors)
+        return by_item @ log_errors.reshape(n_raters * c, c)
+
+    def e_step(evidence, priors):
+        loglik = evidence + np.log2(priors)
         scaled = np.exp2(loglik - loglik.max(axis=1, keepdims=True))
         return scaled / scaled.sum(axis=1, keepdims=True)
 
-    def elbo(post, priors, errors):
-        log_errors = np.log(np.where(used[:, :, None], errors, 1.0))
-        joint = post[item_index] * (log_errors[rater_index, label] + np.log(priors))
+    def elbo(post, priors, evidence):
+        # Σ_votes post · (ln θ + ln π), gathered per item rather than per vote.
+        joint = post * (evidence * np.log(2.0) + votes_of[:, None] * np.log(priors))
         clipped = np.maximum(post, _EPS)
         return (joint.sum() - (np.log(clipped) * clipped).sum()) / len(values)
 
     priors, errors = m_step(posterior)
+    evidence = log2_evidence(errors)
     loss = -np.inf
     for _ in range(n_iter):
-        posterior = e_step(priors, errors)
+        posterior = e_step(evidence, priors)
         priors, errors = m_step(posterior)
-        new_loss = elbo(posterior, priors, errors)
+        evidence = log2_evidence(errors)  # this ELBO's and the next E step's
+        new_loss = elbo(posterior, priors, evidence)
         if new_loss - loss < tol:
             break
         loss = new_loss
     return posterior, errors.transpose(0, 2, 1)
-
-
-# --- per clip -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClipDispersion:
-    """Per-clip spread of the panel's votes (one entry per row of counts)."""
-
-    n_votes: np.ndarray
-    entropy_bits: np.ndarray
-    std: np.ndarray
-    ordinal_dispersion: np.ndarray  # Leik's D in [0, 1]: 0 unanimous, 1 split in two
-    ci_low: np.ndarray  # (N, 5) credible interval of each grade's share
-    ci_high: np.ndarray
-
-    @property
-    def ci_width_max(self) -> np.ndarray:
-        return (self.ci_high - self.ci_low).max(axis=1)
-
-
-def clip_dispersion(counts, *, credibility: float = 0.95, prior: float = 1.0):
-    """Dispersion of each clip's votes from its (N, 5) grade counts.
-
-    Entropy in bits, the standard deviation of the scores (A = 1 … E = 5), Leik's
-    ordinal dispersion D = Σ_c 2·min(F_c, 1 - F_c) / (K - 1) over the cumulative
-    shares F_c, and the equal-tailed credible interval of each grade's share under a
-    Dirichlet(``prior``, …) prior: its marginal is Beta(prior + n_c, (K - 1)·prior +
-    n - n_c). Statistics of a clip without votes are NaN (the interval is the
-    prior's).
-    """
-    counts = np.asarray(counts, dtype=np.float64)
-    if counts.ndim != 2:
-        raise ValueError(f"counts must be clips × grades, got shape {counts.shape}")
-    k = counts.shape[1]
-    n = counts.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = counts / n[:, None]
-        logs = np.where(p > 0, np.log2(np.where(p > 0, p, 1.0)), 0.0)
-        entropy = -(p * logs).sum(axis=1) + 0.0
-        scores = np.arange(1, k + 1)
-        mean = p @ scores
-        std = np.sqrt(np.clip(p @ scores**2 - mean**2, 0.0, None))
-        cum = np.cumsum(p, axis=1)[:, :-1]
-        leik = (2.0 * np.minimum(cum, 1.0 - cum)).sum(axis=1) / (k - 1)
-    tail = (1.0 - credibility) / 2.0
-    # The interval depends only on (n_c, n): Beta quantiles once per distinct pair.
-    count_int = np.rint(counts).astype(np.int64)
-    n_int = np.broadcast_to(count_int.sum(axis=1, keepdims=True), count_int.shape)
-    base = int(n_int.max(initial=0)) + 1
-    distinct, inverse = np.unique(
-        (count_int * base + n_int).ravel(), return_inverse=True
-    )
-    c_distinct, n_distinct = distinct // base, distinct % base
-    a = prior + c_distinct
-    b = (k - 1) * prior + n_distinct - c_distinct
-    low = stats.beta.ppf(tail, a, b)[inverse].reshape(counts.shape)
-    high = stats.beta.ppf(1.0 - tail, a, b)[inverse].reshape(counts.shape)
-    return ClipDispersion(
-        n_votes=n.astype(np.int64),
-        entropy_bits=np.where(n > 0, entropy, np.nan),
-        std=np.where(n > 0, std, np.nan),
-        ordinal_dispersion=np.where(n > 0, leik, np.nan),
-        ci_low=low,
-        ci_high=high,
-    )
 
 
 # --- per expert -----------------------------------------------------------------------
@@ -503,8 +484,9 @@ def expert_figures(items, raters, values, *, n_grades: int = N_GRADES) -> Expert
         raise ValueError(f"values must be grades 1..{n_grades}")
     rater_ids, rater_index = _codes(raters)
     _, item_index = _codes(items)
-    counts = np.zeros((item_index.max(initial=-1) + 1, n_grades))
-    np.add.at(counts, (item_index, grade), 1)
+    n_items = item_index.max(initial=-1) + 1
+    counts = np.bincount(item_index * n_grades + grade, minlength=n_items * n_grades)
+    counts = counts.reshape(n_items, n_grades).astype(np.float64)
     against = votes_against_rest(grade, counts[item_index])
     who = rater_index[against["usable"]]
     grade_k = grade[against["usable"]]
@@ -515,8 +497,9 @@ def expert_figures(items, raters, values, *, n_grades: int = N_GRADES) -> Expert
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.bincount(who, weights=x, minlength=r) / n_votes
 
-    confusion = np.zeros((r, n_grades, n_grades), dtype=np.int64)
-    np.add.at(confusion, (who, against["mode"], grade_k), 1)
+    cell = (who * n_grades + against["mode"]) * n_grades + grade_k
+    confusion = np.bincount(cell, minlength=r * n_grades**2).astype(np.int64)
+    confusion = confusion.reshape(r, n_grades, n_grades)
     return ExpertFigures(
         rater_ids=rater_ids,
         n_votes=n_votes,
@@ -541,44 +524,10 @@ def human_baseline(items, raters, values, *, min_votes: int = 1) -> float:
     """The median over experts of their leave-one-out EMD: how close a typical
     expert is to the rest of the panel, the yardstick a model is held to.
     Experts with fewer than ``min_votes`` comparable votes are left out."""
-    figures = expert_figures(items, raters, values)
+    return expert_baseline(expert_figures(items, raters, values), min_votes=min_votes)
+
+
+def expert_baseline(figures: ExpertFigures, *, min_votes: int = 1) -> float:
+    """``human_baseline`` from the panel's figures, when they are at hand."""
     usable = figures.n_votes >= max(min_votes, 1)
     return float(np.median(figures.emd[usable])) if usable.any() else float("nan")
-
-
-# --- the vote budget ------------------------------------------------------------------
-
-
-def clip_settled(counts, *, ci_width: float, min_votes: int, prior: float = 1.0):
-    """True for each clip (row of counts) whose distribution is precise enough: at
-    least ``min_votes`` votes and every grade share's 95 % credible interval at
-    most ``ci_width`` wide."""
-    counts = np.asarray(counts, dtype=np.float64).reshape(-1, N_GRADES)
-    width = clip_dispersion(counts, prior=prior).ci_width_max
-    return (counts.sum(axis=1) >= min_votes) & (width <= ci_width)
-
-
-def settled_ranges(
-    *, ci_width: float, min_votes: int, max_votes: int, prior: float = 1.0
-) -> list[tuple[int, int, int]]:
-    """(n, low, high) for n = min_votes … max_votes: a clip with n votes is settled
-    unless some grade's count lies in low … high (its share's interval is then
-    wider than ``ci_width``; the interval's width is unimodal in the count, so the
-    too-wide counts form one range). An empty range is (n, 1, 0).
-
-    This is how the queue's SQL decides "settled" exactly, without Beta quantiles.
-    """
-    rows = []
-    k = N_GRADES
-    for n in range(max(min_votes, 0), max_votes + 1):
-        c = np.arange(n + 1, dtype=np.float64)
-        a, b = prior + c, (k - 1) * prior + n - c
-        width = stats.beta.ppf(0.975, a, b) - stats.beta.ppf(0.025, a, b)
-        wide = np.flatnonzero(width > ci_width)
-        if not len(wide):
-            rows.append((n, 1, 0))
-            continue
-        if np.any(np.diff(wide) != 1):  # pragma: no cover - guarded by a test
-            raise ArithmeticError(f"interval widths not unimodal at n={n}")
-        rows.append((n, int(wide[0]), int(wide[-1])))
-    return rows
