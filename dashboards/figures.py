@@ -280,14 +280,33 @@ def versions_over_time_figure(labels, emd_mean, emd_std, baseline) -> dict:
     }
 
 
-def hi_by_class_figure(values: dict) -> dict:
+def hi_by_class_figure(
+    values: dict | None = None, *, boxes: dict | None = None
+) -> dict:
     """Fig. 6 of Nakagawa et al.: the histogram intersection of each clip, grouped
-    by the panel's grade mode (box per class)."""
-    return {
-        "data": [
+    by the panel's grade mode (box per class): from the ``values`` themselves
+    (every point drawn), or, for many clips, from precomputed ``boxes``
+    (quartiles and fences, ``registry.evaluation.box_statistics``)."""
+    if boxes is not None:
+        data = [
+            {
+                "type": "box",
+                "name": grade,
+                "x": [grade],
+                **{k: [box[k]] for k in ("q1", "median", "q3")},
+                "lowerfence": [box["lowerfence"]],
+                "upperfence": [box["upperfence"]],
+                "hovertext": f"{box['n']} clips",
+            }
+            for grade, box in boxes.items()
+        ]
+    else:
+        data = [
             {"type": "box", "name": grade, "y": list(hi), "boxpoints": "all"}
-            for grade, hi in values.items()
-        ],
+            for grade, hi in (values or {}).items()
+        ]
+    return {
+        "data": data,
         "layout": _layout(
             "Histogram intersection by the panel's grade mode",
             showlegend=False,
@@ -303,8 +322,13 @@ def mode_confusion_figure(matrix) -> dict:
     return figure
 
 
-def mean_grade_figure(predicted, panel) -> dict:
-    """Predicted vs panel mean grade per clip (1 = A … 5 = E), with the diagonal."""
+def mean_grade_figure(predicted, panel, *, sampled_from: int | None = None) -> dict:
+    """Predicted vs panel mean grade per clip (1 = A … 5 = E), with the diagonal;
+    ``sampled_from``: the clips are a random sample of that many (the title
+    says so)."""
+    title = "Mean grade: model vs panel (1 = A, 5 = E)"
+    if sampled_from is not None:
+        title += f"; a random {len(predicted):,} of {sampled_from:,} clips"
     return {
         "data": [
             {
@@ -325,7 +349,7 @@ def mean_grade_figure(predicted, panel) -> dict:
             },
         ],
         "layout": _layout(
-            "Mean grade: model vs panel (1 = A, 5 = E)",
+            title,
             showlegend=False,
             xaxis={"title": {"text": "panel mean grade"}, "range": [1, 5]},
             yaxis={"title": {"text": "predicted mean grade"}, "range": [1, 5]},

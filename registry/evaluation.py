@@ -98,17 +98,47 @@ def calibration(pred: np.ndarray, target: np.ndarray, *, n_bins: int = 5) -> lis
     return rows
 
 
-def hi_by_class(pred: np.ndarray, target: np.ndarray) -> dict:
+def sample_indices(n: int, *, limit: int, seed: int = 0) -> np.ndarray:
+    """All of ``range(n)``, or a random ``limit`` of them (sorted, the same for
+    the same seed): what a chart can draw of many clips."""
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
+
+
+def box_statistics(values: np.ndarray) -> dict:
+    """A box plot's figures as plotly computes them from points: quartiles
+    (linear interpolation) and Tukey's fences (the farthest values within 1.5
+    interquartile ranges of the box)."""
+    values = np.asarray(values, float)
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    iqr = q3 - q1
+    inside = values[(values >= q1 - 1.5 * iqr) & (values <= q3 + 1.5 * iqr)]
+    return {
+        "q1": float(q1),
+        "median": float(median),
+        "q3": float(q3),
+        "lowerfence": float(inside.min()),
+        "upperfence": float(inside.max()),
+        "n": int(len(values)),
+    }
+
+
+def hi_by_class(
+    pred: np.ndarray, target: np.ndarray, *, max_points: int | None = None
+) -> dict:
     """Fig. 6 and Table 5 of Nakagawa et al.: each clip's HI grouped by the
-    panel's grade mode, and the mean HI of its top 25/50/75 %."""
+    panel's grade mode (``values``; past ``max_points`` clips their box figures,
+    ``boxes``, instead), and the mean HI of its top 25/50/75 %."""
     hi = hi_per_clip(pred, target)
     modes = grade_mode(np.asarray(target))
-    return {
-        "values": {
-            "ABCDE"[c]: hi[modes == c].round(4).tolist() for c in np.unique(modes)
-        },
-        "segments": top_hi_segments(pred, target),
-    }
+    grouped = {"ABCDE"[c]: hi[modes == c] for c in np.unique(modes)}
+    found = {"segments": top_hi_segments(pred, target)}
+    if max_points is not None and len(hi) > max_points:
+        found["boxes"] = {g: box_statistics(v) for g, v in grouped.items()}
+    else:
+        found["values"] = {g: v.round(4).tolist() for g, v in grouped.items()}
+    return found
 
 
 def _one_hot(modes: np.ndarray) -> np.ndarray:
@@ -135,7 +165,26 @@ def model_as_expert(
     minus the panel's mean score; + = harsher). ``closer_than`` counts experts
     with a larger EMD; its interval comes from the bootstrap over patients.
     The EMD of the full predicted distribution is given too (a distribution can
-    sit closer to the panel than any single vote)."""
+    sit closer to the panel than any single vote).
+
+    ``model_vote_scores`` then ``model_among_experts``: the first reads every
+    clip and never changes for a version, the second only the experts'
+    figures."""
+    scores = model_vote_scores(pred, target, patients, n_boot=n_boot, seed=seed)
+    return model_among_experts(
+        scores,
+        expert_emd=expert_emd,
+        expert_within_one=expert_within_one,
+        expert_bias=expert_bias,
+    )
+
+
+def model_vote_scores(
+    pred: np.ndarray, target: np.ndarray, patients, *, n_boot: int = 200, seed: int = 0
+) -> dict:
+    """The model's side of ``model_as_expert``: its vote's mean EMD with a
+    bootstrap interval over patients, its distribution's EMD, the share within
+    one grade and the signed bias."""
     pred, target = np.asarray(pred, float), np.asarray(target, float)
     modes = grade_mode(pred)
     vote = _one_hot(modes)
@@ -152,8 +201,26 @@ def model_as_expert(
         rows = np.concatenate([members[c] for c in rng.integers(0, len(ids), len(ids))])
         boot.append(per_clip_emd[rows].mean())
     low, high = np.percentile(boot, [2.5, 97.5]) if boot else (np.nan, np.nan)
+    return {
+        "emd": float(per_clip_emd.mean()),
+        "emd_low": float(low),
+        "emd_high": float(high),
+        "distribution_emd": float(emd_per_clip(pred, target).mean()),
+        "within_one": float(within.mean()),
+        "bias": float(bias.mean()),
+    }
+
+
+def model_among_experts(
+    scores: dict,
+    *,
+    expert_emd: list[float],
+    expert_within_one: list[float],
+    expert_bias: list[float],
+) -> dict:
+    """``model_vote_scores`` placed among the experts' figures."""
     experts = np.array([e for e in expert_emd if e is not None], dtype=float)
-    emd = float(per_clip_emd.mean())
+    emd, low, high = scores["emd"], scores["emd_low"], scores["emd_high"]
 
     def closer_than(value: float) -> int:
         return int((experts > value).sum())
@@ -162,16 +229,11 @@ def model_as_expert(
     bias_experts = np.array([x for x in expert_bias if x is not None], float)
 
     return {
-        "emd": emd,
-        "emd_low": float(low),
-        "emd_high": float(high),
-        "distribution_emd": float(emd_per_clip(pred, target).mean()),
-        "within_one": float(within.mean()),
-        "bias": float(bias.mean()),
+        **scores,
         # experts the model beats on agreement within one grade, and on the size
         # of the signed bias
-        "within_one_above": int((within_experts < within.mean()).sum()),
-        "bias_smaller_than": int((np.abs(bias_experts) > abs(bias.mean())).sum()),
+        "within_one_above": int((within_experts < scores["within_one"]).sum()),
+        "bias_smaller_than": int((np.abs(bias_experts) > abs(scores["bias"])).sum()),
         "n_experts": int(len(experts)),
         "closer_than": closer_than(emd),
         # A lower EMD (the interval's low end) beats more experts.
