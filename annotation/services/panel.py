@@ -84,7 +84,7 @@ def panel_statistics_compute(votes: PanelVotes | None = None) -> dict:
         mean[voted], dispersion.std[voted], bins=[MEAN_BINS, STD_BINS]
     )
     modes = np.bincount(counts[voted].argmax(axis=1), minlength=len(GRADES))
-    months = sorted(set(votes.month.tolist()))
+    months = np.unique(votes.month)
     figures = agreement.expert_figures(votes.clip, votes.expert, votes.grade)
     codes = expert_codes()
     repeats = repeat_pairs()
@@ -117,7 +117,7 @@ def panel_statistics_compute(votes: PanelVotes | None = None) -> dict:
         "n_experts": int(len(figures.rater_ids)),
         "alpha": _alpha_ci(votes, n_boot=1000),
         "alpha_by_month": [
-            {"month": month, **_alpha_ci(votes, votes.month == month, n_boot=200)}
+            {"month": str(month), **_alpha_ci(votes, votes.month == month, n_boot=200)}
             for month in months
         ],
         "mean_std": {
