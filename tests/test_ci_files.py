@@ -21,7 +21,9 @@ _READ_PATTERNS = (
 
 
 def variables_read_by_settings() -> set[str]:
-    source = (REPO_ROOT / "config" / "settings.py").read_text()
+    source = "\n".join(
+        path.read_text() for path in sorted((REPO_ROOT / "config").glob("settings*.py"))
+    )
     names: set[str] = set()
     for pattern in _READ_PATTERNS:
         names.update(re.findall(pattern, source))
