@@ -20,9 +20,14 @@ synthetic data (60 clips, 40 simulated experts) and the clinic profile:
 5. ``predict_clips_per_s``: the version's final model over every active clip
    (``workers.training.version_predict_run``, batches of PREDICT_BATCH_CLIPS).
 
+``--busy N`` keeps N other processes busy (each a Python loop on a core) from
+before the worker starts to the end, as a lab machine that also does other work:
+training beside them should slow down by their share of the cores, not wait on
+itself (``workers/threads.py``).
+
 Not a test; the last line is one JSON object.
 
-    .venv/bin/python benchmarks/model_loop.py [--repeats 2] [--clips 60]
+    .venv/bin/python benchmarks/model_loop.py [--repeats 2] [--clips 60] [--busy 1]
 """
 
 from __future__ import annotations
@@ -88,6 +93,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--clips", type=int, default=60)
     parser.add_argument("--unvoted", type=int, default=10)
+    parser.add_argument("--busy", type=int, default=0, help="busy processes beside")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="model-loop-"))
     env = _configure(tmp)
@@ -127,6 +133,10 @@ def main() -> int:
     cfg = profile_get("clinic").config_resolve()
     config_dump(cfg, tmp / "clinic.yaml")
 
+    busy = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(args.busy)
+    ]
     worker = _worker(env, tmp)
     direct, job, start_to_pred, versions = [], [], [], []
     try:
@@ -172,6 +182,9 @@ def main() -> int:
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+        for process in busy:
+            process.kill()
+            process.wait()
 
     version = versions[-1]
     with connection.cursor() as cursor:  # the benchmark's own rows, to time again
@@ -187,6 +200,7 @@ def main() -> int:
         "active_clips": Clip.objects.filter(is_active=True).count(),
         "votes": snapshot.n_votes,
         "profile": "clinic",
+        "busy_processes": args.busy,
         "direct_train_s_each": [round(x, 2) for x in direct],
         "train_s_each": [round(x, 2) for x in job],
         "start_to_predictions_s_each": [round(x, 2) for x in start_to_pred],

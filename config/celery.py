@@ -14,6 +14,10 @@ from celery import Celery
 from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# OpenMP threads that wait sleep instead of spinning (read when PyTorch loads, which
+# is after this in a worker): a core shared with other work is not burnt waiting.
+# workers/threads.py sets how many threads each task gets.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 app = Celery("spermgrade")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -19,11 +19,12 @@ from annotation import services
 from jobs import liveness
 from jobs.reaper import delivery_admit, jobs_reap
 from registry import services as registry_services
-from workers import presence, training
+from workers import presence, threads, training
 from workers.export import dataset_export_run, dataset_import_run
 from workers.preprocess import recording_inspect_run, recording_preprocess_run
 
 assert presence  # connects the workers' own heartbeat to their start and stop
+assert threads  # sets each worker process's compute threads
 
 # The job each task works on, named from its arguments: the heartbeat's subject.
 SUBJECTS = {
