@@ -40,7 +40,7 @@ _EPS = 1e-10
 # --- votes as tables ----------------------------------------------------------------
 
 
-def _codes(values) -> tuple[np.ndarray, np.ndarray]:
+def value_codes(values) -> tuple[np.ndarray, np.ndarray]:
     """(sorted distinct values, index of each value in them).
 
     Integers in a modest range (grades, database ids) take a linear-time path; a
@@ -50,11 +50,12 @@ def _codes(values) -> tuple[np.ndarray, np.ndarray]:
     if values.dtype.kind in "iu" and len(values):
         low, high = int(values.min()), int(values.max())
         if high - low <= 4 * len(values) + 1024:
+            offset = values - low
             present = np.zeros(high - low + 1, dtype=bool)
-            present[values - low] = True
+            present[offset] = True
             uniques = np.flatnonzero(present) + low
             lookup = np.cumsum(present) - 1
-            return uniques.astype(values.dtype), lookup[values - low]
+            return uniques.astype(values.dtype), lookup[offset]
     uniques, codes = np.unique(values, return_inverse=True)
     return uniques, codes.reshape(-1)
 
@@ -73,15 +74,30 @@ def _votes(items, raters, values):
 
 def unit_value_counts(items, values, categories=None) -> tuple[np.ndarray, np.ndarray]:
     """(units × categories) vote counts and the categories (sorted values)."""
-    unit_ids, unit_index = _codes(items)
+    unit_ids, unit_index = value_codes(items)
     if categories is None:
-        categories, value_index = _codes(values)
+        categories, value_index = value_codes(values)
     else:
         categories = np.asarray(categories)
-        value_index = np.searchsorted(categories, values)
+        value_index = _category_index(categories, np.asarray(values).reshape(-1))
     c = len(categories)
     flat = np.bincount(unit_index * c + value_index, minlength=len(unit_ids) * c)
     return flat.reshape(len(unit_ids), c).astype(np.int64), categories
+
+
+def _category_index(categories: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each value's position in the sorted categories: a subtraction where they are
+    consecutive integers that hold every value (grades 1..5), else a search."""
+    low = categories[0] if len(categories) else 0
+    if (
+        len(values)
+        and values.dtype.kind in "iu"
+        and np.array_equal(categories, np.arange(low, low + len(categories)))
+        and low <= values.min()
+        and values.max() < low + len(categories)
+    ):
+        return values - low
+    return np.searchsorted(categories, values)
 
 
 # --- Krippendorff's alpha -----------------------------------------------------------
@@ -230,7 +246,7 @@ def weighted_kappa(a, b, *, weights: str | None = "quadratic") -> float:
     if len(a) != len(b):
         raise ValueError(f"a and b must be paired; got {len(a)} and {len(b)} labels")
     _check_weights(weights)
-    labels, codes = _codes(np.concatenate([a, b]))
+    labels, codes = value_codes(np.concatenate([a, b]))
     k = len(labels)
     if not len(a) or k < 2:
         return float("nan")
@@ -268,9 +284,9 @@ def pairwise_weighted_kappa(
     an item counts with the first vote."""
     items, raters, values = _votes(items, raters, values)
     _check_weights(weights)
-    rater_ids, rater_index = _codes(raters)
-    _, item_index = _codes(items)
-    labels, label = _codes(values)
+    rater_ids, rater_index = value_codes(raters)
+    _, item_index = value_codes(items)
+    labels, label = value_codes(values)
     r, k = len(rater_ids), len(labels)
     # Each rater's label code per item, k where they did not rate it; the first
     # vote wins by being written last.
@@ -349,7 +365,11 @@ def icc(table, *, form: str = "2,1") -> float:
 def _in_input_order(rows, columns, n_rows: int, n_columns: int):
     """A sparse matrix of ones, one per (row, column) pair, in input order within a
     row, duplicates kept: its products add what ``np.add.at`` would, in its order."""
-    order = np.argsort(rows, kind="stable")
+    if np.all(rows[1:] >= rows[:-1]):  # votes already ordered by these rows
+        order = slice(None)
+    else:  # a radix sort where the rows fit in 16 bits
+        small = rows.astype(np.uint16) if n_rows <= 2**16 else rows
+        order = np.argsort(small, kind="stable")
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
     data = np.ones(len(rows))
@@ -369,9 +389,9 @@ def dawid_skene(
     (ascending). Confusions: raters × true category × observed category.
     """
     items, raters, values = _votes(items, raters, values)
-    _, item_index = _codes(items)
-    _, rater_index = _codes(raters)
-    categories, label = _codes(values)
+    _, item_index = value_codes(items)
+    _, rater_index = value_codes(raters)
+    categories, label = value_codes(values)
     n_items, n_raters, c = item_index.max() + 1, rater_index.max() + 1, len(categories)
     votes_of = np.bincount(item_index, minlength=n_items)
     counts = np.bincount(item_index * c + label, minlength=n_items * c)
@@ -482,14 +502,23 @@ def expert_figures(items, raters, values, *, n_grades: int = N_GRADES) -> Expert
     grade = values.astype(np.int64) - 1
     if len(grade) and (grade.min() < 0 or grade.max() >= n_grades):
         raise ValueError(f"values must be grades 1..{n_grades}")
-    rater_ids, rater_index = _codes(raters)
-    _, item_index = _codes(items)
+    rater_ids, rater_index = value_codes(raters)
+    _, item_index = value_codes(items)
     n_items = item_index.max(initial=-1) + 1
     counts = np.bincount(item_index * n_grades + grade, minlength=n_items * n_grades)
     counts = counts.reshape(n_items, n_grades).astype(np.float64)
-    against = votes_against_rest(grade, counts[item_index])
-    who = rater_index[against["usable"]]
-    grade_k = grade[against["usable"]]
+    # A vote against the rest depends only on its clip's counts and its grade:
+    # each (clip, grade) that occurs is worked out once and looked up per vote.
+    cells = np.flatnonzero(counts.reshape(-1) > 0)
+    against = votes_against_rest(cells % n_grades, counts[cells // n_grades])
+    cell_of_vote = np.zeros(counts.size, dtype=np.intp)
+    cell_of_vote[cells] = np.arange(len(cells))
+    cell_of_vote = cell_of_vote[item_index * n_grades + grade]
+    usable = against["usable"][cell_of_vote]
+    row = (np.cumsum(against["usable"]) - 1)[cell_of_vote[usable]]
+    against = {key: against[key][row] for key in ("bias", "emd", "within_one", "mode")}
+    who = rater_index[usable]
+    grade_k = grade[usable]
     r = len(rater_ids)
     n_votes = np.bincount(who, minlength=r)
 

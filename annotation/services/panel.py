@@ -20,7 +20,7 @@ from annotation.selectors.panel import (
     panel_votes,
     repeat_pairs,
 )
-from annotation.services.reliability import panel_reliability
+from annotation.services.reliability import panel_reliability, seconds_by_expert
 
 MEAN_BINS = np.linspace(1.0, 5.0, 21)
 STD_BINS = np.linspace(0.0, 2.0, 21)
@@ -89,20 +89,18 @@ def panel_statistics_compute(votes: PanelVotes | None = None) -> dict:
     codes = expert_codes()
     repeats = repeat_pairs()
     experts = []
+    seconds = seconds_by_expert(votes.expert, votes.seconds)
     for i, expert_id in enumerate(figures.rater_ids.tolist()):
-        mine = votes.expert == expert_id
         firsts, again = repeats.get(expert_id, ([], []))
         experts.append(
             {
                 "expert_id": expert_id,
                 "code": codes.get(expert_id, f"#{expert_id}"),
-                "n_votes": int(mine.sum()),
+                "n_votes": len(seconds[i]),
                 "bias": finite_or_none(figures.bias[i]),
                 "emd": finite_or_none(figures.emd[i]),
                 "within_one": finite_or_none(figures.within_one[i]),
-                **expert_consistency(
-                    firsts=firsts, repeats=again, seconds=votes.seconds[mine]
-                ),
+                **expert_consistency(firsts=firsts, repeats=again, seconds=seconds[i]),
             }
         )
     busiest = sorted(experts, key=lambda e: -e["n_votes"])[:KAPPA_EXPERTS]
@@ -133,9 +131,7 @@ def panel_statistics_compute(votes: PanelVotes | None = None) -> dict:
         },
         "convergence": _convergence(counts),
         "experts": experts,
-        "human_baseline_emd": finite_or_none(
-            agreement.human_baseline(votes.clip, votes.expert, votes.grade)
-        ),
+        "human_baseline_emd": finite_or_none(agreement.expert_baseline(figures)),
         **panel_reliability(votes),
     }
 

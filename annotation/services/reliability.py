@@ -26,7 +26,7 @@ def complete_clip_agreement(clip, grade, *, votes_per_clip: int) -> dict:
     counts, _ = agreement.unit_value_counts(
         clip, grade, categories=np.arange(1, N_GRADES + 1)
     )
-    _, index = np.unique(clip, return_inverse=True)
+    _, index = agreement.value_codes(clip)
     complete = np.flatnonzero(counts.sum(axis=1) == votes_per_clip)
     out = {
         "votes_per_clip": int(votes_per_clip),
@@ -37,7 +37,7 @@ def complete_clip_agreement(clip, grade, *, votes_per_clip: int) -> dict:
     }
     if len(complete) < 2 or votes_per_clip < 2:
         return out
-    keep = np.isin(index, complete)
+    keep = (counts.sum(axis=1) == votes_per_clip)[index]
     table = np.sort(
         np.asarray(grade)[keep][np.argsort(index[keep], kind="stable")].reshape(
             len(complete), votes_per_clip
@@ -96,8 +96,7 @@ def expert_hours(*, expert, seconds, repeat_seconds: float, not_asked: int) -> d
     """Hours spent (final votes' and hidden repeats' seconds) and saved: votes not
     asked × the median over experts of each expert's median seconds per clip."""
     seconds = np.asarray(seconds, dtype=np.float64)
-    expert = np.asarray(expert)
-    medians = [float(np.median(seconds[expert == e])) for e in np.unique(expert)]
+    medians = [float(np.median(own)) for own in seconds_by_expert(expert, seconds)]
     typical = float(np.median(medians)) if medians else None
     return {
         "hours_votes": float(seconds.sum()) / 3600.0,
@@ -107,6 +106,17 @@ def expert_hours(*, expert, seconds, repeat_seconds: float, not_asked: int) -> d
         "votes_not_asked": int(not_asked),
         "hours_saved": (not_asked * typical / 3600.0) if typical is not None else 0.0,
     }
+
+
+def seconds_by_expert(expert, seconds) -> list[np.ndarray]:
+    """Each expert's seconds (experts by ascending id, votes in their order), from
+    one stable sort rather than one pass over all votes per expert."""
+    _, index = agreement.value_codes(expert)
+    if not len(index):
+        return []
+    small = index.astype(np.uint16) if index.max() < 2**16 else index  # radix sort
+    ordered = np.asarray(seconds)[np.argsort(small, kind="stable")]
+    return np.split(ordered, np.cumsum(np.bincount(index))[:-1])
 
 
 def _budget() -> dict | None:

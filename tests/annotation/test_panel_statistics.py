@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import pytest
 
-from annotation import selectors, services
+from annotation import selectors, services, sql_panel
 from annotation.models import Vote
 from tests.factories import ClipFactory, ExpertFactory, VoteFactory
 
@@ -39,7 +39,12 @@ def _vote(expert, clip, grade: str, when: dt.datetime, seconds: float) -> Vote:
     )
 
 
-def test_panel_votes_reads_each_vote_with_its_month_in_utc_in_clip_expert_order():
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "unpacked"])
+def test_panel_votes_reads_each_vote_with_its_month_in_utc_in_clip_expert_order(
+    packed, monkeypatch
+):
+    if not packed:  # ids too large to pack clip, expert and grade in one bigint
+        monkeypatch.setattr(sql_panel, "PACKED_LIMIT", 0)
     clips = ClipFactory.create_batch(3)
     inactive = ClipFactory(is_active=False)
     experts = ExpertFactory.create_batch(3)
