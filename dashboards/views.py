@@ -195,6 +195,11 @@ REVIEW_FILTERS = {
 }
 
 
+# The model dashboard charts and tabulates the newest versions, not all of them:
+# a page's cost must not grow with the registry.
+VERSION_HISTORY = 30
+
+
 def _version_or_active(version_id: int | None):
     if version_id is None:
         return registry_selectors.version_active()
@@ -208,10 +213,10 @@ def _version_or_active(version_id: int | None):
 @admin_required
 def model_dashboard(request: HttpRequest, version_id: int | None = None):
     version = _version_or_active(version_id)
-    versions = list(registry_selectors.version_list())
     if version is None:
         return render(request, "dashboards/model.html", {"version": None})
     report = registry_selectors.version_panel_report(version=version)
+    versions = list(registry_selectors.version_list()[:VERSION_HISTORY])
     history = list(reversed(versions))
     expert = report["as_expert"]
     charts = {
@@ -224,10 +229,14 @@ def model_dashboard(request: HttpRequest, version_id: int | None = None):
         "among-experts": figures.model_among_experts_figure(
             expert["expert_emd"], expert["emd"], expert["emd_low"], expert["emd_high"]
         ),
-        "hi": figures.hi_by_class_figure(report["hi"]["values"]),
+        "hi": figures.hi_by_class_figure(
+            report["hi"].get("values"), boxes=report["hi"].get("boxes")
+        ),
         "confusion": figures.mode_confusion_figure(report["confusion"]),
         "mean-grade": figures.mean_grade_figure(
-            report["predicted_mean"], report["panel_mean"]
+            report["predicted_mean"],
+            report["panel_mean"],
+            sampled_from=report.get("mean_grade_sampled_from"),
         ),
         "calibration": figures.calibration_figure(report["calibration"]),
     }
@@ -242,6 +251,7 @@ def model_dashboard(request: HttpRequest, version_id: int | None = None):
         {
             "version": version,
             "versions": versions,
+            "version_history": VERSION_HISTORY,
             "report": report,
             "metrics": metrics,
             "charts": charts,
@@ -265,6 +275,10 @@ def model_clips(request: HttpRequest, version_id: int) -> HttpResponse:
     )
 
 
+# The clip review lists the newest versions' predictions of the clip.
+CLIP_PREDICTIONS = 50
+
+
 @require_GET
 @admin_required
 def clip_review(request: HttpRequest, clip_id: int) -> HttpResponse:
@@ -274,8 +288,12 @@ def clip_review(request: HttpRequest, clip_id: int) -> HttpResponse:
     panel = selectors.distribution_for_clip(clip_id=clip_id)
     dispersion = agreement.clip_dispersion([panel["counts"]])
     low, high = dispersion.ci_low[0].tolist(), dispersion.ci_high[0].tolist()
-    predictions = registry_selectors.clip_predictions(clip_id=clip_id)
+    predictions = registry_selectors.clip_predictions(
+        clip_id=clip_id, limit=CLIP_PREDICTIONS
+    )
     active = next((p for p in predictions if p.version.is_active), None)
+    if active is None and len(predictions) == CLIP_PREDICTIONS:
+        active = registry_selectors.clip_prediction_active(clip_id=clip_id)
     charts = {
         "panel": figures.distribution_figure(panel["probs"], low, high, title="panel")
     }
@@ -307,6 +325,7 @@ def clip_review(request: HttpRequest, clip_id: int) -> HttpResponse:
                 "entropy_bits": float(dispersion.entropy_bits[0]),
             },
             "rows": rows,
+            "clip_predictions": CLIP_PREDICTIONS,
             "active": active,
             "charts": charts,
         },

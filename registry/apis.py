@@ -11,7 +11,6 @@ from annotation.apis import _Api, _paginate
 from annotation.errors import InvalidInput
 from annotation.permissions import IsAdmin
 from registry import selectors, services
-from registry.models import Snapshot
 from registry.profiles import PROFILES
 from registry.serializers import (
     PredictionOutputSerializer,
@@ -142,5 +141,6 @@ class PredictionListApi(_AdminApi):
 class SnapshotListApi(_AdminApi):
     @extend_schema(responses=SnapshotOutputSerializer(many=True))
     def get(self, request):
-        rows = Snapshot.objects.order_by("-created_at", "-id")
-        return _paginate(self, request, rows, SnapshotOutputSerializer)
+        return _paginate(
+            self, request, selectors.snapshot_list(), SnapshotOutputSerializer
+        )

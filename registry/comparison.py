@@ -127,6 +127,37 @@ def version_paired_comparison(*, candidate: ModelVersion, active: ModelVersion) 
     return evidence | figures
 
 
+def paired_comparisons_cached(
+    *, candidates: list[ModelVersion], active: ModelVersion
+) -> list[dict]:
+    """``version_paired_comparison`` of each candidate with ``active``, for the
+    pages: computed once per pair, then read from the cache.
+
+    Everything it reads is written once (the snapshot's manifest, the
+    candidate's out-of-fold predictions) except the active version's
+    predictions, which grow while it predicts new clips: their count is part of
+    the key, so a comparison is recomputed when they change, never served
+    stale."""
+    from django.core.cache import cache
+
+    if not candidates:
+        return []
+    n_active = Prediction.objects.filter(version=active).count()
+    found = []
+    for candidate in candidates:
+        # Creation times too: a restored database may number its rows again.
+        key = (
+            f"registry:paired:{candidate.pk}:{candidate.created_at.isoformat()}:"
+            f"{active.pk}:{active.created_at.isoformat()}:{n_active}:{N_BOOT}:{SEED}"
+        )
+        evidence = cache.get(key)
+        if evidence is None:
+            evidence = version_paired_comparison(candidate=candidate, active=active)
+            cache.set(key, evidence, timeout=7 * 24 * 3600)
+        found.append(evidence)
+    return found
+
+
 def _signed(value: float) -> str:
     return f"{value:+.4f}".replace("-", "−")
 

@@ -23,6 +23,12 @@ from registry.models import (
 
 _GRADE_INDEX = {g: i for i, g in enumerate(GRADES)}
 
+# Columns no list or page shows: a snapshot's clip ids (100,000 at lab scale, and
+# as many fully voted ones), a run's resolved config. Lists leave them in the
+# database; whoever needs them reads them for one row.
+SNAPSHOT_CLIP_LISTS = ("clip_ids", "fully_voted_ids")
+_VERSION_SNAPSHOT_LISTS = tuple(f"snapshot__{f}" for f in SNAPSHOT_CLIP_LISTS)
+
 
 def vote_counts_at(*, cutoff: datetime) -> dict[int, list[int]]:
     """Per active clip, the panel's grade counts as they stood at ``cutoff``.
@@ -57,7 +63,13 @@ def vote_counts_at(*, cutoff: datetime) -> dict[int, list[int]]:
 
 
 def snapshot_latest() -> Snapshot | None:
-    return Snapshot.objects.order_by("-created_at", "-id").first()
+    return snapshot_list().first()
+
+
+def snapshot_list() -> QuerySet[Snapshot]:
+    """Newest first, without the clip id lists (a page of 100 would read
+    millions of ids)."""
+    return Snapshot.objects.defer(*SNAPSHOT_CLIP_LISTS).order_by("-created_at", "-id")
 
 
 def votes_changed_since(*, cutoff: datetime) -> bool:
@@ -85,14 +97,19 @@ def clips_fully_voted_since(*, snapshot: Snapshot | None) -> int:
 
 
 def run_list() -> QuerySet[TrainingRun]:
-    return TrainingRun.objects.select_related("snapshot", "created_by").order_by(
-        "-created_at", "-id"
+    """Newest first, each with its snapshot, starter and version (one query for
+    a page, however long), without the config and the snapshot's clip lists."""
+    return (
+        TrainingRun.objects.select_related("snapshot", "created_by", "version")
+        .defer("config", *_VERSION_SNAPSHOT_LISTS, "version__metrics")
+        .order_by("-created_at", "-id")
     )
 
 
 def run_get(*, run_id: int) -> TrainingRun | None:
     return (
-        TrainingRun.objects.select_related("snapshot", "created_by")
+        TrainingRun.objects.select_related("snapshot", "created_by", "version")
+        .defer(*_VERSION_SNAPSHOT_LISTS, "version__metrics")
         .filter(pk=run_id)
         .first()
     )
@@ -114,7 +131,10 @@ def folds_running() -> QuerySet[TrainingFold]:
 
 def version_active() -> ModelVersion | None:
     return (
-        ModelVersion.objects.filter(is_active=True).select_related("snapshot").first()
+        ModelVersion.objects.filter(is_active=True)
+        .select_related("snapshot")
+        .defer(*_VERSION_SNAPSHOT_LISTS)
+        .first()
     )
 
 
@@ -149,15 +169,45 @@ def version_rollback_target(*, active: ModelVersion) -> ModelVersion | None:
     return ModelVersion.objects.filter(pk=stack[-2]).first()
 
 
-def version_list() -> QuerySet[ModelVersion]:
-    return ModelVersion.objects.select_related("snapshot", "run").order_by("-number")
+def version_list(*, with_metrics: bool = True) -> QuerySet[ModelVersion]:
+    """Newest first, each with its snapshot (not its clip lists); callers slice.
+    Without ``with_metrics`` the per-fold metrics stay in the database too."""
+    rows = ModelVersion.objects.select_related("snapshot").defer(
+        *_VERSION_SNAPSHOT_LISTS
+    )
+    if not with_metrics:
+        rows = rows.defer("metrics")
+    return rows.order_by("-number")
+
+
+def versions_by_id(*, version_ids: list[int]) -> list[ModelVersion]:
+    """The versions of ``version_ids`` that exist, in that order (one query)."""
+    found = {v.pk: v for v in version_list().filter(pk__in=version_ids)}
+    return [found[i] for i in dict.fromkeys(version_ids) if i in found]
+
+
+def version_choices(*, limit: int) -> list[tuple[int, int]]:
+    """(id, number) of the newest ``limit`` versions, for a picker."""
+    return list(
+        ModelVersion.objects.order_by("-number").values_list("pk", "number")[:limit]
+    )
 
 
 def version_get(*, version_id: int) -> ModelVersion | None:
     return (
-        ModelVersion.objects.select_related("snapshot", "run")
+        ModelVersion.objects.select_related("snapshot")
+        .defer(*_VERSION_SNAPSHOT_LISTS)
         .filter(pk=version_id)
         .first()
+    )
+
+
+def version_event_history(*, version: ModelVersion, limit: int = 20) -> list:
+    """The version's promotions and rollbacks, newest first."""
+    return list(
+        version.events.select_related("by", "previous").defer("previous__metrics")[
+            :limit
+        ]
     )
 
 
@@ -174,7 +224,9 @@ def version_decision(*, version: ModelVersion) -> VersionEvent | None:
 
 
 def version_events(*, limit: int = 50) -> QuerySet[VersionEvent]:
-    return VersionEvent.objects.select_related("version", "previous", "by")[:limit]
+    return VersionEvent.objects.select_related("version", "previous", "by").defer(
+        "version__metrics", "previous__metrics"
+    )[:limit]
 
 
 def predictions_for_version(
@@ -260,25 +312,54 @@ def version_oof(*, version: ModelVersion) -> dict:
     }
 
 
-def version_panel_report(*, version: ModelVersion, n_boot: int = 200) -> dict:
-    """Everything the model-vs-panel dashboard shows for one version, cached: the
-    version's predictions never change, only the experts' figures do (the cache
-    key carries the panel statistics' time)."""
-    from django.core.cache import cache
+FIGURE_POINTS = 2000
 
+
+def version_panel_report(*, version: ModelVersion, n_boot: int = 200) -> dict:
+    """Everything the model-vs-panel dashboard shows for one version.
+
+    The version's part (its out-of-fold file read once, the bootstraps over
+    patients: tens of seconds at 100,000 clips) never changes and is cached for
+    good; the experts' part is a few comparisons with the cached panel
+    statistics, made on each request, so a refresh of those statistics does not
+    send every version's report back to the bootstraps."""
     from annotation.selectors import panel_statistics_latest
     from registry import evaluation
 
+    report = _version_panel_figures(version=version, n_boot=n_boot)
     statistics = panel_statistics_latest()
-    stamp = statistics.computed_at.isoformat() if statistics else "none"
-    key = f"registry:panel-report:{version.pk}:{n_boot}:{stamp}"
+    experts = statistics.data.get("experts", []) if statistics else []
+    as_expert = evaluation.model_among_experts(
+        report["model_scores"],
+        expert_emd=[e["emd"] for e in experts],
+        expert_within_one=[e["within_one"] for e in experts],
+        expert_bias=[e["bias"] for e in experts],
+    )
+    return report | {
+        "as_expert": as_expert,
+        "human_baseline_emd": statistics.data.get("human_baseline_emd")
+        if statistics
+        else None,
+        "sentence": evaluation.sentence(as_expert),
+    }
+
+
+def _version_panel_figures(*, version: ModelVersion, n_boot: int) -> dict:
+    from django.core.cache import cache
+
+    from registry import evaluation
+
+    stamp = version.created_at.isoformat()
+    key = f"registry:panel-figures:{version.pk}:{stamp}:{n_boot}:{FIGURE_POINTS}"
     report = cache.get(key)
     if report is not None:
         return report
     oof = version_oof(version=version)
     pred, target, patients = oof["pred"], oof["target"], oof["patients"]
-    experts = statistics.data.get("experts", []) if statistics else []
     predicted_mean, panel_mean = evaluation.mean_grades(pred, target)
+    # The page draws charts, not every clip: beyond FIGURE_POINTS clips a
+    # sample (scatter) and box figures (HI) keep the page the same size.
+    shown = evaluation.sample_indices(len(pred), limit=FIGURE_POINTS)
     report = {
         "n_clips": len(pred),
         "n_patients": len(set(patients)),
@@ -286,42 +367,69 @@ def version_panel_report(*, version: ModelVersion, n_boot: int = 200) -> dict:
             pred, target, patients, n_boot=n_boot
         ),
         "confusion": evaluation.mode_confusion(pred, target),
-        "predicted_mean": predicted_mean,
-        "panel_mean": panel_mean,
+        "predicted_mean": [predicted_mean[i] for i in shown],
+        "panel_mean": [panel_mean[i] for i in shown],
+        "mean_grade_sampled_from": len(pred) if len(shown) < len(pred) else None,
         "calibration": evaluation.calibration(pred, target),
-        "hi": evaluation.hi_by_class(pred, target),
-        "as_expert": evaluation.model_as_expert(
-            pred,
-            target,
-            patients,
-            expert_emd=[e["emd"] for e in experts],
-            expert_within_one=[e["within_one"] for e in experts],
-            expert_bias=[e["bias"] for e in experts],
-            n_boot=n_boot,
+        "hi": evaluation.hi_by_class(pred, target, max_points=FIGURE_POINTS),
+        "model_scores": evaluation.model_vote_scores(
+            pred, target, patients, n_boot=n_boot
         ),
-        "human_baseline_emd": statistics.data.get("human_baseline_emd")
-        if statistics
-        else None,
     }
-    report["sentence"] = evaluation.sentence(report["as_expert"])
-    cache.set(key, report, timeout=24 * 3600)
+    cache.set(key, report, timeout=30 * 24 * 3600)  # its files never change
     return report
 
 
-def clip_predictions(*, clip_id: int) -> list[Prediction]:
-    """Every version's prediction of a clip, newest version first (admins)."""
+def clip_predictions(*, clip_id: int, limit: int = 50) -> list[Prediction]:
+    """The newest ``limit`` versions' predictions of a clip, newest version first
+    (admins)."""
     return list(
         Prediction.objects.filter(clip_id=clip_id)
         .select_related("version")
-        .order_by("-version__number")
+        .defer("version__metrics")
+        .order_by("-version__number")[:limit]
     )
 
 
-def version_clip_rows(*, version: ModelVersion, which: str, limit: int = 50) -> list:
+def clip_prediction_active(*, clip_id: int) -> Prediction | None:
+    """The active version's prediction of a clip, if it made one."""
+    return (
+        Prediction.objects.filter(clip_id=clip_id, version__is_active=True)
+        .select_related("version")
+        .defer("version__metrics")
+        .first()
+    )
+
+
+REVIEW_ROWS = 50
+
+
+REVIEW_FILTERS = ("disagree", "split", "model_unsure", "panel_unsure")
+
+
+def version_clip_rows(*, version: ModelVersion, which: str) -> list:
     """Clips to review for a version, by ``which``: ``disagree`` (largest
     model-panel EMD), ``split`` (the panel most divided: highest entropy),
     ``model_unsure`` (predicted entropy well above the panel's) or
-    ``panel_unsure`` (the reverse). Out-of-fold clips only."""
+    ``panel_unsure`` (the reverse). Out-of-fold clips only, the first
+    REVIEW_ROWS of each.
+
+    Cached: the out-of-fold file and the panel distributions in it never change,
+    so it is read once per version for all four lists, not once a request."""
+    from django.core.cache import cache
+
+    if which not in REVIEW_FILTERS:
+        raise ValueError(f"unknown filter {which!r}")
+    stamp = version.created_at.isoformat()
+    key = f"registry:review-rows:{version.pk}:{stamp}:{REVIEW_ROWS}"
+    lists = cache.get(key)
+    if lists is None:
+        lists = _review_lists(version=version, limit=REVIEW_ROWS)
+        cache.set(key, lists, timeout=7 * 24 * 3600)
+    return lists[which]
+
+
+def _review_lists(*, version: ModelVersion, limit: int) -> dict[str, list]:
     import numpy as np
 
     from modeling.metrics import emd_per_clip
@@ -329,7 +437,7 @@ def version_clip_rows(*, version: ModelVersion, which: str, limit: int = 50) -> 
     oof = version_oof(version=version)
     pred, target = oof["pred"], oof["target"]
     if not len(pred):
-        return []
+        return {which: [] for which in REVIEW_FILTERS}
 
     def entropy(p):
         q = np.clip(p, 1e-12, 1)
@@ -337,23 +445,23 @@ def version_clip_rows(*, version: ModelVersion, which: str, limit: int = 50) -> 
 
     emd = emd_per_clip(pred, target)
     h_pred, h_panel = entropy(pred), entropy(target)
-    score = {
+    scores = {
         "disagree": emd,
         "split": h_panel,
         "model_unsure": h_pred - h_panel,
         "panel_unsure": h_panel - h_pred,
-    }.get(which)
-    if score is None:
-        raise ValueError(f"unknown filter {which!r}")
-    order = np.argsort(-score)[:limit]
-    return [
-        {
-            "clip_id": oof["clip_ids"][i],
-            "emd": float(emd[i]),
-            "pred_entropy": float(h_pred[i]),
-            "panel_entropy": float(h_panel[i]),
-            "pred": pred[i].round(3).tolist(),
-            "panel": target[i].round(3).tolist(),
-        }
-        for i in order
-    ]
+    }
+    return {
+        which: [
+            {
+                "clip_id": oof["clip_ids"][i],
+                "emd": float(emd[i]),
+                "pred_entropy": float(h_pred[i]),
+                "panel_entropy": float(h_panel[i]),
+                "pred": pred[i].round(3).tolist(),
+                "panel": target[i].round(3).tolist(),
+            }
+            for i in np.argsort(-score)[:limit]
+        ]
+        for which, score in scores.items()
+    }

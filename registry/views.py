@@ -21,6 +21,12 @@ from registry.serializers import RunStartInputSerializer
 
 # Keys of a version's cross-validated metrics (modeling.metrics.metrics_all).
 METRIC_KEYS = ("emd", "mse", "jsd", "ce", "hi", "macro_f1", "mode_accuracy")
+# Pages show the newest versions, however many there are; older ones are a
+# version number away (the compare page's ?v=, the version page).
+HOME_VERSIONS = 50
+COMPARE_CHOICES = 50
+# Each paired comparison reads a snapshot's predictions once (then cached).
+COMPARE_MAX = 6
 
 
 admin_required = roles.admin_page_required(
@@ -50,7 +56,7 @@ def _metric_rows(metrics: dict) -> list[dict]:
 @require_GET
 @admin_required
 def registry_home(request: HttpRequest) -> HttpResponse:
-    versions = list(selectors.version_list()[:50])
+    versions = list(selectors.version_list(with_metrics=False)[:HOME_VERSIONS])
     active = selectors.version_active()
     return render(
         request,
@@ -174,7 +180,7 @@ def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
             "folds": version.metrics.get("folds", []),
             "page": page,
             "n_predictions": page.paginator.count,
-            "events": version.events.select_related("by", "previous")[:20],
+            "events": selectors.version_event_history(version=version, limit=20),
             "decision": decision,
             "paired": [_paired_row(version, decision.evidence)]
             if decision and decision.evidence
@@ -193,7 +199,10 @@ def versions_compare(request: HttpRequest) -> HttpResponse:
             ids.append(int(raw))
         except ValueError:
             messages.error(request, f"{raw!r} is not a version id.")
-    versions = [v for v in (selectors.version_get(version_id=i) for i in ids) if v]
+    if len(ids) > COMPARE_MAX:
+        messages.info(request, f"Compared the first {COMPARE_MAX} versions chosen.")
+        ids = ids[:COMPARE_MAX]
+    versions = selectors.versions_by_id(version_ids=ids)
     if not versions:
         versions = list(selectors.version_list()[:4])
     rows = [
@@ -207,18 +216,25 @@ def versions_compare(request: HttpRequest) -> HttpResponse:
         for key in METRIC_KEYS
     ]
     active = selectors.version_active()
-    paired = [
-        _paired_row(v, comparison.version_paired_comparison(candidate=v, active=active))
-        for v in versions
-        if active is not None and v.pk != active.pk
-    ]
+    candidates = [v for v in versions if active is not None and v.pk != active.pk]
+    found = (
+        comparison.paired_comparisons_cached(candidates=candidates, active=active)
+        if candidates
+        else []
+    )
+    paired = [_paired_row(v, evidence) for v, evidence in zip(candidates, found)]
+    choices = selectors.version_choices(limit=COMPARE_CHOICES)
+    listed = {pk for pk, _ in choices}
+    choices += [(v.pk, v.number) for v in versions if v.pk not in listed]
     return render(
         request,
         "registry/compare.html",
         {
             "versions": versions,
             "rows": rows,
-            "all_versions": selectors.version_list(),
+            "choices": sorted(choices, key=lambda c: -c[1]),
+            "chosen": {v.pk for v in versions},
+            "compare_max": COMPARE_MAX,
             "active": active,
             "paired": paired,
         },
