@@ -35,6 +35,7 @@ from annotation.dispersion import (  # noqa: F401 (part of this module's API)
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
 ICC_FORMS = ("1,1", "2,1", "3,1", "1,k", "2,k", "3,k")
 _EPS = 1e-10
+_BOOT_BLOCK = 100  # bootstrap resamples drawn at once
 
 
 # --- votes as tables ----------------------------------------------------------------
@@ -228,8 +229,14 @@ def krippendorff_alpha_ci(
     c = len(categories)
     rng = np.random.default_rng(seed)
     n_units = int(frequency.sum())
-    draws = rng.multinomial(n_units, frequency / n_units, size=n_boot)
-    o = (draws.astype(np.float64) @ per_pattern).reshape(n_boot, c, c)
+    # In blocks of resamples: the same draws in the same order, in a fraction of
+    # the memory (1,000 × 15,000 distinct units would be 120 MB at once).
+    o = np.empty((n_boot, c * c))
+    for start in range(0, n_boot, _BOOT_BLOCK):
+        size = min(_BOOT_BLOCK, n_boot - start)
+        draws = rng.multinomial(n_units, frequency / n_units, size=size)
+        o[start : start + size] = draws.astype(np.float64) @ per_pattern
+    o = o.reshape(n_boot, c, c)
     boot = _alpha_from_coincidences(o, level, categories)
     tail = (1.0 - confidence) / 2.0
     low, high = np.nanquantile(boot, [tail, 1.0 - tail])
