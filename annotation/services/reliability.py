@@ -10,7 +10,7 @@ import numpy as np
 from django.conf import settings
 from django.db.models import Sum
 
-from annotation import agreement
+from annotation import agreement, budget_emd
 from annotation.models import GRADES, RepeatVote
 from annotation.selectors.panel import PanelVotes, finite_or_none
 
@@ -75,17 +75,30 @@ def dawid_skene_experts(clip, expert, grade) -> dict:
 
 
 def votes_not_asked(counts, *, votes_per_clip: int, budget: dict | None) -> dict:
-    """Votes the vote budget did not ask for: on each clip it has closed (settled
-    by ``budget``'s ``ci_width`` and ``min_votes`` with fewer than
-    ``votes_per_clip`` votes), ``votes_per_clip`` minus the votes it received.
+    """Votes the vote budget did not ask for: on each clip it has closed with fewer
+    than ``votes_per_clip`` votes, ``votes_per_clip`` minus the votes it received.
+    A clip is closed by either rule that is on: the interval rule (``budget``'s
+    ``ci_width`` > 0, settled with ``min_votes``) or the expected-EMD rule
+    (``budget``'s ``emd`` > 0 with its prior ``alpha``; ``budget_emd.stops``).
     Zero with the budget off (``budget`` None)."""
     counts = np.asarray(counts, dtype=np.float64).reshape(-1, N_GRADES)
     n = counts.sum(axis=1)
     if budget is None or not len(counts):
         return {"n_clips_closed": 0, "votes_not_asked": 0}
-    closed = agreement.clip_settled(
-        counts, ci_width=budget["ci_width"], min_votes=budget["min_votes"]
-    ) & (n < votes_per_clip)
+    closed = np.zeros(len(counts), dtype=bool)
+    if budget.get("ci_width", 0) > 0:
+        closed |= agreement.clip_settled(
+            counts, ci_width=budget["ci_width"], min_votes=budget["min_votes"]
+        )
+    if budget.get("emd", 0) > 0 and budget.get("alpha") is not None:
+        closed |= budget_emd.stops(
+            counts,
+            alpha=np.asarray(budget["alpha"], dtype=np.float64),
+            total=votes_per_clip,
+            threshold=budget["emd"],
+            min_votes=budget["min_votes"],
+        )
+    closed &= n < votes_per_clip
     return {
         "n_clips_closed": int(closed.sum()),
         "votes_not_asked": int((votes_per_clip - n[closed]).sum()),
@@ -120,10 +133,15 @@ def seconds_by_expert(expert, seconds) -> list[np.ndarray]:
 
 
 def _budget() -> dict | None:
-    if settings.VOTE_BUDGET_CI_WIDTH <= 0:
+    ci_width, emd = settings.VOTE_BUDGET_CI_WIDTH, settings.VOTE_BUDGET_EMD
+    if ci_width <= 0 and emd <= 0:
         return None
+    from annotation.selectors.queue import vote_budget_emd_prior
+
     return {
-        "ci_width": float(settings.VOTE_BUDGET_CI_WIDTH),
+        "ci_width": float(ci_width),
+        "emd": float(emd),
+        "alpha": vote_budget_emd_prior() if emd > 0 else None,
         "min_votes": int(settings.VOTE_BUDGET_MIN_VOTES),
     }
 

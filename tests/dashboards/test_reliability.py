@@ -214,3 +214,50 @@ def test_too_few_complete_clips_give_no_kappa_or_icc():
     out = reliability.complete_clip_agreement([1, 1, 2], [1, 2, 3], votes_per_clip=2)
     assert out["n_clips"] == 1
     assert out["fleiss_kappa"] is None and out["icc_single"] is None
+
+
+def test_votes_not_asked_count_the_expected_emd_rule_too():
+    from annotation import budget_emd
+
+    counts = np.array(
+        [
+            [0, 12, 0, 0, 0],  # unanimous
+            [3, 3, 3, 3, 0],  # split
+            [0, 0, 40, 0, 0],  # full
+        ],
+        dtype=float,
+    )
+    alpha = np.ones(5)
+    expected = budget_emd.expected_emd(counts[:2], alpha=alpha, total=40)
+    assert expected[0] != expected[1]
+    threshold = float(expected.mean())  # between the two clips: one stops
+    budget = {"ci_width": 0.0, "emd": threshold, "alpha": alpha, "min_votes": 10}
+    assert reliability.votes_not_asked(counts, votes_per_clip=40, budget=budget) == {
+        "n_clips_closed": 1,
+        "votes_not_asked": 40 - 12,  # either open clip has 12 votes
+    }
+    above = {**budget, "emd": float(expected.max()) * 1.01}  # both stop
+    assert reliability.votes_not_asked(counts, votes_per_clip=40, budget=above) == {
+        "n_clips_closed": 2,
+        "votes_not_asked": 2 * (40 - 12),
+    }
+    # Never before the minimum.
+    budget["min_votes"] = 13
+    assert (
+        reliability.votes_not_asked(counts, votes_per_clip=40, budget=budget)[
+            "n_clips_closed"
+        ]
+        == 0
+    )
+
+
+def test_the_dashboard_counts_votes_the_emd_rule_saved(settings):
+    from annotation.services import reliability as service
+
+    settings.VOTE_BUDGET_CI_WIDTH = 0.0
+    settings.VOTE_BUDGET_EMD = 0.5
+    settings.VOTE_BUDGET_MIN_VOTES = 2
+    budget = service._budget()
+    assert budget is not None and budget["emd"] == 0.5
+    settings.VOTE_BUDGET_EMD = 0.0
+    assert service._budget() is None
