@@ -292,11 +292,12 @@ _VOTE_BY_ROLE_MANY = PolymorphicProxySerializer(
 )
 
 
-def _clip_for_vote(*, expert, ref) -> tuple[Clip, bool]:
-    """The clip a vote names and how it was presented. Experts name clips only by
-    the handles they were given: a database id would let them ask about clips
-    never handed to them (which exist, which are withdrawn or graded), so a
-    number gets the same answer as an unknown handle."""
+def _clip_for_vote(*, expert, ref) -> tuple[Clip, bool, dict | None]:
+    """The clip a vote names, how it was presented and the expert's lease of it
+    (read together, one statement). Experts name clips only by the handles they
+    were given: a database id would let them ask about clips never handed to
+    them (which exist, which are withdrawn or graded), so a number gets the same
+    answer as an unknown handle."""
     found = (
         None
         if isinstance(ref, int)
@@ -304,12 +305,10 @@ def _clip_for_vote(*, expert, ref) -> tuple[Clip, bool]:
     )
     if found is None:
         raise errors.ClipNotFound(NO_SUCH_HANDLE)
-    clip = (
-        Clip.objects.only("id", "is_active", "review").filter(pk=found.clip_id).first()
-    )
+    clip, lease = selectors.vote_context(expert_id=expert.pk, clip_id=found.clip_id)
     if clip is None:
         raise errors.ClipNotFound(NO_SUCH_HANDLE)
-    return clip, found.repeat
+    return clip, found.repeat, lease
 
 
 NO_SUCH_HANDLE = (
@@ -346,7 +345,7 @@ class VoteCollectionApi(_Api):
         payload = VoteCreateInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        clip, as_repeat = _clip_for_vote(expert=request.user, ref=data["clip"])
+        clip, as_repeat, lease = _clip_for_vote(expert=request.user, ref=data["clip"])
         vote = services.vote_create(
             expert=request.user,
             clip=clip,
@@ -354,6 +353,7 @@ class VoteCollectionApi(_Api):
             seconds_spent=data["seconds_spent"],
             offered_only=True,
             as_repeat=as_repeat,
+            lease=lease,
         )
         result = _vote_result(expert=request.user, vote=vote)
         return Response(

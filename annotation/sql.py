@@ -401,6 +401,23 @@ def lease_take(connection, *, expert_id: int, clip_id: int) -> bool:
     return bool(row and row[0])
 
 
+_VOTE_CONTEXT_SQL = f"""
+SELECT c.id, c.is_active, c.review, l.expires_at, l.is_repeat
+FROM {CLIP} c
+LEFT JOIN {LEASE} l ON l.clip_id = c.id AND l.expert_id = %(expert)s
+WHERE c.id = %(clip)s
+"""
+
+
+def vote_context_row(connection, *, expert_id: int, clip_id: int) -> tuple | None:
+    """(clip id, is_active, review, lease expires_at, lease is_repeat) for a vote
+    about to be cast, the lease's two None when the expert holds none; None when
+    the clip does not exist. One statement for what the vote checks first."""
+    with connection.cursor() as cursor:
+        cursor.execute(_VOTE_CONTEXT_SQL, {"expert": expert_id, "clip": clip_id})
+        return cursor.fetchone()
+
+
 def distribution_table(connection, clip_ids: list[int] | None) -> list[tuple]:
     """Rows (clip_id, n_a .. n_e) in clip order, for all or some clips."""
     with connection.cursor() as cursor:

@@ -52,6 +52,7 @@ from annotation.selectors.votes import (  # noqa: F401
     clips_visible_to,
     expert_self_consistency,
     presentation_vote,
+    vote_context,
     votes_for_user,
     votes_of_expert,
 )

@@ -22,6 +22,34 @@ from annotation.models import (
 from annotation.roles import user_is_admin
 
 
+def vote_context(*, expert_id: int, clip_id: int) -> tuple[Clip | None, dict | None]:
+    """What casting a vote checks first, in one statement: the clip (only its id,
+    is_active and review loaded; any other field reads the row on access) and
+    the expert's lease of it ({"expires_at", "is_repeat"}, or None)."""
+    from datetime import UTC
+
+    from django.db import connection
+    from django.utils import timezone
+    from django.utils.dateparse import parse_datetime
+
+    from annotation import sql
+
+    row = sql.vote_context_row(connection, expert_id=expert_id, clip_id=clip_id)
+    if row is None:
+        return None, None
+    clip = Clip.from_db(
+        connection.alias, ["id", "is_active", "review"], [row[0], bool(row[1]), row[2]]
+    )
+    if row[3] is None:
+        return clip, None
+    expires_at = row[3]
+    if isinstance(expires_at, str):  # SQLite: text, in UTC
+        expires_at = parse_datetime(expires_at)
+    if timezone.is_naive(expires_at):
+        expires_at = timezone.make_aware(expires_at, UTC)
+    return clip, {"expires_at": expires_at, "is_repeat": bool(row[4])}
+
+
 def votes_for_user(*, user) -> QuerySet:
     """An admin sees every vote; anyone else only their own."""
     votes = Vote.objects.select_related("clip").order_by("-created_at", "-id")

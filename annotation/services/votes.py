@@ -90,8 +90,16 @@ def vote_undo_until(*, vote: Vote | RepeatVote) -> datetime | None:
     return _undo_deadline(vote.created_at)
 
 
+_UNREAD = object()  # vote_create's lease argument: not read by the caller
+
+
 def _offer_check(
-    *, expert, clip: Clip, now: datetime, as_repeat: bool | None = None
+    *,
+    expert,
+    clip: Clip,
+    now: datetime,
+    as_repeat: bool | None = None,
+    lease: dict | None | object = _UNREAD,
 ) -> None:
     """A vote needs an offer: a lease of the clip to this expert, live or lapsed
     (kept LEASE_KEEP_SECONDS, so an offline retry lands); with a lapsed one the
@@ -101,11 +109,12 @@ def _offer_check(
     leased again as a hidden repeat is AlreadyVoted, not the repeat's grade."""
     from annotation.models import ClipDistribution, ClipLease
 
-    lease = (
-        ClipLease.objects.filter(expert=expert, clip=clip)
-        .values("expires_at", "is_repeat")
-        .first()
-    )
+    if lease is _UNREAD:
+        lease = (
+            ClipLease.objects.filter(expert=expert, clip=clip)
+            .values("expires_at", "is_repeat")
+            .first()
+        )
     if lease is None:
         if (
             Vote.objects.filter(expert=expert, clip=clip).exists()
@@ -140,6 +149,7 @@ def vote_create(
     seconds_spent: float = 0.0,
     offered_only: bool = False,
     as_repeat: bool | None = None,
+    lease: dict | None | object = _UNREAD,
 ) -> Vote | RepeatVote:
     """Record the expert's grade of a clip; the server decides if it is a repeat.
 
@@ -147,7 +157,10 @@ def vote_create(
     distribution); otherwise a Vote, unique per expert and clip by constraint: the
     second of two simultaneous submits gets AlreadyVoted. ``offered_only`` (the
     API's votes) also asks for an offer (``_offer_check``), in the form
-    ``as_repeat`` names when the vote came with a presentation handle.
+    ``as_repeat`` names when the vote came with a presentation handle; ``lease``
+    is the expert's lease of the clip when the caller read it with the clip
+    (``selectors.vote_context``: None for none), otherwise it is read here;
+    the insert takes the lease itself either way.
     """
     grade = grade_parse(grade)
     seconds_spent = _seconds_parse(seconds_spent)
@@ -161,7 +174,9 @@ def vote_create(
         )
     now = timezone.now()
     if offered_only:
-        _offer_check(expert=expert, clip=clip, now=now, as_repeat=as_repeat)
+        _offer_check(
+            expert=expert, clip=clip, now=now, as_repeat=as_repeat, lease=lease
+        )
     final = votes_are_final()
     try:
         insert = (

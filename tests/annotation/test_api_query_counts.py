@@ -18,10 +18,10 @@ pytestmark = pytest.mark.django_db
 
 # token auth + roles (1), held leases, ranked fresh clips, lease upsert, progress
 NEXT_MAX_QUERIES = 5
-# token auth + roles, clip, the offer (lease) read, one statement taking the lease
-# and writing the vote and its history (PostgreSQL; SQLite: three), progress, 2
-# savepoints
-VOTE_MAX_QUERIES = 7 if connection.vendor == "postgresql" else 9
+# token auth + roles, the clip with the expert's lease of it (one statement), one
+# statement taking the lease and writing the vote and its history (PostgreSQL;
+# SQLite: three), progress, 2 savepoints
+VOTE_MAX_QUERIES = 6 if connection.vendor == "postgresql" else 8
 
 
 @pytest.fixture
