@@ -230,7 +230,14 @@ class ClipDistribution(models.Model):
     n_votes = models.IntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["n_votes"], name="distribution_n_votes_idx")]
+        indexes = [
+            models.Index(fields=["n_votes"], name="distribution_n_votes_idx"),
+            # The clip explorer finds a page's clips by their counts.
+            models.Index(
+                fields=["n_a", "n_b", "n_c", "n_d", "n_e", "clip"],
+                name="distribution_counts_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Distribution of clip {self.clip_id}"

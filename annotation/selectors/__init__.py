@@ -12,15 +12,17 @@ from annotation.selectors.distributions import (  # noqa: F401
     distribution_rows,
     distribution_stats,
 )
-from annotation.selectors.feedback import expert_feedback  # noqa: F401
-from annotation.selectors.panel import (  # noqa: F401
+from annotation.selectors.explorer import (  # noqa: F401
     CLIP_SORTS,
     ClipTable,
-    PanelVotes,
     clips_explorer,
+    expert_detail,
+)
+from annotation.selectors.feedback import expert_feedback  # noqa: F401
+from annotation.selectors.panel import (  # noqa: F401
+    PanelVotes,
     expert_codes,
     expert_consistency,
-    expert_detail,
     finite_or_none,
     panel_is_synthetic,
     panel_statistics_latest,
