@@ -114,7 +114,7 @@ class ClipTable:
     min_votes: int
     vectors: np.ndarray  # (V, 5) distinct counts, in the order of their ranks
     rank: np.ndarray  # (V,) rank of each vector's key (equal keys, equal rank)
-    clips_before: np.ndarray  # (R + 1,) clips of the ranks before each rank
+    clips_before: np.ndarray  # clips ranked before each rank (the last: all)
 
     def __len__(self) -> int:
         return int(self.clips_before[-1])
