@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from celery.signals import worker_init, worker_process_init
 
@@ -39,11 +40,27 @@ def compute_threads(*, concurrency: int, cores: int, override: int = 0) -> int:
 
 
 def threads_apply(n: int) -> None:
-    import cv2
-    import torch
+    """PyTorch and OpenCV get ``n`` threads: set now in whichever is loaded, and
+    through OMP_NUM_THREADS for a PyTorch loaded later in this process. Never
+    imports either: a pool process must be up within billiard's start-up
+    timeout (4 s), and importing PyTorch on a loaded machine takes longer."""
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(n)
+    cv2 = sys.modules.get("cv2")
+    if cv2 is not None:
+        cv2.setNumThreads(n)
 
-    torch.set_num_threads(n)
-    cv2.setNumThreads(n)
+
+_share: dict = {}
+
+
+def task_start() -> None:
+    """Before each job's work: the share again, for a PyTorch or OpenCV a
+    previous task loaded after the process started (two lookups otherwise)."""
+    if "n" in _share:
+        threads_apply(_share["n"])
 
 
 def _configured(concurrency: int) -> int:
@@ -54,6 +71,7 @@ def _configured(concurrency: int) -> int:
         cores=available_cores(),
         override=settings.WORKER_COMPUTE_THREADS,
     )
+    _share["n"] = n
     threads_apply(n)
     return n
 

@@ -104,3 +104,27 @@ def test_real_workers_set_their_share(tmp_path, redis_server):
     assert _worker_threads(
         tmp_path, "0,1", "--pool", "solo", WORKER_COMPUTE_THREADS="3"
     ) == {3}
+
+
+def test_applying_never_imports_torch_and_reaches_a_later_torch(monkeypatch):
+    """In a fresh interpreter: the share goes to OMP_NUM_THREADS without loading
+    PyTorch, and a PyTorch loaded afterwards runs that many threads."""
+    code = (
+        "import sys\n"
+        "from workers.threads import threads_apply\n"
+        "threads_apply(1)\n"
+        "assert 'torch' not in sys.modules and 'cv2' not in sys.modules\n"
+        "import torch\n"
+        "print(torch.get_num_threads())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "1"
