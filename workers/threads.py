@@ -39,11 +39,17 @@ def compute_threads(*, concurrency: int, cores: int, override: int = 0) -> int:
     return max(1, cores // max(1, concurrency))
 
 
-def threads_apply(n: int) -> None:
-    """PyTorch and OpenCV get ``n`` threads: set now in whichever is loaded, and
-    through OMP_NUM_THREADS for a PyTorch loaded later in this process. Never
-    imports either: a pool process must be up within billiard's start-up
-    timeout (4 s), and importing PyTorch on a loaded machine takes longer."""
+def threads_apply(n: int, *, load: bool = False) -> None:
+    """PyTorch and OpenCV get ``n`` threads: set now in whichever is loaded (both,
+    with ``load``), and through OMP_NUM_THREADS for a PyTorch loaded later in
+    this process. A prefork pool process never loads them here: it must be up
+    within billiard's start-up timeout (4 s), and importing PyTorch on a loaded
+    machine takes longer. The worker's main process does (solo and threads
+    pools), before it takes any task: importing PyTorch in a task's thread while
+    the worker shuts down can hold the import lock its shutdown needs."""
+    if load:
+        import cv2  # noqa: F401
+        import torch  # noqa: F401
     os.environ["OMP_NUM_THREADS"] = str(n)
     torch = sys.modules.get("torch")
     if torch is not None:
@@ -63,7 +69,7 @@ def task_start() -> None:
         threads_apply(_share["n"])
 
 
-def _configured(concurrency: int) -> int:
+def _configured(concurrency: int, *, load: bool = False) -> int:
     from django.conf import settings
 
     n = compute_threads(
@@ -72,7 +78,7 @@ def _configured(concurrency: int) -> int:
         override=settings.WORKER_COMPUTE_THREADS,
     )
     _share["n"] = n
-    threads_apply(n)
+    threads_apply(n, load=load)
     return n
 
 
@@ -88,7 +94,7 @@ def _main_process(sender=None, **_: object) -> None:
     os.environ[_CONCURRENCY_ENV] = str(concurrency)  # inherited by pool processes
     if "prefork" in pool:
         return  # the pool processes set their own
-    n = _configured(concurrency)
+    n = _configured(concurrency, load=True)
     logger.info(
         "compute threads per task: %d (%d cores, concurrency %d)",
         n,
