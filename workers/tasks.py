@@ -24,6 +24,7 @@ from workers.export import dataset_export_run, dataset_import_run
 from workers.preprocess import recording_inspect_run, recording_preprocess_run
 
 assert presence  # connects the workers' own heartbeat to their start and stop
+assert threads  # sets each worker process's compute threads
 
 # The job each task works on, named from its arguments: the heartbeat's subject.
 SUBJECTS = {
@@ -49,7 +50,6 @@ class RecordedTask(Task):
         if subject is None:  # periodic checks: short, and beat runs them again
             return super().__call__(*args, **kwargs)
         subject = subject(kwargs)
-        threads.task_start()
         refused = delivery_admit(subject, max_deaths=settings.JOB_MAX_DELIVERIES)
         if refused:
             return {"subject": subject, "skipped": refused}

@@ -62,13 +62,6 @@ def threads_apply(n: int, *, load: bool = False) -> None:
 _share: dict = {}
 
 
-def task_start() -> None:
-    """Before each job's work: the share again, for a PyTorch or OpenCV a
-    previous task loaded after the process started (two lookups otherwise)."""
-    if "n" in _share:
-        threads_apply(_share["n"])
-
-
 def _configured(concurrency: int, *, load: bool = False) -> int:
     from django.conf import settings
 
