@@ -59,9 +59,6 @@ def threads_apply(n: int, *, load: bool = False) -> None:
         cv2.setNumThreads(n)
 
 
-_share: dict = {}
-
-
 def _configured(concurrency: int, *, load: bool = False) -> int:
     from django.conf import settings
 
@@ -70,7 +67,6 @@ def _configured(concurrency: int, *, load: bool = False) -> int:
         cores=available_cores(),
         override=settings.WORKER_COMPUTE_THREADS,
     )
-    _share["n"] = n
     threads_apply(n, load=load)
     return n
 
