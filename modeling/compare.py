@@ -33,7 +33,7 @@ from modeling.config import Config, ConfigError, LossConfig, ModelConfig, config
 from modeling.controls import CONTROLS
 from modeling.data import ClipSet, clipset_load
 from modeling.metrics import emd_per_clip
-from modeling.paired import N_BOOT, paired_delta
+from modeling.paired import LEVEL, N_BOOT, family_level, family_n_boot, paired_delta
 from modeling.references import (
     SPEED_KNN_NAME,
     reference_predictions,
@@ -390,11 +390,19 @@ def compare_collect(
     seeds: list[int],
     runs: list[dict],
     n_boot: int = N_BOOT,
+    level: float = LEVEL,
 ) -> dict:
     """The table from finished runs: per row, the mean and std over every
     seed's test folds, each seed's EMD, and the paired difference to the speed-
     only kNN of the same seed's folds (``modeling.paired``; None without speed
-    features), under the checkpoint rule and, where run, the second rule."""
+    features), under the checkpoint rule and, where run, the second rule, and
+    the rows' differences to each other (``_pairs``).
+
+    Every interval resamples seeds and patients, and the intervals are one
+    family: each is at Bonferroni's ``family_level(m, level)`` for the m
+    intervals of the result (the speed-only kNN against itself is not one), with
+    enough resamples for it (``family_n_boot``); ``family`` records m, ``level``
+    and each interval's level."""
     targets = clips.targets.numpy().astype(np.float64)
     folds = [folds_for(clips, seeded(base, s)) for s in seeds]
     refs = [reference_predictions(clips, f) for f in folds]
@@ -410,12 +418,13 @@ def compare_collect(
             ]
         )
 
-    def delta(per_clip: np.ndarray) -> dict | None:
-        if reference is None:
-            return None
-        return paired_delta(
-            per_clip, reference, patients=patients, folds=folds, n_boot=n_boot
-        )
+    # every interval is computed at the end, once the family's size is known
+    pending: list[tuple[dict, str, np.ndarray, np.ndarray]] = []
+
+    def delta(per_clip: np.ndarray, holder: dict, key: str = "delta") -> None:
+        holder[key] = None
+        if reference is not None:
+            pending.append((holder, key, per_clip, reference))
 
     rows, scores = [], {}
     for spec in specs:
@@ -443,7 +452,7 @@ def compare_collect(
         for i, s in enumerate(seeds):
             if s in done:
                 per_clip[i] = oof_emd(done[s]["dir"], clips)
-        row["delta"] = delta(per_clip)
+        delta(per_clip, row)
         scores[spec.label, spec.loss] = per_clip
         if all(r["test_alt"] for r in done.values()):
             row["selection_alt"] = next(iter(done.values()))["selection_alt"]
@@ -454,30 +463,45 @@ def compare_collect(
             for i, s in enumerate(seeds):
                 if s in done:
                     alt[i] = oof_emd(done[s]["dir"], clips, alt=True)
-            row["delta_alt"] = delta(alt)
+            delta(alt, row, "delta_alt")
         rows.append(row)
     references = []
     for j, first in enumerate(refs[0]):
         mean, std = _pooled([m for rs in refs for m in rs[j]["folds"]])
         per_clip = np.stack([emd_per_clip(rs[j]["oof"], targets) for rs in refs])
-        references.append(
-            {
-                "name": first["name"],
-                "mean": mean,
-                "std": std,
-                "per_seed_emd": [
-                    float(np.mean([m["emd"] for m in rs[j]["folds"]])) for rs in refs
-                ],
-                "k": [[m["k"] for m in rs[j]["folds"]] for rs in refs]
-                if "k" in first["folds"][0]
-                else None,
-                "delta": delta(per_clip),
-            }
+        ref_row = {
+            "name": first["name"],
+            "mean": mean,
+            "std": std,
+            "per_seed_emd": [
+                float(np.mean([m["emd"] for m in rs[j]["folds"]])) for rs in refs
+            ],
+            "k": [[m["k"] for m in rs[j]["folds"]] for rs in refs]
+            if "k" in first["folds"][0]
+            else None,
+        }
+        references.append(ref_row)
+        if first["name"] == SPEED_KNN_NAME:  # the reference itself: no interval
+            ref_row["delta"] = paired_delta(
+                per_clip, per_clip, patients=patients, folds=folds, n_boot=1
+            )
+        else:
+            delta(per_clip, ref_row)
+    pairs = _pairs(rows, scores)
+    for pair in pairs:
+        a, b = pair.pop("scores")
+        pending.append((pair, "delta", a, b))
+    each_level = family_level(max(len(pending), 1), level)
+    n_boot = family_n_boot(each_level, n_boot)
+    for holder, key, a, b in pending:
+        holder[key] = paired_delta(
+            a, b, patients=patients, folds=folds, n_boot=n_boot, level=each_level
         )
     baseline = references[0]
     return {
         "rows": rows,
-        "pairs": _pairs(rows, scores, patients, folds, n_boot),
+        "pairs": pairs,
+        "family": {"n_intervals": len(pending), "level": level, "each": each_level},
         "baseline": {k: baseline[k] for k in ("mean", "std", "per_seed_emd", "delta")},
         "references": references[1:],
         "seeds": list(seeds),
@@ -485,9 +509,10 @@ def compare_collect(
     }
 
 
-def _pairs(rows: list[dict], scores: dict, patients, folds, n_boot: int) -> list[dict]:
-    """Paired differences between rows: each control minus its own model (what
-    the removed input was worth) and every pair of models of one loss."""
+def _pairs(rows: list[dict], scores: dict) -> list[dict]:
+    """The rows to compare with each other: each control minus its own model
+    (what the removed input was worth) and every pair of models of one loss,
+    with their per-clip scores (the intervals are computed with the family)."""
     pairs = []
     models = [r for r in rows if r["control"] == "none"]
     for r in rows:
@@ -514,13 +539,7 @@ def _pairs(rows: list[dict], scores: dict, patients, folds, n_boot: int) -> list
             "a": a["model"],
             "b": b["model"],
             "loss": a["loss"],
-            "delta": paired_delta(
-                scores[a["model"], a["loss"]],
-                scores[b["model"], b["loss"]],
-                patients=patients,
-                folds=folds,
-                n_boot=n_boot,
-            ),
+            "scores": (scores[a["model"], a["loss"]], scores[b["model"], b["loss"]]),
         }
         for a, b in pairs
     ]

@@ -18,18 +18,23 @@ PAIRED_TEXT = (
     "Δ EMD = the row's EMD minus the speed-only kNN's, clip by clip on the same "
     "test folds of the same seed (in units of 1e-2; negative = better than the "
     "speed alone). A clip's difference is averaged over the seeds, then over the "
-    "clips; the 95 % interval is the percentile interval of {n_boot} bootstrap "
-    "resamples of the patients (every clip of a drawn patient comes along). "
-    "Each seed is a complete cross-validation with its own folds, initialisation "
-    "and data order, so every clip is held out once per seed. A row beats the "
-    "speed features only when its whole interval lies below zero. The interval "
-    "is over the test patients, for the seed-averaged predictions; how much "
-    "training itself varies shows in the per-seed column. The controls "
+    "clips. Each seed is a complete cross-validation with its own folds, "
+    "initialisation and data order, so every clip is held out once per seed. "
+    "The interval resamples both what could have come out otherwise: the "
+    "training seeds (drawn with replacement among those the row ran) and the "
+    "patients (every clip of a drawn patient comes along), {n_boot} resamples, "
+    "percentile interval. The {m} intervals of this document are one family, "
+    "corrected for multiplicity by Bonferroni: each is a {each:.2%} interval, so "
+    'that all of them hold together with 95 % probability ("95 % family-wise"). '
+    "A row beats the speed features only when its whole interval lies below "
+    "zero; a row with one seed has no training variance in its interval and its "
+    "verdict says so. The controls "
     "run the model with one input taken away in training, validation and test "
     "alike: video zeroed (black frames), video shuffled (each clip gets the "
     "frames of another patient's clip of the same split, its speed and target "
     "kept), speed zeroed (the standardised speed set to 0)."
 )
+CI_HEADER = "[95 % family-wise CI]"
 
 
 def _cell(mean: float, std: float, style: str) -> str:
@@ -66,6 +71,13 @@ VERDICT_TEXT = {
 }
 
 
+def _verdict_text(delta: dict) -> str:
+    text = VERDICT_TEXT[verdict(delta)]
+    if delta.get("n_seeds", 0) < 2:
+        text += "; one seed: training variance not in the interval"
+    return text
+
+
 def paired_markdown(result: dict) -> str:
     """The paired tables: every row against the speed-only kNN, then each
     control against its own model and the models against each other."""
@@ -74,10 +86,10 @@ def paired_markdown(result: dict) -> str:
     )
     header = (
         "| Row | Loss | Seeds | EMD per seed (1e-2) | Δ EMD vs speed-only "
-        "(1e-2) [95 % CI] | Δ per seed (1e-2) | Folds below 0 | Verdict |"
+        f"(1e-2) {CI_HEADER} | Δ per seed (1e-2) | Folds below 0 | Verdict |"
     )
     if alt_rule:
-        header += f" Δ, checkpoint by {alt_rule} (1e-2) [95 % CI] |"
+        header += f" Δ, checkpoint by {alt_rule} (1e-2) {CI_HEADER} |"
     n_cols = header.count("|") - 1
     lines = [header, "|" + "---|" * n_cols]
     base = result["baseline"]
@@ -100,7 +112,7 @@ def paired_markdown(result: dict) -> str:
             "0 (the reference)" if reference else _delta_cell(delta),
             _list_cell(delta["per_seed"]),
             "-" if reference else _folds_better(delta),
-            "-" if reference else VERDICT_TEXT[verdict(delta)],
+            "-" if reference else _verdict_text(delta),
         ]
         if alt_rule:
             cells.append(
@@ -113,7 +125,7 @@ def paired_markdown(result: dict) -> str:
             "",
             "Rows against each other (A minus B, same clips, same pooling):",
             "",
-            "| A | B | Loss | Δ EMD A − B (1e-2) [95 % CI] | Δ per seed (1e-2) "
+            f"| A | B | Loss | Δ EMD A − B (1e-2) {CI_HEADER} | Δ per seed (1e-2) "
             "| Folds below 0 | Verdict for A |",
             "|---|---|---|---|---|---|---|",
         ]
@@ -122,30 +134,38 @@ def paired_markdown(result: dict) -> str:
             lines.append(
                 f"| {pair['a']} | {pair['b']} | {pair['loss']} | {_delta_cell(d)} "
                 f"| {_list_cell(d['per_seed'])} | {_folds_better(d)} "
-                f"| {VERDICT_TEXT[verdict(d)]} |"
+                f"| {_verdict_text(d)} |"
             )
     return "\n".join(lines)
 
 
 def findings(result: dict) -> list[str]:
-    """One sentence per interval that excludes zero, nothing for the others:
-    the claims the tables back."""
+    """One sentence per family-wise interval that excludes zero, nothing for the
+    others: the claims the tables back. A difference from one seed is no claim
+    (its interval leaves out how training varies)."""
     out = []
     for row in result["rows"]:
         d = row.get("delta")
-        if d is not None and verdict(d) != "level":
+        if d is not None and verdict(d) != "level" and d.get("n_seeds", 0) >= 2:
             out.append(
                 f"{row['model']} ({row['loss']}) is {verdict(d)} than the speed-only "
                 f"kNN: Δ EMD {_delta_cell(d)} e-2."
             )
     for pair in result.get("pairs", []):
         d = pair["delta"]
-        if verdict(d) != "level":
+        if verdict(d) != "level" and d.get("n_seeds", 0) >= 2:
             out.append(
                 f"{pair['a']} is {verdict(d)} than {pair['b']} ({pair['loss']}): "
                 f"Δ EMD {_delta_cell(d)} e-2."
             )
     return out
+
+
+def _paired_text(result: dict) -> str:
+    family = result.get("family", {"n_intervals": 0, "each": 0.95})
+    return PAIRED_TEXT.format(
+        n_boot=result.get("n_boot", 0), m=family["n_intervals"], each=family["each"]
+    )
 
 
 def compare_markdown(result: dict, *, context: dict) -> str:
@@ -188,7 +208,7 @@ def compare_markdown(result: dict, *, context: dict) -> str:
         ]
         paired = (
             "\n## Paired against the speed-only kNN\n\n"
-            f"{PAIRED_TEXT.format(n_boot=result.get('n_boot', 0))}\n\n"
+            f"{_paired_text(result)}\n\n"
             + paired_markdown(result)
             + "\n\nWhat the intervals back (generated from the tables above):\n\n"
             + "\n".join(f"- {c}" for c in claims)

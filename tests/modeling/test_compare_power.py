@@ -13,7 +13,7 @@ from modeling.compare import best_row, compare_run, run_specs, seeded
 from modeling.compare_report import compare_markdown, findings
 from modeling.data import clipset_load
 from modeling.metrics import emd_per_clip
-from modeling.paired import bootstrap_ci
+from modeling.paired import family_n_boot, seed_patient_draws
 from modeling.references import SPEED_KNN_NAME, knn_predictions
 from modeling.training import folds_for
 from tests.modeling.conftest import tiny_manifest
@@ -110,6 +110,12 @@ def test_each_row_is_paired_clip_by_clip_with_the_speed_knn_of_its_seed(
     folds_1 = (tmp_path / "out" / "seed_1" / "a__emd" / "folds.json").read_text()
     assert folds_0 != folds_1  # a seed sets the folds too
     rows = {r["model"]: r for r in result["rows"]}
+    # The family: the two rows and the train-set mean against the speed-only kNN,
+    # the control against its model (the kNN against itself is no interval).
+    names = [r["name"] for r in result["references"]]
+    assert result["family"]["n_intervals"] == 2 + 1 + (len(names) - 1) + 1
+    each = 1 - 0.05 / result["family"]["n_intervals"]
+    assert result["family"]["each"] == pytest.approx(each)
     for label, diffs in by_hand.items():
         delta = rows[label]["delta"]
         assert delta["delta"] == pytest.approx(np.mean(diffs))
@@ -118,10 +124,14 @@ def test_each_row_is_paired_clip_by_clip_with_the_speed_knn_of_its_seed(
         assert rows[label]["seeds"] == [0, 1]
         # The interval resamples the 10 patients (2 clips each), not 20 clips.
         assert (delta["n_patients"], delta["n_clips"]) == (10, 20)
-        _, low, high = bootstrap_ci(
-            np.mean(diffs, axis=0), clips.patient_ids, n_boot=300
+        # Seeds and patients resampled, at the family's corrected level.
+        draws = seed_patient_draws(
+            np.stack(diffs), clips.patient_ids, n_boot=family_n_boot(each, 300)
         )
+        tail = (1 - each) / 2 * 100
+        low, high = np.percentile(draws, [tail, 100 - tail])
         assert (delta["low"], delta["high"]) == pytest.approx((low, high))
+        assert delta["level"] == each and delta["n_seeds"] == 2
     (pair,) = result["pairs"]
     assert (pair["a"], pair["b"]) == ("a [video shuffled]", "a")
     assert pair["delta"]["n_patients"] == 10
@@ -134,7 +144,8 @@ def test_each_row_is_paired_clip_by_clip_with_the_speed_knn_of_its_seed(
     text = compare_markdown(result, context={"Machine": "test box"})
     assert "## Paired against the speed-only kNN" in text
     assert "| a [video shuffled] | emd | 0, 1 |" in text
-    assert "Δ EMD vs speed-only (1e-2) [95 % CI]" in text
+    assert "Δ EMD vs speed-only (1e-2) [95 % family-wise CI]" in text
+    assert "The 4 intervals of this document are one family" in text
     assert "| a [video shuffled] | a | emd |" in text
 
     # Resuming reads every finished run back and trains nothing.
@@ -215,13 +226,14 @@ def test_the_per_frame_image_baseline_scores_every_frame_as_its_own_prediction(
     assert "score_frames" not in meta["model"]["kwargs"]
 
 
-def _delta(value, low, high):
+def _delta(value, low, high, n_seeds=5):
     return {
         "delta": value,
         "low": low,
         "high": high,
-        "per_seed": [value],
-        "per_fold": [[value]],
+        "per_seed": [value] * n_seeds,
+        "per_fold": [[value]] * n_seeds,
+        "n_seeds": n_seeds,
     }
 
 
@@ -234,6 +246,8 @@ def test_findings_state_only_the_intervals_that_exclude_zero():
             "loss": "emd",
             "delta": _delta(0.01, 0.005, 0.02),
         },
+        # one seed: its interval leaves out training variance, so no claim
+        {"model": "timesformer", "loss": "emd", "delta": _delta(-0.1, -0.2, -0.05, 1)},
     ]
     pairs = [
         {

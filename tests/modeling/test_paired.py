@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 
 from modeling.cv import Fold
-from modeling.paired import bootstrap_ci, paired_delta, verdict
+from modeling.paired import (
+    bootstrap_ci,
+    family_level,
+    family_n_boot,
+    paired_delta,
+    seed_patient_draws,
+    verdict,
+)
 
 
 def test_constant_differences_give_a_zero_width_interval_at_that_value():
@@ -48,8 +55,13 @@ def test_paired_delta_by_hand_on_two_seeds():
         model, reference, patients=["p", "p", "q", "q"], folds=[folds, folds]
     )
     # differences [[1, 2, 3, 4], [2, 1, 0, -1]]: every clip averages 1.5 over the
-    # two seeds, so the interval has no width.
-    assert (out["delta"], out["low"], out["high"]) == (1.5, 1.5, 1.5)
+    # two seeds. Seeds and patients are resampled: seed 1 twice (prob. 1/4) with
+    # patient q twice (prob. 1/4) gives (0 - 1) / 2 = -0.5, seed 0 twice with q
+    # twice gives (3 + 4) / 2 = 3.5, the extremes, each with probability 1/16 >
+    # 2.5 %: the 95 % interval is [-0.5, 3.5]. Averaging the seeds first (the
+    # patient bootstrap alone) would give [1.5, 1.5]: no training variance.
+    assert (out["delta"], out["low"], out["high"]) == (1.5, -0.5, 3.5)
+    assert out["n_seeds"] == 2
     assert out["per_seed"] == [2.5, 0.5]
     assert out["per_fold"] == [[1.5, 3.5], [1.5, -0.5]]
     assert out["n_clips"] == 4 and out["n_patients"] == 2
@@ -76,3 +88,59 @@ def test_bootstrap_rejects_groups_that_do_not_match_the_values():
         bootstrap_ci(np.zeros(2), ["a", "b", "c"])
     with pytest.raises(ValueError, match="non-empty"):
         bootstrap_ci(np.zeros(0), [])
+
+
+def test_seed_and_patient_draws_follow_the_exact_two_way_bootstrap_law():
+    # 2 seeds x 2 patients, one clip each: diff[s, g]. A resample draws two seeds
+    # ({0,0}, {0,1}, {1,1} with prob. 1/4, 1/2, 1/4) and two patients (same
+    # law); the statistic is the drawn patients' mean of the drawn seeds' mean.
+    diff = np.array([[0.0, 4.0], [2.0, 2.0]])
+    seed_mix = {(1.0, 0.0): 0.25, (0.5, 0.5): 0.5, (0.0, 1.0): 0.25}
+    patient_mix = {(2, 0): 0.25, (1, 1): 0.5, (0, 2): 0.25}
+    exact: dict[float, float] = {}
+    for w, pw in seed_mix.items():
+        per_patient = np.array(w) @ diff
+        for m, pm in patient_mix.items():
+            value = float(np.dot(m, per_patient) / 2)
+            exact[value] = exact.get(value, 0.0) + pw * pm
+    # by hand: seed weights (1, 0) give patients (0, 4); (1/2, 1/2) give (1, 3);
+    # (0, 1) give (2, 2); so the values 0, 1, 2, 3, 4 have these probabilities
+    assert exact == {0.0: 1 / 16, 2.0: 10 / 16, 4.0: 1 / 16, 1.0: 2 / 16, 3.0: 2 / 16}
+    draws = seed_patient_draws(diff, ["p", "q"], n_boot=40000, seed=2)
+    values, counts = np.unique(draws, return_counts=True)
+    assert dict(zip(values.tolist(), (counts / len(draws)).tolist(), strict=True)) == (
+        pytest.approx(exact, abs=0.01)
+    )
+
+
+def test_one_seed_draws_are_the_patient_bootstrap():
+    rng = np.random.default_rng(4)
+    values = np.repeat(rng.normal(0.0, 1.0, 15), 3)
+    patients = np.repeat(np.arange(15), 3)
+    draws = seed_patient_draws(values[None, :], patients, n_boot=8000, seed=1)
+    _, low, high = bootstrap_ci(values, patients, n_boot=8000, seed=1)
+    assert np.percentile(draws, [2.5, 97.5]) == pytest.approx([low, high], rel=0.1)
+
+
+def test_seed_variance_widens_the_interval_when_seeds_disagree():
+    # Two seeds whose differences are shifted by +-1 for every clip: patients
+    # alone see the seed-averaged values and no spread; with seeds resampled
+    # the interval reaches about +-1.
+    base = np.repeat(np.linspace(-0.1, 0.1, 10), 2)
+    diff = np.stack([base + 1.0, base - 1.0])
+    patients = np.repeat(np.arange(10), 2)
+    draws = seed_patient_draws(diff, patients, n_boot=4000, seed=0)
+    low, high = np.percentile(draws, [2.5, 97.5])
+    assert low < -0.9 and high > 0.9
+    _, p_low, p_high = bootstrap_ci(diff.mean(0), patients, n_boot=4000, seed=0)
+    assert p_high - p_low < 0.2
+
+
+def test_bonferroni_level_and_the_resamples_it_needs():
+    assert family_level(1) == pytest.approx(0.95)
+    assert family_level(20) == pytest.approx(1 - 0.05 / 20)
+    # 0.0025 / 2 beyond each end: 25 draws there need 20,000 resamples
+    assert family_n_boot(family_level(20)) == 20000
+    assert family_n_boot(0.95) == 2000  # 25 / 0.025 = 1000 < the default
+    with pytest.raises(ValueError, match="at least one"):
+        family_level(0)
