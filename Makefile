@@ -18,7 +18,8 @@ BENCH_ARGS ?=
 RUNTIME_STAMP := $(VENV)/.stamp-requirements
 DEV_STAMP := $(VENV)/.stamp-requirements-dev
 
-.PHONY: help demo demo-reset test test-sqlite lint format bench-web gpu-carry venv venv-dev
+.PHONY: help demo demo-reset test test-sqlite lint format bench-web gpu-carry venv venv-dev \
+	mutate
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) \
@@ -107,3 +108,22 @@ gpu-carry: $(RUNTIME_STAMP) ## .gpu_site/: packages the GPU slot carries (benchm
 	for pkg in $(GPU_CARRY); do cp -r "$$site/$$pkg" .gpu_site/; done
 	@find .gpu_site -name __pycache__ -prune -exec rm -rf {} +
 	@du -sh .gpu_site
+
+# Mutation testing (docs/mutation.md); not part of `make test` or CI: about an hour
+# on one core. The files are listed in pyproject.toml's [tool.mutmut]; of
+# rostfine.py and timesformer.py only the patch selection's functions are run.
+# One worker, SQLite (the test plugin would otherwise start PostgreSQL for every
+# mutant), one compute thread.
+MUTATE_NAMES ?= 'modeling.losses.*' 'modeling.metrics.*' 'modeling.cv.*' \
+	'modeling.paired.*' 'modeling.controls.*' \
+	'modeling.models.rostfine.x_patches_select__mutmut_*' \
+	'modeling.models.rostfine.x_branch_inputs__mutmut_*' \
+	'modeling.models.rostfine.*RoSTFine*branch_features__mutmut_*' \
+	'modeling.models.timesformer.x_cls_attention__mutmut_*' \
+	'modeling.models.timesformer.*TimeSformer*forward_tokens__mutmut_*'
+MUTATE_CHILDREN ?= 1
+
+mutate: $(DEV_STAMP) ## mutation testing of modeling/ with mutmut (about an hour)
+	SPERMGRADE_TEST_SQLITE=1 OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run \
+		--max-children $(MUTATE_CHILDREN) $(MUTATE_NAMES)
+	$(PY) benchmarks/mutation_score.py $(MUTATE_NAMES)
