@@ -177,15 +177,23 @@ METRIC_LABELS = {
     "mode_accuracy": "grade-mode accuracy",
     "within_one_accuracy": "within-one accuracy",
     "balanced_accuracy_1st": "balanced accuracy, 1st grade (ties count)",
+    "strict_balanced_accuracy_1st": "balanced accuracy, 1st grade (strict)",
     "tie_rate_1st": "share of clips whose 1st grade is a tie",
     "balanced_accuracy_2nd": "balanced accuracy, 2nd grade (ties count)",
+    "strict_balanced_accuracy_2nd": "balanced accuracy, 2nd grade (strict)",
     "tie_rate_2nd": "share of clips whose 2nd grade is a tie",
     "balanced_accuracy_3rd": "balanced accuracy, 3rd grade (ties count)",
+    "strict_balanced_accuracy_3rd": "balanced accuracy, 3rd grade (strict)",
     "tie_rate_3rd": "share of clips whose 3rd grade is a tie",
     "balanced_accuracy_4th": "balanced accuracy, 4th grade (ties count)",
+    "strict_balanced_accuracy_4th": "balanced accuracy, 4th grade (strict)",
     "tie_rate_4th": "share of clips whose 4th grade is a tie",
     "balanced_accuracy_5th": "balanced accuracy, 5th grade (ties count)",
+    "strict_balanced_accuracy_5th": "balanced accuracy, 5th grade (strict)",
     "tie_rate_5th": "share of clips whose 5th grade is a tie",
+    "top25_hi_macro": "top-25 % HI, Macro (Table 5)",
+    "top50_hi_macro": "top-50 % HI, Macro (Table 5)",
+    "top75_hi_macro": "top-75 % HI, Macro (Table 5)",
 }
 REVIEW_FILTERS = {
     "disagree": "model and panel disagree most (largest EMD)",
@@ -240,8 +248,9 @@ def model_dashboard(request: HttpRequest, version_id: int | None = None):
         ),
         "calibration": figures.calibration_figure(report["calibration"]),
     }
+    chance = report.get("chance", {})
     metrics = [
-        {"label": label, **report["metrics"][key]}
+        {"label": label, **report["metrics"][key], "chance": chance.get(key)}
         for key, label in METRIC_LABELS.items()
         if key in report["metrics"]
     ]

@@ -32,6 +32,12 @@ import torch
 from modeling.config import Config, ConfigError, LossConfig, ModelConfig, config_load
 from modeling.controls import CONTROLS
 from modeling.data import ClipSet, clipset_load
+from modeling.grade_tables import (
+    fold_metrics,
+    grade_figures,
+    oof_emd,
+    oof_predictions,
+)
 from modeling.metrics import emd_per_clip
 from modeling.paired import LEVEL, N_BOOT, family_level, family_n_boot, paired_delta
 from modeling.references import (
@@ -363,20 +369,6 @@ def compare_run(
     }
 
 
-def oof_emd(run_dir: str | Path, clips: ClipSet, *, alt: bool = False) -> np.ndarray:
-    """Per-clip test EMD of a finished CV run, in ``clips`` order (its
-    ``oof_predictions.jsonl``, or the second selection rule's with ``alt``); a
-    run scored per frame gives each clip the mean of its frames' EMDs."""
-    name = "oof_predictions_alt.jsonl" if alt else "oof_predictions.jsonl"
-    lines = (Path(run_dir) / name).read_text().splitlines()
-    rows = [json.loads(line) for line in lines if line.strip()]
-    if [r["clip_id"] for r in rows] != list(clips.clip_ids):
-        raise ValueError(f"{run_dir}/{name} is not a run on this dataset's clips")
-    key = "pred_frames" if "pred_frames" in rows[0] else "pred"
-    pred = np.array([r[key] for r in rows], dtype=np.float64)
-    return emd_per_clip(pred, clips.targets.numpy().astype(np.float64))
-
-
 def _pooled(per_fold: list[dict]) -> tuple[dict, dict]:
     rows = [{k: v for k, v in r.items() if isinstance(v, float)} for r in per_fold]
     return mean_std(rows)
@@ -405,7 +397,10 @@ def compare_collect(
     and each interval's level."""
     targets = clips.targets.numpy().astype(np.float64)
     folds = [folds_for(clips, seeded(base, s)) for s in seeds]
-    refs = [reference_predictions(clips, f) for f in folds]
+    refs = [
+        reference_predictions(clips, f, seed=s)
+        for s, f in zip(seeds, folds, strict=True)
+    ]
     patients = np.asarray(clips.patient_ids)
     reference = None
     if any(r["name"] == SPEED_KNN_NAME for r in refs[0]):
@@ -449,9 +444,13 @@ def compare_collect(
             ],
         }
         per_clip = np.full((len(seeds), len(clips)), np.nan)
+        per_fold = []
         for i, s in enumerate(seeds):
             if s in done:
-                per_clip[i] = oof_emd(done[s]["dir"], clips)
+                pred = oof_predictions(done[s]["dir"], clips)
+                per_clip[i] = emd_per_clip(pred, targets)
+                per_fold += fold_metrics(pred, targets, folds[i])
+        row["grades"] = grade_figures(per_fold)
         delta(per_clip, row)
         scores[spec.label, spec.loss] = per_clip
         if all(r["test_alt"] for r in done.values()):
@@ -471,6 +470,7 @@ def compare_collect(
         per_clip = np.stack([emd_per_clip(rs[j]["oof"], targets) for rs in refs])
         ref_row = {
             "name": first["name"],
+            "grades": grade_figures([m for rs in refs for m in rs[j]["folds"]]),
             "mean": mean,
             "std": std,
             "per_seed_emd": [
@@ -502,7 +502,9 @@ def compare_collect(
         "rows": rows,
         "pairs": pairs,
         "family": {"n_intervals": len(pending), "level": level, "each": each_level},
-        "baseline": {k: baseline[k] for k in ("mean", "std", "per_seed_emd", "delta")},
+        "baseline": {
+            k: baseline[k] for k in ("mean", "std", "per_seed_emd", "delta", "grades")
+        },
         "references": references[1:],
         "seeds": list(seeds),
         "n_boot": n_boot,

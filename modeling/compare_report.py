@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from modeling.compare import TABLE_COLUMNS, machine_describe
 from modeling.config import Config
 from modeling.data import ClipSet
+from modeling.grade_tables import grade_tables_markdown
 from modeling.paired import verdict
 from modeling.references import BASELINE_NAME, SPEED_KNN_NAME
 
@@ -200,6 +201,12 @@ def compare_markdown(result: dict, *, context: dict) -> str:
     if result.get("skipped"):
         context = {**context, "Not run (time budget)": ", ".join(result["skipped"])}
     ctx = "\n".join(f"- {k}: {v}" for k, v in context.items())
+    grades = ""
+    if all("grades" in r for r in result["rows"]) and "grades" in base:
+        grade_rows = [(r["model"], r["grades"]) for r in result["rows"]]
+        grade_rows.append((BASELINE_NAME, base["grades"]))
+        grade_rows += [(r["name"], r["grades"]) for r in result.get("references", [])]
+        grades = "\n" + grade_tables_markdown(grade_rows)
     paired = ""
     if any(r.get("delta") for r in result["rows"]):
         claims = findings(result) or [
@@ -232,7 +239,13 @@ def compare_markdown(result: dict, *, context: dict) -> str:
         "speed plus the true shape defect (what a perfect reader of single "
         "frames could add) and one on the true latent quality (about the best "
         "any model can do, given the panel's own noise); their k is chosen on "
-        "each fold's validation split.\n\n" + "\n".join(lines) + "\n" + paired
+        "each fold's validation split. The chance row gives each test clip the "
+        "panel of another test clip of its fold (a label permutation, 20 per "
+        "fold): the level every column must be read against.\n\n"
+        + "\n".join(lines)
+        + "\n"
+        + grades
+        + paired
     )
 
 

@@ -14,7 +14,10 @@ Conventions (chosen to avoid the faults of the reference code):
 - The n-th most-voted grade ranks grades by descending probability with the same
   tie-break (lower index first), so n = 1 is the most voted grade, n = 5 the least.
   Its balanced accuracy counts a prediction inside the true tied set as right and
-  reports the tie rate beside it (``nth_grade_balanced_accuracy``).
+  reports the tie rate beside it (``nth_grade_balanced_accuracy``); the strict
+  figure (``strict=True``, the papers' scoring: only the lower-index grade of a
+  tie is right) is given beside it, and both move the chance level, which
+  ``chance_metrics`` gives (the panel of another clip as the prediction).
 - Balanced accuracy is the mean recall over the classes present in the truth.
 - Macro F1 averages F1 over the classes present in the truth or the prediction.
 - EMD is the mean over bins of squared CDF differences (eq. 6 of Nakagawa et al.);
@@ -197,6 +200,27 @@ def top_hi_segments(
     return table
 
 
+def top_hi_macro(segments: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Table 5's Macro row: each top-k HI averaged over the true-mode classes of
+    ``top_hi_segments``' table (every class weighs the same, whatever its size)."""
+    keys = [k for k in next(iter(segments.values())) if k.startswith("top")]
+    return {k: float(np.mean([row[k] for row in segments.values()])) for k in keys}
+
+
+def chance_metrics(
+    target: np.ndarray, *, n_permutations: int = 20, seed: int = 0
+) -> dict[str, float]:
+    """The chance floor of every ``metrics_all`` figure: each clip predicted by
+    the panel distribution of another clip of the same set (a random
+    permutation of the targets), averaged over ``n_permutations``. It knows how
+    grades are spread over the clips but nothing about the clip; a figure a
+    model reaches is worth something only above (below, for errors) this."""
+    q = _as_distributions(np.asarray(target, dtype=np.float64), name="target")
+    rng = np.random.default_rng(seed)
+    rows = [metrics_all(q[rng.permutation(len(q))], q) for _ in range(n_permutations)]
+    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+
+
 def nth_grade_tied(dist: np.ndarray, n: int) -> np.ndarray:
     """(N, 5) mask of the grades tied with the n-th most probable one: every
     grade whose probability equals the n-th grade's. With 40 votes most clips
@@ -209,21 +233,30 @@ def nth_grade_tied(dist: np.ndarray, n: int) -> np.ndarray:
 
 
 def nth_grade_balanced_accuracy(
-    pred: np.ndarray, target: np.ndarray, n: int
+    pred: np.ndarray, target: np.ndarray, n: int, *, strict: bool = False
 ) -> tuple[float, float]:
     """(balanced accuracy of the n-th grade, tie rate).
 
     A clip's predicted n-th grade counts as right when it lies in the true tied
-    set (``nth_grade_tied``); clips are grouped into classes by the true n-th
-    grade (lower index among ties) and the recalls averaged over the classes
-    present. The tie rate is the share of clips whose true n-th grade is tied
-    with another grade: how much of the figure the tie rule decides."""
-    p, q = _pair(pred, target)
+    set (``nth_grade_tied``), or with ``strict`` only when it is the true n-th
+    grade itself (lower index among ties, as the papers score it); clips are
+    grouped into classes by the true n-th grade (lower index among ties) and the
+    recalls averaged over the classes present. The tie rate is the share of
+    clips whose true n-th grade is tied with another grade: how much of the
+    figure the tie rule decides."""
+    tie_aware, strict_score, tie_rate = _nth_grade_scores(*_pair(pred, target), n)
+    return (strict_score if strict else tie_aware), tie_rate
+
+
+def _nth_grade_scores(p: np.ndarray, q: np.ndarray, n: int) -> tuple[float, ...]:
+    """(tie-aware, strict balanced accuracy, tie rate) of the n-th grade."""
     tied = nth_grade_tied(q, n)
     truth, guess = nth_grade(q, n), nth_grade(p, n)
-    right = tied[np.arange(len(q)), guess]
-    recalls = [right[truth == c].mean() for c in np.unique(truth)]
-    return float(np.mean(recalls)), float(np.mean(tied.sum(axis=1) > 1))
+    classes = np.unique(truth)
+    scores = []
+    for right in (tied[np.arange(len(q)), guess], guess == truth):
+        scores.append(float(np.mean([right[truth == c].mean() for c in classes])))
+    return scores[0], scores[1], float(np.mean(tied.sum(axis=1) > 1))
 
 
 def metrics_all(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
@@ -231,7 +264,9 @@ def metrics_all(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
 
     Keys: emd, mse, jsd, ce, hi, macro_hi, macro_f1, mode_accuracy,
     within_one_accuracy, balanced_accuracy_1st .. balanced_accuracy_5th (scored
-    against the tied set), tie_rate_1st .. tie_rate_5th, n_clips; with F
+    against the tied set), strict_balanced_accuracy_1st .. _5th (the papers'
+    scoring), tie_rate_1st .. tie_rate_5th, top25_hi_macro, top50_hi_macro,
+    top75_hi_macro (Table 5's Macro row: ``top_hi_macro``), n_clips; with F
     predictions per clip (N, F, 5), every one of them is scored against its
     clip's target and ``predictions_per_clip`` (F) is added.
     """
@@ -250,9 +285,12 @@ def metrics_all(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
         "within_one_accuracy": within_one_accuracy(p, q),
     }
     for n, suffix in zip(range(1, 6), ("1st", "2nd", "3rd", "4th", "5th")):
-        score, ties = nth_grade_balanced_accuracy(p, q, n)
+        score, strict, ties = _nth_grade_scores(p, q, n)
         result[f"balanced_accuracy_{suffix}"] = score
+        result[f"strict_balanced_accuracy_{suffix}"] = strict
         result[f"tie_rate_{suffix}"] = ties
+    for key, value in top_hi_macro(top_hi_segments(p, q)).items():
+        result[f"{key}_hi_macro"] = value
     if per_clip is None:
         result["n_clips"] = int(p.shape[0])
     else:

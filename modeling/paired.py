@@ -110,8 +110,10 @@ def seed_patient_draws(
 def _times_drawn(draws: np.ndarray, n: int) -> np.ndarray:
     """(B, n): how often each of n items is drawn in each row of ``draws``."""
     flat = (np.arange(len(draws))[:, None] * n + draws).ravel()
-    return np.bincount(flat, minlength=len(draws) * n).reshape(len(draws), n).astype(
-        np.float64
+    return (
+        np.bincount(flat, minlength=len(draws) * n)
+        .reshape(len(draws), n)
+        .astype(np.float64)
     )
 
 

@@ -1,6 +1,8 @@
 """Reference predictors on the comparison's folds (pure numpy, no training).
 
-The training-set mean distribution (the floor to beat), a k-nearest-neighbour
+The chance floor (each test clip predicted by the panel of another test clip:
+a label permutation), the training-set mean distribution (the floor to beat), a
+k-nearest-neighbour
 predictor on the speed features alone (what the clip must add to: every model's
 head receives the speed too) and, on synthetic data, kNNs on the speed plus the
 true shape defect and on the true latent quality. Each gives per-fold test
@@ -14,13 +16,15 @@ import numpy as np
 
 from modeling.cv import Fold
 from modeling.data import ClipSet
-from modeling.metrics import emd_per_clip, metrics_all
+from modeling.metrics import chance_metrics, emd_per_clip, metrics_all
 from modeling.results import baseline_mean_distribution, mean_std
 
 BASELINE_NAME = "train-set mean distribution"
 SPEED_KNN_NAME = "speed features only (kNN)"
 ORACLE_KNN_NAME = "true latent quality (kNN, synthetic oracle)"
 SHAPE_KNN_NAME = "speed + true shape defect (kNN, synthetic)"
+CHANCE_NAME = "chance: another test clip's panel (label permutation)"
+CHANCE_PERMUTATIONS = 20
 KNN_CHOICES = (5, 10, 20, 40)
 
 
@@ -90,10 +94,31 @@ def manifest_fields(clips: ClipSet, keys: tuple[str, ...]) -> dict:
     return found
 
 
-def reference_predictions(clips: ClipSet, folds: list[Fold]) -> list[dict]:
+def chance_predictions(
+    targets: np.ndarray, folds: list[Fold], *, seed: int = 0
+) -> tuple[list[dict], np.ndarray]:
+    """The chance floor on each fold: per fold, ``chance_metrics`` over the test
+    clips (``CHANCE_PERMUTATIONS`` permutations of their panels), and as the
+    out-of-fold prediction the first permutation's."""
+    rows, oof = [], np.full(targets.shape, np.nan)
+    for fold in folds:
+        fold_seed = seed * 1000 + fold.index
+        test = targets[fold.test]
+        order = np.random.default_rng(fold_seed).permutation(len(test))
+        oof[fold.test] = test[order]
+        rows.append(
+            chance_metrics(test, n_permutations=CHANCE_PERMUTATIONS, seed=fold_seed)
+        )
+    return rows, oof
+
+
+def reference_predictions(
+    clips: ClipSet, folds: list[Fold], *, seed: int = 0
+) -> list[dict]:
     """Reference predictors on the same folds as the models, each with its
     per-fold test metrics ("folds") and out-of-fold predictions ("oof"): the
-    training-set mean distribution (the floor), the speed features alone and,
+    training-set mean distribution (the floor), the chance floor (``seed`` sets
+    its permutations), the speed features alone and,
     on synthetic data, the speed plus the true shape defect (all an image model
     could add) and the true latent quality.
     """
@@ -108,6 +133,8 @@ def reference_predictions(clips: ClipSet, folds: list[Fold]) -> list[dict]:
             "oof": mean_oof,
         }
     ]
+    chance_folds, chance_oof = chance_predictions(targets, folds, seed=seed)
+    refs.append({"name": CHANCE_NAME, "folds": chance_folds, "oof": chance_oof})
     inputs = []
     speed = clips.speed_raw.numpy()
     if speed.shape[1] > 0:
@@ -125,10 +152,12 @@ def reference_predictions(clips: ClipSet, folds: list[Fold]) -> list[dict]:
 
 
 def reference_rows(clips: ClipSet, folds: list[Fold]) -> list[dict]:
-    """The kNN references (all but the mean distribution) as table rows:
+    """The kNN references (not the mean distribution or chance) as table rows:
     name, fold mean and std, the k chosen per fold."""
     rows = []
-    for ref in reference_predictions(clips, folds)[1:]:
+    for ref in reference_predictions(clips, folds):
+        if ref["name"] in (BASELINE_NAME, CHANCE_NAME):
+            continue
         mean, std = mean_std(ref["folds"])
         ks = [r["k"] for r in ref["folds"]]
         rows.append({"name": ref["name"], "mean": mean, "std": std, "k": ks})

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from annotation.models import GRADES, Clip, ClipDistribution, Vote, VoteHistory
+from modeling.metrics import chance_metrics
 from registry.models import (
     FINISHED,
     ModelVersion,
@@ -313,6 +314,8 @@ def version_oof(*, version: ModelVersion) -> dict:
 
 
 FIGURE_POINTS = 2000
+# label permutations behind the chance column (one metrics_all each)
+CHANCE_PERMUTATIONS = 5
 
 
 def version_panel_report(*, version: ModelVersion, n_boot: int = 200) -> dict:
@@ -366,6 +369,8 @@ def _version_panel_figures(*, version: ModelVersion, n_boot: int) -> dict:
         "metrics": evaluation.bootstrap_over_patients(
             pred, target, patients, n_boot=n_boot
         ),
+        # the chance floor of every figure: each clip given another clip's panel
+        "chance": chance_metrics(target, n_permutations=CHANCE_PERMUTATIONS),
         "confusion": evaluation.mode_confusion(pred, target),
         "predicted_mean": [predicted_mean[i] for i in shown],
         "panel_mean": [panel_mean[i] for i in shown],

@@ -1,11 +1,14 @@
 """The model-vs-panel pages: administrators only, drawn from a real registered
 version (a tiny run, in process), with the model placed among the experts."""
 
+import numpy as np
 import pytest
 from django.test import Client
 from django.urls import reverse
 
 from annotation import services as annotation_services
+from modeling.metrics import grade_mode
+from registry import selectors as registry_selectors
 from registry import services
 from registry.models import ModelVersion
 from tests.factories import ExpertFactory
@@ -62,6 +65,18 @@ def test_an_admin_sees_the_model_among_the_experts_and_the_clip_review(trained):
     assert "closer to the panel than" in text and f"of {len(experts)} experts" in text
     assert "Grade-mode accuracy".lower() in text.lower() and "95 % interval" in text
     assert 'id="versions-metrics"' in text and f"v{version.number}" in text
+    # every metric beside its chance floor: the expected figure when each clip
+    # is given another clip's panel; for the grade mode, by hand, the chance
+    # that two different clips share their mode, sum n_c (n_c - 1) / N (N - 1)
+    oof = registry_selectors.version_oof(version=version)
+    modes = grade_mode(oof["target"])
+    n = len(modes)
+    same = sum(c * (c - 1) for c in np.bincount(modes)) / (n * (n - 1))
+    rows = {m["label"]: m for m in page.context["metrics"]}
+    assert rows["grade-mode accuracy"]["chance"] == pytest.approx(same, abs=0.12)
+    assert all(m["chance"] is not None for m in page.context["metrics"])
+    assert "balanced accuracy, 4th grade (strict)" in rows
+    assert 'id="top-hi-macro"' in text and 'id="top-hi-chance"' in text
     assert "more often than" in text and "smaller in size than" in text
     for key in ("among-experts", "hi", "confusion", "mean-grade", "calibration"):
         assert f'id="{key}"' in text, key

@@ -15,6 +15,7 @@ from modeling.cv import Fold
 from modeling.data import clipset_load
 from modeling.references import (
     BASELINE_NAME,
+    CHANCE_NAME,
     ORACLE_KNN_NAME,
     SHAPE_KNN_NAME,
     SPEED_KNN_NAME,
@@ -206,7 +207,7 @@ def test_compare_run_in_two_worker_processes_matches_the_run_order(tmp_path):
     ]
     assert all(np.isfinite(r["mean"]["emd"]) for r in result["rows"])
     assert result["baseline"]["mean"]["emd"] > 0
-    assert [r["name"] for r in result["references"]] == [SPEED_KNN_NAME]
+    assert [r["name"] for r in result["references"]] == [CHANCE_NAME, SPEED_KNN_NAME]
     for r in result["rows"]:
         assert (
             tmp_path / "out" / "seed_0" / f"{r['model']}__{r['loss']}" / "metrics.json"

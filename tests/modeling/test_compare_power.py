@@ -12,9 +12,9 @@ from modeling import compare
 from modeling.compare import best_row, compare_run, run_specs, seeded
 from modeling.compare_report import compare_markdown, findings
 from modeling.data import clipset_load
-from modeling.metrics import emd_per_clip
+from modeling.metrics import emd_per_clip, nth_grade_balanced_accuracy
 from modeling.paired import family_n_boot, seed_patient_draws
-from modeling.references import SPEED_KNN_NAME, knn_predictions
+from modeling.references import CHANCE_NAME, SPEED_KNN_NAME, knn_predictions
 from modeling.training import folds_for
 from tests.modeling.conftest import tiny_manifest
 from tests.modeling.test_compare import _one_epoch_base
@@ -35,9 +35,13 @@ def tiny_models(monkeypatch):
     return built
 
 
-def _oof_emd(path, targets):
+def _oof_pred(path):
     rows = [json.loads(line) for line in path.read_text().splitlines()]
-    return emd_per_clip(np.array([r["pred"] for r in rows]), targets)
+    return np.array([r["pred"] for r in rows])
+
+
+def _oof_emd(path, targets):
+    return emd_per_clip(_oof_pred(path), targets)
 
 
 def test_run_specs_put_each_control_after_its_model_and_name_variants():
@@ -91,6 +95,7 @@ def test_each_row_is_paired_clip_by_clip_with_the_speed_knn_of_its_seed(
     targets = clips.targets.numpy().astype(np.float64)
     speed = clips.speed_raw.numpy()
     by_hand = {"a": [], "a [video shuffled]": []}
+    strict_1st = {"a": [], "a [video shuffled]": []}
     for seed in (0, 1):
         folds = folds_for(clips, seeded(base, seed))
         _, knn = knn_predictions(speed, targets, folds)
@@ -106,6 +111,13 @@ def test_each_row_is_paired_clip_by_clip_with_the_speed_knn_of_its_seed(
             )
             model = _oof_emd(run_dir / "oof_predictions.jsonl", targets)
             by_hand[label].append(model - emd_per_clip(knn, targets))
+            pred = _oof_pred(run_dir / "oof_predictions.jsonl")
+            strict_1st[label] += [
+                nth_grade_balanced_accuracy(
+                    pred[f.test], targets[f.test], 1, strict=True
+                )[0]
+                for f in folds
+            ]
     folds_0 = (tmp_path / "out" / "seed_0" / "a__emd" / "folds.json").read_text()
     folds_1 = (tmp_path / "out" / "seed_1" / "a__emd" / "folds.json").read_text()
     assert folds_0 != folds_1  # a seed sets the folds too
@@ -116,6 +128,10 @@ def test_each_row_is_paired_clip_by_clip_with_the_speed_knn_of_its_seed(
     assert result["family"]["n_intervals"] == 2 + 1 + (len(names) - 1) + 1
     each = 1 - 0.05 / result["family"]["n_intervals"]
     assert result["family"]["each"] == pytest.approx(each)
+    for label, values in strict_1st.items():
+        # Table 2's strict figure: the mean over both seeds' test folds
+        grades = rows[label]["grades"]["mean"]
+        assert grades["strict_balanced_accuracy_1st"] == pytest.approx(np.mean(values))
     for label, diffs in by_hand.items():
         delta = rows[label]["delta"]
         assert delta["delta"] == pytest.approx(np.mean(diffs))
@@ -145,7 +161,11 @@ def test_each_row_is_paired_clip_by_clip_with_the_speed_knn_of_its_seed(
     assert "## Paired against the speed-only kNN" in text
     assert "| a [video shuffled] | emd | 0, 1 |" in text
     assert "Δ EMD vs speed-only (1e-2) [95 % family-wise CI]" in text
-    assert "The 4 intervals of this document are one family" in text
+    assert "The 5 intervals of this document are one family" in text
+    # Tables 2 and 5, each with the chance row
+    assert "## n-th most voted grade (Table 2 of Fujii et al.)" in text
+    assert "## Top-k HI, Macro (Table 5 of Nakagawa et al.)" in text
+    assert text.count(f"| {CHANCE_NAME} |") == 4  # Tables 1, 2, 5 and the paired
     assert "| a [video shuffled] | a | emd |" in text
 
     # Resuming reads every finished run back and trains nothing.

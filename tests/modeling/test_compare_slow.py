@@ -28,9 +28,7 @@ def one_thread():
 
 
 @pytest.mark.slow
-def test_small_comparison_beats_the_mean_baseline_and_video_beats_image(
-    tmp_path, one_thread
-):
+def test_small_comparison_beats_the_mean_baseline(tmp_path, one_thread):
     from modeling.models import TINY_KWARGS
     from modeling.synthetic import write_synthetic_manifest
 
@@ -64,5 +62,10 @@ def test_small_comparison_beats_the_mean_baseline_and_video_beats_image(
     video = best_row(result, video_only=True)
     image = best_row(result, image_only=True)
     table = {r["model"]: round(r["mean"]["emd"], 5) for r in result["rows"]}
+    # Only what the comparison documents claim: every model is far below the
+    # training-set mean distribution. Whether video beats the image model is
+    # not claimed (the intervals in docs/model_comparison_600.md do not back
+    # it), so it is not asserted here either.
     assert best["mean"]["emd"] <= 0.5 * baseline, (table, baseline)
-    assert video["mean"]["emd"] < image["mean"]["emd"], (table, baseline)
+    for row in (video, image):
+        assert row["mean"]["emd"] < 0.75 * baseline, (table, baseline)

@@ -176,3 +176,49 @@ def test_per_frame_predictions_are_each_scored_against_the_clips_target():
     assert top["A"]["n"] == 2 and top["A"]["all"] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="predictions for each of 1 clips"):
         metrics.metrics_all(frames, np.ones((2, 5)))
+
+
+def test_strict_nth_grade_counts_only_the_lower_index_grade_of_a_tie():
+    target = np.array([[0.5, 0.5, 0, 0, 0], [0.6, 0.4, 0, 0, 0]])
+    pred = np.array([[0.3, 0.7, 0, 0, 0], [0.1, 0.1, 0.1, 0.1, 0.6]])
+    # 1st grade: both truths are A (clip 0's tie A/B goes to A); the predictions
+    # say B and E: strictly 0 of 2 (tie-aware: 1 of 2).
+    score, ties = metrics.nth_grade_balanced_accuracy(pred, target, 1, strict=True)
+    assert (score, ties) == (0.0, pytest.approx(0.5))
+    # 4th grade: both truths are D (order A, B, C, D, E); clip 0's prediction
+    # ranks B, A, C, D, E -> D (right), clip 1's E, A, B, C, D -> C (wrong).
+    score, _ = metrics.nth_grade_balanced_accuracy(pred, target, 4, strict=True)
+    assert score == pytest.approx(0.5)
+    m = metrics.metrics_all(pred, target)
+    assert m["strict_balanced_accuracy_1st"] == 0.0
+    assert m["strict_balanced_accuracy_4th"] == pytest.approx(0.5)
+    assert m["balanced_accuracy_4th"] == 1.0
+
+
+def test_table_5_macro_row_averages_the_classes():
+    # classes A (HIs 0.8, 1.0), B (1.0), E (0.2): per class top25 0.95, 1, 0.2;
+    # top50 0.9, 1, 0.2; top75 0.85, 1, 0.2 (percentiles as above)
+    macro = metrics.top_hi_macro(metrics.top_hi_segments(PRED, TARGET))
+    assert macro == pytest.approx(
+        {"top25": 2.15 / 3, "top50": 2.1 / 3, "top75": 2.05 / 3}
+    )
+    m = metrics.metrics_all(PRED, TARGET)
+    assert m["top25_hi_macro"] == pytest.approx(2.15 / 3)
+    assert m["top75_hi_macro"] == pytest.approx(2.05 / 3)
+
+
+def test_chance_floor_is_the_expectation_over_permuted_panels():
+    # Two clips, all votes A and all votes E. A permutation keeps them (prob.
+    # 1/2: EMD 0, mode right) or swaps them (EMD: CDF differences 1, 1, 1, 1, 0
+    # squared, mean 0.8; mode wrong): expected EMD 0.4, mode accuracy 0.5.
+    target = np.array([[1.0, 0, 0, 0, 0], [0, 0, 0, 0, 1.0]])
+    chance = metrics.chance_metrics(target, n_permutations=2000, seed=1)
+    assert chance["emd"] == pytest.approx(0.4, abs=0.03)
+    assert chance["mode_accuracy"] == pytest.approx(0.5, abs=0.03)
+    assert chance["hi"] == pytest.approx(0.5, abs=0.03)
+    # random predictions on the 4th grade score well above 1/5 tie-aware (the
+    # issue's 0.356), the strict figure stays near the papers' level
+    rng = np.random.default_rng(0)
+    votes = rng.multinomial(40, [0.3, 0.4, 0.2, 0.08, 0.02], size=400)
+    floor = metrics.chance_metrics(votes, n_permutations=10)
+    assert floor["balanced_accuracy_4th"] > floor["strict_balanced_accuracy_4th"]
