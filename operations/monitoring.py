@@ -28,11 +28,14 @@ BROKER_TIMEOUT_SECONDS = 3
 RECENT_LOST = 20
 
 
-def queue_names() -> list[str]:
+def queue_names(workers: list[dict] | None = None) -> list[str]:
     """Every queue a task is routed to (settings.CELERY_TASK_ROUTES), and any
-    queue a worker reports serving."""
+    queue a worker reports serving (``workers()``' rows when given, else read)."""
     routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
-    served = {q for w in WorkerPresence.objects.all() for q in (w.queues or [])}
+    if workers is None:
+        served = {q for w in WorkerPresence.objects.all() for q in (w.queues or [])}
+    else:
+        served = {q for w in workers for q in w["queues"]}
     return sorted(routed | served | {settings.CELERY_TASK_DEFAULT_QUEUE})
 
 

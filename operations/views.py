@@ -17,8 +17,9 @@ admin_required = roles.admin_page_required("The operations page is for administr
 @require_GET
 @admin_required
 def operations_status(request: HttpRequest) -> HttpResponse:
-    lengths = monitoring.queue_lengths()
-    workers = monitoring.workers()
+    workers = monitoring.workers()  # read once: the queues come from it too
+    names = monitoring.queue_names(workers)
+    lengths = monitoring.queue_lengths(names)
     queues = [
         {
             "name": name,
@@ -27,7 +28,7 @@ def operations_status(request: HttpRequest) -> HttpResponse:
                 1 for w in workers if w["state"] == "up" and name in w["queues"]
             ),
         }
-        for name in monitoring.queue_names()
+        for name in names
     ]
     return render(
         request,

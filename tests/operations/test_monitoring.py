@@ -10,7 +10,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from kombu import Connection
@@ -235,8 +237,11 @@ def test_metrics_with_the_broker_down_still_answer(settings):
 def test_operations_page_shows_queues_workers_running_and_lost_tasks(loop_state):
     url = reverse("operations_status")
     admin = session_client(AdminFactory())
-    page = admin.get(url)
+    with CaptureQueriesContext(connection) as queries:
+        page = admin.get(url)
     assert page.status_code == 200
+    presence = WorkerPresence._meta.db_table
+    assert sum(presence in q["sql"] for q in queries.captured_queries) == 1
     html = page.content.decode()
     assert '<tr data-queue="gpu"><td>gpu</td><td class="waiting">3</td>' in html
     assert '<tr data-queue="cpu"><td>cpu</td><td class="waiting">0</td><td>1' in html

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from annotation.models import ClipDistribution
@@ -27,6 +29,7 @@ from registry.models import (
 )
 
 METRIC_KEYS = ("emd", "mse", "jsd", "ce", "hi", "macro_f1", "mode_accuracy")
+MAX_QUERIES = 25
 
 
 def _snapshot(clips, *, number: int) -> Snapshot:
@@ -160,3 +163,21 @@ def versions_add(data: dict, n: int) -> list[ModelVersion]:
     ]
     data["versions"] += added
     return added
+
+
+def queries_of(client, url: str) -> int:
+    """SQL queries of one request, caches warm (the first request fills them)."""
+    assert client.get(url).status_code == 200, url
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return len(captured)
+
+
+def assert_few_queries_however_many_versions(client, url: str, data: dict) -> None:
+    """The page needs at most MAX_QUERIES queries, and as many after four more
+    versions (with their runs, snapshot and predictions) as before."""
+    before = queries_of(client, url)
+    assert before <= MAX_QUERIES, (url, before)
+    versions_add(data, 4)
+    assert queries_of(client, url) == before, url

@@ -13,9 +13,10 @@ from django.test.utils import CaptureQueriesContext
 from tests.annotation.conftest import session_client
 from tests.factories import AdminFactory
 from tests.registry.conftest import make_voted_clips
-from tests.registry.registry_data import registry_build, versions_add
-
-MAX_QUERIES = 25
+from tests.registry.registry_data import (
+    assert_few_queries_however_many_versions,
+    registry_build,
+)
 
 
 def _urls(data: dict) -> dict[str, str]:
@@ -47,15 +48,6 @@ def registry_data(db, settings):
     return registry_build(clips, n_versions=5)
 
 
-def queries_of(client, url: str) -> int:
-    """SQL queries of one request, caches warm (the first request fills them)."""
-    assert client.get(url).status_code == 200, url
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(url)
-    assert response.status_code == 200, url
-    return len(captured)
-
-
 PAGES = [
     "home",
     "run",
@@ -74,19 +66,10 @@ PAGES = [
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_a_registry_page_needs_few_queries_however_many_versions(
-    page, registry_data, django_assert_max_num_queries
-):
+def test_a_registry_page_needs_few_queries_however_many_versions(page, registry_data):
     client = session_client(AdminFactory())
     url = _urls(registry_data)[page]
-    assert client.get(url).status_code == 200, url
-    with django_assert_max_num_queries(MAX_QUERIES):
-        client.get(url)
-    before = queries_of(client, url)
-
-    versions_add(registry_data, 4)
-
-    assert queries_of(client, url) == before, url
+    assert_few_queries_however_many_versions(client, url, registry_data)
 
 
 def test_pages_do_not_read_the_snapshots_clip_lists(registry_data):
