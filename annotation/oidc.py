@@ -95,14 +95,18 @@ class RoleOIDCBackend(OIDCAuthenticationBackend):
             raise SuspiciousOperation("ID token for another client")
         if "sub" not in payload:
             raise SuspiciousOperation("ID token without a subject")
-        self._token_subject = payload["sub"]
         return payload
 
+    def get_userinfo(self, access_token, id_token, payload):
+        claims = super().get_userinfo(access_token, id_token, payload)
+        # The userinfo answer must be about the ID token's subject (OIDC Core
+        # 5.3.2): both are at hand here, so nothing is kept on the backend.
+        if not claims.get("sub") or claims.get("sub") != payload.get("sub"):
+            raise SuspiciousOperation("userinfo about another subject")
+        return claims
+
     def verify_claims(self, claims) -> bool:
-        # The userinfo answer must be about the ID token's subject (OIDC Core 5.3.2).
-        return bool(claims.get("sub")) and claims.get("sub") == getattr(
-            self, "_token_subject", None
-        )
+        return bool(claims.get("sub"))  # get_userinfo matched it to the ID token
 
     def filter_users_by_claims(self, claims):
         return self.UserModel.objects.filter(
