@@ -134,14 +134,20 @@ def test_experts_see_none_of_the_new_figures(panel):
             assert word not in body
 
 
-def test_hours_spent_sum_votes_and_repeats_seconds(admin, settings):
-    settings.VOTE_BUDGET_CI_WIDTH = 0.0
+def _three_experts_one_vote_each():
+    """Three clips, three experts, one vote (B) each, taking 10, 20 and 30 s."""
     clips = ClipFactory.create_batch(3)
     experts = ExpertFactory.create_batch(3)
-    for expert, clip, seconds in zip(experts, clips, (10.0, 20.0, 30.0)):
+    for expert, clip, seconds in zip(experts, clips, (10.0, 20.0, 30.0), strict=True):
         services.votes_bulk_create_simulated(
             votes=[(expert.pk, clip.pk, "B")], seconds_spent=seconds
         )
+    return clips, experts
+
+
+def test_hours_spent_sum_votes_and_repeats_seconds(admin, settings):
+    settings.VOTE_BUDGET_CI_WIDTH = 0.0
+    clips, experts = _three_experts_one_vote_each()
     response = _client(admin).get(reverse("panel_dashboard"))
     effort = response.context["data"]["effort"]
     assert effort["hours_votes"] == pytest.approx(1 / 60)  # 60 s
@@ -163,12 +169,7 @@ def test_hours_saved_are_votes_not_asked_times_the_typical_expert_seconds(
     settings.VOTES_PER_CLIP = 10
     settings.VOTE_BUDGET_CI_WIDTH = 0.99
     settings.VOTE_BUDGET_MIN_VOTES = 1
-    clips = ClipFactory.create_batch(3)
-    experts = ExpertFactory.create_batch(3)
-    for expert, clip, seconds in zip(experts, clips, (10.0, 20.0, 30.0)):
-        services.votes_bulk_create_simulated(
-            votes=[(expert.pk, clip.pk, "B")], seconds_spent=seconds
-        )
+    clips, experts = _three_experts_one_vote_each()
     response = _client(admin).get(reverse("panel_dashboard"))
     effort = response.context["data"]["effort"]
     assert effort["n_clips_closed"] == 3 and effort["votes_not_asked"] == 27
