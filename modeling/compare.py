@@ -421,7 +421,7 @@ def compare_collect(
         if reference is not None:
             pending.append((holder, key, per_clip, reference))
 
-    rows, scores = [], {}
+    rows, scores, same_alt = [], {}, []
     for spec in specs:
         done = {
             r["seed"]: r
@@ -462,7 +462,10 @@ def compare_collect(
             for i, s in enumerate(seeds):
                 if s in done:
                     alt[i] = oof_emd(done[s]["dir"], clips, alt=True)
-            delta(alt, row, "delta_alt")
+            if np.array_equal(alt, per_clip, equal_nan=True):
+                same_alt.append(row)  # the same checkpoints: the same interval
+            else:
+                delta(alt, row, "delta_alt")
         rows.append(row)
     references = []
     for j, first in enumerate(refs[0]):
@@ -497,6 +500,8 @@ def compare_collect(
         holder[key] = paired_delta(
             a, b, patients=patients, folds=folds, n_boot=n_boot, level=each_level
         )
+    for row in same_alt:
+        row["delta_alt"] = row["delta"]
     baseline = references[0]
     return {
         "rows": rows,

@@ -11,6 +11,7 @@ from modeling import checkpoint as ckpt
 from modeling import compare
 from modeling.compare import best_row, compare_run, run_specs, seeded
 from modeling.compare_report import compare_markdown, findings
+from modeling.config import config_from_dict
 from modeling.data import clipset_load
 from modeling.metrics import emd_per_clip, nth_grade_balanced_accuracy
 from modeling.paired import family_n_boot, seed_patient_draws
@@ -314,3 +315,36 @@ def test_a_control_never_takes_the_bold_from_the_models():
     text = compare_markdown(result, context={})
     assert "| clinic | emd | **2.000e-2 ± 0.000e-2** |" in text
     assert "| clinic [video zeroed] | emd | 1.000e-2 ± 0.000e-2 |" in text
+
+
+def test_a_second_rule_that_picks_the_same_checkpoints_is_no_new_interval(
+    tmp_path, tiny_models
+):
+    # With an EMD loss, "checkpoint by the run's own loss" picks the same epochs
+    # as "by validation EMD": its interval is the same one, shown again, not a
+    # new member of the family (which would widen every interval for nothing).
+    clips = clipset_load(tiny_manifest(tmp_path / "d", n_clips=20, n_patients=10))
+    base = config_from_dict(
+        {
+            "data": {"n_frames": 2, "size": 16},
+            "optim": {"epochs": 1, "batch_size": 4},
+            "cv": {"k": 2, "val_fraction": 0.5, "also_select_by": "loss"},
+            "runtime": {"progress": False, "device": "cpu"},
+        }
+    )
+    result = compare_run(
+        clips=clips,
+        base=base,
+        models=["a"],
+        losses=["emd"],
+        model_kwargs={},
+        out_dir=tmp_path / "out",
+        seeds=[0, 1],
+        n_boot=300,
+    )
+    (row,) = result["rows"]
+    assert row["selection_alt"] == "loss"
+    assert row["delta_alt"] is row["delta"]
+    # the row and the references other than the speed-only kNN itself
+    references = [r["name"] for r in result["references"]]
+    assert result["family"]["n_intervals"] == 1 + 1 + (len(references) - 1)
