@@ -26,11 +26,16 @@ Data: a simulated 40-expert panel on 2,000 synthetic clips
 (modeling.synthetic.simulate_panel), the real KonIQ-10k vote histograms (8,058
 images, 93-157 votes each) and the real AVA vote histograms (25,551 images, 81-520
 votes, ten scores merged pairwise into five ordered grades); each item's full
-panel is all its votes. The model prior is not measured (see the document).
+panel is all its votes. With ``--clinic-runs`` (the folder of a
+benchmarks/compare_models.py run with the clinic model) also its rendered
+synthetic clips and their simulated panel, once with the empirical-Bayes prior and
+once with a model prior: alpha_i = s p_i, p_i the clinic model's out-of-fold
+prediction for clip i, s fitted on the fit half (benchmarks/vote_budget_prior.py).
 Writes docs/vote_budget.md and docs/vote_budget.png (matplotlib, a test
 dependency). Not a test; the last line is one JSON object.
 
-    .venv/bin/python benchmarks/vote_budget.py [--min-votes 10] [--orders 5]
+    .venv/bin/python benchmarks/vote_budget.py [--min-votes 10] [--orders 5] \
+        [--clinic-runs var/compare_seeds]
 """
 
 from __future__ import annotations
@@ -40,7 +45,6 @@ import json
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +54,12 @@ sys.path.insert(0, str(ROOT))
 
 from annotation.agreement import settled_ranges  # noqa: E402
 from annotation.budget_emd import dirichlet_prior_fit, expected_emd  # noqa: E402
+from benchmarks.vote_budget_prior import (  # noqa: E402
+    clinic_panel,
+    floored,
+    strength_fit,
+)
+from benchmarks.vote_budget_report import pct, write_docs  # noqa: E402
 from modeling.synthetic import patient_qualities, simulate_panel  # noqa: E402
 
 REAL = ROOT.parent / "shared/data/real"
@@ -112,7 +122,9 @@ def first_stop(ok: np.ndarray, n: np.ndarray, min_votes: int) -> np.ndarray:
 
 
 def vote_paths(counts, *, alpha, min_votes: int, seed: int) -> Paths:
+    """``alpha``: one prior (5,) for every item, or one per item (items x 5)."""
     rng = np.random.default_rng(seed)
+    alpha = np.asarray(alpha, dtype=np.float64)
     n = counts.sum(axis=1)
     longest = int(n.max())
     k = np.arange(1, longest + 1)
@@ -128,7 +140,8 @@ def vote_paths(counts, *, alpha, min_votes: int, seed: int) -> Paths:
         cum = _sequences(counts[part], longest, rng)
         full = counts[part] / n[part, None]
         distance[part] = emd(cum / k[None, :, None], full[:, None, :])
-        expected[part] = expected_emd(cum, alpha=alpha, total=n[part, None])
+        prior = alpha[part, None, :] if alpha.ndim == 2 else alpha
+        expected[part] = expected_emd(cum, alpha=prior, total=n[part, None])
         for t, rows in ranges.items():
             lo = np.zeros(longest + 1, dtype=np.int64)
             hi = np.full(longest + 1, 10**9)  # below the minimum: never settled
@@ -205,14 +218,30 @@ def _spread(values) -> dict:
     }
 
 
-def study(name: str, counts: np.ndarray, *, min_votes: int, orders: int) -> dict:
+def halves(n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """The seeded (fit, test) split of the items."""
+    order = np.random.default_rng(11).permutation(n_items)
+    return np.sort(order[: n_items // 2]), np.sort(order[n_items // 2 :])
+
+
+def study(
+    name: str,
+    counts: np.ndarray,
+    *,
+    min_votes: int,
+    orders: int,
+    prediction: np.ndarray | None = None,
+) -> dict:
+    """The rules on ``counts``, the prior the empirical-Bayes fit of the fit
+    half, or with ``prediction`` (items x 5, a model's) alpha_i = s p_i, s
+    fitted on the fit half."""
     started = time.perf_counter()
-    halves = np.random.default_rng(11).permutation(len(counts))
-    train, test = (
-        np.sort(halves[: len(counts) // 2]),
-        np.sort(halves[len(counts) // 2 :]),
-    )
-    alpha = dirichlet_prior_fit(counts[train])
+    train, test = halves(len(counts))
+    if prediction is None:
+        alpha, strength = dirichlet_prior_fit(counts[train]), None
+    else:
+        strength = strength_fit(counts[train], prediction[train])
+        alpha = strength * floored(prediction)
     n = counts.sum(axis=1)
     cumulative = np.cumsum(counts / n[:, None], axis=1)[:, :-1]
     spread = (cumulative * (1 - cumulative)).sum(axis=1) / 5
@@ -264,7 +293,8 @@ def study(name: str, counts: np.ndarray, *, min_votes: int, orders: int) -> dict
         "n_items": int(len(counts)),
         "n_test": int(len(test)),
         "votes_per_item": [int(n.min()), int(n.max())],
-        "alpha": [round(float(a), 3) for a in alpha],
+        "alpha": None if strength else [round(float(a), 3) for a in alpha],
+        "strength": strength,
         "fixed_emd": np.mean([r["fixed"] for r in per_order], axis=0).tolist(),
         "reference_emd": float(
             np.mean([r["fixed"][REFERENCE_K - 1] for r in per_order])
@@ -275,6 +305,7 @@ def study(name: str, counts: np.ndarray, *, min_votes: int, orders: int) -> dict
             "mean_emd": float(np.mean([h[1] for h in heads])),
             "fixed_k_same_emd": float(np.mean([h[2] for h in heads])),
             "saved": _spread([h[3] for h in heads]),
+            "saved_orders": [h[3] for h in heads],
         },
         "oracle": {
             "mean_votes": float(np.mean([r["oracle"][0] for r in per_order])),
@@ -283,245 +314,85 @@ def study(name: str, counts: np.ndarray, *, min_votes: int, orders: int) -> dict
         "interval": table("interval", CI_WIDTHS),
         "emd_grid": table("grid", EMD_GRID),
         "spread_cv": float(spread.std() / spread.mean()),
+        # how close the prior's mean is to each test item's full panel
+        "prior_emd": float(
+            emd(alpha / alpha.sum(-1, keepdims=True), counts / n[:, None])[test].mean()
+        ),
         "seconds": time.perf_counter() - started,
     }
-
-
-def _pct(saved: dict) -> str:
-    return f"{saved['mean']:.1f} % ({saved['min']:.1f} to {saved['max']:.1f})"
-
-
-TARGETS = {"synthetic": 30.0, "koniq": 20.0, "ava": 20.0}
-
-
-def write_docs(results: dict, min_votes: int, orders: int, seconds: float) -> None:
-    docs = ROOT / "docs"
-    lines = [
-        "# Vote budget: votes saved at the same closeness to the full panel",
-        "",
-        f"Generated by `.venv/bin/python benchmarks/vote_budget.py --min-votes "
-        f"{min_votes} --orders {orders}` on {datetime.now(UTC):%Y-%m-%d} "
-        f"({seconds / 60:.1f} min, one process on a 2-core machine).",
-        "",
-        "Votes arrive at each item in a random order. **Interval rule** "
-        f"(`VOTE_BUDGET_CI_WIDTH` = T): stop once the item has at least {min_votes} "
-        "votes and every grade share's 95 % credible interval (Dirichlet(1, …) "
-        "posterior) is at most T wide. **Expected-EMD rule** (`VOTE_BUDGET_EMD` = "
-        f"T, `annotation/budget_emd.py`): stop once it has at least {min_votes} "
-        "votes and the expected EMD between its votes and its full panel is below "
-        "T, the remaining votes being Dirichlet-multinomial(α + counts) with α the "
-        "maximum-likelihood Dirichlet-multinomial fit of the other half's items "
-        "(empirical Bayes). The expectation is exact (closed form, checked against "
-        "enumeration and Monte Carlo in `tests/annotation/test_vote_budget_emd.py`).",
-        "",
-        "Closeness is the mean EMD (modeling's definition) between the distribution "
-        "when voting stopped and the item's full panel. *Fixed k* is the number of "
-        "votes per item a fixed budget needs for the same mean EMD (interpolated); "
-        "*saved* is 1 − rule votes / fixed k, mean (min to max) over "
-        f"{orders} vote orders. The items are split in two seeded halves: the prior "
-        f"and the threshold are fitted on one (the threshold so that the rule's mean "
-        f"EMD there equals that of {REFERENCE_K} fixed votes), every figure below is "
-        "measured on the other. Real panels: each item's target is its own full "
-        "panel (KonIQ-10k 93–157 votes, AVA 81–520, AVA's ten scores merged "
-        "pairwise into five ordered grades).",
-        "",
-        f"## Headline: the expected-EMD rule at the EMD of {REFERENCE_K} fixed votes",
-        "",
-        "| data | items (test half) | EMD of 20 fixed votes | fitted T | mean votes "
-        "| mean EMD | fixed k, same EMD | saved | target | oracle bound |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for key, r in results.items():
-        h = r["headline"]
-        thresholds = ", ".join(f"{t:.5f}" for t in r["thresholds"])
-        met = "met" if h["saved"]["mean"] >= TARGETS[key] else "**not met**"
-        lines.append(
-            f"| {r['name']} | {r['n_test']:,} | {r['reference_emd']:.5f} | "
-            f"{thresholds} | {h['mean_votes']:.1f} | {h['mean_emd']:.5f} | "
-            f"{h['fixed_k_same_emd']:.1f} | {_pct(h['saved'])} | "
-            f"≥ {TARGETS[key]:.0f} %: {met} | {_pct(r['oracle']['saved'])} |"
-        )
-    lines += [
-        "",
-        "*Oracle bound*: an allocation that knows each item's full panel and gives "
-        "it k_i ∝ √(v_i N_i / (N_i − 1)) votes (v_i = Σ_j F_j (1 − F_j) / 5 over its "
-        "cumulative shares F_j) minimises the expected EMD of votes drawn without "
-        "replacement, Σ_i v_i (N_i − k_i) / (k_i (N_i − 1)), for a given total; it "
-        "is the best any rule can do that decides how many votes an item gets "
-        "from how split its panel is (the order of the votes aside). Measured on "
-        "the same vote orders at the same EMD.",
-        "",
-        "## What limits the savings",
-        "",
-        "The stored distribution stays the experts' votes (the prior decides when "
-        "to stop, never the target), so an item's error after k of its N votes is "
-        "the sampling error of k draws from its panel: v_i (N − k) / (k (N − 1)). "
-        "What a budget can save comes only from giving fewer votes to items whose "
-        "spread v_i is small, and v_i hardly varies between items: its coefficient "
-        "of variation is "
-        + ", ".join(f"{r['spread_cv']:.2f} ({r['name']})" for r in results.values())
-        + ", and the optimal allocation saves 1 − (E√v)² / E v ≈ CV² / 4 ("
-        + ", ".join(f"{100 * r['spread_cv'] ** 2 / 4:.1f} %" for r in results.values())
-        + "), even knowing every full panel (the oracle column). A "
-        "rule that has to estimate v_i from the votes it has seen does worse than "
-        "the oracle, in part because it stops items whose first votes happen to "
-        "agree, whose error is then larger than average. The targets (≥ 30 % and "
-        "≥ 20 %) are "
-        "therefore out of reach for a rule that spends votes by how split an "
-        "item's votes are; beating the oracle would take a rule that exploits the "
-        "order of the votes (stopping when the votes seen happen to match the "
-        "full panel), which only a near-perfect prediction of each full panel "
-        "could do. The frontier tables below show the whole trade-off.",
-        "",
-        "**The model prior was not measured.** Training a real clinic model inside "
-        "this benchmark (video model, cross-validated, on the synthetic panel's "
-        "clips) is too slow on this machine (two shared CPU cores, no GPU), and a "
-        "simulated model would be a fake; the rule here and in the queue uses the "
-        "empirical-Bayes prior only. A model prior changes α per clip; the oracle "
-        "above already knows each item's full panel, so a model prior could only "
-        "beat it through the order of the votes, as said above.",
-        "",
-    ]
-    for r in results.values():
-        low, high = r["votes_per_item"]
-        alpha = ", ".join(f"{a:g}" for a in r["alpha"])
-        lines += [
-            f"## {r['name']} ({r['n_items']:,} items, {low}–{high} votes each)",
-            "",
-            f"Prior fitted on the other half: α = ({alpha}). Fixed budgets: EMD "
-            + ", ".join(
-                f"{r['fixed_emd'][k - 1]:.5f} at {k}"
-                for k in (5, 10, 20, 30, 40)
-                if k <= len(r["fixed_emd"])
-            )
-            + ".",
-            "",
-            "| rule | T | mean votes | mean EMD | fixed k, same EMD | saved |",
-            "|---|---|---|---|---|---|",
-        ]
-        for label, rows, fmt in (
-            ("interval", r["interval"], "{:.2f}"),
-            ("expected EMD", r["emd_grid"], "{:.5f}"),
-        ):
-            for row in rows:
-                k_equal, saved = row["fixed_k_same_emd"], _pct(row["saved"])
-                if k_equal > len(r["fixed_emd"]) - 0.05:  # below the curve's end
-                    saved = f"— (beyond {len(r['fixed_emd'])} fixed votes)"
-                lines.append(
-                    f"| {label} | {fmt.format(row['setting'])} | "
-                    f"{row['mean_votes']:.1f} | {row['mean_emd']:.5f} | "
-                    f"{k_equal:.1f} | {saved} |"
-                )
-        lines.append("")
-    lines += [
-        "![votes against EMD](vote_budget.png)",
-        "",
-        "## In the queue",
-        "",
-        "With `VOTE_BUDGET_EMD` > 0 the queue (`annotation/selectors/queue.py`) fits "
-        "α on the panel's current counts (all clips with two votes or more; at "
-        "least 30 of them, otherwise no clip stops) at most every 10 minutes, kept "
-        "in the cache: one scan of the distribution table and Minka fixed-point "
-        "steps over count histograms (20 ms for 100,000 clips in numpy). Per "
-        "next-clip request the rule costs one indexed read of the candidates' "
-        "counts (a handful of rows) and O(5) arithmetic per candidate; a candidate "
-        "the rule has stopped is dropped and the next ones asked for (batches "
-        "growing fourfold, excluding those seen), since the queue's SQL can only "
-        "test per-grade count ranges. The interval rule, if also on, still "
-        "applies in the SQL: a clip stops when either rule says so. Neither rule "
-        "changes a distribution, a snapshot or an export.",
-        "",
-        "Measured once (2026-12-06, not by this script; the tests' PostgreSQL 15 on "
-        "this 2-core machine, shared with other work, so ±30 %): on 3,000 clips "
-        "with 5–39 votes, a request for two clips took 16.9 ms median with the "
-        "rule (least certain first; 10.5 ms in the plain order), 11.7 ms with the "
-        "interval rule and 9.3 ms with no budget, one queue query each; the read "
-        "of the candidates' counts 0.3 ms; the prior fit 7–12 ms, once per 10 "
-        "minutes. The extra time is mostly the least-certain ordering over every "
-        "clip, stopped ones included, which the interval rule filters in SQL "
-        "before sorting. Stopped clips that rank ahead of open ones (the plain "
-        "order on the random share of requests, late in a panel) cost one more "
-        "queue query per fourfold batch: with 5,000 stopped clips (ten votes) "
-        "ahead of 1,000 open ones (fifteen), a plain-order request took six "
-        "queries and 170 ms against 21 ms with no budget. The expectation is "
-        "plain arithmetic on the five counts, so it could be tested inside the "
-        "queue's SQL (`annotation/sql.py`) instead, which would remove the extra "
-        "queries and this worst case. With the rule off the request is unchanged "
-        "(paired, alternating with the previous code: median ratio 1.006).",
-        "",
-        "The queue also offers the least certain clips first (except on a random "
-        "share of requests); that ordering changes which clips get votes first, "
-        "not when a clip stops, and is not part of this simulation.",
-        "",
-    ]
-    (docs / "vote_budget.md").write_text("\n".join(lines))
-    _plot(results, docs / "vote_budget.png")
-
-
-def _plot(results: dict, path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 4))
-    for ax, r in zip(np.atleast_1d(axes), results.values(), strict=True):
-        ks = np.arange(1, len(r["fixed_emd"]) + 1)
-        ax.plot(ks, r["fixed_emd"], label="fixed votes per item")
-        for key, style, label in (
-            ("interval", "s-", "interval rule (T = 0.25 … 0.5)"),
-            ("emd_grid", "o-", "expected-EMD rule (T grid)"),
-        ):
-            ax.plot(
-                [row["mean_votes"] for row in r[key]],
-                [row["mean_emd"] for row in r[key]],
-                style,
-                label=label,
-            )
-        h = r["headline"]
-        ax.plot(h["mean_votes"], h["mean_emd"], "k*", ms=12, label="fitted T")
-        ax.set_yscale("log")
-        ax.set_xlim(0, min(80, len(ks)))
-        ax.set_xlabel("mean votes per item")
-        ax.set_ylabel("mean EMD to the full panel")
-        ax.set_title(r["name"])
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--min-votes", type=int, default=10)
     parser.add_argument("--orders", type=int, default=5, help="random vote orders")
+    parser.add_argument(
+        "--clinic-runs",
+        type=Path,
+        help="the --out folder of benchmarks/compare_models.py (read only): adds "
+        "its rendered synthetic clips, with the empirical-Bayes prior and with "
+        "the finished clinic runs' out-of-fold predictions as the prior",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
-    data = {"synthetic": ("Simulated 40-expert panel", synthetic_counts)}
+    data = {"synthetic": ("Simulated 40-expert panel", synthetic_counts, None)}
     if KONIQ.is_file():
-        data["koniq"] = ("KonIQ-10k (real)", koniq_counts)
+        data["koniq"] = ("KonIQ-10k (real)", koniq_counts, None)
     if AVA.is_file():
-        data["ava"] = ("AVA (real)", ava_counts)
+        data["ava"] = ("AVA (real)", ava_counts, None)
+    clinic = None
+    if args.clinic_runs:
+        panel = clinic_panel(args.clinic_runs)
+        clinic = {"runs": args.clinic_runs, "seeds": panel.seeds}
+        rendered = f"Rendered synthetic panel ({len(panel.counts)} clips)"
+        data["synthetic_600"] = (
+            f"{rendered}, empirical-Bayes prior",
+            lambda: panel.counts,
+            None,
+        )
+        data["synthetic_clinic_prior"] = (
+            f"{rendered}, clinic model prior",
+            lambda: panel.counts,
+            panel.prediction,
+        )
     results = {}
-    for key, (name, load) in data.items():
-        results[key] = study(name, load(), min_votes=args.min_votes, orders=args.orders)
+    for key, (name, load, prediction) in data.items():
+        results[key] = study(
+            name,
+            load(),
+            min_votes=args.min_votes,
+            orders=args.orders,
+            prediction=prediction,
+        )
         r, h = results[key], results[key]["headline"]
         print(
             f"{name}: EMD of {REFERENCE_K} fixed votes {r['reference_emd']:.5f}; "
             f"expected-EMD rule {h['mean_votes']:.1f} votes, EMD "
             f"{h['mean_emd']:.5f}, fixed k {h['fixed_k_same_emd']:.1f}: "
-            f"{_pct(h['saved'])} saved (oracle bound {_pct(r['oracle']['saved'])}); "
+            f"{pct(h['saved'])} saved (oracle bound {pct(r['oracle']['saved'])}); "
             f"{r['seconds']:.0f} s",
             flush=True,
         )
-    write_docs(results, args.min_votes, args.orders, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    write_docs(
+        results,
+        min_votes=args.min_votes,
+        orders=args.orders,
+        seconds=seconds,
+        reference_k=REFERENCE_K,
+        clinic=clinic,
+    )
     summary = {
         f"saved_percent_{key}": round(results[key]["headline"]["saved"]["mean"], 1)
         if key in results
         else None
         for key in ("synthetic", "koniq", "ava")
     }
+    for key in ("synthetic_600", "synthetic_clinic_prior"):
+        if key in results:
+            summary[f"saved_percent_{key}"] = round(
+                results[key]["headline"]["saved"]["mean"], 1
+            )
     print(json.dumps(summary))
     return 0
 
