@@ -310,6 +310,7 @@ def study(
         "oracle": {
             "mean_votes": float(np.mean([r["oracle"][0] for r in per_order])),
             "saved": _spread([r["oracle"][2] for r in per_order]),
+            "saved_orders": [r["oracle"][2] for r in per_order],
         },
         "interval": table("interval", CI_WIDTHS),
         "emd_grid": table("grid", EMD_GRID),
