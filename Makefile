@@ -50,10 +50,12 @@ venv-dev: $(DEV_STAMP) ## create .venv with the test and lint requirements too
 # children are stopped on Ctrl-C, TERM or hang-up, and the worker when the server
 # exits by itself (a port in use).
 # A worker still busy 10 s after the TERM (a training fold) is stopped cold (QUIT),
-# and one still alive 10 s after that is killed (KILL): full test runs found the
-# demo worker, rarely, answering neither TERM nor QUIT (cause not found), and make
-# then waited for it forever. A killed worker's job is re-run by the reaper, as
-# after any lost worker.
+# and one still alive 10 s after that is killed (KILL). The embedded worker runs
+# tasks in threads, which cannot be cancelled: its warm and its cold shutdown both
+# wait for the running task (celery's thread pool shuts its executor down with
+# wait), and the demo's first training takes minutes on a busy machine, so make
+# would wait for it. A killed worker's job is re-run by the reaper, as after any
+# lost worker.
 demo: export DEBUG ?= true
 demo: $(RUNTIME_STAMP) ## migrate SQLite, load the synthetic demo, serve it with a Celery worker
 	$(PY) manage.py migrate --noinput
