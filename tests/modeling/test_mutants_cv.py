@@ -1,9 +1,13 @@
-"""Balanced sampling draws from the generator it is given (docs/mutation.md)."""
+"""Balanced sampling draws from the generator it is given; a leaking fold is
+reported as the message says (docs/mutation.md)."""
+
+import re
 
 import numpy as np
+import pytest
 import torch
 
-from modeling.cv import balanced_indices
+from modeling.cv import CVError, Fold, balanced_indices, fold_overlap_check
 
 
 def test_balanced_draws_come_from_the_given_generator_not_the_global_one():
@@ -20,3 +24,19 @@ def test_balanced_draws_come_from_the_given_generator_not_the_global_one():
         weights, 50, replacement=True, generator=torch.Generator().manual_seed(5)
     )
     assert np.array_equal(draws[0], expected.numpy())
+
+
+def test_a_leak_names_at_most_three_patients_as_text_in_sorted_order():
+    # patients 10, 2, 3, 4 each have a clip on both sides of fold 0; as text they
+    # sort 10, 2, 3, 4 and the message names the first three
+    groups = [10, 2, 3, 4, 10, 2, 3, 4]
+    fold = Fold(
+        index=0, train=np.arange(4), val=np.array([], dtype=int), test=np.arange(4, 8)
+    )
+    with pytest.raises(CVError) as caught:
+        fold_overlap_check([fold], groups)
+    message = str(caught.value)
+    assert re.fullmatch(
+        r"fold 0: patient\(s\) \[.*'10'.*'2'.*'3'.*\] in both train and test", message
+    )
+    assert "4" not in message
