@@ -1,10 +1,14 @@
-"""The shuffled-video control's pairing, by hand (docs/mutation.md): which clip
-each clip takes its frames from, the one-patient case, and patient ids of any
-type."""
+"""The controls, pinned where mutation testing found them loose (docs/mutation.md):
+which clip each clip takes its frames from (by hand), the one-patient case,
+patient ids of any type, each split's seed, and black videos left on their
+device."""
 
 import numpy as np
+import torch
 
-from modeling.controls import shuffle_across_patients
+from modeling.controls import control_apply, shuffle_across_patients
+from modeling.cv import Fold
+from modeling.training import DeviceData
 
 
 def test_each_clip_takes_the_clip_the_largest_block_further_on_in_patient_order():
@@ -33,3 +37,47 @@ def test_patient_ids_pair_the_same_whether_numbers_or_text():
             np.arange(6), np.array([str(i) for i in ids]), seed=seed
         )
         assert as_numbers.tolist() == as_text.tolist()
+
+
+def _data(videos: torch.Tensor) -> DeviceData:
+    n = len(videos)
+    return DeviceData(
+        videos=videos,
+        targets=torch.zeros(n, 5),
+        speed=torch.ones(n, 1),
+        modes=np.zeros(n, dtype=int),
+    )
+
+
+def test_black_videos_stay_on_the_device_of_the_videos():
+    # The meta device stands for a GPU: the control must not move them to the CPU.
+    videos = torch.empty((4, 2, 3, 3, 3), dtype=torch.uint8, device="meta")
+    fold = Fold(index=0, train=np.arange(2), val=np.array([2]), test=np.array([3]))
+    data = control_apply(
+        _data(videos),
+        fold=fold,
+        patient_ids=list("abcd"),
+        control="video_zeroed",
+        seed=0,
+    )
+    assert data.videos.device.type == "meta"
+    assert data.videos.shape == videos.shape
+
+
+def test_each_split_is_shuffled_with_its_own_seed_seed_plus_101_per_split():
+    # train, validation and test are shuffled with seeds s, s + 101, s + 202
+    patients = np.array(["a", "b", "c", "d", "e", "f", "g", "h", "i"])
+    videos = torch.arange(9, dtype=torch.uint8)[:, None, None, None, None]
+    fold = Fold(
+        index=0,
+        train=np.array([0, 1, 2]),
+        val=np.array([3, 4, 5]),
+        test=np.array([6, 7, 8]),
+    )
+    data = control_apply(
+        _data(videos), fold=fold, patient_ids=patients, control="video_shuffled", seed=7
+    )
+    got = data.videos[:, 0, 0, 0, 0].tolist()
+    for part, idx in enumerate((fold.train, fold.val, fold.test)):
+        want = shuffle_across_patients(idx, patients, seed=7 + 101 * part)
+        assert [got[i] for i in idx] == want.tolist()

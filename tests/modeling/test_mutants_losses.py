@@ -33,7 +33,11 @@ def test_per_sample_losses_give_one_hand_computed_value_per_row():
 
 @pytest.mark.parametrize("name", ["emd", "mse", "jsd", "ce"])
 def test_a_shape_error_starts_with_the_losss_name(name):
-    with pytest.raises(ValueError, match=rf"^{name}: pred \(2, 5\) and target"):
+    message = (
+        rf"^{name}: pred \(2, 5\) and target \(2, 4\) "
+        r"must have the same shape \(batch, n_grades\)$"
+    )
+    with pytest.raises(ValueError, match=message):
         losses.loss_get(name)(torch.zeros(2, 5), torch.zeros(2, 4))
 
 
