@@ -82,3 +82,15 @@ def test_branch_features_are_the_cls_outputs_of_the_backbone_and_both_branches(
     assert torch.allclose(features[0], tokens[:, 0])
     assert torch.allclose(features[1], spatial, atol=1e-6)
     assert torch.allclose(features[2], temporal, atol=1e-6)
+
+
+def test_forward_tokens_computes_no_attention_map_unless_asked():
+    torch.manual_seed(0)
+    model = create_model("rostfine", **TINY_KWARGS["rostfine"]).eval()
+    video = torch.randn(1, 3, 4, 32, 32)
+    with torch.no_grad():
+        tokens, maps = model.forward_tokens(video)
+        tokens_with_maps, two_maps = model.forward_tokens(video, cls_attention_layers=2)
+    assert maps == []
+    assert len(two_maps) == 2
+    assert torch.equal(tokens, tokens_with_maps)
