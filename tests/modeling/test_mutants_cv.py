@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from modeling.cv import CVError, Fold, balanced_indices, fold_overlap_check
+from modeling.cv import (
+    CVError,
+    Fold,
+    balanced_indices,
+    fold_overlap_check,
+    folds_make,
+    stratified_group_split,
+)
 
 
 def test_balanced_draws_come_from_the_given_generator_not_the_global_one():
@@ -40,3 +47,38 @@ def test_a_leak_names_at_most_three_patients_as_text_in_sorted_order():
         r"fold 0: patient\(s\) \[.*'10'.*'2'.*'3'.*\] in both train and test", message
     )
     assert "4" not in message
+
+
+def test_the_validation_split_is_the_asked_fraction_of_the_training_patients():
+    # 20 patients, one clip each, 2 folds: 10 training patients per fold, of
+    # which 1 / val_fraction parts (at least 2) make one the validation split
+    labels = np.arange(20) % 5
+    groups = [f"P{i:02d}" for i in range(20)]
+    for val_fraction, n_val in ((None, 2), (0.5, 5), (0.25, 3)):
+        kwargs = {} if val_fraction is None else {"val_fraction": val_fraction}
+        for fold in folds_make(labels, groups, k=2, seed=0, **kwargs):
+            assert (len(fold.train), len(fold.val), len(fold.test)) == (
+                10 - n_val,
+                n_val,
+                10,
+            )
+
+
+def test_a_fold_whose_training_side_has_one_patient_is_refused_with_the_reason():
+    message = (
+        r"^fold 0: the training side has 1 patient\(s\); "
+        r"a patient-grouped validation split needs at least 2$"
+    )
+    with pytest.raises(CVError, match=message):
+        folds_make(np.array([0, 1]), ["a", "b"], k=2, seed=0)
+
+
+def test_each_folds_validation_split_is_seeded_seed_plus_1000_plus_the_fold():
+    labels = np.arange(30) % 5
+    groups = [f"P{i:02d}" for i in range(30)]
+    for fold in folds_make(labels, groups, k=3, seed=4):
+        rest = np.sort(np.concatenate([fold.train, fold.val]))
+        sub = stratified_group_split(
+            labels[rest], np.asarray(groups)[rest], k=5, seed=4 + 1000 + fold.index
+        )
+        assert np.array_equal(fold.val, np.sort(rest[sub[0]]))
