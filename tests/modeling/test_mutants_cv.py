@@ -82,3 +82,50 @@ def test_each_folds_validation_split_is_seeded_seed_plus_1000_plus_the_fold():
             labels[rest], np.asarray(groups)[rest], k=5, seed=4 + 1000 + fold.index
         )
         assert np.array_equal(fold.val, np.sort(rest[sub[0]]))
+
+
+def _reference_split(labels, groups, *, k, seed):
+    """stratified_group_split as its docstring tells it, patient by patient:
+    patients (ids as text, sorted) in a seeded random order, then by decreasing
+    clip count (a stable sort keeps the random order among ties); each goes to
+    the part with the least spread of per-class shares across parts (the share
+    of a class's clips in each part; the spread the mean over classes of the
+    standard deviation over parts), then the smallest part, then the lowest."""
+    names = sorted({str(g) for g in groups})
+    group_of = [names.index(str(g)) for g in groups]
+    counts = np.zeros((len(names), 5))
+    for g, label in zip(group_of, labels):
+        counts[g, label] += 1
+    totals = np.maximum(counts.sum(0), 1)
+    shuffled = np.random.default_rng(seed).permutation(len(names))
+    order = sorted(shuffled, key=lambda g: -counts[g].sum())
+    part_counts = np.zeros((k, 5))
+    assignment = {}
+    for g in order:
+        costs = []
+        for part in range(k):
+            trial = part_counts.copy()
+            trial[part] += counts[g]
+            costs.append(((trial / totals).std(axis=0).mean(), trial[part].sum(), part))
+        best = min(costs)[2]
+        assignment[g] = best
+        part_counts[best] += counts[g]
+    return [
+        [i for i, g in enumerate(group_of) if assignment[g] == part]
+        for part in range(k)
+    ]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_stratified_group_split_follows_the_greedy_rule_patient_by_patient(seed):
+    # 24 patients (ids given as numbers) with 1-4 clips, many of equal size, and
+    # one grade (E) held by a single clip
+    rng = np.random.default_rng(100 + seed)
+    sizes = rng.integers(1, 5, 24)
+    groups = np.repeat(np.arange(24) * 7 % 31, sizes)
+    labels = rng.choice([0, 1, 2, 3], len(groups), p=[0.4, 0.3, 0.2, 0.1])
+    labels[len(labels) // 2] = 4
+    for k in (3, 5):
+        parts = stratified_group_split(labels, groups, k=k, seed=seed)
+        want = _reference_split(labels, groups, k=k, seed=seed)
+        assert [p.tolist() for p in parts] == want
