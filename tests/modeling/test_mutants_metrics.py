@@ -12,3 +12,37 @@ def test_balanced_accuracy_averages_each_true_classs_recall():
     t = np.array([0, 0, 1, 1, 1])
     p = np.array([0, 1, 1, 1, 0])
     assert metrics.balanced_accuracy(t, p) == pytest.approx(7 / 12)
+
+
+TARGET = np.array(
+    [
+        [4, 1, 0, 0, 0],
+        [0, 3, 2, 0, 0],
+        [0, 0, 1, 3, 1],
+        [1, 1, 1, 1, 1],
+        [0, 0, 0, 2, 3],
+    ]
+)
+
+
+def test_the_chance_floor_averages_metrics_all_over_seeded_permutations():
+    q = TARGET / TARGET.sum(1, keepdims=True)
+    rng = np.random.default_rng(0)
+    rows = [metrics.metrics_all(q[rng.permutation(5)], q) for _ in range(20)]
+    floor = metrics.chance_metrics(TARGET)
+    assert set(floor) == set(rows[0])
+    for key in ("emd", "hi", "balanced_accuracy_4th", "strict_balanced_accuracy_4th"):
+        assert floor[key] == pytest.approx(np.mean([r[key] for r in rows]), abs=1e-12)
+    assert metrics.chance_metrics(TARGET, seed=1)["emd"] != floor["emd"]
+
+
+def test_one_permutation_is_a_chance_floor_too():
+    q = TARGET / TARGET.sum(1, keepdims=True)
+    one = metrics.chance_metrics(TARGET, n_permutations=1, seed=3)
+    perm = np.random.default_rng(3).permutation(5)
+    assert one == metrics.metrics_all(q[perm], q)
+
+
+def test_a_bad_target_for_the_chance_floor_is_named_target():
+    with pytest.raises(ValueError, match=r"^target: expected shape \(n_clips, 5\)"):
+        metrics.chance_metrics(np.ones((2, 4)))
