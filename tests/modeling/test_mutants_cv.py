@@ -129,3 +129,13 @@ def test_stratified_group_split_follows_the_greedy_rule_patient_by_patient(seed)
         parts = stratified_group_split(labels, groups, k=k, seed=seed)
         want = _reference_split(labels, groups, k=k, seed=seed)
         assert [p.tolist() for p in parts] == want
+
+
+def test_a_part_the_greedy_rule_leaves_empty_is_refused_with_the_way_out():
+    # 4 patients for 4 parts: with seed 2 the rule puts two patients together
+    labels = np.array([2, 2, 1, 4, 0, 2, 0, 0])
+    groups = np.repeat(np.arange(4), [3, 2, 1, 2])
+    with pytest.raises(
+        CVError, match=r"^could not fill 4 folds; add patients or lower k$"
+    ):
+        stratified_group_split(labels, groups, k=4, seed=2)

@@ -46,3 +46,14 @@ def test_one_permutation_is_a_chance_floor_too():
 def test_a_bad_target_for_the_chance_floor_is_named_target():
     with pytest.raises(ValueError, match=r"^target: expected shape \(n_clips, 5\)"):
         metrics.chance_metrics(np.ones((2, 4)))
+
+
+def test_within_one_accuracy_counts_a_mode_two_grades_off_as_wrong():
+    target = np.array([[1.0, 0, 0, 0, 0], [1.0, 0, 0, 0, 0], [0, 0, 1.0, 0, 0]])
+    pred = np.array([[0, 1.0, 0, 0, 0], [0, 0, 1.0, 0, 0], [0, 0, 0, 0, 1.0]])
+    assert metrics.within_one_accuracy(pred, target) == pytest.approx(1 / 3)
+
+
+def test_a_bad_distribution_for_the_tied_set_is_named_dist():
+    with pytest.raises(ValueError, match=r"^dist: expected shape \(n_clips, 5\)"):
+        metrics.nth_grade_tied(np.ones((2, 4)), 1)
