@@ -57,3 +57,14 @@ def test_within_one_accuracy_counts_a_mode_two_grades_off_as_wrong():
 def test_a_bad_distribution_for_the_tied_set_is_named_dist():
     with pytest.raises(ValueError, match=r"^dist: expected shape \(n_clips, 5\)"):
         metrics.nth_grade_tied(np.ones((2, 4)), 1)
+
+
+def test_the_tied_set_takes_grades_within_1e_9_absolute_and_no_relative_slack():
+    def tied(a: float, b: float) -> list[bool]:
+        return metrics.nth_grade_tied(np.array([[a, b, 0.0, 0.0, 0.0]]), 1)[0].tolist()
+
+    assert tied(0.5 + 2e-10, 0.5 - 2e-10) == [True, True, False, False, False]
+    # 5e-9 apart: outside 1e-9 (numpy's default atol, 1e-8, would tie them)
+    assert tied(0.5 + 2.5e-9, 0.5 - 2.5e-9) == [True, False, False, False, False]
+    # 3e-6 apart: numpy's default rtol (1e-5 of 0.5) would tie them
+    assert tied(0.5 + 1.5e-6, 0.5 - 1.5e-6) == [True, False, False, False, False]
