@@ -273,10 +273,13 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "best_model": f"{best['model']}/{best['loss']}",
-                "best_emd": best["mean"]["emd"],
+                # no finished run (e.g. --budget-s 0: the reference rows only)
+                "best_model": f"{best['model']}/{best['loss']}" if best else None,
+                "best_emd": best["mean"]["emd"] if best else None,
                 "baseline_emd": base_emd,
-                "best_over_baseline_ratio": best["mean"]["emd"] / base_emd,
+                "best_over_baseline_ratio": best["mean"]["emd"] / base_emd
+                if best
+                else None,
                 "best_video_emd": video["mean"]["emd"] if video else None,
                 "best_image_emd": image["mean"]["emd"] if image else None,
                 "image_models": sorted(IMAGE_MODELS),
