@@ -68,3 +68,11 @@ def test_the_tied_set_takes_grades_within_1e_9_absolute_and_no_relative_slack():
     assert tied(0.5 + 2.5e-9, 0.5 - 2.5e-9) == [True, False, False, False, False]
     # 3e-6 apart: numpy's default rtol (1e-5 of 0.5) would tie them
     assert tied(0.5 + 1.5e-6, 0.5 - 1.5e-6) == [True, False, False, False, False]
+
+
+def test_cross_entropy_per_clip_is_positive_in_nats():
+    target = np.array([[1.0, 0, 0, 0, 0], [0, 0.5, 0.5, 0, 0]])
+    pred = np.array([[0.2] * 5, [0, 0.25, 0.75, 0, 0]])
+    # -ln 0.2 = ln 5; -(0.5 ln 0.25 + 0.5 ln 0.75)
+    want = [np.log(5), -(0.5 * np.log(0.25) + 0.5 * np.log(0.75))]
+    assert metrics.ce_per_clip(pred, target).tolist() == pytest.approx(want)
