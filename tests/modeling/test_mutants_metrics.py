@@ -54,10 +54,13 @@ def test_within_one_accuracy_counts_a_mode_two_grades_off_as_wrong():
     assert metrics.within_one_accuracy(pred, target) == pytest.approx(1 / 3)
 
 
-@pytest.mark.parametrize("function", [metrics.nth_grade_tied, metrics.nth_grade])
-def test_a_bad_distribution_for_the_nth_grade_is_named_dist(function):
+@pytest.mark.parametrize(
+    "function", [metrics.nth_grade_tied, metrics.nth_grade, metrics.grade_mode]
+)
+def test_a_bad_distribution_for_a_grade_rank_is_named_dist(function):
+    args = () if function is metrics.grade_mode else (1,)
     with pytest.raises(ValueError, match=r"^dist: expected shape \(n_clips, 5\)"):
-        function(np.ones((2, 4)), 1)
+        function(np.ones((2, 4)), *args)
 
 
 def test_the_tied_set_takes_grades_within_1e_9_absolute_and_no_relative_slack():
