@@ -80,3 +80,12 @@ def test_cross_entropy_per_clip_is_positive_in_nats():
     # -ln 0.2 = ln 5; -(0.5 ln 0.25 + 0.5 ln 0.75)
     want = [np.log(5), -(0.5 * np.log(0.25) + 0.5 * np.log(0.75))]
     assert metrics.ce_per_clip(pred, target).tolist() == pytest.approx(want)
+
+
+def test_a_target_that_does_not_match_the_frames_is_refused_counting_them():
+    message = (
+        r"^pred \(2, 3, 5\) holds 3 predictions for each of 2 clips; "
+        r"target must be \(2, 5\), got \(3, 5\)$"
+    )
+    with pytest.raises(ValueError, match=message):
+        metrics.frames_flatten(np.full((2, 3, 5), 0.2), np.full((3, 5), 0.2))
