@@ -89,3 +89,11 @@ def test_a_target_that_does_not_match_the_frames_is_refused_counting_them():
     )
     with pytest.raises(ValueError, match=message):
         metrics.frames_flatten(np.full((2, 3, 5), 0.2), np.full((3, 5), 0.2))
+
+
+def test_a_bad_prediction_or_target_is_named_as_such():
+    good, bad = np.full((2, 5), 0.2), np.ones((2, 4))
+    with pytest.raises(ValueError, match=r"^pred: expected shape \(n_clips, 5\)"):
+        metrics.mse_per_clip(bad, good)
+    with pytest.raises(ValueError, match=r"^target: expected shape \(n_clips, 5\)"):
+        metrics.mse_per_clip(good, bad)
