@@ -102,10 +102,9 @@ def test_a_bad_prediction_or_target_is_named_as_such():
 def test_float32_predictions_are_scored_in_float64():
     # softmax outputs arrive as float32: the metrics still compute in float64
     pred = np.array([[0.1, 0.2, 0.3, 0.15, 0.25], [0.6, 0.1, 0.1, 0.1, 0.1]])
-    target = np.array([[1.0, 0, 0, 0, 0], [0, 0, 0.5, 0.5, 0]])
-    emd32 = metrics.emd_per_clip(pred.astype(np.float32), target.astype(np.float32))
-    emd64 = metrics.emd_per_clip(
-        pred.astype(np.float32).astype(np.float64), target.astype(np.float64)
-    )
-    assert emd32.dtype == np.float64
-    assert emd32.tolist() == emd64.tolist()
+    votes = np.array([[1.0, 2, 0, 0, 0], [0, 0, 1, 5, 1]])  # thirds and sevenths
+    for score in (metrics.mse_per_clip, metrics.emd_per_clip):
+        got = score(pred.astype(np.float32), votes.astype(np.float32))
+        want = score(pred.astype(np.float32).astype(np.float64), votes)
+        assert got.dtype == np.float64
+        assert got.tolist() == want.tolist()
