@@ -117,8 +117,8 @@ gpu-carry: $(RUNTIME_STAMP) ## .gpu_site/: packages the GPU slot carries (benchm
 	@find .gpu_site -name __pycache__ -prune -exec rm -rf {} +
 	@du -sh .gpu_site
 
-# Mutation testing (docs/mutation.md); not part of `make test` or CI: about an hour
-# on one core. The files are listed in pyproject.toml's [tool.mutmut]; of
+# Mutation testing (docs/mutation.md); not part of `make test` or CI: about 95
+# minutes on one worker of a shared 2-core VM. The files are listed in pyproject.toml's [tool.mutmut]; of
 # rostfine.py and timesformer.py only the patch selection's functions are run.
 # One worker, SQLite (the test plugin would otherwise start PostgreSQL for every
 # mutant), one compute thread.
@@ -131,7 +131,7 @@ MUTATE_NAMES ?= 'modeling.losses.*' 'modeling.metrics.*' 'modeling.cv.*' \
 	'modeling.models.timesformer.*TimeSformer*forward_tokens__mutmut_*'
 MUTATE_CHILDREN ?= 1
 
-mutate: $(DEV_STAMP) ## mutation testing of modeling/ with mutmut (about an hour)
+mutate: $(DEV_STAMP) ## mutation testing of modeling/ with mutmut (1.5 h; docs/mutation.md)
 	SPERMGRADE_TEST_SQLITE=1 OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run \
 		--max-children $(MUTATE_CHILDREN) $(MUTATE_NAMES)
 	$(PY) benchmarks/mutation_score.py $(MUTATE_NAMES)
