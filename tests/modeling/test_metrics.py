@@ -212,10 +212,10 @@ def test_chance_floor_is_the_expectation_over_permuted_panels():
     # 1/2: EMD 0, mode right) or swaps them (EMD: CDF differences 1, 1, 1, 1, 0
     # squared, mean 0.8; mode wrong): expected EMD 0.4, mode accuracy 0.5.
     target = np.array([[1.0, 0, 0, 0, 0], [0, 0, 0, 0, 1.0]])
-    chance = metrics.chance_metrics(target, n_permutations=2000, seed=1)
-    assert chance["emd"] == pytest.approx(0.4, abs=0.03)
-    assert chance["mode_accuracy"] == pytest.approx(0.5, abs=0.03)
-    assert chance["hi"] == pytest.approx(0.5, abs=0.03)
+    chance = metrics.chance_metrics(target, n_permutations=500, seed=1)
+    assert chance["emd"] == pytest.approx(0.4, abs=0.05)
+    assert chance["mode_accuracy"] == pytest.approx(0.5, abs=0.06)
+    assert chance["hi"] == pytest.approx(0.5, abs=0.06)
     # random predictions on the 4th grade score well above 1/5 tie-aware (the
     # issue's 0.356), the strict figure stays near the papers' level
     rng = np.random.default_rng(0)
