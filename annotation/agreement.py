@@ -24,14 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from annotation.dispersion import (  # noqa: F401 (part of this module's API)
-    N_GRADES,
-    ClipDispersion,
-    clip_dispersion,
-    clip_settled,
-    settled_ranges,
-)
-
+N_GRADES = 5  # A..E, as annotation.dispersion (both pure: no app import)
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
 ICC_FORMS = ("1,1", "2,1", "3,1", "1,k", "2,k", "3,k")
 _EPS = 1e-10

@@ -1,7 +1,7 @@
 """Each clip's spread of votes and the vote budget's "settled" rule, pure (numpy
-and scipy only; no Django, no app code). ``annotation.agreement`` re-exports them
-beside the panel statistics; the tests are in tests/annotation/test_agreement.py
-and test_vote_budget.py."""
+and scipy only; no Django, no app code), beside the panel statistics of
+``annotation.agreement``; the tests are in tests/annotation/test_agreement.py and
+test_vote_budget.py."""
 
 from __future__ import annotations
 

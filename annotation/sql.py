@@ -210,7 +210,7 @@ _QUEUE_COLUMNS = (
 )
 
 # Live leases are counted once per clip in a grouped subquery. With the vote budget
-# on, {budget} is a CTE of (n, lo, hi) rows (agreement.settled_ranges): a clip with
+# on, {budget} is a CTE of (n, lo, hi) rows (dispersion.settled_ranges): a clip with
 # n votes is settled, and no longer offered, unless one of its grade counts lies in
 # lo..hi; and {order} ranks the least certain first by the summed posterior
 # variance of the grade shares, Σ_c (1 + n_c)(4 + n - n_c) / ((5 + n)²(6 + n)).
@@ -324,7 +324,7 @@ def queue_fresh_rows(
     """Clips the expert neither graded nor holds: short of ``wanted`` votes
     (counting live leases) first, then least-loaded first (or, with
     ``least_certain_first``, the least certain distribution first), then the
-    per-expert order. With ``budget`` (``agreement.settled_ranges``) settled clips
+    per-expert order. With ``budget`` (``dispersion.settled_ranges``) settled clips
     are left out. With ``least_certain_first`` and ``model_priority``
     (``disagreement`` or ``entropy``), the active model's figure for the clip
     (``ClipModelPriority``) ranks first. Rows hold (id, n_frames, fps, size_px,

@@ -3,7 +3,7 @@
 Votes arrive at each clip in a random order. A fixed budget stops every clip after
 k votes. Two budget rules, as the queue applies them:
 
-- interval rule (annotation.agreement.settled_ranges): stop once the clip has at
+- interval rule (annotation.dispersion.settled_ranges): stop once the clip has at
   least ``--min-votes`` votes and every grade share's 95 % credible interval is
   at most T wide;
 - expected-EMD rule (annotation.budget_emd): stop once it has at least
@@ -52,8 +52,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from annotation.agreement import settled_ranges  # noqa: E402
 from annotation.budget_emd import dirichlet_prior_fit, expected_emd  # noqa: E402
+from annotation.dispersion import settled_ranges  # noqa: E402
 from benchmarks.vote_budget_prior import (  # noqa: E402
     clinic_panel,
     floored,

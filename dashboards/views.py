@@ -14,7 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from annotation import agreement, roles, selectors, services
+from annotation import dispersion, roles, selectors, services
 from annotation.models import Clip
 from dashboards import figures
 from modeling.metrics import emd_per_clip
@@ -295,8 +295,8 @@ def clip_review(request: HttpRequest, clip_id: int) -> HttpResponse:
     if clip is None:
         raise Http404(f"There is no clip {clip_id}.")
     panel = selectors.distribution_for_clip(clip_id=clip_id)
-    dispersion = agreement.clip_dispersion([panel["counts"]])
-    low, high = dispersion.ci_low[0].tolist(), dispersion.ci_high[0].tolist()
+    spread = dispersion.clip_dispersion([panel["counts"]])
+    low, high = spread.ci_low[0].tolist(), spread.ci_high[0].tolist()
     predictions = registry_selectors.clip_predictions(
         clip_id=clip_id, limit=CLIP_PREDICTIONS
     )
@@ -330,8 +330,8 @@ def clip_review(request: HttpRequest, clip_id: int) -> HttpResponse:
             "clip": clip,
             "panel": panel,
             "dispersion": {
-                "ordinal": float(dispersion.ordinal_dispersion[0]),
-                "entropy_bits": float(dispersion.entropy_bits[0]),
+                "ordinal": float(spread.ordinal_dispersion[0]),
+                "entropy_bits": float(spread.entropy_bits[0]),
             },
             "rows": rows,
             "clip_predictions": CLIP_PREDICTIONS,

@@ -14,7 +14,7 @@ from datetime import datetime
 import numpy as np
 from django.conf import settings
 
-from annotation import agreement
+from annotation import dispersion
 from annotation.models import GRADES, Recording, RepeatVote, Vote, VoteHistory
 from exports.bundle_snapshot import REBUILD
 from exports.pseudonyms import clip_pseudonym, expert_pseudonym, recording_pseudonym
@@ -113,9 +113,9 @@ def distributions_write(writer, counts: dict) -> None:
         exact = np.where(voted[:, None], matrix / n[:, None], 0.0)
     shares = exact.round(6)
     mean = (exact @ np.arange(1, 6)).round(6)
-    dispersion = agreement.clip_dispersion(matrix) if len(ids) else None
-    ordinal = dispersion.ordinal_dispersion.round(6) if len(ids) else []
-    entropy = dispersion.entropy_bits.round(6) if len(ids) else []
+    spread = dispersion.clip_dispersion(matrix) if len(ids) else None
+    ordinal = spread.ordinal_dispersion.round(6) if len(ids) else []
+    entropy = spread.entropy_bits.round(6) if len(ids) else []
     mode = np.array(GRADES)[matrix.argmax(axis=1)] if len(ids) else []
     counts_int = matrix.astype(np.int64).tolist()
     shares_list = shares.tolist()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import connection
 
-from annotation import agreement, sql_explorer
+from annotation import agreement, dispersion, sql_explorer
 from annotation.models import GRADES
 from annotation.selectors.panel import expert_consistency, finite_or_none
 
@@ -82,7 +82,7 @@ def _rows(table: list[tuple]) -> list[dict]:
     array = np.array(table, dtype=np.int64).reshape(-1, 8)
     counts = array[:, 3:]
     probs = counts / np.maximum(counts.sum(axis=1), 1)[:, None]
-    d = agreement.clip_dispersion(counts)
+    d = dispersion.clip_dispersion(counts)
     return [
         {
             "id": int(array[i, 0]),
@@ -160,12 +160,12 @@ def clips_explorer(
     if sort == "id":
         key = np.zeros(len(vectors))  # one rank: only the number of clips counts
     else:
-        dispersion = agreement.clip_dispersion(vectors)
+        spread = dispersion.clip_dispersion(vectors)
         key = {
-            "ordinal_dispersion": dispersion.ordinal_dispersion,
-            "n_votes": dispersion.n_votes.astype(np.float64),
-            "ci_width": dispersion.ci_width_max,
-            "entropy": dispersion.entropy_bits,
+            "ordinal_dispersion": spread.ordinal_dispersion,
+            "n_votes": spread.n_votes.astype(np.float64),
+            "ci_width": spread.ci_width_max,
+            "entropy": spread.entropy_bits,
         }[CLIP_SORTS[sort]]
     missing = np.isnan(key)
     values = np.unique(key[~missing])  # ascending, equal floats once

@@ -26,7 +26,7 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from annotation import agreement, budget_emd, sql
+from annotation import budget_emd, dispersion, sql
 from annotation.models import (
     Clip,
     ClipLease,
@@ -86,7 +86,7 @@ def _queue_clip(row: tuple) -> Clip:
 
 @functools.cache
 def _settled_ranges(ci_width: float, min_votes: int, cap: int) -> list:
-    return agreement.settled_ranges(
+    return dispersion.settled_ranges(
         ci_width=ci_width, min_votes=min_votes, max_votes=cap
     )
 

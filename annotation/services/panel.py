@@ -10,7 +10,7 @@ import numpy as np
 from django.db import connection
 from django.utils import timezone
 
-from annotation import agreement, sql_panel
+from annotation import agreement, dispersion, sql_panel
 from annotation.models import GRADES, PanelStatistics
 from annotation.selectors.panel import (
     PanelVotes,
@@ -63,7 +63,7 @@ def _convergence(counts: np.ndarray, *, seed: int = 0) -> dict:
                 for i in rows
             ]
         )
-        width = agreement.clip_dispersion(drawn).ci_width_max
+        width = dispersion.clip_dispersion(drawn).ci_width_max
         q25, median, q75 = np.quantile(width, [0.25, 0.5, 0.75])
         for key, value in (("k", k), ("median", median), ("q25", q25), ("q75", q75)):
             out[key].append(float(value))
@@ -77,11 +77,11 @@ def panel_statistics_compute(votes: PanelVotes | None = None) -> dict:
     counts, _ = agreement.unit_value_counts(
         votes.clip, votes.grade, categories=np.arange(1, len(GRADES) + 1)
     )
-    dispersion = agreement.clip_dispersion(counts)
-    voted = dispersion.n_votes > 0
+    spread = dispersion.clip_dispersion(counts)
+    voted = spread.n_votes > 0
     mean = (counts / np.maximum(counts.sum(axis=1), 1)[:, None]) @ np.arange(1, 6)
     histogram, _, _ = np.histogram2d(
-        mean[voted], dispersion.std[voted], bins=[MEAN_BINS, STD_BINS]
+        mean[voted], spread.std[voted], bins=[MEAN_BINS, STD_BINS]
     )
     modes = np.bincount(counts[voted].argmax(axis=1), minlength=len(GRADES))
     months = np.unique(votes.month)

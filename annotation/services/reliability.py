@@ -10,7 +10,7 @@ import numpy as np
 from django.conf import settings
 from django.db.models import Sum
 
-from annotation import agreement, budget_emd
+from annotation import agreement, budget_emd, dispersion
 from annotation.models import GRADES, RepeatVote
 from annotation.selectors.panel import PanelVotes, finite_or_none
 
@@ -87,7 +87,7 @@ def votes_not_asked(counts, *, votes_per_clip: int, budget: dict | None) -> dict
         return {"n_clips_closed": 0, "votes_not_asked": 0}
     closed = np.zeros(len(counts), dtype=bool)
     if budget.get("ci_width", 0) > 0:
-        closed |= agreement.clip_settled(
+        closed |= dispersion.clip_settled(
             counts, ci_width=budget["ci_width"], min_votes=budget["min_votes"]
         )
     if budget.get("emd", 0) > 0 and budget.get("alpha") is not None:

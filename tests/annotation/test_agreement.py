@@ -14,6 +14,7 @@ import pytest
 from scipy import stats
 
 from annotation import agreement as ag
+from annotation import dispersion
 from tests.conftest import REPO_ROOT, SHARED_DATA
 
 WEB_VOTES = SHARED_DATA / "web_relevance_votes" / "web_relevance_votes.csv"
@@ -349,7 +350,7 @@ def test_dawid_skene_trusts_the_consistent_raters_by_hand():
 
 
 def test_clip_dispersion_by_hand():
-    d = ag.clip_dispersion([[10, 0, 0, 0, 0], [5, 0, 0, 0, 5], [2, 2, 2, 2, 2]])
+    d = dispersion.clip_dispersion([[10, 0, 0, 0, 0], [5, 0, 0, 0, 5], [2, 2, 2, 2, 2]])
     assert d.entropy_bits[0] == 0 and d.std[0] == 0 and d.ordinal_dispersion[0] == 0
     assert d.ordinal_dispersion[1] == 1.0  # split between the two ends
     assert d.std[1] == 2.0 and d.entropy_bits[1] == 1.0
@@ -363,8 +364,8 @@ def test_clip_dispersion_by_hand():
 
 
 def test_more_votes_narrow_the_credible_intervals():
-    few = ag.clip_dispersion([[2, 3, 1, 0, 0]]).ci_width_max[0]
-    many = ag.clip_dispersion([[20, 30, 10, 0, 0]]).ci_width_max[0]
+    few = dispersion.clip_dispersion([[2, 3, 1, 0, 0]]).ci_width_max[0]
+    many = dispersion.clip_dispersion([[20, 30, 10, 0, 0]]).ci_width_max[0]
     assert many < few
 
 

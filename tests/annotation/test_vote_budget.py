@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from annotation import agreement, selectors, services
+from annotation import dispersion, selectors, services
 from annotation.models import ClipLease
 from tests.factories import ClipFactory, ExpertFactory
 
@@ -33,11 +33,11 @@ def _settled_by_ranges(counts, ranges, min_votes):
 @pytest.mark.parametrize("ci_width", [0.25, 0.35, 0.5])
 def test_the_sql_ranges_decide_exactly_as_the_beta_intervals(ci_width):
     # Every way to spread n = 4 … 16 votes over five grades.
-    ranges = agreement.settled_ranges(ci_width=ci_width, min_votes=4, max_votes=16)
+    ranges = dispersion.settled_ranges(ci_width=ci_width, min_votes=4, max_votes=16)
     checked = 0
     for n in range(4, 17):
         counts = np.array(list(_compositions(n)))
-        exact = agreement.clip_settled(counts, ci_width=ci_width, min_votes=4)
+        exact = dispersion.clip_settled(counts, ci_width=ci_width, min_votes=4)
         by_ranges = [_settled_by_ranges(c, ranges, 4) for c in counts.tolist()]
         assert exact.tolist() == by_ranges
         checked += len(counts)
@@ -46,9 +46,9 @@ def test_the_sql_ranges_decide_exactly_as_the_beta_intervals(ci_width):
 
 def test_a_unanimous_clip_settles_and_never_before_the_minimum():
     # ten votes for A: Beta(11, 4) for A, Beta(1, 14) for the others
-    assert agreement.clip_settled([[10, 0, 0, 0, 0]], ci_width=0.45, min_votes=10)
-    assert not agreement.clip_settled([[9, 0, 0, 0, 0]], ci_width=0.45, min_votes=10)
-    assert not agreement.clip_settled([[5, 5, 0, 0, 0]], ci_width=0.45, min_votes=10)
+    assert dispersion.clip_settled([[10, 0, 0, 0, 0]], ci_width=0.45, min_votes=10)
+    assert not dispersion.clip_settled([[9, 0, 0, 0, 0]], ci_width=0.45, min_votes=10)
+    assert not dispersion.clip_settled([[5, 5, 0, 0, 0]], ci_width=0.45, min_votes=10)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from django.core.cache import cache
 
-from annotation import agreement, selectors, services
+from annotation import agreement, dispersion, selectors, services
 from annotation.models import GRADES, Clip, ClipDistribution, RepeatVote, Vote
 from tests.annotation.conftest import session_client
 from tests.factories import AdminFactory, ClipFactory, ExpertFactory, PatientFactory
@@ -78,7 +78,7 @@ def _reference_explorer(sort: str, descending: bool, min_votes: int) -> list[dic
     ).reshape(-1, 8)
     ids, counts = table[:, 0], table[:, 3:]
     probs = counts / np.maximum(counts.sum(axis=1), 1)[:, None]
-    d = agreement.clip_dispersion(counts)
+    d = dispersion.clip_dispersion(counts)
     key = {
         "ordinal_dispersion": d.ordinal_dispersion,
         "n_votes": d.n_votes.astype(np.float64),

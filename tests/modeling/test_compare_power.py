@@ -1,6 +1,7 @@
 """The comparison with power: seeds, negative controls, variants, paired
 differences to the speed-only kNN, resuming finished runs, the paired tables."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -11,7 +12,6 @@ from modeling import checkpoint as ckpt
 from modeling import compare
 from modeling.compare import best_row, compare_run, run_specs, seeded
 from modeling.compare_report import compare_markdown, findings
-from modeling.config import config_from_dict
 from modeling.data import clipset_load
 from modeling.metrics import emd_per_clip, nth_grade_balanced_accuracy
 from modeling.paired import family_n_boot, seed_patient_draws
@@ -324,13 +324,9 @@ def test_a_second_rule_that_picks_the_same_checkpoints_is_no_new_interval(
     # as "by validation EMD": its interval is the same one, shown again, not a
     # new member of the family (which would widen every interval for nothing).
     clips = clipset_load(tiny_manifest(tmp_path / "d", n_clips=20, n_patients=10))
-    base = config_from_dict(
-        {
-            "data": {"n_frames": 2, "size": 16},
-            "optim": {"epochs": 1, "batch_size": 4},
-            "cv": {"k": 2, "val_fraction": 0.5, "also_select_by": "loss"},
-            "runtime": {"progress": False, "device": "cpu"},
-        }
+    base = _one_epoch_base(n_frames=2, size=16)
+    base = dataclasses.replace(
+        base, cv=dataclasses.replace(base.cv, also_select_by="loss")
     )
     result = compare_run(
         clips=clips,
