@@ -17,11 +17,9 @@ OPERATORS_GROUP = "operators"
 ROLE_GROUPS = (EXPERTS_GROUP, ADMINS_GROUP, OPERATORS_GROUP)
 
 _CACHE_ATTR = "_spermgrade_groups"
-
-
-def role_flag(group: str) -> str:
-    """The attribute (and SQL alias) that holds a loaded user's membership."""
-    return f"_role_{group}"
+# The attribute (and SQL alias) of a loaded user's role groups as a bit mask:
+# bit i set for membership of ROLE_GROUPS[i].
+ROLE_MASK_ATTR = "_role_mask"
 
 
 def user_with_roles(*, token_key: str | None = None, user_id=None):
@@ -34,7 +32,11 @@ def user_with_roles(*, token_key: str | None = None, user_id=None):
         setattr(
             user,
             _CACHE_ATTR,
-            {name for name in ROLE_GROUPS if getattr(user, role_flag(name), False)},
+            {
+                name
+                for index, name in enumerate(ROLE_GROUPS)
+                if int(getattr(user, ROLE_MASK_ATTR) or 0) >> index & 1
+            },
         )
     return user
 

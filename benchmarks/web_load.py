@@ -327,7 +327,50 @@ def client_process(
     queue.put(results)
 
 
-def run_load(port: int, tokens: list[str], args: argparse.Namespace) -> dict:
+def tree_cpu_s(roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each root process and all its
+    descendants, read from /proc; zeros where /proc is missing."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    parent: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(entry.name)] = int(fields[1])
+        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    totals = {}
+    for name, root in roots.items():
+        total = 0.0
+        for pid, seconds in cpu.items():
+            ancestor = pid
+            while ancestor not in (root, 0, 1) and ancestor in parent:
+                ancestor = parent[ancestor]
+            if ancestor == root:
+                total += seconds
+        totals[name] = total
+    return totals
+
+
+def postmaster_pid(server: PostgresServer) -> int | None:
+    """The PostgreSQL server process (its command line names the data directory)."""
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "postgres" in command and str(server.datadir) in command:
+            return int(entry.name)
+    return None
+
+
+def run_load(
+    port: int,
+    tokens: list[str],
+    args: argparse.Namespace,
+    cpu_roots: dict[str, int] | None = None,
+) -> dict:
     n_processes = max(1, min(args.client_processes, len(tokens)))
     groups = [tokens[i::n_processes] for i in range(n_processes)]
     start_at = time.monotonic() + 1.0
@@ -353,13 +396,26 @@ def run_load(port: int, tokens: list[str], args: argparse.Namespace) -> dict:
         seed += len(group)
         process.start()
         processes.append(process)
+    # The CPU the server side spends over the measured window: a cost per vote
+    # that a busy host inflates far less than it inflates latency or votes/s.
+    cpu_before = cpu_after = {}
+    if cpu_roots:
+        time.sleep(max(0.0, record_from - time.monotonic()))
+        cpu_before = tree_cpu_s(cpu_roots)
+        time.sleep(max(0.0, stop_at - time.monotonic()))
+        cpu_after = tree_cpu_s(cpu_roots)
     records: list = []
     for _ in processes:
         records.extend(queue.get(timeout=args.seconds + args.warmup_seconds + 120))
     for process in processes:
         process.join(timeout=30)
     measured_s = time.monotonic() - record_from
-    return summarise(records, min(measured_s, args.seconds + 30))
+    figures = summarise(records, min(measured_s, args.seconds + 30))
+    votes = figures["vote_count"]
+    for name in cpu_after:
+        used = cpu_after[name] - cpu_before[name]
+        figures[f"{name}_cpu_ms_per_vote"] = 1000 * used / votes if votes else None
+    return figures
 
 
 def run_serial(port: int, token: str, cycles: int) -> dict:
@@ -586,7 +642,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"{serial['vote_p95_ms']:.1f} ms"
             )
             connections.close_all()  # the client processes fork from here
-            figures = run_load(port, tokens, args)
+            roots = {"gunicorn": gunicorn.pid}
+            if (postmaster := postmaster_pid(server)) is not None:
+                roots["postgres"] = postmaster
+            figures = run_load(port, tokens, args, cpu_roots=roots)
             stop_process(gunicorn)
             gunicorn = None
             print(f"load average after the load: {os.getloadavg()[0]:.1f}")
@@ -598,6 +657,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{figures['vote_p95_ms']:.1f}/{figures['vote_p99_ms']:.1f} ms, "
                 f"{figures['errors']} errors"
             )
+            if figures.get("gunicorn_cpu_ms_per_vote") is not None:
+                print(
+                    "CPU per vote (next clip + vote) over the measured window:"
+                    f" gunicorn {figures['gunicorn_cpu_ms_per_vote']:.1f} ms,"
+                    f" PostgreSQL {figures.get('postgres_cpu_ms_per_vote') or 0:.1f} ms"
+                )
 
         distributions: dict = {}
         if not args.skip_distributions:
@@ -642,6 +707,12 @@ def main(argv: list[str] | None = None) -> int:
                     "vote_p95_ms": rounded("vote_p95_ms", figures),
                     "vote_p99_ms": rounded("vote_p99_ms", figures),
                     "errors": figures.get("errors"),
+                    "gunicorn_cpu_ms_per_vote": rounded(
+                        "gunicorn_cpu_ms_per_vote", figures, 2
+                    ),
+                    "postgres_cpu_ms_per_vote": rounded(
+                        "postgres_cpu_ms_per_vote", figures, 2
+                    ),
                     "distributions_4m_votes_s": rounded(
                         "arrays_all_s", distributions, 3
                     ),

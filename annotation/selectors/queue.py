@@ -292,13 +292,16 @@ def clip_next_for_expert(
 
 def expert_progress(*, expert) -> tuple[int, int]:
     """(presentations graded, presentations in all); see ``expert_queue_state``."""
-    graded, total, _ = expert_queue_state(expert=expert)
+    graded, total, _ = expert_queue_state(expert=expert, holder=None)
     return graded, total
 
 
-def expert_queue_state(*, expert, holder: str = "") -> tuple[int, int, int]:
+def expert_queue_state(
+    *, expert, holder: str | None = ""
+) -> tuple[int, int, int | None]:
     """(presentations graded, presentations in all, clips the expert holds in
-    other tabs than ``holder``); one query.
+    other tabs than ``holder``, or None with ``holder`` None: not counted); one
+    query.
 
     Hidden repeats count as graded, and the total already holds the repeats
     REPEAT_SHARE plans for the expert's clips (share / (1 − share) of the first
