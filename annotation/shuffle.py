@@ -12,6 +12,13 @@ import hashlib
 SHUFFLE_PRIME = 2_147_483_647  # 2**31 - 1
 
 
+def _shuffle_sql(column: str, a: str, b: str, c: str) -> str:
+    p = SHUFFLE_PRIME
+    first = f"(({column} * {a} + {b}) %% {p})"
+    second = f"(({first} * {first} + {c}) %% {p})"
+    return f"(({second} * {second}) %% {p})"
+
+
 def shuffle_key_sql(column: str, key: tuple[int, int, int]) -> str:
     """A per-expert pseudo-random sort key of an integer id column, in SQL that
     PostgreSQL and SQLite evaluate alike (64-bit integers; ``%%`` because every
@@ -22,11 +29,24 @@ def shuffle_key_sql(column: str, key: tuple[int, int, int]) -> str:
     distinct gaps between neighbours); the two squarings break them. Squares of
     numbers below p = 2³¹ − 1 stay below 2⁶², inside a signed 64-bit integer.
     ``shuffle_rank`` is the same function in Python."""
-    a, b, c = (int(v) for v in key)
-    p = SHUFFLE_PRIME
-    first = f"(({column} * {a} + {b}) %% {p})"
-    second = f"(({first} * {first} + {c}) %% {p})"
-    return f"(({second} * {second}) %% {p})"
+    a, b, c = (str(int(v)) for v in key)
+    return _shuffle_sql(column, a, b, c)
+
+
+SHUFFLE_PARAMS = ("shuffle_a", "shuffle_b", "shuffle_c")
+
+
+def shuffle_key_sql_params(column: str) -> str:
+    """``shuffle_key_sql`` with the key as the named parameters of
+    ``shuffle_params``: one statement text for every expert, so PostgreSQL can
+    keep it prepared (the key inlined made each expert's text a new one)."""
+    a, b, c = (f"CAST(%({name})s AS BIGINT)" for name in SHUFFLE_PARAMS)
+    return _shuffle_sql(column, a, b, c)
+
+
+def shuffle_params(key: tuple[int, int, int]) -> dict[str, int]:
+    """The parameters of ``shuffle_key_sql_params`` for ``key``."""
+    return {name: int(value) for name, value in zip(SHUFFLE_PARAMS, key, strict=True)}
 
 
 def shuffle_rank(clip_id: int, key: tuple[int, int, int]) -> int:

@@ -25,7 +25,7 @@ from annotation.models import (
     Vote,
     VoteHistory,
 )
-from annotation.shuffle import shuffle_key_sql
+from annotation.shuffle import shuffle_key_sql_params, shuffle_params
 from modeling.grades import GRADES
 
 # Table names from the models, never spelled out.
@@ -341,9 +341,14 @@ def queue_fresh_rows(
         "expert": expert_id,
         "wanted": wanted,
         "limit": limit,
+        **shuffle_params(shuffle),
     }
     excluded = ""
-    if exclude:
+    if exclude and connection.vendor == "postgresql":
+        # An array parameter keeps one statement text (kept prepared).
+        excluded = "AND c.id <> ALL(%(exclude)s)"
+        params["exclude"] = sorted(int(i) for i in exclude)
+    elif exclude:
         ids = ", ".join(str(int(i)) for i in sorted(exclude))
         excluded = f"AND c.id NOT IN ({ids})"
     cte, join, where = _budget_parts(budget, budget_min_votes)
@@ -359,7 +364,7 @@ def queue_fresh_rows(
         budget_where=where,
         exclude=excluded,
         order=order,
-        shuffle=shuffle_key_sql("c.id", shuffle),
+        shuffle=shuffle_key_sql_params("c.id"),
     )
     with connection.cursor() as cursor:
         cursor.execute(statement, params)

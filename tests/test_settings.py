@@ -27,6 +27,7 @@ _SETTINGS_VARIABLES = (
     "TRUSTED_PROXIES",
     "DATABASE_URL",
     "DATABASE_CONN_MAX_AGE",
+    "DATABASE_PREPARE_THRESHOLD",
     "CELERY_BROKER_URL",
     "CELERY_RESULT_BACKEND",
     "MEDIA_ROOT",
@@ -315,6 +316,7 @@ def test_repeat_share_above_half_stops_start_up(tmp_path):
 
 def test_postgres_url_is_split_into_django_fields(monkeypatch):
     monkeypatch.delenv("DATABASE_CONN_MAX_AGE", raising=False)
+    monkeypatch.delenv("DATABASE_PREPARE_THRESHOLD", raising=False)
     db = config_settings.database_from_url(
         "DATABASE_URL",
         "postgresql://grader:p%40ss%2Fword@db.lab:6543/sperm?sslmode=require",
@@ -322,8 +324,40 @@ def test_postgres_url_is_split_into_django_fields(monkeypatch):
     assert db["ENGINE"] == "django.db.backends.postgresql"
     assert (db["NAME"], db["USER"], db["PASSWORD"]) == ("sperm", "grader", "p@ss/word")
     assert (db["HOST"], db["PORT"]) == ("db.lab", "6543")
-    assert db["OPTIONS"] == {"sslmode": "require"}
+    assert db["OPTIONS"] == {
+        "sslmode": "require",
+        "server_side_binding": True,
+        "prepare_threshold": 5,
+    }
     assert db["CONN_MAX_AGE"] == 60
+
+
+@pytest.mark.parametrize(
+    ("raw", "in_url", "expected"),
+    [
+        ("0", None, {"server_side_binding": True, "prepare_threshold": 0}),
+        (" 12 ", None, {"server_side_binding": True, "prepare_threshold": 12}),
+        ("off", None, {"prepare_threshold": None}),
+        ("None", None, {"prepare_threshold": None}),
+        # A prepare_threshold in the URL wins over the variable.
+        ("7", "off", {"prepare_threshold": None}),
+        ("off", "3", {"server_side_binding": True, "prepare_threshold": 3}),
+    ],
+)
+def test_prepared_statements_follow_the_variable_or_the_url(
+    monkeypatch, raw, in_url, expected
+):
+    monkeypatch.setenv("DATABASE_PREPARE_THRESHOLD", raw)
+    query = f"?prepare_threshold={in_url}" if in_url else ""
+    db = config_settings.database_from_url("DATABASE_URL", f"postgres://u@h/db{query}")
+    assert db["OPTIONS"] == expected
+
+
+@pytest.mark.parametrize("raw", ["-1", "often", "2.5"])
+def test_a_bad_prepare_threshold_names_the_variable(monkeypatch, raw):
+    monkeypatch.setenv("DATABASE_PREPARE_THRESHOLD", raw)
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_PREPARE_THRESHOLD"):
+        config_settings.database_from_url("DATABASE_URL", "postgres://u@h/db")
 
 
 def test_postgres_url_with_a_bad_port_names_the_variable():

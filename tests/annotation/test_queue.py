@@ -155,6 +155,28 @@ def test_progress_counts_graded_of_all_open(expert, clips, settings):
     assert selectors.expert_progress(expert=expert) == (1, 10)
 
 
+def test_progress_leaves_out_votes_on_clips_no_longer_gradable(expert, clips, settings):
+    """graded counts every vote; the total counts the votes plus the gradable
+    clips without the expert's vote. A voted clip withdrawn afterwards must not
+    be taken off the open clips a second time (open = gradable − the expert's
+    votes on gradable clips, not − all the expert's votes)."""
+    settings.REPEAT_SHARE = 0.0
+    for clip in clips[:2]:
+        services.vote_create(expert=expert, clip=clip, grade="C")
+    ClipFactory(is_active=False)  # never gradable, never counted
+    assert selectors.expert_progress(expert=expert) == (2, 5)
+    clips[0].is_active = False
+    clips[0].save(update_fields=["is_active"])
+    # 2 votes + 3 gradable clips without a vote (clips[2:5]).
+    assert selectors.expert_progress(expert=expert) == (2, 5)
+    clips[3].review = "rejected"
+    clips[3].save(update_fields=["review"])
+    assert selectors.expert_progress(expert=expert) == (2, 4)
+    other = ExpertFactory()
+    services.vote_create(expert=other, clip=clips[4], grade="A")
+    assert selectors.expert_progress(expert=other) == (1, 3)
+
+
 def test_expired_leases_are_ignored_then_swept(expert, settings, monkeypatch):
     settings.REPEAT_SHARE = 0.0
     settings.VOTES_PER_CLIP = 1
