@@ -37,8 +37,15 @@ MEDIA_REFERENCES = (
     (Snapshot, "path", "folder"),
     (ModelVersion, "artifact_path", "folder"),
 )
-# Django's own OPTIONS keys, not libpq's.
-_NOT_LIBPQ = {"isolation_level", "server_side_binding", "pool", "assume_role"}
+# Django's and psycopg's own OPTIONS keys, not libpq's.
+_NOT_LIBPQ = {
+    "isolation_level",
+    "server_side_binding",
+    "pool",
+    "assume_role",
+    "prepare_threshold",
+    "cursor_factory",
+}
 TOOL_TIMEOUT_SECONDS = 6 * 3600
 
 

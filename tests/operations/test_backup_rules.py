@@ -119,3 +119,20 @@ def test_the_compose_backup_service_backs_up_the_media_volume_with_pg_dump():
     assert re.search(r"apt-get install [^\n]*postgresql-client", dockerfile)
     # The host folder of the backups stays out of the image and the repository.
     assert "backups" in (REPO_ROOT / ".dockerignore").read_text().split()
+
+
+def test_pg_dump_gets_libpq_options_only_not_djangos_or_psycopgs(monkeypatch):
+    """DATABASE_URL's sslmode goes to pg_dump; server-side binding and the
+    prepared-statement threshold (config.env adds both) would make libpq refuse
+    the connection string ("invalid connection option")."""
+    from config.env import database_from_url
+
+    monkeypatch.delenv("DATABASE_PREPARE_THRESHOLD", raising=False)
+    db = database_from_url(
+        "DATABASE_URL", "postgres://grader:secret@db.lab:5433/sperm?sslmode=require"
+    )
+    assert db["OPTIONS"]["prepare_threshold"] is not None
+    conninfo = databases._conninfo(db)
+    assert "sslmode='require'" in conninfo and "port='5433'" in conninfo
+    for word in ("prepare_threshold", "server_side_binding", "secret"):
+        assert word not in conninfo
