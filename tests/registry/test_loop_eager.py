@@ -7,7 +7,7 @@ import json
 import pytest
 from django.db import DatabaseError, transaction
 
-from registry import services, storage
+from registry import selectors, services, storage
 from registry.models import (
     ModelVersion,
     Prediction,
@@ -28,9 +28,16 @@ def _run_tiny(django_capture_on_commit_callbacks, **kwargs) -> TrainingRun:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_tiny_run_registers_promotes_and_predicts_every_clip(
-    voted, eager_celery, settings
+    voted, eager_celery, settings, tmp_path, monkeypatch
 ):
     clips, _ = voted
+    # A cache every process shares (as Redis is in production).
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "cache"),
+        }
+    }
     outside = ClipFactory()  # no votes: outside the snapshot, predicted by final
     outside.array_file.name = clips[0].array_file.name
     outside.save()
@@ -83,6 +90,14 @@ def test_a_tiny_run_registers_promotes_and_predicts_every_clip(
     )
     event = VersionEvent.objects.get(version=version)
     assert event.action == VersionEvent.Action.AUTO_PROMOTED and event.by is None
+
+    # The worker computed the version's dashboard figures once it was done: the
+    # first view reads no out-of-fold file and runs no bootstrap.
+    def refuse(**_):
+        raise AssertionError("the figures were not precomputed")
+
+    monkeypatch.setattr(selectors, "version_oof", refuse)
+    assert selectors.version_panel_report(version=version)["n_clips"] > 0
 
 
 @pytest.mark.django_db(transaction=True)

@@ -86,3 +86,29 @@ def test_the_clips_to_review_read_the_file_once_for_all_four_lists(
     assert emd == sorted(emd, reverse=True)
     with pytest.raises(ValueError):
         selectors.version_clip_rows(version=version, which="nonsense")
+
+
+def test_a_new_versions_figures_are_computed_before_its_first_view_with_a_shared_cache(
+    registry_data, monkeypatch, settings, tmp_path
+):
+    """The worker warms the version's dashboard figures once it is registered; a
+    shared cache (here a file cache, as Redis would be) then serves the first
+    view without reading the out-of-fold file or bootstrapping again."""
+    version = registry_data["versions"][2]
+    reads = _counting(monkeypatch, selectors, "version_oof")
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    }
+    assert selectors.version_panel_figures_warm(version=version) is False
+    assert reads == []  # per-process cache: the worker's figures would be wasted
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "cache"),
+        }
+    }
+    assert selectors.version_panel_figures_warm(version=version) is True
+    assert len(reads) == 1
+    report = selectors.version_panel_report(version=version)
+    assert len(reads) == 1 and report["n_clips"] > 0
