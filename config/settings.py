@@ -396,6 +396,8 @@ CELERY_TASK_ROUTES = {
     "workers.tasks.training_fold": {"queue": "gpu"},
     "workers.tasks.training_run_register": {"queue": "gpu"},
     "workers.tasks.version_predict": {"queue": "gpu"},
+    # A new version's dashboard figures, beside (not before) its predictions.
+    "workers.tasks.version_figures": {"queue": "cpu"},
     "workers.tasks.training_runs_reap": {"queue": "cpu"},
     "workers.tasks.jobs_reap": {"queue": "cpu"},
     "workers.tasks.retrain_when_due": {"queue": "cpu"},

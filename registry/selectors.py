@@ -352,16 +352,22 @@ def version_panel_report(
     }
 
 
-def version_panel_figures_warm(*, version: ModelVersion) -> bool:
-    """Compute and cache the version's part of the model dashboard now (the
-    worker calls it once a version is registered), so an admin's first view does
-    not wait for the bootstraps (58 s at 100,000 clips). Only with a cache every
-    process shares (Redis): a per-process cache would keep the figures in the
-    worker, out of the web processes' reach. True when the figures were cached."""
+def cache_is_shared() -> bool:
+    """Whether the default cache is one every process reads (Redis, files), not
+    a per-process memory (``CACHE_URL=local``) or none."""
     from django.conf import settings
 
     backend = settings.CACHES["default"]["BACKEND"]
-    if "locmem" in backend or "dummy" in backend:
+    return "locmem" not in backend and "dummy" not in backend
+
+
+def version_panel_figures_warm(*, version: ModelVersion) -> bool:
+    """Compute and cache the version's part of the model dashboard now (a task
+    queued once a version is registered), so an admin's first view does not wait
+    for the bootstraps (58 s at 100,000 clips). Only with a shared cache: a
+    per-process one would keep the figures in the worker, out of the web
+    processes' reach. True when the figures were cached."""
+    if not cache_is_shared():
         return False
     _version_panel_figures(version=version, n_boot=PANEL_REPORT_BOOT)
     return True

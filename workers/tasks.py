@@ -175,6 +175,18 @@ def retrain_when_due(
     return {"run": run.pk if run else None}
 
 
+@shared_task(base=RecordedTask, name="workers.tasks.version_figures")
+def version_figures(*, version_id: int) -> dict:
+    """A new version's model-dashboard figures into the shared cache."""
+    from registry import selectors as registry_selectors
+
+    version = registry_selectors.version_get(version_id=version_id)
+    if version is None:
+        return {"version": version_id, "skipped": "unknown version"}
+    cached = registry_selectors.version_panel_figures_warm(version=version)
+    return {"version": version_id, "cached": cached}
+
+
 @shared_task(base=RecordedTask, name="workers.tasks.predictions_catch_up")
 def predictions_catch_up() -> dict:
     """Periodic: the active version predicts clips it has not seen."""

@@ -449,12 +449,9 @@ def version_register_run(*, run_id: int, token, attempt: int = 1) -> int | None:
     except Exception:  # noqa: BLE001
         logger.exception("run %s: the promotion decision failed", run_id)
     services.run_finish(run_id=run_id, status=RunStatus.DONE)
-    # After "done": the dashboard's figures of the new version, computed here
-    # instead of at an admin's first view. Only a cache; a failure loses nothing.
-    try:
-        selectors.version_panel_figures_warm(version=version)
-    except Exception:  # noqa: BLE001
-        logger.exception("run %s: the dashboard figures were not precomputed", run_id)
+    # The dashboard's figures of the new version, computed by a cpu worker now
+    # instead of at an admin's first view. Only a cache: a lost task loses nothing.
+    services.version_figures_queue(version=version)
     return version.number
 
 

@@ -26,6 +26,7 @@ TRAINING_RUN_START = "workers.tasks.training_run_start"
 TRAINING_FOLD = "workers.tasks.training_fold"
 TRAINING_REGISTER = "workers.tasks.training_run_register"
 VERSION_PREDICT = "workers.tasks.version_predict"
+VERSION_FIGURES = "workers.tasks.version_figures"
 TRAINING_RUNS_REAP = "workers.tasks.training_runs_reap"  # the older name
 JOBS_REAP = "workers.tasks.jobs_reap"
 RETRAIN_WHEN_DUE = "workers.tasks.retrain_when_due"
@@ -41,6 +42,7 @@ TASK_NAMES = (
     TRAINING_FOLD,
     TRAINING_REGISTER,
     VERSION_PREDICT,
+    VERSION_FIGURES,
     TRAINING_RUNS_REAP,
     JOBS_REAP,
     RETRAIN_WHEN_DUE,

@@ -32,6 +32,7 @@ from registry.services.versions import (
     model_version_rollback,
     promotion_reason,
     version_auto_decide,
+    version_figures_queue,
     version_predict_request,
 )
 
@@ -49,6 +50,7 @@ __all__ = [
     "folds_send",
     "model_version_promote",
     "model_version_register",
+    "version_figures_queue",
     "model_version_rollback",
     "predictions_store",
     "retrain_if_due",

@@ -10,7 +10,7 @@ from django.db.models import Max
 
 from annotation.db_locks import asks_for_retry, transaction_lock
 from annotation.errors import DomainError
-from annotation.services.enqueue import VERSION_PREDICT, task_send
+from annotation.services.enqueue import VERSION_FIGURES, VERSION_PREDICT, task_send
 from registry import comparison, selectors, storage
 from registry.models import ModelVersion, TrainingRun, VersionEvent
 from registry.services.predictions import clip_priorities_refresh, predictions_store
@@ -65,6 +65,16 @@ def model_version_register(
             if ModelVersion.objects.filter(run=run).exists():
                 return ModelVersion.objects.get(run=run)
     raise VersionStateConflict("could not number the new version; retry the run")
+
+
+def version_figures_queue(*, version: ModelVersion) -> bool:
+    """Queue the computation of the version's model-dashboard figures on the cpu
+    queue (its predictions, on the version's queue, do not wait behind it), when
+    the cache is one every process shares; True when queued."""
+    if not selectors.cache_is_shared():
+        return False
+    task_send(name=VERSION_FIGURES, kwargs={"version_id": version.pk})
+    return True
 
 
 def promotion_reason(

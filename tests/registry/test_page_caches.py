@@ -100,6 +100,7 @@ def test_a_new_versions_figures_are_computed_before_its_first_view_with_a_shared
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     }
     assert selectors.version_panel_figures_warm(version=version) is False
+    assert services.version_figures_queue(version=version) is False
     assert reads == []  # per-process cache: the worker's figures would be wasted
 
     settings.CACHES = {
