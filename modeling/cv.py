@@ -131,7 +131,7 @@ def fold_overlap_check(folds: list[Fold], groups: list | np.ndarray) -> None:
         for a, b in (("train", "test"), ("val", "test"), ("train", "val")):
             shared = names[a] & names[b]
             if shared:
+                named = ", ".join(str(name) for name in sorted(shared)[:3])
                 raise CVError(
-                    f"fold {fold.index}: patient(s) {sorted(shared)[:3]} in both "
-                    f"{a} and {b}"
+                    f"fold {fold.index}: patient(s) {named} in both {a} and {b}"
                 )

@@ -1,8 +1,6 @@
 """Balanced sampling draws from the generator it is given; a leaking fold is
 reported as the message says (docs/mutation.md)."""
 
-import re
-
 import numpy as np
 import pytest
 import torch
@@ -43,10 +41,8 @@ def test_a_leak_names_at_most_three_patients_as_text_in_sorted_order():
     with pytest.raises(CVError) as caught:
         fold_overlap_check([fold], groups)
     message = str(caught.value)
-    assert re.fullmatch(
-        r"fold 0: patient\(s\) \[.*'10'.*'2'.*'3'.*\] in both train and test", message
-    )
-    assert "4" not in message
+    # plain names, not numpy reprs (np.str_('10') under numpy 2)
+    assert message == "fold 0: patient(s) 10, 2, 3 in both train and test"
 
 
 def test_the_validation_split_is_the_asked_fraction_of_the_training_patients():
