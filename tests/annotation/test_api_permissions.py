@@ -188,3 +188,34 @@ def test_a_member_of_the_migrated_operators_group_sees_recordings_not_the_api(
     assert client.get(reverse("recording_list")).status_code == 200
     assert client.post("/api/clips/next/").status_code == 403
     assert client.get("/api/votes/").status_code == 403
+
+
+@pytest.mark.parametrize("by", ["token", "id"])
+def test_a_users_roles_are_read_with_it_whatever_other_groups_it_has(
+    django_user_model, by
+):
+    """The one-statement lookup (a bit per role group) gives exactly the user's
+    role groups: two of three here, a group that is not a role ignored, nothing
+    from another user's memberships."""
+    from django.contrib.auth.models import Group
+
+    from annotation.roles import user_with_roles
+
+    user = django_user_model.objects.create_user("both", password="x" * 12)
+    user.groups.add(
+        Group.objects.get(name="admins"),
+        Group.objects.get(name="operators"),
+        Group.objects.create(name="reading club"),
+    )
+    ExpertFactory()  # another user, an expert
+    token = Token.objects.create(user=user)
+    loaded = (
+        user_with_roles(token_key=token.key)
+        if by == "token"
+        else user_with_roles(user_id=user.pk)
+    )
+    assert loaded.pk == user.pk
+    assert loaded._spermgrade_groups == {"admins", "operators"}
+    plain = django_user_model.objects.create_user("none", password="x" * 12)
+    assert user_with_roles(user_id=plain.pk)._spermgrade_groups == set()
+    assert user_with_roles(token_key="no such token") is None
