@@ -355,8 +355,6 @@ def version_panel_report(
 def cache_is_shared() -> bool:
     """Whether the default cache is one every process reads (Redis, files), not
     a per-process memory (``CACHE_URL=local``) or none."""
-    from django.conf import settings
-
     backend = settings.CACHES["default"]["BACKEND"]
     return "locmem" not in backend and "dummy" not in backend
 

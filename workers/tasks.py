@@ -18,6 +18,7 @@ from django.conf import settings
 from annotation import services
 from jobs import liveness
 from jobs.reaper import delivery_admit, jobs_reap
+from registry import selectors as registry_selectors
 from registry import services as registry_services
 from workers import presence, threads, training
 from workers.export import dataset_export_run, dataset_import_run
@@ -178,8 +179,6 @@ def retrain_when_due(
 @shared_task(base=RecordedTask, name="workers.tasks.version_figures")
 def version_figures(*, version_id: int) -> dict:
     """A new version's model-dashboard figures into the shared cache."""
-    from registry import selectors as registry_selectors
-
     version = registry_selectors.version_get(version_id=version_id)
     if version is None:
         return {"version": version_id, "skipped": "unknown version"}

@@ -75,22 +75,28 @@ def test_run_specs_put_each_control_after_its_model_and_name_variants():
         run_specs(["resnet_image"], ["emd"], controls=["video_zeroed"])
 
 
-def test_each_row_is_paired_clip_by_clip_with_the_speed_knn_of_its_seed(
-    tmp_path, tiny_models
-):
-    clips = clipset_load(tiny_manifest(tmp_path / "d", n_clips=20, n_patients=10))
-    base = _one_epoch_base(n_frames=2, size=16)
-    run_args = dict(
+def _two_seed_args(clips, base, tmp_path, **extra) -> dict:
+    """compare_run's arguments for model "a" with the EMD loss, seeds 0 and 1."""
+    return dict(
         clips=clips,
         base=base,
         models=["a"],
         losses=["emd"],
         model_kwargs={},
         out_dir=tmp_path / "out",
-        controls=["video_shuffled"],
-        control_models=["a"],
         seeds=[0, 1],
         n_boot=300,
+        **extra,
+    )
+
+
+def test_each_row_is_paired_clip_by_clip_with_the_speed_knn_of_its_seed(
+    tmp_path, tiny_models
+):
+    clips = clipset_load(tiny_manifest(tmp_path / "d", n_clips=20, n_patients=10))
+    base = _one_epoch_base(n_frames=2, size=16)
+    run_args = _two_seed_args(
+        clips, base, tmp_path, controls=["video_shuffled"], control_models=["a"]
     )
     result = compare_run(**run_args)
     targets = clips.targets.numpy().astype(np.float64)
@@ -328,16 +334,7 @@ def test_a_second_rule_that_picks_the_same_checkpoints_is_no_new_interval(
     base = dataclasses.replace(
         base, cv=dataclasses.replace(base.cv, also_select_by="loss")
     )
-    result = compare_run(
-        clips=clips,
-        base=base,
-        models=["a"],
-        losses=["emd"],
-        model_kwargs={},
-        out_dir=tmp_path / "out",
-        seeds=[0, 1],
-        n_boot=300,
-    )
+    result = compare_run(**_two_seed_args(clips, base, tmp_path))
     (row,) = result["rows"]
     assert row["selection_alt"] == "loss"
     assert row["delta_alt"] is row["delta"]
